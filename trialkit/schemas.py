@@ -1,0 +1,259 @@
+"""pandera schemas of the canonical tables, and the lazy validation of a whole study.
+
+The schemas are built from :mod:`trialkit.model` (the single source of truth for columns and
+dtypes). :func:`validate_study` runs every table's schema lazily and then the cross-table checks
+(subjects randomized but never screened, unknown sites and arms, dates out of order, duplicated
+sites), gathering *every* problem into one frame before raising one
+:class:`~trialkit.errors.DataValidationError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from .errors import FAILURE_COLUMNS, DataValidationError
+from .model import KEYS, REQUIRED_TABLES, TABLES, Column, columns, pandas_dtype
+
+__all__ = ["schema", "validate_study", "validate_table", "SourceInfo"]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a table came from, so a problem can name its file and line.
+
+    ``row_base`` is added to the 0-based position of a record: 2 for a flat file with a header
+    line (the first record is line 2), 1 for Parquet/SAS files (1-based record number).
+    """
+
+    file: str
+    row_base: int = 2
+    positions: np.ndarray | None = None  # source position of each row when rows were reordered
+
+
+def _checks(col: Column) -> list[pa.Check]:
+    out = []
+    if col.allowed:
+        out.append(pa.Check.isin(list(col.allowed), error=f"must be one of: {', '.join(col.allowed)}"))
+    if col.min is not None and col.max is not None:
+        out.append(pa.Check.in_range(col.min, col.max, error=f"must lie between {col.min} and {col.max}"))
+    elif col.min is not None:
+        out.append(pa.Check.ge(col.min, error=f"must be at least {col.min}"))
+    elif col.max is not None:
+        out.append(pa.Check.le(col.max, error=f"must be at most {col.max}"))
+    return out
+
+
+@lru_cache(maxsize=None)
+def schema(table: str) -> pa.DataFrameSchema:
+    """The pandera schema of a canonical table (extra columns are allowed, e.g. strata)."""
+    cols = {
+        c.name: pa.Column(pandas_dtype(c), checks=_checks(c), nullable=c.nullable, required=c.required,
+                          coerce=False, title=c.description)
+        for c in columns(table)
+    }
+    return pa.DataFrameSchema(cols, strict=False, unique=list(KEYS[table]), report_duplicates="all",
+                              name=table)
+
+
+def _fix_for(problem: str, column: str, table: str) -> str:
+    p = problem.lower()
+    if "not in dataframe" in p or "column_in_dataframe" in p:
+        return f"add column `{column}` to the {table} file, or map your column to it under `columns:` in study.yaml"
+    if "duplicate" in p or "unique" in p:
+        return f"each {', '.join(KEYS[table])} must appear once in {table}; remove or renumber the repeats"
+    if "dtype" in p:
+        return "correct the value's type (numbers, dates as YYYY-MM-DD, true/false)"
+    if "null" in p or "nullable" in p:
+        return f"fill in `{column}`; it may not be empty"
+    return "correct the value in the source file"
+
+
+def _row_numbers(index_values, source: SourceInfo | None):
+    idx = pd.to_numeric(pd.Series(index_values), errors="coerce")
+    if source is None:
+        return idx + 1
+    if source.positions is not None:
+        pos = idx.map(lambda i: source.positions[int(i)] if pd.notna(i) else np.nan)
+        return pos + source.row_base
+    return idx + source.row_base
+
+
+def _failures_from_pandera(err: pa.errors.SchemaErrors, table: str, source: SourceInfo | None) -> pd.DataFrame:
+    fc = err.failure_cases.copy()
+    out = pd.DataFrame({
+        "table": table,
+        "file": source.file if source else table,
+        "row": _row_numbers(fc["index"].values, source).values,
+        "column": fc["column"].astype("string").fillna("").values,
+        "value": fc["failure_case"].astype("string").values,
+        "problem": fc["check"].astype("string").values,
+    })
+    # pandera names checks by their error message when one is given; make the rest readable.
+    out["problem"] = out["problem"].str.replace(r"^column_in_dataframe$", "required column is missing", regex=True)
+    out["problem"] = out["problem"].str.replace(r"^not_nullable$", "empty value in a column that may not be empty",
+                                                regex=True)
+    out["problem"] = out["problem"].str.replace(r"^field_uniqueness$|^multiple_fields_uniqueness$",
+                                                "duplicated key", regex=True)
+    out.loc[out["problem"].str.startswith("dtype("), "problem"] = (
+        "wrong type: " + out["problem"].str.extract(r"dtype\('(.*)'\)")[0] + " expected")
+    out["fix"] = [_fix_for(p, c, table) for p, c in zip(out["problem"], out["column"])]
+    return out
+
+
+def validate_table(df: pd.DataFrame, table: str, *, source: SourceInfo | None = None) -> pd.DataFrame:
+    """Validate one table lazily; return its problems (empty frame when valid). Never raises on data."""
+    try:
+        schema(table).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        return _failures_from_pandera(err, table, source)
+    return pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
+def _problem(table, source, positions, column, values, problem, fix) -> pd.DataFrame:
+    positions = np.asarray(positions)
+    rows = _row_numbers(positions, source).values if len(positions) else []
+    return pd.DataFrame({"table": table, "file": source.file if source else table, "row": rows,
+                         "column": column, "value": pd.Series(values, dtype="object").astype(str).values,
+                         "problem": problem, "fix": fix})
+
+
+def _date_order(df, table, src, first, second, fix):
+    if first not in df or second not in df:
+        return None
+    a, b = df[first], df[second]
+    bad = np.flatnonzero((a.notna() & b.notna() & (b < a)).to_numpy())
+    if not len(bad):
+        return None
+    vals = [f"{second}={b.iloc[i].date()} before {first}={a.iloc[i].date()}" for i in bad]
+    return _problem(table, src, df.index[bad], second, vals, f"`{second}` is before `{first}`", fix)
+
+
+def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:
+    """Checks that span tables: references, arms, date order, duplicated sites."""
+    sources = sources or {}
+    s = study
+    out: list[pd.DataFrame | None] = []
+    src = sources.get
+
+    # duplicated site entries: same institution registered under two ids
+    if len(s.sites) and {"site_name", "city", "country"} <= set(s.sites.columns):
+        key = s.sites[["site_name", "city", "country"]].astype("string").apply(lambda c: c.str.strip().str.lower())
+        dup = key.duplicated(keep="first") & key["site_name"].notna()
+        if dup.any():
+            first_id = s.sites.loc[key.duplicated(keep=False) & ~dup].set_index(
+                key.loc[key.duplicated(keep=False) & ~dup].apply(tuple, axis=1))["site_id"]
+            vals = [f"{sid} duplicates {first_id.get(tuple(k), '?')}" for sid, k in
+                    zip(s.sites.loc[dup, "site_id"], key.loc[dup].itertuples(index=False))]
+            out.append(_problem("sites", src("sites"), s.sites.index[dup], "site_name", vals,
+                                "duplicated site entry (same name, city and country under another site_id)",
+                                "keep one entry per site and map the other id to it"))
+
+    site_ids = set(s.sites["site_id"].dropna()) if len(s.sites) else set()
+    for table in ("screening", "randomization"):
+        df = getattr(s, table)
+        if len(df) and "site_id" in df and site_ids:
+            bad = np.flatnonzero((~df["site_id"].isin(site_ids) & df["site_id"].notna()).to_numpy())
+            if len(bad):
+                out.append(_problem(table, src(table), df.index[bad], "site_id", df["site_id"].iloc[bad],
+                                    "site not in the sites table", "add the site to sites, or correct the id"))
+
+    scr_ids = pd.Index(s.screening["subject_id"].dropna()) if len(s.screening) else pd.Index([])
+    rnd = s.randomization
+    if len(rnd):
+        bad = np.flatnonzero((~rnd["subject_id"].isin(scr_ids)).to_numpy())
+        if len(bad):
+            out.append(_problem("randomization", src("randomization"), rnd.index[bad], "subject_id",
+                                rnd["subject_id"].iloc[bad], "randomized subject has no screening record",
+                                "add the subject's screening row, or correct the subject_id"))
+        arms = set(s.protocol.arm_codes)
+        for col in ("arm", "actual_arm"):
+            if col in rnd:
+                bad = np.flatnonzero((rnd[col].notna() & ~rnd[col].isin(arms)).to_numpy())
+                if len(bad):
+                    out.append(_problem("randomization", src("randomization"), rnd.index[bad], col,
+                                        rnd[col].iloc[bad], f"arm not in protocol {s.protocol.id} "
+                                        f"({', '.join(sorted(arms))})",
+                                        "use the protocol's arm codes, or map them with `values:` in study.yaml"))
+        if len(s.screening):
+            sd = s.screening.set_index("subject_id")["screening_date"]
+            sd = sd[~sd.index.duplicated()]
+            joined = rnd.assign(screening_date=rnd["subject_id"].map(sd))
+            out.append(_date_order(joined, "randomization", src("randomization"), "screening_date",
+                                   "randomization_date", "randomization cannot precede screening; check both dates"))
+
+    rdate = rnd.drop_duplicates("subject_id").set_index("subject_id")["randomization_date"] if len(rnd) else None
+    rnd_ids = pd.Index(rnd["subject_id"]) if len(rnd) else pd.Index([])
+    for table in ("disposition", "response", "outcomes"):
+        df = getattr(s, table)
+        if not len(df):
+            continue
+        bad = np.flatnonzero((~df["subject_id"].isin(rnd_ids)).to_numpy())
+        if len(bad):
+            out.append(_problem(table, src(table), df.index[bad], "subject_id", df["subject_id"].iloc[bad],
+                                "subject is not in the randomization table",
+                                "add the randomization record, or correct the subject_id"))
+        if rdate is not None:
+            joined = df.assign(randomization_date=df["subject_id"].map(rdate))
+            date_cols = [c for c in df.columns if c.endswith("_date") and c not in ("start_date",)]
+            for c in date_cols:
+                if c == "lost_to_follow_up_date":
+                    continue
+                out.append(_date_order(joined, table, src(table), "randomization_date", c,
+                                       "events after randomization cannot be dated before it; check both dates"))
+    o = s.outcomes
+    if len(o):
+        out.append(_date_order(o, "outcomes", src("outcomes"), "start_date", "end_date",
+                               "the event/censoring date must not precede the time origin"))
+        both = o["start_date"].notna() & o["end_date"].notna()
+        expect = (o["end_date"] - o["start_date"]).dt.days + 1
+        bad = np.flatnonzero((both & (expect.astype("Float64") != o["time_days"])).fillna(False).to_numpy())
+        if len(bad):
+            vals = [f"time_days={o['time_days'].iloc[i]} but dates give {expect.iloc[i]}" for i in bad]
+            out.append(_problem("outcomes", src("outcomes"), o.index[bad], "time_days", vals,
+                                "time_days disagrees with end_date - start_date + 1",
+                                "recompute time_days from the dates (ADaM AVAL = ADT - STARTDT + 1)"))
+    frames = [f for f in out if f is not None and len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
+def study_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:
+    """Every problem of a study (table schemas, then cross-table checks) as one frame."""
+    sources = sources or {}
+    frames = []
+    for t in TABLES:
+        df = getattr(study, t)
+        if t in REQUIRED_TABLES and not len(df) and t == "screening":
+            frames.append(pd.DataFrame([{"table": t, "file": sources.get(t, SourceInfo(t)).file, "row": np.nan,
+                                         "column": "", "value": "", "problem": "the table is empty",
+                                         "fix": f"provide a {t} file with at least one row"}]))
+        frames.append(validate_table(df, t, source=sources.get(t)))
+    try:
+        frames.append(cross_table_problems(study, sources))
+    except (TypeError, ValueError, AttributeError, KeyError):
+        # a table with wrong dtypes or missing key columns has already been reported above;
+        # cross-table checks run again once it is fixed.
+        pass
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[FAILURE_COLUMNS]
+
+
+def validate_study(study, *, sources: dict[str, SourceInfo] | None = None):
+    """Validate every table and the links between them; return the study or raise one error.
+
+    Raises
+    ------
+    DataValidationError
+        Carrying ``failure_cases`` (table, file, row, column, value, problem, fix) for *every*
+        problem found.
+    """
+    problems = study_problems(study, sources)
+    if len(problems):
+        raise DataValidationError(problems, source=study.source or None)
+    return study
