@@ -1,0 +1,45 @@
+"""Shared fixtures: the CDISC pilot folder (skipped when absent) and the demo studies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+
+
+def _cdisc_dir() -> Path:
+    env = os.environ.get("TRIALKIT_CDISC_DIR")
+    return Path(env) if env else ROOT.parent / "shared" / "external" / "cdiscpilot01"
+
+
+@pytest.fixture(scope="session")
+def cdisc_dir() -> Path:
+    """The real CDISC SDTM/ADaM Pilot 01 files (CDISC, public pilot submission package).
+
+    They are never copied into the repository (CDISC's terms forbid altering them and require
+    attribution); tests read them from ../shared and skip when they are absent.
+    """
+    d = _cdisc_dir()
+    if not (d / "sdtm" / "dm.xpt").exists():
+        pytest.skip(f"CDISC Pilot 01 files not found at {d} (set TRIALKIT_CDISC_DIR to their folder)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def demo_b1931036():
+    """The committed B1931036 demo study (made by `trialkit demo`)."""
+    import trialkit as tk
+
+    return tk.load_study(DEMO / "b1931036")
+
+
+@pytest.fixture(scope="session")
+def demo_aall1732():
+    """The committed AALL1732 demo study (made by `trialkit demo`)."""
+    import trialkit as tk
+
+    return tk.load_study(DEMO / "aall1732")
