@@ -1,0 +1,418 @@
+"""Allocation schedules: generate, export, re-read and verify randomization lists.
+
+A schedule is one list of treatment assignments per stratum. Two algorithms are offered:
+
+``"blocks"``
+    Permuted blocks whose sizes are drawn at random from multiples of the protocol's minimal block
+    (3 for 2:1, 2 for 1:1). Each block holds the arms exactly in the protocol ratio, in random order.
+``"complete"``
+    Complete (simple) randomization: each assignment is drawn independently with the planned
+    probabilities (2/3 and 1/3 for 2:1).
+
+Every stratum draws from its own random stream, derived from the master ``seed`` and a stable
+SHA-256 hash of the stratum's key (``numpy.random.SeedSequence(seed, spawn_key=...)``). Adding a
+stratum (a new site, say) therefore never changes the list of an existing one, and the same inputs
+give the same lists on every platform and numpy version that keeps PCG64 and SeedSequence stable.
+
+The ratio is always read from the protocol (:attr:`trialkit.protocols.Protocol.ratio`).
+
+References
+----------
+Rosenberger WF, Lachin JM. *Randomization in Clinical Trials: Theory and Practice*, 2nd ed.
+Wiley, 2016, ch. 3 (complete randomization, permuted blocks, random block sizes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TrialkitError
+from ..protocols import Protocol, get_protocol
+
+__all__ = ["Schedule", "ScheduleCheck", "generate_schedule", "verify_schedule", "read_schedule",
+           "stratum_rng", "ALGORITHMS"]
+
+ALGORITHMS = ("blocks", "complete")
+SCHEDULE_COLUMNS = ["stratum", "sequence", "block", "block_size", "arm"]
+_SITE_FACTORS = ("site_id", "country", "region")
+
+
+class ScheduleError(TrialkitError):
+    """A schedule cannot be generated or verified with the given arguments."""
+
+
+def _version() -> str:
+    import trialkit
+
+    return trialkit.__version__
+
+
+def stratum_key(factors: dict[str, str]) -> str:
+    """The stable text key of a stratum: ``name=value`` pairs joined by ``|`` in the given order.
+
+    An unstratified schedule has the key ``""`` (one stratum, ``"all"``).
+    """
+    return "|".join(f"{k}={v}" for k, v in factors.items())
+
+
+def stratum_rng(seed: int, key: str) -> np.random.Generator:
+    """The random generator of one stratum: master ``seed`` plus a SHA-256 hash of its ``key``.
+
+    The hash's first 16 bytes become four 32-bit words of the ``spawn_key`` of a
+    :class:`numpy.random.SeedSequence`, so streams of different strata are independent and a
+    stratum's stream does not depend on which other strata exist.
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=words)))
+
+
+def _block_sizes(protocol: Protocol, block_sizes) -> tuple[int, ...]:
+    m = protocol.minimal_block
+    sizes = tuple(block_sizes) if block_sizes is not None else (protocol.block_sizes or (m, 2 * m))
+    bad = [b for b in sizes if not isinstance(b, int | np.integer) or b < m or b % m]
+    if not sizes or bad:
+        raise ScheduleError(
+            f"block sizes {list(sizes)} for protocol {protocol.id}: every block size must be a positive "
+            f"multiple of the minimal block {m} (the ratio {protocol.ratio} needs {m} patients per "
+            f"complete block); use e.g. block_sizes=({m}, {2 * m}).")
+    return tuple(int(b) for b in sizes)
+
+
+def _levels(protocol: Protocol, stratify_by, levels) -> dict[str, tuple[str, ...]]:
+    levels = dict(levels or {})
+    out: dict[str, tuple[str, ...]] = {}
+    factors = {f.name: f.levels for f in protocol.stratification}
+    for name in stratify_by:
+        if name in levels:
+            vals = tuple(str(v) for v in levels[name])
+        elif name in factors:
+            vals = tuple(factors[name])
+        elif name in _SITE_FACTORS:
+            sites = protocol.site_table()
+            vals = tuple(pd.unique(sites[name].dropna().astype(str)))
+        else:
+            known = ", ".join([*factors, *_SITE_FACTORS])
+            raise ScheduleError(f"unknown stratification factor {name!r} for protocol {protocol.id}; "
+                                f"use one of {known}, or give its levels with levels={{{name!r}: [...]}}.")
+        if not vals:
+            raise ScheduleError(f"factor {name!r} has no levels in protocol {protocol.id} (it lists no sites); "
+                                f"pass them with levels={{{name!r}: [...]}}.")
+        if len(set(vals)) != len(vals):
+            raise ScheduleError(f"factor {name!r} has repeated levels {list(vals)}; give each level once.")
+        out[name] = vals
+    extra = set(levels) - set(stratify_by)
+    if extra:
+        raise ScheduleError(f"levels given for {sorted(extra)} which are not in stratify_by={list(stratify_by)}; "
+                            "add them to stratify_by or drop them from levels.")
+    return out
+
+
+def _arm_pool(protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.array(list(protocol.ratio), dtype=object)
+    shares = np.array(list(protocol.ratio.values()), dtype=int)
+    return codes, shares
+
+
+def _one_stratum(rng: np.random.Generator, protocol: Protocol, n: int, algorithm: str,
+                 sizes: tuple[int, ...]) -> pd.DataFrame:
+    codes, shares = _arm_pool(protocol)
+    m = protocol.minimal_block
+    if algorithm == "complete":
+        p = shares / shares.sum()
+        arms = codes[rng.choice(len(codes), size=n, p=p)]
+        return pd.DataFrame({"sequence": np.arange(1, n + 1), "block": pd.array([pd.NA] * n, dtype="Int64"),
+                             "block_size": pd.array([pd.NA] * n, dtype="Int64"), "arm": arms})
+    base = np.repeat(np.arange(len(codes)), shares // np.gcd.reduce(shares))
+    seq, blk, bsz, total, b = [], [], [], 0, 0
+    while total < n:
+        size = int(rng.choice(sizes))
+        block = rng.permutation(np.tile(base, size // m))
+        b += 1
+        seq.append(block)
+        blk.append(np.full(size, b))
+        bsz.append(np.full(size, size))
+        total += size
+    arms = codes[np.concatenate(seq)]
+    k = len(arms)
+    return pd.DataFrame({"sequence": np.arange(1, k + 1), "block": pd.array(np.concatenate(blk), dtype="Int64"),
+                         "block_size": pd.array(np.concatenate(bsz), dtype="Int64"), "arm": arms})
+
+
+def _hash_frame(df: pd.DataFrame, params: dict) -> str:
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    buf = io.StringIO()
+    df.astype("string").fillna("").to_csv(buf, index=False, lineterminator="\n")
+    h.update(buf.getvalue().encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A generated allocation schedule and what is needed to regenerate it.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per allocation slot: ``stratum`` (factor values joined by ``" / "``; ``"all"``
+        when unstratified), one column per stratification factor, ``sequence`` (1-based within
+        the stratum), ``block`` and ``block_size`` (empty for complete randomization), ``arm``.
+    protocol_id, algorithm, seed, block_sizes, n_per_stratum, stratify_by, levels
+        The inputs (enough to regenerate the list with :func:`verify_schedule`).
+    trialkit_version : str
+        The version that generated the list.
+    hash : str
+        SHA-256 over the parameters and the list, hex.
+    """
+
+    table: pd.DataFrame = field(repr=False)
+    protocol_id: str
+    algorithm: str
+    seed: int
+    block_sizes: tuple[int, ...]
+    n_per_stratum: int
+    stratify_by: tuple[str, ...]
+    levels: dict = field(repr=False)
+    ratio: dict = field(default_factory=dict)
+    trialkit_version: str = ""
+    hash: str = ""
+
+    @property
+    def params(self) -> dict:
+        """The generation parameters (what the hash covers besides the list itself)."""
+        return {"protocol_id": self.protocol_id, "algorithm": self.algorithm, "seed": self.seed,
+                "block_sizes": list(self.block_sizes), "n_per_stratum": self.n_per_stratum,
+                "stratify_by": list(self.stratify_by), "levels": {k: list(v) for k, v in self.levels.items()},
+                "ratio": dict(self.ratio)}
+
+    def metadata(self) -> dict:
+        """Parameters plus ``trialkit_version`` and ``hash``."""
+        return {**self.params, "trialkit_version": self.trialkit_version, "hash": self.hash}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The list with ``seed, algorithm, trialkit_version, schedule_hash`` as columns too."""
+        return self.table.assign(seed=self.seed, algorithm=self.algorithm,
+                                 trialkit_version=self.trialkit_version, schedule_hash=self.hash)
+
+    def to_csv(self, path: str | PathLike) -> Path:
+        """Write the list as CSV with the parameters in leading ``# key: value`` lines; return the path.
+
+        :func:`read_schedule` reads it back; :func:`verify_schedule` checks it.
+        """
+        path = Path(path)
+        lines = ["# trialkit allocation schedule"]
+        for k, v in self.metadata().items():
+            lines.append(f"# {k}: {json.dumps(v)}")
+        buf = io.StringIO()
+        self.table.to_csv(buf, index=False, lineterminator="\n")
+        path.write_text("\n".join(lines) + "\n" + buf.getvalue(), encoding="utf-8")
+        return path
+
+    def summary(self) -> pd.DataFrame:
+        """Per stratum: list length and count per arm."""
+        t = self.table
+        out = pd.crosstab(t["stratum"], t["arm"]).reindex(columns=list(self.ratio), fill_value=0)
+        out.insert(0, "n", out.sum(axis=1))
+        return out.reset_index()
+
+    def _repr_html_(self) -> str:  # pragma: no cover - presentation
+        head = (f"<b>Allocation schedule</b> — protocol {self.protocol_id}, {self.algorithm}, seed {self.seed}, "
+                f"{self.table['stratum'].nunique()} strata, {len(self.table)} slots; "
+                f"trialkit {self.trialkit_version}; sha256 <code>{self.hash[:16]}…</code>")
+        return head + self.summary().head(30).to_html(index=False)
+
+
+def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int,
+                      stratify_by: tuple[str, ...] | list[str] = (), levels: dict | None = None,
+                      algorithm: str = "blocks", block_sizes: tuple[int, ...] | None = None) -> Schedule:
+    """Generate an allocation schedule for every stratum of a protocol.
+
+    Parameters
+    ----------
+    protocol : str or Protocol
+        The protocol (id or object); its ``ratio`` and ``minimal_block`` drive the lists.
+    n_per_stratum : int
+        Minimum number of slots per stratum. With ``"blocks"`` the list is completed to the end of
+        its last block, so a stratum may hold a few more slots (never a partial block).
+    seed : int
+        Master seed (a non-negative integer). Record it; it and the parameters regenerate the list.
+    stratify_by : sequence of str
+        Factors to stratify by, in order: protocol stratification factors (e.g. ``"age_group"``),
+        ``"site_id"``, ``"country"`` or ``"region"`` (levels from the protocol's site list), or any
+        name whose levels you give in ``levels``. Empty: one unstratified list.
+    levels : dict, optional
+        ``{factor: [levels]}`` overriding or supplying the levels of a factor.
+    algorithm : {"blocks", "complete"}
+    block_sizes : tuple of int, optional
+        Block sizes drawn uniformly at random per block. Default: the protocol's
+        ``randomization.block_sizes``, else (m, 2m) with m the minimal block. Each must be a
+        multiple of the minimal block.
+
+    Returns
+    -------
+    Schedule
+        ``.table`` holds ``stratum, <factors...>, sequence, block, block_size, arm``.
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> s = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, stratify_by=["age_group"])
+    >>> s.table.groupby("stratum")["arm"].value_counts().unstack()["InO"].tolist()
+    [8, 8]
+    """
+    protocol = get_protocol(protocol)
+    if algorithm not in ALGORITHMS:
+        raise ScheduleError(f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}.")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ScheduleError(f"seed must be a non-negative integer, got {seed!r}; record the seed you use.")
+    if isinstance(n_per_stratum, bool) or not isinstance(n_per_stratum, int | np.integer) or n_per_stratum < 1:
+        raise ScheduleError(f"n_per_stratum must be a positive integer, got {n_per_stratum!r}.")
+    if isinstance(stratify_by, str):
+        stratify_by = (stratify_by,)
+    stratify_by = tuple(stratify_by)
+    if len(set(stratify_by)) != len(stratify_by):
+        raise ScheduleError(f"stratify_by repeats a factor: {list(stratify_by)}.")
+    sizes = _block_sizes(protocol, block_sizes) if algorithm == "blocks" else ()
+    lv = _levels(protocol, stratify_by, levels)
+    frames = []
+    combos = itertools.product(*lv.values()) if lv else [()]
+    for combo in combos:
+        factors = dict(zip(stratify_by, combo))
+        rng = stratum_rng(int(seed), stratum_key(factors))
+        df = _one_stratum(rng, protocol, int(n_per_stratum), algorithm, sizes)
+        df.insert(0, "stratum", " / ".join(combo) if combo else "all")
+        for i, (k, v) in enumerate(factors.items()):
+            df.insert(1 + i, k, v)
+        frames.append(df)
+    table = pd.concat(frames, ignore_index=True)
+    table = table.astype({"stratum": "string", "arm": "string", **{k: "string" for k in stratify_by}})
+    table["sequence"] = table["sequence"].astype("Int64")
+    sched = Schedule(table=table, protocol_id=protocol.id, algorithm=algorithm, seed=int(seed),
+                     block_sizes=sizes, n_per_stratum=int(n_per_stratum), stratify_by=stratify_by,
+                     levels={k: tuple(v) for k, v in lv.items()}, ratio=dict(protocol.ratio),
+                     trialkit_version=_version())
+    return Schedule(**{**sched.__dict__, "hash": _hash_frame(table, sched.params)})
+
+
+def read_schedule(path: str | PathLike) -> Schedule:
+    """Read a schedule written by :meth:`Schedule.to_csv` (parameters from its ``#`` header lines)."""
+    path = Path(path)
+    if not path.exists():
+        raise ScheduleError(f"schedule file {path} does not exist.")
+    text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    meta, body = {}, []
+    for line in text:
+        if line.startswith("# ") and ":" in line and not body:
+            k, v = line[2:].split(":", 1)
+            try:
+                meta[k.strip()] = json.loads(v)
+            except json.JSONDecodeError:
+                raise ScheduleError(f"{path}: header line {line.strip()!r} is not valid; "
+                                    "regenerate the file with Schedule.to_csv.") from None
+        elif not line.startswith("#"):
+            body.append(line)
+    need = {"protocol_id", "algorithm", "seed", "block_sizes", "n_per_stratum", "stratify_by", "levels", "hash"}
+    missing = need - set(meta)
+    if missing:
+        raise ScheduleError(f"{path}: header lacks {sorted(missing)}; it was not written by Schedule.to_csv "
+                            "(or was edited). Keep the '# key: value' lines the export writes.")
+    table = pd.read_csv(io.StringIO("".join(body)), dtype="string", keep_default_na=False)
+    for c in ("sequence", "block", "block_size"):
+        if c in table:
+            table[c] = pd.to_numeric(table[c].replace("", pd.NA)).astype("Int64")
+    return Schedule(table=table, protocol_id=meta["protocol_id"], algorithm=meta["algorithm"], seed=int(meta["seed"]),
+                    block_sizes=tuple(meta["block_sizes"]), n_per_stratum=int(meta["n_per_stratum"]),
+                    stratify_by=tuple(meta["stratify_by"]),
+                    levels={k: tuple(v) for k, v in meta["levels"].items()}, ratio=meta.get("ratio", {}),
+                    trialkit_version=meta.get("trialkit_version", ""), hash=meta["hash"])
+
+
+@dataclass(frozen=True)
+class ScheduleCheck:
+    """Result of :func:`verify_schedule`.
+
+    Attributes
+    ----------
+    ok : bool
+        True when the regenerated list equals the stored one slot by slot and the hashes agree.
+    n_slots, n_mismatched : int
+    stored_hash, recomputed_hash : str
+    hash_matches : bool
+        The stored hash equals the hash recomputed over the stored list (detects edits).
+    differences : pandas.DataFrame
+        ``stratum, sequence, stored_arm, regenerated_arm`` for every differing slot (missing
+        slots on either side appear with an empty arm).
+    """
+
+    ok: bool
+    n_slots: int
+    n_mismatched: int
+    stored_hash: str
+    recomputed_hash: str
+    hash_matches: bool
+    generated_by: str
+    differences: pd.DataFrame = field(repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.differences
+
+    def _repr_html_(self) -> str:  # pragma: no cover - presentation
+        verdict = "<b style='color:green'>verified</b>" if self.ok else "<b style='color:#b00'>NOT verified</b>"
+        return (f"Schedule {verdict}: {self.n_slots} slots, {self.n_mismatched} differ; stored hash "
+                f"{'matches' if self.hash_matches else 'does NOT match'} the list."
+                + (self.differences.head(20).to_html(index=False) if self.n_mismatched else ""))
+
+
+def verify_schedule(schedule: Schedule | str | PathLike) -> ScheduleCheck:
+    """Regenerate a schedule from its stored parameters and compare it slot by slot.
+
+    Parameters
+    ----------
+    schedule : Schedule or path
+        A :class:`Schedule` or a CSV written by :meth:`Schedule.to_csv`.
+
+    Returns
+    -------
+    ScheduleCheck
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> s = tk.generate_schedule("b1931036", n_per_stratum=6, seed=1)
+    >>> tk.verify_schedule(s).ok
+    True
+    """
+    if not isinstance(schedule, Schedule):
+        schedule = read_schedule(schedule)
+    regen = generate_schedule(schedule.protocol_id, n_per_stratum=schedule.n_per_stratum, seed=schedule.seed,
+                              stratify_by=schedule.stratify_by, levels=dict(schedule.levels),
+                              algorithm=schedule.algorithm, block_sizes=schedule.block_sizes or None)
+    if schedule.ratio and dict(schedule.ratio) != dict(regen.ratio):
+        raise ScheduleError(f"the schedule was generated with ratio {schedule.ratio} but protocol "
+                            f"{schedule.protocol_id} now says {regen.ratio}; verify against the protocol version "
+                            "used at generation.")
+    stored = schedule.table
+    missing = [c for c in ("stratum", "sequence", "arm") if c not in stored]
+    if missing:
+        raise ScheduleError(f"the stored schedule lacks column(s) {missing}; it needs stratum, sequence and arm.")
+    key = ["stratum", "sequence"]
+    a = stored[key + ["arm"]].astype({"stratum": "string", "sequence": "Int64", "arm": "string"})
+    b = regen.table[key + ["arm"]]
+    m = a.merge(b, on=key, how="outer", suffixes=("_stored", "_regen"), indicator=True)
+    diff = m[(m["_merge"] != "both") | (m["arm_stored"].fillna("") != m["arm_regen"].fillna(""))]
+    diff = diff.rename(columns={"arm_stored": "stored_arm", "arm_regen": "regenerated_arm"})[
+        ["stratum", "sequence", "stored_arm", "regenerated_arm"]].reset_index(drop=True)
+    recomputed = _hash_frame(stored.astype("string"), schedule.params) if len(stored) else ""
+    hash_ok = recomputed == schedule.hash and regen.hash == schedule.hash
+    return ScheduleCheck(ok=bool(len(diff) == 0 and hash_ok), n_slots=len(stored), n_mismatched=len(diff),
+                         stored_hash=schedule.hash, recomputed_hash=recomputed, hash_matches=hash_ok,
+                         generated_by=schedule.trialkit_version, differences=diff)
