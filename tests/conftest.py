@@ -43,3 +43,13 @@ def demo_aall1732():
     import trialkit as tk
 
     return tk.load_study(DEMO / "aall1732")
+
+
+@pytest.fixture(scope="session")
+def jupyter_server():
+    """A JupyterLab server for the browser tests (one per session); see tests/jupyter_browser.py."""
+    from jupyter_browser import jupyter_lab_server, require_browser
+
+    require_browser()
+    with jupyter_lab_server() as base_url:
+        yield base_url

@@ -1,0 +1,225 @@
+"""Drive a notebook in a real JupyterLab in headless Chromium (Debian's ``/usr/bin/chromium``).
+
+Usage in a test module::
+
+    import pytest
+    from jupyter_browser import lab_page, run_all_cells, wait_for_text, screenshot
+
+    pytestmark = pytest.mark.browser
+
+    def test_explorer(jupyter_server):                  # session fixture in conftest.py
+        with lab_page(jupyter_server, "notebooks/x.ipynb") as page:
+            run_all_cells(page)                          # waits until every cell has run
+            before = page.locator(".eligible-count").inner_text()
+            page.locator(".widget-dropdown select").first.select_option("DE")
+            wait_for_text(page, ".eligible-count", lambda t: t != before)
+            screenshot(page, "eligibility")              # tests/_artifacts/eligibility.png
+
+The server runs from the repository root with an empty token on 127.0.0.1, ``--allow-root``, the
+IPC kernel transport (no TCP port collisions) and ``expose_app_in_browser`` so the test can call
+JupyterLab commands (``window.jupyterapp``). Everything started here is stopped by its process id.
+Skips (not fails) when Chromium or playwright is missing, e.g. a machine without ``make test``'s
+set-up; CI installs both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "_artifacts"
+CHROMIUM = os.environ.get("TRIALKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def require_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed: `make test` installs the test extras")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_lab_server(root: Path = ROOT, timeout: float = 90):
+    """Start JupyterLab on 127.0.0.1 with an empty token; yield its base URL; stop it by pid."""
+    port = _free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="tk-lab-"))
+    settings = tmp / "settings"
+    # never autosave: a test run must not write outputs into a committed notebook
+    for plugin, value in {"docmanager-extension/plugin": {"autosave": False},
+                          "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}.items():
+        f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(value))
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(settings),
+               PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           "--allow-root", "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+           f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+           "--KernelManager.transport=ipc", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+           "jupyterlab.NeverCheckForUpdate"]
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("JupyterLab exited early:\n" + (tmp / "server.log").read_text(errors="replace"))
+            try:
+                with urllib.request.urlopen(f"{base}/api/status", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("JupyterLab did not start in time:\n"
+                                   + (tmp / "server.log").read_text(errors="replace"))
+            time.sleep(0.5)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def chromium_context(width: int = 1500, height: int = 1800):
+    """A fresh headless Chromium profile (playwright persistent context); closed on exit."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="tk-chromium-")
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": width, "height": height})
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def lab_page(base_url: str, notebook: str, *, width: int = 1500, height: int = 1800, timeout_ms: int = 120_000):
+    """Open ``notebook`` (path relative to the repository root) in JupyterLab; yield the page.
+
+    The page's console errors are collected in ``page.console_errors`` (a list of str). On exit the
+    notebook file is checked to be unchanged (a browser test must never save outputs into it).
+    """
+    nb_file = ROOT / notebook
+    before = nb_file.read_bytes() if nb_file.exists() else None
+    with chromium_context(width, height) as ctx:
+        page = ctx.new_page()
+        page.set_default_timeout(timeout_ms)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.console_errors = errors  # type: ignore[attr-defined]
+        page.goto(f"{base_url}/lab/tree/{notebook}?reset", wait_until="domcontentloaded")
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_ms)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
+        _wait_kernel_idle(page, timeout_ms)
+        yield page
+    if before is not None and nb_file.read_bytes() != before:
+        nb_file.write_bytes(before)
+        raise AssertionError(f"{notebook} was modified by the browser session (outputs saved?); restored it")
+
+
+_KERNEL_STATUS = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  if (!w || !w.sessionContext || !w.sessionContext.session) return 'none';
+  const k = w.sessionContext.session.kernel;
+  return k ? k.status : 'none';
+}"""
+
+
+def _wait_kernel_idle(page, timeout_ms: int) -> None:
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        if page.evaluate(_KERNEL_STATUS) == "idle":
+            return
+        time.sleep(0.25)
+    raise TimeoutError("the notebook's kernel did not become idle")
+
+
+def run_all_cells(page, *, timeout_ms: int = 240_000) -> None:
+    """Run every cell (JupyterLab's ``notebook:run-all-cells``) and wait until all have finished.
+
+    Fails with the text of the first error output if a cell raised.
+    """
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    deadline = time.monotonic() + timeout_ms / 1000
+    done_js = """() => {
+      const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+      if (!prompts.length) return false;
+      return prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+    }"""
+    time.sleep(0.5)
+    while time.monotonic() < deadline:
+        if page.evaluate(done_js) and page.evaluate(_KERNEL_STATUS) == "idle":
+            break
+        time.sleep(0.5)
+    else:
+        raise TimeoutError("cells did not finish running in time")
+    err = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    tracebacks = [t for t in err.all_inner_texts() if "Traceback" in t or "Error" in t]
+    if tracebacks:
+        raise AssertionError("a notebook cell raised:\n" + tracebacks[0][:3000])
+
+
+def wait_for_text(page, selector: str, predicate, *, timeout_s: float = 60) -> str:
+    """Poll the inner text of ``selector`` until ``predicate(text)`` holds; return the text."""
+    deadline = time.monotonic() + timeout_s
+    text = ""
+    while time.monotonic() < deadline:
+        loc = page.locator(selector)
+        if loc.count():
+            text = loc.first.inner_text()
+            if predicate(text):
+                return text
+        time.sleep(0.25)
+    raise AssertionError(f"{selector!r} never satisfied the condition; last text: {text!r}")
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot to tests/_artifacts/<name>.png (git-ignored) and return its path."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def notebook_json(path: str | Path) -> dict:
+    return json.loads(Path(ROOT / path).read_text(encoding="utf-8"))
