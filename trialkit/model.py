@@ -257,7 +257,7 @@ def pandas_dtype(col: Column) -> str:
     return _PANDAS_DTYPE[col.dtype]
 
 
-def empty_table(table: str, extra: dict[str, str] | None = None) -> "pd.DataFrame":  # noqa: F821
+def empty_table(table: str, extra: dict[str, str] | None = None) -> pd.DataFrame:  # noqa: F821
     """An empty frame with the canonical columns and dtypes of ``table``."""
     import pandas as pd
 

@@ -10,7 +10,7 @@ sites), gathering *every* problem into one frame before raising one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,7 @@ def _checks(col: Column) -> list[pa.Check]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(table: str) -> pa.DataFrameSchema:
     """The pandera schema of a canonical table (extra columns are allowed, e.g. strata)."""
     cols = {

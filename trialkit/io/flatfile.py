@@ -21,7 +21,7 @@ A study folder holds one file per canonical table — ``sites``, ``screening``, 
 Real exports vary, and loading them must not lose a row or a character: encodings (UTF-8 with or
 without BOM, cp1252/Latin-1), ``;``-delimited files with decimal commas, ISO 8601 dates of partial
 precision (``2023-05``, ``2023``; imputed and reported in ``Study.notes``) and Excel serial dates
-(``45123`` = 2023-07-17) are handled. A value that cannot be read becomes a problem in the
+(``45000`` = 2023-03-15) are handled. A value that cannot be read becomes a problem in the
 validation report with its file, line and column; it is never silently turned into a missing value.
 """
 
@@ -40,6 +40,7 @@ import yaml
 from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError
 from ..model import TABLES, Column, columns, empty_table, pandas_dtype
 from ..protocols import get_protocol, load_protocol
+from ..protocols import protocols as _known_protocols
 from ..schemas import SourceInfo, study_problems
 from ..study import Study
 
@@ -128,7 +129,7 @@ def parse_dates(values: pd.Series, *, date_format: str | None = None, dayfirst: 
     Returns ``(dates, failed, imputed)``: the parsed ``datetime64[ns]`` series, a boolean mask of
     non-missing values that could not be read, and a mask of partial ISO dates that were imputed
     (``partial``: ``first`` → 1st of the month / 1 January, ``middle`` → 15th / 1 July, ``last``).
-    Excel serial day numbers (e.g. ``45123``) are read with Excel's 1900 date system.
+    Excel serial day numbers (e.g. ``45000`` = 2023-03-15) are read with Excel's 1900 date system.
     """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         out = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
@@ -372,7 +373,7 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
     pid = protocol or cfg.get("protocol")
     if not pid:
         raise StudyFolderError(f"{folder}: no protocol given; add `protocol: <id>` to study.yaml "
-                               f"or pass protocol=… (known: {', '.join(__import__('trialkit').protocols())}).")
+                               f"or pass protocol=… (known: {', '.join(_known_protocols())}).")
     proto = load_protocol(folder / pid) if str(pid).endswith((".yaml", ".yml")) else get_protocol(pid)
     frames, sources, notes, problems = {}, {}, [], []
     for table in TABLES:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from functools import lru_cache, reduce
+from functools import cache, reduce
 from math import gcd
 from pathlib import Path
 from typing import Any
@@ -220,7 +220,7 @@ def _search_dirs() -> list[Path]:
     return [*extra, _HERE]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached(path: str, mtime: float) -> Protocol:
     return load_protocol(path)
 
@@ -253,3 +253,18 @@ def get_protocol(protocol_id: str | Protocol) -> Protocol:
             return _cached(str(f), f.stat().st_mtime)
     raise ProtocolError(f"unknown protocol {protocol_id!r}; known protocols: {', '.join(protocols())}. "
                         "Add a YAML file to a folder named in TRIALKIT_PROTOCOLS or use load_protocol(path).")
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``trialkit.protocols`` is both this subpackage and the public function ``protocols()``.
+
+    Importing a subpackage binds its module to the parent's attribute of the same name, which would
+    shadow the function; making the module callable keeps ``trialkit.protocols()`` working whichever
+    is bound.
+    """
+
+    def __call__(self) -> list[str]:
+        return protocols()
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
