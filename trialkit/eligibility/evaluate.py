@@ -1,0 +1,411 @@
+"""Evaluate criteria on screened patients: met / not met / unknown per subject × criterion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ProtocolError
+from ..model import columns as model_columns
+from .criteria import Criterion, criteria_from_protocol
+from .derive import DERIVED_INPUTS
+from .expr import BOOL, DATE, NUM, STR, Val
+
+__all__ = ["evaluate_eligibility", "EligibilityResult", "MET", "NOT_MET", "UNKNOWN", "STATUS_LABELS"]
+
+MET, NOT_MET, UNKNOWN = np.int8(1), np.int8(0), np.int8(-1)
+STATUS_LABELS = {1: "met", 0: "not met", -1: "unknown"}
+_STATUS_CAT = pd.CategoricalDtype(["met", "not met", "unknown"])
+_MODEL_KIND = {c.name: {"string": STR, "boolean": BOOL, "Int64": NUM, "Float64": NUM, "datetime": DATE}[c.dtype]
+               for c in model_columns("screening")}
+_CONTEXT = ("site_id", "country", "screening_date", "screening_outcome", "screen_failure_reason")
+
+
+class _Env:
+    """Column access for rules: converts each input once to (values, known) numpy arrays."""
+
+    def __init__(self, frame: pd.DataFrame, derivations: Mapping[str, Callable]):
+        self.frame = frame
+        self.n = len(frame)
+        self.derivations = derivations
+        self.cache: dict[str, Val] = {}
+        self.params: dict[str, float] = {}
+        self.absent: set[str] = set()
+
+    def param(self, name: str) -> Val:
+        return Val(float(self.params[name]), True, NUM)
+
+    def get(self, name: str) -> Val:
+        hit = self.cache.get(name)
+        if hit is None:
+            hit = self.cache[name] = self._load(name)
+        return hit
+
+    def _load(self, name: str) -> Val:
+        if name in self.derivations:
+            reads = DERIVED_INPUTS[name].reads if name in DERIVED_INPUTS else ()
+            for col in reads:
+                if col not in self.frame.columns:
+                    self.absent.add(col)
+            out = self.derivations[name](self.frame)
+            return _to_val(out, self.n, name)
+        if name not in self.frame.columns:
+            self.absent.add(name)
+            kind = _MODEL_KIND.get(name, NUM)
+            fill = {NUM: np.nan, BOOL: False, STR: "", DATE: np.datetime64("NaT")}[kind]
+            dtype = {NUM: float, BOOL: bool, STR: object, DATE: "datetime64[D]"}[kind]
+            return Val(np.full(self.n, fill, dtype=dtype), np.zeros(self.n, bool), kind)
+        return _column_val(self.frame[name], _MODEL_KIND.get(name))
+
+
+def _to_val(out, n: int, name: str) -> Val:
+    if isinstance(out, Val):
+        return out
+    s = out if isinstance(out, pd.Series) else pd.Series(np.asarray(out))
+    if len(s) != n:
+        raise ProtocolError(f"derivation {name!r} returned {len(s)} values for {n} rows; it must return one "
+                            "value per screened row.")
+    return _column_val(s.reset_index(drop=True), None)
+
+
+def _column_val(s: pd.Series, kind: str | None) -> Val:
+    dt = s.dtype
+    if kind == DATE or dt.kind == "M":
+        v = pd.to_datetime(s, errors="coerce").to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        return Val(v, ~np.isnat(v), DATE)
+    if kind == BOOL or pd.api.types.is_bool_dtype(dt):
+        known = s.notna().to_numpy()
+        v = s.to_numpy(dtype=bool, na_value=False)
+        return Val(v & known, known, BOOL)
+    if kind == STR or pd.api.types.is_string_dtype(dt) or dt.kind == "O":
+        known = s.notna().to_numpy()
+        v = s.to_numpy(dtype=object, na_value="")
+        return Val(v, known, STR)
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    return Val(v, ~np.isnan(v), NUM)
+
+
+@dataclass(frozen=True)
+class EligibilityResult:
+    """Per subject × criterion status, compact (int8 codes) with readable views.
+
+    Attributes
+    ----------
+    subject_ids : pandas.Index
+        One entry per screened row, in input order.
+    criteria : tuple of Criterion
+        The criteria evaluated, in evaluation (protocol or user) order.
+    codes : numpy.ndarray of int8, shape (n_subjects, n_criteria)
+        1 = criterion met, 0 = not met, -1 = unknown (an input is missing). For an exclusion
+        criterion "met" means the excluding condition is present.
+    context : pandas.DataFrame
+        ``subject_id`` plus site, country, screening date and the site's recorded outcome where the
+        data have them (used by the funnel, exclusion lists and filters).
+    protocol_id : str or None
+    params : dict
+        The thresholds in force, ``{criterion id: {parameter: value}}``.
+    disabled : tuple of str
+        Criteria switched off for a what-if analysis (not evaluated).
+    absent_inputs : tuple of str
+        Input columns the data do not have at all (every criterion reading them is unknown).
+    """
+
+    subject_ids: pd.Index
+    criteria: tuple[Criterion, ...]
+    codes: np.ndarray
+    context: pd.DataFrame = field(repr=False)
+    protocol_id: str | None = None
+    params: dict = field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
+    absent_inputs: tuple[str, ...] = ()
+
+    # --- views ----------------------------------------------------------------------------------
+    @property
+    def criterion_ids(self) -> list[str]:
+        return [c.id for c in self.criteria]
+
+    @cached_property
+    def _stage_mask(self) -> np.ndarray:
+        return np.array([c.stage == "screening" for c in self.criteria], dtype=bool)
+
+    @cached_property
+    def pass_codes(self) -> np.ndarray:
+        """int8 (n, m): 1 = the subject passes the criterion, 0 = it excludes them, -1 = unknown."""
+        excl = np.array([c.is_exclusion for c in self.criteria], dtype=bool)
+        out = self.codes.copy()
+        if excl.any():
+            sub = out[:, excl]
+            out[:, excl] = np.where(sub < 0, sub, 1 - sub)
+        return out
+
+    def _verdict(self, mask: np.ndarray) -> pd.Series:
+        p = self.pass_codes[:, mask]
+        fails = (p == 0).any(axis=1)
+        unknown = (p < 0).any(axis=1) & ~fails
+        arr = pd.arrays.BooleanArray(~fails, unknown)
+        return pd.Series(arr, index=self.subject_ids, name="eligible")
+
+    @cached_property
+    def eligible(self) -> pd.Series:
+        """Boolean (nullable) per subject over screening-stage criteria: True = every criterion passed,
+        False = at least one excludes, <NA> = none excludes but at least one is unknown."""
+        return self._verdict(self._stage_mask)
+
+    @cached_property
+    def post_enrollment(self) -> pd.Series:
+        """Like :attr:`eligible` for the post-enrollment criteria (all True when there are none)."""
+        s = self._verdict(~self._stage_mask)
+        return s.rename("post_enrollment_ok")
+
+    @property
+    def status(self) -> pd.DataFrame:
+        """Wide int8 frame of the codes, subjects × criterion ids."""
+        return pd.DataFrame(self.codes, index=self.subject_ids, columns=self.criterion_ids)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long form, one row per subject × criterion.
+
+        Columns: ``subject_id, criterion_id, category, stage, status`` (met / not met / unknown,
+        categorical), ``code`` (int8) and ``passes`` (nullable boolean: does the subject pass it).
+        """
+        n, m = self.codes.shape
+        codes = self.codes.reshape(-1)
+        passes = self.pass_codes.reshape(-1)
+        cat = np.array([c.category for c in self.criteria], dtype=object)
+        stage = np.array([c.stage for c in self.criteria], dtype=object)
+        labels = np.array(["unknown", "not met", "met"], dtype=object)[codes + 1]
+        return pd.DataFrame({
+            "subject_id": np.repeat(np.asarray(self.subject_ids, dtype=object), m),
+            "criterion_id": np.tile(np.array(self.criterion_ids, dtype=object), n),
+            "category": np.tile(cat, n),
+            "stage": np.tile(stage, n),
+            "status": pd.Categorical(labels, dtype=_STATUS_CAT),
+            "code": codes,
+            "passes": pd.arrays.BooleanArray(passes == 1, passes < 0),
+        })
+
+    def summary(self) -> pd.DataFrame:
+        """Independent counts per criterion: ``criterion_id, category, stage, label, met, not_met,
+        unknown, excludes`` (subjects the criterion alone would exclude)."""
+        c = self.codes
+        p = self.pass_codes
+        return pd.DataFrame({
+            "criterion_id": self.criterion_ids,
+            "category": [x.category for x in self.criteria],
+            "stage": [x.stage for x in self.criteria],
+            "label": [x.label for x in self.criteria],
+            "met": (c == 1).sum(axis=0),
+            "not_met": (c == 0).sum(axis=0),
+            "unknown": (c < 0).sum(axis=0),
+            "excludes": (p == 0).sum(axis=0),
+        })
+
+    def counts(self) -> dict[str, int]:
+        """Eligible / not eligible / undetermined counts (screening-stage criteria)."""
+        e = self.eligible
+        return {"screened": int(len(e)), "eligible": int(e.eq(True).sum()),
+                "not eligible": int(e.eq(False).sum()), "undetermined": int(e.isna().sum())}
+
+    def select(self, mask) -> EligibilityResult:
+        """The result restricted to the rows where ``mask`` is True (a filter; nothing recomputed)."""
+        m = np.asarray(mask, dtype=bool)
+        return EligibilityResult(subject_ids=self.subject_ids[m], criteria=self.criteria, codes=self.codes[m],
+                                 context=self.context.loc[m].reset_index(drop=True),
+                                 protocol_id=self.protocol_id, params=self.params, disabled=self.disabled,
+                                 absent_inputs=self.absent_inputs)
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+    def __repr__(self) -> str:
+        k = self.counts()
+        return (f"EligibilityResult(protocol={self.protocol_id!r}, screened={k['screened']}, "
+                f"eligible={k['eligible']}, not_eligible={k['not eligible']}, "
+                f"undetermined={k['undetermined']}, criteria={len(self.criteria)})")
+
+    def _repr_html_(self) -> str:
+        k = self.counts()
+        head = (f"<b>Eligibility</b> — protocol {self.protocol_id or '(custom criteria)'}: "
+                f"{k['screened']} screened, <b>{k['eligible']} eligible</b>, {k['not eligible']} not eligible, "
+                f"{k['undetermined']} undetermined (no criterion excludes, some input missing)")
+        extra = ""
+        if self.disabled:
+            extra += f"<br>Switched off: {', '.join(self.disabled)}"
+        if self.absent_inputs:
+            extra += f"<br>Inputs absent from the data (unknown): {', '.join(self.absent_inputs)}"
+        return f"<p>{head}{extra}</p>" + self.summary().to_html(index=False)
+
+
+def _split_data(data) -> tuple[pd.DataFrame, Any]:
+    from ..study import Study
+
+    if isinstance(data, Study):
+        return data.screening, data.protocol
+    if isinstance(data, pd.DataFrame):
+        return data, None
+    raise TypeError(f"evaluate_eligibility needs a Study or a screening DataFrame, got {type(data).__name__}.")
+
+
+def _resolve_params(crits: tuple[Criterion, ...], thresholds: Mapping[str, float] | None) -> dict[str, dict]:
+    params = {c.id: dict(c.params) for c in crits}
+    if not thresholds:
+        return params
+    owner: dict[str, list[str]] = {}
+    for c in crits:
+        for p in c.params:
+            owner.setdefault(p, []).append(c.id)
+    for key, value in thresholds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ProtocolError(f"threshold {key!r} = {value!r} must be a number.")
+        if "." in key:
+            cid, p = key.split(".", 1)
+            if cid not in params or p not in params[cid]:
+                raise ProtocolError(f"threshold {key!r}: no criterion {cid!r} with parameter {p!r}. "
+                                    f"Known parameters: {sorted(owner)}.")
+            params[cid][p] = float(value)
+            continue
+        if key not in owner:
+            raise ProtocolError(f"unknown threshold {key!r}; the criteria's parameters are {sorted(owner)}. "
+                                "Use one of those names (or 'CRITERION_ID.parameter').")
+        if len(owner[key]) > 1:
+            raise ProtocolError(f"threshold {key!r} is a parameter of several criteria ({owner[key]}); "
+                                "name it as 'CRITERION_ID.parameter'.")
+        params[owner[key][0]][key] = float(value)
+    return params
+
+
+def evaluate_eligibility(
+    data,
+    *,
+    protocol=None,
+    criteria: Iterable[Criterion | Mapping] | None = None,
+    extra_criteria: Iterable[Criterion | Mapping] = (),
+    thresholds: Mapping[str, float] | None = None,
+    disabled: Iterable[str] = (),
+    order: Iterable[str] | None = None,
+    derivations: Mapping[str, Callable[[pd.DataFrame], Any]] | None = None,
+) -> EligibilityResult:
+    """Evaluate eligibility criteria for every screened patient: met / not met / unknown.
+
+    Parameters
+    ----------
+    data : Study or pandas.DataFrame
+        A study (its ``screening`` table and protocol are used) or a screening frame with the
+        canonical columns of :mod:`trialkit.model`. Absent columns make the criteria reading them
+        unknown (listed in ``absent_inputs``); no row is dropped.
+    protocol : Protocol or str, optional
+        Protocol (or id) whose criteria to use; defaults to the study's.
+    criteria : iterable of Criterion or dict, optional
+        Use these criteria instead of the protocol's.
+    extra_criteria : iterable of Criterion or dict
+        Ad-hoc criteria appended to the protocol's (e.g. Python-callable rules).
+    thresholds : mapping, optional
+        What-if overrides of rule parameters: ``{"blasts_min_pct": 10}`` or
+        ``{"B_IN02_BLASTS.blasts_min_pct": 10}``. Unknown names raise.
+    disabled : iterable of str
+        Criterion ids to switch off (not evaluated). Unknown ids raise.
+    order : iterable of str, optional
+        Evaluation / funnel order of criterion ids (others follow in protocol order).
+    derivations : mapping, optional
+        Replace or add derived inputs: ``{"renal_function_ml_min": f}`` with ``f(frame)`` returning one
+        float per row (NaN = unknown).
+
+    Returns
+    -------
+    EligibilityResult
+        ``.eligible`` (nullable boolean per subject), ``.codes`` (int8), ``.to_frame()`` (long form).
+
+    Raises
+    ------
+    ProtocolError
+        No criteria, unknown threshold / criterion id, malformed criterion.
+    UnsafeExpressionError
+        A rule uses a construct outside the expression whitelist.
+
+    Examples
+    --------
+    >>> import pandas as pd, trialkit as tk
+    >>> df = pd.DataFrame({"subject_id": ["S1", "S2", "S3"], "marrow_blasts_pct": [40.0, 2.0, None]})
+    >>> crit = tk.Criterion(id="BLASTS", category="inclusion", rule="marrow_blasts_pct >= 5")
+    >>> tk.evaluate_eligibility(df, criteria=[crit]).eligible.tolist()
+    [True, False, <NA>]
+    """
+    frame, study_protocol = _split_data(data)
+    if criteria is not None:
+        crits = tuple(c if isinstance(c, Criterion) else Criterion.from_dict(c, where="criteria") for c in criteria)
+        pid = None if protocol is None else getattr(protocol, "id", str(protocol))
+    else:
+        proto = protocol if protocol is not None else study_protocol
+        if proto is None:
+            raise ProtocolError("no criteria to evaluate: pass protocol='b1931036' (or a Protocol), or "
+                                "criteria=[...], or a Study.")
+        if isinstance(proto, str):
+            from ..protocols import get_protocol
+            proto = get_protocol(proto)
+        crits = criteria_from_protocol(proto)
+        pid = proto.id
+    crits = crits + tuple(c if isinstance(c, Criterion) else Criterion.from_dict(c, where="extra_criteria")
+                          for c in extra_criteria)
+    ids = [c.id for c in crits]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ProtocolError(f"criterion id(s) {dup} appear more than once; give ad-hoc criteria their own ids.")
+    disabled = tuple(disabled or ())
+    unknown = sorted(set(disabled) - set(ids))
+    if unknown:
+        raise ProtocolError(f"cannot switch off unknown criterion id(s) {unknown}; known ids: {ids}.")
+    if order is not None:
+        order = list(order)
+        bad = sorted(set(order) - set(ids))
+        if bad:
+            raise ProtocolError(f"`order` names unknown criterion id(s) {bad}; known ids: {ids}.")
+        rank = {cid: i for i, cid in enumerate(order)}
+        crits = tuple(sorted(crits, key=lambda c: (rank.get(c.id, len(order)), ids.index(c.id))))
+    params = _resolve_params(crits, thresholds)
+    active = tuple(c for c in crits if c.id not in disabled)
+
+    derive = {name: d.func for name, d in DERIVED_INPUTS.items()}
+    for name, fn in (derivations or {}).items():
+        if not callable(fn):
+            raise ProtocolError(f"derivation {name!r} must be a callable f(frame) -> array.")
+        derive[name] = fn
+
+    n = len(frame)
+    env = _Env(frame, derive)
+    codes = np.empty((n, len(active)), dtype=np.int8, order="F")
+    for j, c in enumerate(active):
+        if c.compiled is not None:
+            env.params = params[c.id]
+            val = c.compiled(env)
+            v = np.broadcast_to(np.asarray(val.v, dtype=bool), (n,))
+            k = np.broadcast_to(np.asarray(val.k, dtype=bool), (n,))
+        else:
+            for col in c.inputs:
+                if col not in frame.columns and col not in derive:
+                    env.absent.add(col)
+            out = c.rule(frame)
+            val = _to_val(out, n, c.id)
+            if val.t != BOOL:
+                raise ProtocolError(f"criterion {c.id}: the Python rule must return booleans (NA = unknown), "
+                                    f"got {val.t} values.")
+            v, k = val.v, val.k
+        col = codes[:, j]
+        np.copyto(col, v, casting="unsafe")
+        col[~k] = UNKNOWN
+
+    if "subject_id" in frame.columns:
+        sid = pd.Index(frame["subject_id"].to_numpy(), name="subject_id")
+    else:
+        sid = pd.Index(frame.index.to_numpy(), name="subject_id")
+    ctx = pd.DataFrame({"subject_id": sid.to_numpy()})
+    for col in _CONTEXT:
+        if col in frame.columns:
+            ctx[col] = frame[col].to_numpy()
+    return EligibilityResult(subject_ids=sid, criteria=active, codes=codes, context=ctx, protocol_id=pid,
+                             params={c.id: params[c.id] for c in active if params[c.id]},
+                             disabled=disabled, absent_inputs=tuple(sorted(env.absent)))
