@@ -56,8 +56,9 @@ Choices (each is also recorded in ``Study.notes`` with its counts)
   one exists (the pilot numbers INCL01–08 and EXCL09–31 consecutively: ``16`` → ``EXCL16``),
   otherwise it is kept as recorded.
 * **Arm order** (``Protocol.arm_codes``): by dose — ADSL ``TRT01PN`` of each planned arm, else a
-  number in the arm label ("54 mg"), placebo/control 0 — and then by TA order; never by alphabet.
-  The pilot gives Pbo (0), Xan_Lo (54), Xan_Hi (81).
+  number in the arm label ("54 mg"), placebo/control 0 — then by a dose word in the label
+  (low < medium < high), then by TA order; never by alphabet. The pilot gives Pbo (0),
+  Xan_Lo (54), Xan_Hi (81); without ADSL the labels "Low Dose"/"High Dose" give the same order.
 * **Allocation ratio**: TA does not carry it. The built protocol assumes equal allocation (the
   pilot randomized 1:1:1) with the lowest-dose arm (placebo) as reference; pass ``protocol=`` for
   another design.
@@ -68,7 +69,8 @@ Choices (each is also recorded in ``Study.notes`` with its counts)
 * **Disposition**: one DS disposition event per subject (when a subject has several, the latest
   is used and the count noted). ``discontinued`` = its ``DSDECOD`` is not COMPLETED;
   ``discontinuation_reason`` = ``DSDECOD``; extra ``end_of_study_status``/``end_of_study_date``
-  hold the event for every subject. ``death_date`` = DM ``DTHDTC`` (else DS DEATH date);
+  hold the event for every subject. ``treated`` = a treatment start date exists (ADSL ``TRTSDT``,
+  else DM ``RFXSTDTC``, else ``RFSTDTC``), False for ``ACTARMCD = "NOTTRT"``. ``death_date`` = DM ``DTHDTC`` (else DS DEATH date);
   ``last_contact_date`` = death date, else DM ``RFPENDTC``; ``analysed`` = ADSL ``ITTFL``.
   Induction columns stay empty (the pilot has no induction phase). DS "OTHER EVENT" records are
   not mapped (counted in the notes).
@@ -384,7 +386,17 @@ def _arm_table(d: dict) -> pd.DataFrame:
                                                                                         row["code"]):
             arms.loc[i, ["dose", "dose_source"]] = [0.0, "placebo"]
     arms["sort_dose"] = arms["dose"].fillna(np.inf)
-    return arms.sort_values(["sort_dose", "ta_order"], kind="stable").reset_index(drop=True)
+    arms["level"] = [_dose_word(lab) for lab in arms["label"]]
+    return arms.sort_values(["sort_dose", "level", "ta_order"], kind="stable").reset_index(drop=True)
+
+
+def _dose_word(label) -> int:
+    """Rank of a dose word in an arm label (low < middle < high); 9 when there is none."""
+    label = "" if pd.isna(label) else str(label)
+    for rank, pattern in enumerate((r"\blow", r"\b(mid|medium|middle|intermediate)", r"\bhigh")):
+        if re.search(pattern, label, flags=re.I):
+            return rank
+    return 9
 
 
 def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
@@ -552,8 +564,9 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
             changed = (resolved.astype(str) != sq.loc[is_ent, "QVAL"].astype(str)).sum()
             notes.append(f"{f['suppds']}: ENTCRIT (entry criterion not met) for {len(entcrit)} subject(s); "
                          f"{changed} criterion number(s) matched to their TI IETESTCD by number")
-    criteria_not_met = pd.concat([ie_codes, entcrit]).groupby(level=0, sort=False).agg(
-        lambda s: "; ".join(dict.fromkeys("; ".join(s).split("; "))))
+    parts = [x.astype("string") for x in (ie_codes, entcrit) if len(x)]
+    criteria_not_met = (pd.concat(parts).groupby(level=0, sort=False).agg(
+        lambda s: "; ".join(dict.fromkeys("; ".join(s).split("; ")))) if parts else pd.Series(dtype="string"))
 
     # ---- dates from SV / DS -------------------------------------------------------------------
     kw = {"probs": probs, "notes": notes}
@@ -572,8 +585,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
         vnum = pd.to_numeric(sv["VISITNUM"], errors="coerce")
         scr_visit = _first_per_subject(sv, svd.where(visit.str.startswith("SCREEN").fillna(False)), order=vnum)
         scr_date = fill(scr_date, subj.map(scr_visit), "SV screening visit")
-    scr_date = fill(scr_date, subj.map(pd.Series(_dtc(dm, "RFICDTC", name="dm", file=f["dm"], table="screening", **kw)
-                                                 .values, index=subj)), "DM RFICDTC")
+    scr_date = fill(scr_date, _dtc(dm, "RFICDTC", name="dm", file=f["dm"], table="screening", **kw), "DM RFICDTC")
     if sv is not None:
         scr_date = fill(scr_date, subj.map(_first_per_subject(sv, svd, order=svd)), "earliest SV visit")
         sv_base = _first_per_subject(sv, svd.where(visit.eq("BASELINE").fillna(False)), order=vnum)
@@ -772,8 +784,9 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     ltfu = ustatus.eq("LOST TO FOLLOW-UP").astype("boolean").mask(status.isna())
     last = death.fillna(dm_r("RFPENDTC"))
     treated = trtsdt.notna().astype("boolean")
-    if adsl_idx is None and "RFXSTDTC" not in dm.columns:
-        treated = treated.mask(trtsdt.isna())
+    if (adsl_idx is None or "TRTSDT" not in adsl_idx) and "RFXSTDTC" not in dm.columns:
+        treated = treated.mask(trtsdt.isna())  # no exposure dates: unknown unless ACTARMCD says NOTTRT
+    treated = treated.mask(_upper(act).eq("NOTTRT").fillna(False), False)
     extra_flags = {}
     for fl in ("ITTFL", "SAFFL", "EFFFL"):
         if adsl_idx is not None and fl in adsl_idx:
