@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     "cox": "trialkit.outcomes",
     "response_rates": "trialkit.outcomes",
     "median_followup": "trialkit.outcomes",
+    "cox_subgroups": "trialkit.outcomes",
     # reports
     "render_site_reports": "trialkit.reports",
 }

@@ -1,0 +1,324 @@
+"""Kaplan–Meier estimates by arm (survival, median, landmarks, numbers at risk) and median follow-up.
+
+lifelines fits the curves (product-limit estimate, Greenwood variance, log-log band). trialkit adds
+what trial reports need on top: the plain "log" band R uses by default, the median with its
+Brookmeyer–Crowley interval from whichever band is chosen, landmark survival and the numbers at risk
+at chosen times, all as tidy frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TrialkitError
+from ._data import SurvivalData, quiet_lifelines, survival_data
+
+__all__ = ["km", "median_followup", "KMResult", "FollowupResult", "CONF_TYPES", "nice_times"]
+
+#: CI transforms: "log-log" (SAS PROC LIFETEST and lifelines default) and "log" (R survfit default).
+CONF_TYPES = {
+    "log-log": "log-log transform, exp(-exp(log(-log S) ± z·σ/log S)) (SAS, lifelines default)",
+    "log": "log transform, S·exp(±z·σ) capped at 1 (R survival default)",
+}
+_TOL = 1e-12
+
+
+def _z(conf_level: float) -> float:
+    from statistics import NormalDist
+
+    if not 0 < conf_level < 1:
+        raise TrialkitError(f"conf_level must lie strictly between 0 and 1 (e.g. 0.95), not {conf_level!r}")
+    return NormalDist().inv_cdf(0.5 + conf_level / 2)
+
+
+def nice_times(t_max: float, time_unit: str = "days", *, n: int = 6) -> np.ndarray:
+    """Round display times from 0 to ``t_max``: every 3/6/12 months, whole years, 1-2-5 steps otherwise."""
+    if not np.isfinite(t_max) or t_max <= 0:
+        return np.array([0.0])
+    if time_unit == "months":
+        steps = [1, 3, 6, 12, 24]
+    elif time_unit == "years":
+        steps = [0.5, 1, 2, 5]
+    else:
+        mag = 10 ** np.floor(np.log10(t_max / n))
+        steps = [m * mag for m in (1, 2, 5, 10)]
+    step = next((s for s in steps if t_max / s <= n + 1), steps[-1])
+    return np.arange(0, t_max + step * 1e-9, step, dtype=float)
+
+
+def _km_arrays(time: np.ndarray, event: np.ndarray, conf_level: float, conf_type: str):
+    """Fit one curve with lifelines; return its event table with survival and the chosen band."""
+    from lifelines import KaplanMeierFitter
+
+    with quiet_lifelines():
+        kmf = KaplanMeierFitter(alpha=1 - conf_level).fit(time, event)
+    et = kmf.event_table
+    t = et.index.to_numpy(dtype=float)
+    n = et["at_risk"].to_numpy(dtype=float)
+    d = et["observed"].to_numpy(dtype=float)
+    c = et["censored"].to_numpy(dtype=float)
+    s = kmf.survival_function_.iloc[:, 0].to_numpy(dtype=float)
+    if conf_type == "log-log":
+        ci = kmf.confidence_interval_survival_function_
+        lo, hi = ci.iloc[:, 0].to_numpy(dtype=float), ci.iloc[:, 1].to_numpy(dtype=float)
+    else:  # plain log: Greenwood variance of log S, S·exp(±zσ), capped at 1 (R conf.type = "log")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gw = np.cumsum(np.where(d > 0, d / (n * (n - d)), 0.0))
+            sd = np.sqrt(gw)
+            z = _z(conf_level)
+            lo = np.where(s > 0, s * np.exp(-z * sd), np.nan)
+            hi = np.where(s > 0, np.minimum(1.0, s * np.exp(z * sd)), np.nan)
+    return t, n, d, c, s, lo, hi
+
+
+def _first_at_or_below(t: np.ndarray, y: np.ndarray, level: float = 0.5) -> float:
+    idx = np.flatnonzero(y <= level + _TOL)
+    return float(t[idx[0]]) if len(idx) else np.nan
+
+
+def km_median(t: np.ndarray, s: np.ndarray) -> float:
+    """Median of a step survival curve by the SAS/R rule: the midpoint of a flat stretch at exactly 0.5.
+
+    ``min{t: S(t) <= 0.5}``, averaged with ``min{t: S(t) < 0.5}`` when the curve sits at 0.5
+    (SAS PROC LIFETEST, R ``quantile.survfit``); lifelines takes the first of the two.
+    """
+    first = _first_at_or_below(t, s)
+    if np.isnan(first):
+        return np.nan
+    i = np.searchsorted(t, first)
+    if abs(s[i] - 0.5) <= _TOL:
+        below = np.flatnonzero(s < 0.5 - _TOL)
+        if len(below):
+            return 0.5 * (first + float(t[below[0]]))
+    return first
+
+
+def _step_value(t: np.ndarray, y: np.ndarray, at: np.ndarray, t_last: float) -> np.ndarray:
+    idx = np.searchsorted(t, at, side="right") - 1
+    out = y[np.clip(idx, 0, None)].astype(float)
+    out[(idx < 0) | (at > t_last)] = np.nan
+    return out
+
+
+def _counts_at(time: np.ndarray, event: np.ndarray, at: np.ndarray):
+    ts = np.sort(time)
+    n_risk = len(ts) - np.searchsorted(ts, at, side="left")
+    te = np.sort(time[event == 1])
+    tc = np.sort(time[event == 0])
+    return n_risk, np.searchsorted(te, at, side="right"), np.searchsorted(tc, at, side="right")
+
+
+def _html(title: str, frames: list[tuple[str, pd.DataFrame]], notes=()) -> str:
+    parts = [f"<b>{title}</b>"]
+    for caption, df in frames:
+        parts.append(f"<div><i>{caption}</i>{df.to_html(index=False, na_rep='NE', float_format=lambda v: f'{v:.3g}')}</div>")
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class KMResult:
+    """Kaplan–Meier estimates of one endpoint by group.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per group: ``group, n, events, censored, median, median_lower, median_upper``.
+    curves : DataFrame
+        The step curves: ``group, time, n_risk, n_event, n_censor, survival, lower, upper``
+        (one row per distinct time, starting at 0).
+    landmarks : DataFrame
+        ``group, time, n_risk, survival, lower, upper`` at the landmark times (NaN beyond follow-up).
+    risk_table : DataFrame
+        ``group, time, n_risk, n_events, n_censored`` at the table times (events and censored are
+        cumulative up to and including the time; at risk counts those with time >= the time).
+    conf_type : str
+        ``"log-log"`` or ``"log"``; ``conf_method`` spells it out.
+    """
+
+    summary: pd.DataFrame
+    curves: pd.DataFrame
+    landmarks: pd.DataFrame
+    risk_table: pd.DataFrame
+    endpoint: str | None
+    by: str | None
+    groups: tuple[str, ...]
+    time_unit: str
+    conf_type: str
+    conf_level: float
+    population: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def conf_method(self) -> str:
+        return CONF_TYPES[self.conf_type]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-group summary with the CI method named in a column."""
+        return self.summary.assign(conf_type=self.conf_type, conf_level=self.conf_level, time_unit=self.time_unit)
+
+    def _repr_html_(self) -> str:
+        pct = f"{self.conf_level:.0%}"
+        return _html(f"Kaplan–Meier: {self.endpoint or ''} by {self.by or 'all'} ({pct} CI, {self.conf_method})",
+                     [("median (" + self.time_unit + ")", self.summary), ("landmarks", self.landmarks),
+                      ("numbers at risk", self.risk_table)], self.notes)
+
+
+def km(data, *, endpoint: str | None = None, by: str | None = "arm", conf_type: str = "log-log",
+       conf_level: float = 0.95, landmarks=None, times=None, time_unit: str = "days",
+       population: str | None = None, subgroup: dict | None = None) -> KMResult:
+    """Kaplan–Meier survival by group with confidence bands, medians, landmarks and numbers at risk.
+
+    Parameters
+    ----------
+    data : Study or DataFrame
+        A Study, a canonical ``outcomes`` frame (with the ``by`` column) or an ADaM ADTTE frame.
+    endpoint : str, optional
+        Endpoint code (``EFS``, ``OS``, ADTTE ``PARAMCD``); optional when the data hold one.
+    by : str or None, default "arm"
+        Grouping column; None pools everyone.
+    conf_type : {"log-log", "log"}, default "log-log"
+        Transform of the pointwise band: log-log as SAS and lifelines, log as R ``survfit``.
+        The median's interval (Brookmeyer–Crowley) is read off the same band.
+    conf_level : float, default 0.95
+    landmarks : sequence of float, optional
+        Times (in ``time_unit``) for survival estimates; default: the risk-table times after 0.
+    times : sequence of float, optional
+        Times for the numbers-at-risk table; default: round steps over the follow-up.
+    time_unit : {"days", "weeks", "months", "years"}, default "days"
+    population : str, optional
+        See :func:`trialkit.outcomes.survival_data`.
+    subgroup : dict, optional
+        ``{column: value}`` to analyse one subgroup.
+
+    Returns
+    -------
+    KMResult
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> study = tk.load_study("data/demo/b1931036")            # doctest: +SKIP
+    >>> res = tk.km(study, endpoint="EFS", time_unit="months")  # doctest: +SKIP
+    >>> res.summary[["group", "median", "median_lower", "median_upper"]]  # doctest: +SKIP
+    """
+    if conf_type not in CONF_TYPES:
+        raise TrialkitError(f"conf_type must be 'log-log' (SAS, lifelines) or 'log' (R), not {conf_type!r}")
+    _z(conf_level)
+    sd = survival_data(data, endpoint=endpoint, by=by, population=population, time_unit=time_unit,
+                       subgroup=subgroup)
+    return km_from(sd, conf_type=conf_type, conf_level=conf_level, landmarks=landmarks, times=times)
+
+
+def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks=None, times=None) -> KMResult:
+    """:func:`km` on already extracted :class:`SurvivalData`."""
+    f = sd.frame
+    if not len(f):
+        raise TrialkitError(f"no subjects to analyse for {sd.endpoint}; check the population and subgroup")
+    t_max = float(f["time"].max())
+    times = nice_times(t_max, sd.time_unit) if times is None else np.asarray(sorted(times), dtype=float)
+    lm = times[times > 0] if landmarks is None else np.asarray(sorted(landmarks), dtype=float)
+    codes = f["group"].cat.codes.to_numpy()
+    T, E = f["time"].to_numpy(), f["event"].to_numpy()
+    summ, curves, lands, risk = [], [], [], []
+    for gi, g in enumerate(sd.groups):
+        m = codes == gi
+        tg, eg = T[m], E[m]
+        if not len(tg):
+            summ.append({"group": g, "n": 0, "events": 0, "censored": 0, "median": np.nan,
+                         "median_lower": np.nan, "median_upper": np.nan})
+            continue
+        t, n, d, c, s, lo, hi = _km_arrays(tg, eg, conf_level, conf_type)
+        summ.append({"group": g, "n": int(m.sum()), "events": int(eg.sum()), "censored": int(m.sum() - eg.sum()),
+                     "median": km_median(t, s), "median_lower": _first_at_or_below(t, lo),
+                     "median_upper": _first_at_or_below(t, hi)})
+        curves.append(pd.DataFrame({"group": g, "time": t, "n_risk": n.astype(int), "n_event": d.astype(int),
+                                    "n_censor": c.astype(int), "survival": s, "lower": lo, "upper": hi}))
+        t_last = float(tg.max())
+        nr_l = _counts_at(tg, eg, lm)[0]
+        lands.append(pd.DataFrame({"group": g, "time": lm, "n_risk": nr_l,
+                                   "survival": _step_value(t, s, lm, t_last), "lower": _step_value(t, lo, lm, t_last),
+                                   "upper": _step_value(t, hi, lm, t_last)}))
+        nr, ne, nc = _counts_at(tg, eg, times)
+        risk.append(pd.DataFrame({"group": g, "time": times, "n_risk": nr, "n_events": ne, "n_censored": nc}))
+    cat = pd.CategoricalDtype(list(sd.groups), ordered=True)
+
+    def _cat(frames, cols):
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+        df["group"] = df["group"].astype(cat)
+        return df
+
+    return KMResult(
+        summary=_cat([pd.DataFrame(summ)], None),
+        curves=_cat(curves, ["group", "time", "n_risk", "n_event", "n_censor", "survival", "lower", "upper"]),
+        landmarks=_cat(lands, ["group", "time", "n_risk", "survival", "lower", "upper"]),
+        risk_table=_cat(risk, ["group", "time", "n_risk", "n_events", "n_censored"]),
+        endpoint=sd.endpoint, by=sd.by, groups=sd.groups, time_unit=sd.time_unit, conf_type=conf_type,
+        conf_level=conf_level, population=sd.population, notes=sd.notes)
+
+
+@dataclass(frozen=True)
+class FollowupResult:
+    """Median follow-up by reverse Kaplan–Meier (Schemper & Smith 1996).
+
+    ``summary`` has ``group, n, median, lower, upper`` (one row per group plus ``"overall"``).
+    """
+
+    summary: pd.DataFrame
+    endpoint: str | None
+    time_unit: str
+    conf_level: float
+    method: str = "reverse Kaplan-Meier (censoring as the event), log-log CI"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.summary.assign(method=self.method, time_unit=self.time_unit)
+
+    def _repr_html_(self) -> str:
+        return _html(f"Median follow-up ({self.endpoint or ''}, {self.time_unit}): {self.method}",
+                     [("", self.summary)], self.notes)
+
+
+def median_followup(data, *, endpoint: str | None = None, by: str | None = "arm", conf_level: float = 0.95,
+                    time_unit: str = "days", population: str | None = None) -> FollowupResult:
+    """Median potential follow-up by the reverse Kaplan–Meier method.
+
+    The Kaplan–Meier estimator is applied with the censoring indicator reversed (a censored
+    subject is an "event", an event censors follow-up), so deaths do not shorten follow-up.
+
+    Parameters
+    ----------
+    data, endpoint, by, time_unit, population
+        As for :func:`km`.
+    conf_level : float, default 0.95
+        Level of the log-log band the median's interval is read from.
+
+    Returns
+    -------
+    FollowupResult
+
+    Examples
+    --------
+    >>> tk.median_followup(study, endpoint="OS", time_unit="months").summary  # doctest: +SKIP
+    """
+    sd = survival_data(data, endpoint=endpoint, by=by, population=population, time_unit=time_unit)
+    f = sd.frame
+    T, E = f["time"].to_numpy(), 1 - f["event"].to_numpy()
+    codes = f["group"].cat.codes.to_numpy()
+    rows = []
+    for gi, g in list(enumerate(sd.groups)) + ([(-1, "overall")] if len(sd.groups) > 1 else []):
+        m = np.ones(len(T), bool) if gi == -1 else codes == gi
+        if not m.any():
+            rows.append({"group": g, "n": 0, "median": np.nan, "lower": np.nan, "upper": np.nan})
+            continue
+        t, _, _, _, s, lo, hi = _km_arrays(T[m], E[m], conf_level, "log-log")
+        rows.append({"group": g, "n": int(m.sum()), "median": km_median(t, s),
+                     "lower": _first_at_or_below(t, lo), "upper": _first_at_or_below(t, hi)})
+    return FollowupResult(summary=pd.DataFrame(rows), endpoint=sd.endpoint, time_unit=sd.time_unit,
+                          conf_level=conf_level, notes=sd.notes)
+
+
