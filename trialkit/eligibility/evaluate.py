@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.core.arrays.masked import BaseMaskedArray
 
 from ..errors import ProtocolError
 from ..model import columns as model_columns
@@ -57,8 +58,10 @@ class _Env:
         if name not in self.frame.columns:
             self.absent.add(name)
             kind = _MODEL_KIND.get(name, NUM)
-            fill = {NUM: np.nan, BOOL: False, STR: "", DATE: np.datetime64("NaT")}[kind]
-            dtype = {NUM: float, BOOL: bool, STR: object, DATE: "datetime64[D]"}[kind]
+            if kind == STR:
+                return Val(np.full(self.n, -1, dtype=np.intp), np.zeros(self.n, bool), STR, np.array([], object))
+            fill = {NUM: np.nan, BOOL: False, DATE: np.datetime64("NaT")}[kind]
+            dtype = {NUM: float, BOOL: bool, DATE: "datetime64[D]"}[kind]
             return Val(np.full(self.n, fill, dtype=dtype), np.zeros(self.n, bool), kind)
         return _column_val(self.frame[name], _MODEL_KIND.get(name))
 
@@ -75,17 +78,26 @@ def _to_val(out, n: int, name: str) -> Val:
 
 def _column_val(s: pd.Series, kind: str | None) -> Val:
     dt = s.dtype
+    arr = s.array
     if kind == DATE or dt.kind == "M":
         v = pd.to_datetime(s, errors="coerce").to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
         return Val(v, ~np.isnat(v), DATE)
+    if isinstance(arr, BaseMaskedArray) and kind != STR:
+        # nullable Float64/Int64/boolean: use the buffers directly (no copy, no NA scan)
+        known = ~arr._mask
+        v = arr._data
+        if v.dtype.kind == "b":
+            return Val(v & known, known, BOOL)
+        if kind == BOOL:
+            return Val((v != 0) & known, known, BOOL)
+        return Val(v, known, NUM)
     if kind == BOOL or pd.api.types.is_bool_dtype(dt):
         known = s.notna().to_numpy()
         v = s.to_numpy(dtype=bool, na_value=False)
         return Val(v & known, known, BOOL)
-    if kind == STR or pd.api.types.is_string_dtype(dt) or dt.kind == "O":
-        known = s.notna().to_numpy()
-        v = s.to_numpy(dtype=object, na_value="")
-        return Val(v, known, STR)
+    if kind == STR or isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dt) or dt.kind == "O":
+        codes, cats = pd.factorize(s, use_na_sentinel=True)
+        return Val(codes, codes >= 0, STR, np.asarray(cats, dtype=object))
     v = s.to_numpy(dtype=float, na_value=np.nan)
     return Val(v, ~np.isnan(v), NUM)
 

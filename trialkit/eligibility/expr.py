@@ -57,6 +57,34 @@ class Val:
     v: Any
     k: Any
     t: str
+    cats: Any = None  # strings stored as int codes into ``cats`` (-1 = missing), else None
+
+
+def _decode(x: Val):
+    """Object array (or scalar) of the strings of a STR value."""
+    if x.cats is None:
+        return x.v
+    lookup = np.append(np.asarray(x.cats, dtype=object), "")
+    return lookup[x.v]  # code -1 picks the trailing ""
+
+
+def _str_eq(a: Val, b: Val):
+    """Vectorized string equality, fast on coded columns compared with a literal."""
+    for col, lit in ((a, b), (b, a)):
+        if col.cats is not None and lit.cats is None and np.ndim(lit.v) == 0:
+            hit = np.flatnonzero(np.asarray(col.cats, dtype=object) == lit.v)
+            return col.v == (hit[0] if len(hit) else -2)
+    return np.asarray(_decode(a) == _decode(b), dtype=bool)
+
+
+def _str_isin(a: Val, lits):
+    if a.cats is not None:
+        cats = np.asarray(a.cats, dtype=object)
+        codes = [i for i, c in enumerate(cats) if c in set(lits)]
+        return np.isin(a.v, codes)
+    if np.ndim(a.v) == 0:
+        return a.v in lits
+    return np.isin(np.asarray(a.v, dtype=object), np.asarray(lits, dtype=object))
 
 
 def _bool(v, k) -> Val:
@@ -83,7 +111,7 @@ def _f_missing(x: Val) -> Val:
 def _f_coalesce(a: Val, b: Val) -> Val:
     if a.t != b.t:
         raise ProtocolError(f"coalesce() needs two values of one kind, got {a.t} and {b.t}")
-    return Val(np.where(a.k, a.v, b.v), np.logical_or(a.k, b.k), a.t)
+    return Val(np.where(a.k, _decode(a), _decode(b)), np.logical_or(a.k, b.k), a.t)
 
 
 def _dates(*xs: Val, fn: str):
@@ -308,18 +336,23 @@ class _Compiler:
                 a = vals[step[1]]
                 if step[0] == "in":
                     _, _, lits, negate = step
-                    if a.t == NUM:
-                        lv = [float(x) for x in lits]
+                    if a.t == STR:
+                        hit = _str_isin(a, lits)
                     else:
-                        lv = lits
-                    hit = np.isin(a.v, lv) if np.ndim(a.v) else (a.v in lv)
+                        lv = [float(x) for x in lits] if a.t == NUM else lits
+                        hit = np.isin(a.v, lv) if np.ndim(a.v) else (a.v in lv)
                     r = _bool(~hit if negate else hit, a.k)
                 else:
                     _, _, fn, sym = step
                     b = vals[step[1] + 1]
                     _comparable(a, b, self.cid, sym)
-                    with np.errstate(invalid="ignore"):
-                        r = _bool(fn(a.v, b.v), np.logical_and(a.k, b.k))
+                    if a.t == STR and sym in ("==", "!="):
+                        eq = _str_eq(a, b)
+                        r = _bool(eq if sym == "==" else ~eq, np.logical_and(a.k, b.k))
+                    else:
+                        av, bv = (_decode(a), _decode(b)) if a.t == STR else (a.v, b.v)
+                        with np.errstate(invalid="ignore"):
+                            r = _bool(fn(av, bv), np.logical_and(a.k, b.k))
                 if result is None:
                     result = r
                 else:  # chained comparison: Kleene and
