@@ -35,8 +35,14 @@ class SourceInfo:
     positions: np.ndarray | None = None  # source position of each row when rows were reordered
 
 
+def _is_text(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.StringDtype)
+
+
 def _checks(col: Column) -> list[pa.Check]:
     out = []
+    if col.dtype == "string":  # either storage (python or pyarrow) is a canonical text column
+        out.append(pa.Check(_is_text, error="wrong type: text (pandas 'string' dtype) expected"))
     if col.allowed:
         out.append(pa.Check.isin(list(col.allowed), error=f"must be one of: {', '.join(col.allowed)}"))
     if col.min is not None and col.max is not None:
@@ -52,7 +58,7 @@ def _checks(col: Column) -> list[pa.Check]:
 def schema(table: str) -> pa.DataFrameSchema:
     """The pandera schema of a canonical table (extra columns are allowed, e.g. strata)."""
     cols = {
-        c.name: pa.Column(pandas_dtype(c), checks=_checks(c), nullable=c.nullable, required=c.required,
+        c.name: pa.Column(None if c.dtype == "string" else pandas_dtype(c), checks=_checks(c), nullable=c.nullable, required=c.required,
                           coerce=False, title=c.description)
         for c in columns(table)
     }
