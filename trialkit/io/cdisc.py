@@ -159,7 +159,10 @@ def _decode(s: pd.Series) -> pd.Series:
 
 def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Normalize a domain frame: upper-case variable names, character values decoded and stripped
-    (blank = missing, as in SAS), IBM-float zeros read as 5.4e-79 set to 0. Returns a new frame."""
+    (blank = missing, as in SAS), IBM-float zeros read as 5.4e-79 set to 0. Returns a new frame
+    (or ``df`` itself when it is already the output of this function)."""
+    if df.attrs.get("trialkit_clean"):
+        return df
     out = {}
     for c in df.columns:
         s = df[c]
@@ -168,7 +171,9 @@ def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_float_dtype(s.dtype):
             s = s.mask(s.abs() < _IBM_ZERO, 0.0)
         out[str(c).strip().upper()] = s.reset_index(drop=True)
-    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    clean = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    clean.attrs["trialkit_clean"] = True
+    return clean
 
 
 def read_xpt(path: str | os.PathLike) -> pd.DataFrame:
