@@ -1,0 +1,106 @@
+"""Tests of allocation monitoring (allocation_summary, cumulative_allocation, allocation_over_time)."""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_randomization_helpers import toy_study
+
+import trialkit as tk
+from trialkit.randomization.monitoring import AllocationError, allocation_over_time, min_attainable_p
+
+
+def _binom_two_sided(k, n, p):
+    """Exact two-sided binomial p-value by hand: sum of P(X=i) over i with P(X=i) <= P(X=k)."""
+    pmf = [comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
+    return sum(q for q in pmf if q <= pmf[k] * (1 + 1e-7))
+
+
+def test_min_attainable_p_by_hand():
+    # 2:1 -> P(all 1 patient(s) to the 1/3 arm) is the rarest outcome
+    assert min_attainable_p(1, 2 / 3) == pytest.approx(1 / 3)
+    assert min_attainable_p(2, 2 / 3) == pytest.approx(1 / 9)
+    assert min_attainable_p(3, 2 / 3) == pytest.approx(1 / 27)
+
+
+def test_overall_counts_binomial_and_scheme_p_values():
+    arms = ["InO"] * 10 + ["ALLR3"] * 2
+    s = toy_study(arms)
+    res = tk.allocation_summary(s, by=["overall"], n_sim=2000, seed=1)
+    row = res.table.iloc[0]
+    assert (row["n"], row["n_InO"], row["n_ALLR3"]) == (12, 10, 2)
+    assert row["expected_InO"] == pytest.approx(8.0) and row["difference"] == pytest.approx(2.0)
+    assert row["planned_prop"] == pytest.approx(2 / 3) and row["prop_InO"] == pytest.approx(10 / 12)
+    assert row["p_binomial"] == pytest.approx(_binom_two_sided(10, 12, 2 / 3), rel=1e-9)
+    # permuted blocks of 3/6 in one stratum: after 12 patients InO is 8 or 9 at most (a 6-block
+    # started at position 10 can hold 3 InO first), never 10 -> smallest Monte Carlo p-value
+    assert row["p_scheme"] == pytest.approx(1 / 2001)
+    assert 7 <= row["scheme_low"] <= row["scheme_high"] <= 9
+    assert bool(row["testable"]) and row["note"] == ""
+    assert "p_binomial" in res.caption and "p_scheme" in res.caption
+
+
+def test_small_sites_are_flagged_not_tested():
+    arms = ["InO", "InO", "ALLR3", "InO", "InO", "ALLR3"]
+    sites = ["AT01", "AT01", "AT01", "BE01", "BE01", "CZ01"]
+    res = tk.allocation_summary(toy_study(arms, sites=sites), by=["site_id", "country"], n_sim=500, seed=2)
+    t = res.table.set_index(["level", "group"])
+    # BE01 (n=2) and CZ01 (n=1) cannot reach p < 0.05 whatever happens: flagged, no p-values
+    for g in ("BE01", "CZ01"):
+        assert not t.loc[("site_id", g), "testable"]
+        assert np.isnan(t.loc[("site_id", g), "p_binomial"]) and np.isnan(t.loc[("site_id", g), "p_scheme"])
+        assert t.loc[("site_id", g), "note"].startswith("too small to test")
+    assert t.loc[("site_id", "AT01"), "testable"]
+    assert t.loc[("site_id", "AT01"), "p_binomial"] == pytest.approx(1.0)
+    # country joined from the sites table
+    assert t.loc[("country", "Austria"), "n"] == 3 and t.loc[("country", "Belgium"), "n"] == 2
+    assert len(res.table) == 3 + 3  # no group silently dropped
+
+
+def test_bare_frame_needs_protocol_and_valid_arms():
+    s = toy_study(["InO", "ALLR3", "InO"])
+    with pytest.raises(AllocationError, match="needs protocol"):
+        tk.allocation_summary(s.randomization)
+    res = tk.allocation_summary(s.randomization, protocol="b1931036", by=["overall"], n_sim=100)
+    assert res.table["n"].iloc[0] == 3
+    bad = s.randomization.assign(arm=pd.array(["InO", "Placebo", "InO"], dtype="string"))
+    with pytest.raises(AllocationError, match="not arms of protocol"):
+        tk.allocation_summary(bad, protocol="b1931036")
+    with pytest.raises(AllocationError, match="cannot group by"):
+        tk.allocation_summary(s, by=["hospital"])
+    empty = s.replace(randomization=s.randomization.iloc[:0])
+    with pytest.raises(AllocationError, match="no randomized subjects"):
+        tk.allocation_summary(empty)
+    with pytest.raises(AllocationError, match="expected a Study"):
+        tk.allocation_summary([1, 2])
+    noarm = s.randomization.assign(arm=pd.array(["InO", None, "InO"], dtype="string"))
+    with pytest.raises(AllocationError, match="have no arm"):
+        tk.allocation_summary(noarm, protocol="b1931036")
+
+
+def test_cumulative_allocation_deviation_by_hand():
+    arms = ["InO", "InO", "ALLR3", "ALLR3", "InO", "InO"]
+    res = tk.cumulative_allocation(toy_study(arms), n_sim=500, seed=3)
+    t = res.table
+    # N_InO(j) - 2/3 j for j = 1..6: 1-2/3, 2-4/3, 2-2, 2-8/3, 3-10/3, 4-4
+    expected = [1 / 3, 2 / 3, 0, -2 / 3, -1 / 3, 0]
+    np.testing.assert_allclose(t["deviation"].to_numpy(), expected, atol=1e-12)
+    assert t["j"].tolist() == [1, 2, 3, 4, 5, 6]
+    # blocks of 3 or 6: after 3 and 6 patients the block is closed or mid-6-block
+    assert (t["scheme_lower"] <= t["scheme_upper"]).all()
+    assert (t["complete_upper"] - t["complete_lower"] >= t["scheme_upper"] - t["scheme_lower"] - 1e-9).all()
+    assert t.loc[0, "scheme_lower"] == pytest.approx(-2 / 3) and t.loc[0, "scheme_upper"] == pytest.approx(1 / 3)
+
+
+def test_allocation_over_time_running_counts():
+    arms = ["InO", "ALLR3", "InO", "InO"]
+    sites = ["AT01", "BE01", "AT01", "AT01"]
+    t = allocation_over_time(toy_study(arms, sites=sites), by="site_id")
+    at = t[t["site_id"] == "AT01"]
+    assert at["k"].tolist() == [1, 2, 3] and at["n_InO"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(at["expected_InO"], [2 / 3, 4 / 3, 2])
+    with pytest.raises(AllocationError, match="cannot group by"):
+        allocation_over_time(toy_study(arms), by="ward")

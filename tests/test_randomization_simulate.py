@@ -1,0 +1,130 @@
+"""Tests of the vectorized design simulator and ratio-preserving minimization."""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trialkit as tk
+from trialkit.randomization import minimize
+from trialkit.randomization.simulate import Scheme, SimulationError, protocol_scheme
+
+
+@pytest.fixture(scope="module")
+def p():
+    return tk.get_protocol("b1931036")
+
+
+@pytest.fixture(scope="module")
+def sites(p):
+    return pd.Series(1.0, index=p.site_table()["site_id"])
+
+
+def test_complete_randomization_matches_binomial_mean_abs_deviation(p, sites):
+    sim = tk.simulate_design(sites, protocol=p, n_patients=30, n_trials=20000, schemes="complete", seed=5)
+    # E|X - 20| for X ~ Binomial(30, 2/3), summed by hand over the pmf
+    exact = sum(comb(30, k) * (2 / 3) ** k * (1 / 3) ** (30 - k) * abs(k - 20) for k in range(31))
+    assert exact == pytest.approx(2.0402, abs=1e-4)
+    got = sim.summary["mean_abs_final"].iloc[0]
+    assert got == pytest.approx(exact, abs=0.06)  # MC SE ~ 1.5/sqrt(20000) = 0.011
+    assert sim.summary["share_strata_incomplete"].iloc[0] == 0.0
+
+
+def test_blocks_of_three_close_exactly_and_100_patients_always_leave_an_open_block(p, sites):
+    s99 = tk.simulate_design(sites, protocol=p, n_patients=99, n_trials=500,
+                             schemes=Scheme("blocks", block_sizes=(3,)), seed=1)
+    assert (s99.trials["abs_final"] < 1e-9).all() and s99.summary["share_strata_incomplete"].iloc[0] == 0
+    # with blocks of 3 the running imbalance N_InO(j) - 2j/3 never exceeds 2/3
+    assert s99.trials["abs_max"].max() == pytest.approx(2 / 3)
+    s100 = tk.simulate_design(sites, protocol=p, n_patients=100, n_trials=500, schemes="blocks", seed=1)
+    assert s100.summary["share_strata_incomplete"].iloc[0] == 1.0  # 100 = 3·33 + 1
+
+
+def test_stratifying_100_patients_by_72_sites_barely_helps(p, sites):
+    sim = tk.simulate_design(sites, protocol=p, n_patients=100, n_trials=4000, seed=7,
+                             schemes=["complete", "blocks", "blocks by site_id"])
+    s = sim.summary.set_index("scheme")["mean_abs_final"]
+    assert s["permuted blocks"] < 1 < s["permuted blocks by site_id"] < s["complete randomization"]
+    # most site strata end inside an incomplete block
+    assert sim.summary.set_index("scheme").loc["permuted blocks by site_id", "share_strata_incomplete"] > 0.85
+    st = sim.strata[sim.strata["scheme"] == "permuted blocks by site_id"]
+    assert len(st) == 72 and st["mean_n"].sum() == pytest.approx(100)
+    band = sim.band[sim.band["scheme"] == "complete randomization"]
+    assert band["j"].tolist() == list(range(1, 101)) and (band["lower"] <= band["upper"]).all()
+
+
+def test_fixed_accrual_frame_and_protocol_scheme(p):
+    frame = pd.DataFrame({"age_group": ["1 to <10 years"] * 30 + ["10 to <18 years"] * 30,
+                          "relapse_timing": ["18-30 months from diagnosis"] * 60})
+    sch = protocol_scheme(p)
+    assert sch.algorithm == "blocks" and sch.stratify_by == ("age_group", "relapse_timing")
+    assert sch.block_sizes == (3, 6)
+    sim = tk.simulate_design(frame, protocol=p, n_trials=1000, seed=3)
+    # two strata of 30 = multiples of 3 but a 6-block may be open at 30: |D| per stratum <= 1
+    st = sim.strata
+    assert st["mean_n"].tolist() == [30.0, 30.0]
+    assert (st["p95_abs_imbalance"] <= 1 + 1e-9).all()
+
+
+def test_minimization_keeps_the_two_to_one_ratio(p, sites):
+    sim = tk.simulate_design(sites, protocol=p, n_patients=60, n_trials=4000, seed=11,
+                             schemes=["minimization by site_id+age_group+relapse_timing"])
+    t = sim.trials
+    # ratio preserved at every allocation -> E[N_InO - 2n/3] = 0; SE of the mean ~ 1.5/sqrt(4000)
+    assert abs(t["final_imbalance"].mean()) < 0.1
+    # and balance on the margins is tight: final overall imbalance rarely reaches 3
+    assert sim.summary["share_final_ge_3"].iloc[0] < 0.05
+    pts = pd.DataFrame({"age_group": ["1 to <10 years", "10 to <18 years"] * 150})
+    out = minimize(pts, protocol=p, factors=["age_group"], seed=0)
+    assert out["arm"].value_counts().to_dict() == {"InO": 200, "ALLR3": 100}
+    by = out.groupby("age_group")["arm"].value_counts().unstack()
+    assert (abs(by["InO"] - 2 * by["ALLR3"]) <= 3).all()
+    assert "arm" not in pts  # input untouched
+
+
+def test_scheme_parsing():
+    s = Scheme.parse("blocks by site_id+age_group")
+    assert s.algorithm == "blocks" and s.stratify_by == ("site_id", "age_group")
+    assert s.label == "permuted blocks by site_id × age_group"
+    assert Scheme.parse("complete").label == "complete randomization"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"schemes": "urn"}, "unknown scheme"),
+    ({"schemes": "blocks by shoe_size"}, "shoe_size"),
+    ({"n_trials": 0}, "positive integer"),
+    ({"n_patients": None}, "give n_patients"),
+    ({"schemes": "minimization"}, "needs at least one factor"),
+    ({"schemes": Scheme("blocks", block_sizes=(4,))}, "multiple of the minimal block"),
+])
+def test_simulate_rejects_bad_arguments(p, kwargs, match):
+    args = {"protocol": p, "n_patients": 10, "n_trials": 10, **kwargs}
+    w = pd.Series({"AT01": 1.0, "BE01": 1.0})
+    if args.get("n_patients") is None:
+        w = w.to_dict()
+        args["protocol"] = p.__class__(**{**p.__dict__, "planned_enrollment": None})
+    with pytest.raises(SimulationError, match=match):
+        tk.simulate_design(w, **args)
+
+
+def test_simulate_rejects_bad_accrual(p):
+    with pytest.raises(SimulationError, match="non-negative"):
+        tk.simulate_design(pd.Series({"AT01": -1.0}), protocol=p, n_patients=5, n_trials=5)
+    with pytest.raises(SimulationError, match="accrual must be"):
+        tk.simulate_design([1, 2], protocol=p, n_patients=5, n_trials=5)
+    with pytest.raises(SimulationError, match="no rows"):
+        tk.simulate_design(pd.DataFrame({"site_id": []}), protocol=p, n_trials=5)
+    with pytest.raises(SimulationError, match="give protocol"):
+        tk.simulate_design(pd.DataFrame({"site_id": ["AT01"]}), n_trials=5)
+    with pytest.raises(SimulationError, match="p_best"):
+        Scheme("minimization", stratify_by=("a",), p_best=0)
+    with pytest.raises(SimulationError, match="at least one factor"):
+        minimize(pd.DataFrame({"a": [1]}), protocol=p, factors=[])
+    frame = pd.DataFrame({"site_id": ["AT01", "BE01"]})
+    with pytest.raises(SimulationError, match="omit n_patients"):
+        tk.simulate_design(frame, protocol=p, n_patients=5, n_trials=5)
+    assert np.isfinite(tk.simulate_design(frame, protocol=p, n_trials=5, schemes="blocks by site_id")
+                       .summary["mean_abs_final"].iloc[0])

@@ -1,0 +1,55 @@
+"""Tests of trialkit.tables (HTML, LaTeX, Excel, CSV rendering of result frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trialkit as tk
+from trialkit.errors import TrialkitError
+from trialkit.tables import format_value, frame_html, frame_latex, render_table
+
+
+def test_format_value():
+    assert format_value(np.nan) == "" and format_value(pd.NA) == "" and format_value(None) == ""
+    assert format_value(1.23456, 2) == "1.23" and format_value(12345) == "12,345" and format_value(7) == "7"
+    assert format_value(True) == "yes" and format_value(pd.Timestamp("2024-03-05")) == "2024-03-05"
+
+
+def test_frame_html_escapes_flags_and_cuts():
+    df = pd.DataFrame({"name": ["<b>x</b>", "y"], "v": [0.5, 2.25]})
+    h = frame_html(df, caption="cap & more", digits=1, flags=pd.DataFrame({"v": [False, True]}))
+    assert "&lt;b&gt;x&lt;/b&gt;" in h and "cap &amp; more" in h
+    assert "<span class='tk-flag'>2.2</span>" in h  # round-half-even of 2.25 at 1 decimal
+    long = pd.DataFrame({"a": range(10)})
+    assert "(first 3 of 10 rows shown)" in frame_html(long, max_rows=3)
+
+
+def test_frame_latex_escapes_specials():
+    tex = frame_latex(pd.DataFrame({"a_b": ["50%"], "c": [1.0]}), caption="n (%)")
+    assert "\\toprule" in tex and "50\\%" in tex and "a\\_b" in tex and "\\caption{n (\\%)}" in tex
+
+
+def test_render_all_formats(tmp_path):
+    bt = tk.balance_table(pd.DataFrame({"arm": ["A", "A", "B", "B"], "x": [1.0, 3.0, 2.0, 6.0]}),
+                          covariates=["x"])
+    html = render_table(bt, tmp_path / "t1.html").read_text()
+    assert "A (N=2)" in html and "0.894" in html and "<!doctype html>" in html
+    tex = bt.to_latex(tmp_path / "t1.tex").read_text()
+    assert "0.894" in tex and "\\begin{table}" in tex
+    xl = bt.to_excel(tmp_path / "t1.xlsx")
+    back = pd.read_excel(xl, header=2, dtype=str)
+    assert back.columns.tolist()[:3] == ["Characteristic", "Statistic", "A (N=2)"]
+    assert back.loc[back["Characteristic"] == "x", "SMD"].iloc[0] == "0.894"
+    assert pd.read_excel(xl, header=None).iat[0, 0].startswith("Baseline characteristics by arm")
+    csv = render_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    assert csv.read_text().splitlines() == ["a", "1"]
+    assert bt.to_html(tmp_path / "t2.html").exists()
+
+
+def test_render_rejects_unknown_suffix_and_objects(tmp_path):
+    with pytest.raises(TrialkitError, match="use one of the suffixes"):
+        render_table(pd.DataFrame({"a": [1]}), tmp_path / "t.docx")
+    with pytest.raises(TrialkitError, match="cannot render a list"):
+        render_table([1, 2], tmp_path / "t.html")

@@ -1,0 +1,341 @@
+"""Allocation monitoring: is the trial holding its planned ratio, overall and where it matters?
+
+Two reference distributions are reported side by side and must not be confused:
+
+``p_binomial``
+    Exact two-sided binomial test of the experimental arm's count against the planned proportion
+    (scipy.stats.binomtest). It is the right reference for *complete* randomization; under permuted
+    blocks the counts are far tighter than binomial, so this p-value is conservative (rarely small
+    even when something is wrong).
+``p_scheme``
+    Monte Carlo p-value from re-randomizing the same patients, in the same enrollment order and
+    strata, with the protocol's actual scheme (e.g. 2:1 permuted blocks of 3 or 6 stratified by
+    the protocol factors): ``(1 + #{|D_sim| ≥ |D_obs|}) / (1 + n_sim)``. A small value means the
+    observed split is unusual *for this scheme* — the signal of an allocation error.
+
+Groups with too few patients for either test to reach ``alpha`` even at the most extreme split are
+flagged ``too small to test`` and get no p-value: a one-patient site is always "2:1 violated".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TrialkitError
+from ..protocols import Protocol, get_protocol
+from .simulate import Scheme, protocol_scheme, simulate_arms, stratum_codes
+
+__all__ = ["AllocationSummary", "CumulativeAllocation", "allocation_summary", "cumulative_allocation",
+           "allocation_over_time", "min_attainable_p"]
+
+
+class AllocationError(TrialkitError):
+    """Allocation monitoring cannot run on the given data."""
+
+
+def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:
+    """(randomization frame with country/region joined from sites, protocol)."""
+    if hasattr(data, "randomization") and hasattr(data, "protocol"):
+        rnd = data.randomization
+        protocol = protocol or data.protocol
+        sites = data.sites
+    elif isinstance(data, pd.DataFrame):
+        rnd, sites = data, None
+        if protocol is None:
+            raise AllocationError("a bare frame needs protocol=... (the planned ratio is read from the protocol).")
+    else:
+        raise AllocationError(f"expected a Study or the randomization frame, got {type(data).__name__}.")
+    protocol = get_protocol(protocol)
+    missing = [c for c in ("subject_id", "arm") if c not in rnd]
+    if missing:
+        raise AllocationError(f"the randomization table lacks column(s) {missing}; it needs subject_id and arm "
+                              "(see trialkit.model.RANDOMIZATION).")
+    unknown = sorted(set(rnd["arm"].dropna().astype(str)) - set(protocol.arm_codes))
+    if unknown:
+        raise AllocationError(f"arm code(s) {unknown} are not arms of protocol {protocol.id} "
+                              f"({', '.join(protocol.arm_codes)}); map them to the protocol's codes first.")
+    if rnd["arm"].isna().any():
+        raise AllocationError(f"{int(rnd['arm'].isna().sum())} randomized subject(s) have no arm; fill `arm` "
+                              "(the randomized arm) before monitoring the allocation.")
+    rnd = rnd.copy()
+    if sites is not None and len(sites) and "site_id" in rnd:
+        look = sites.drop_duplicates("site_id").set_index("site_id")
+        for col in ("country", "region"):
+            if col not in rnd and col in look:
+                rnd[col] = rnd["site_id"].map(look[col])
+    if "randomization_date" in rnd:
+        rnd = rnd.sort_values("randomization_date", kind="stable")
+    return rnd.reset_index(drop=True), protocol
+
+
+def _scheme_for(rnd: pd.DataFrame, protocol: Protocol, scheme) -> Scheme:
+    sch = Scheme.parse(scheme) if scheme is not None else protocol_scheme(protocol)
+    missing = [f for f in sch.stratify_by if f not in rnd]
+    if missing and scheme is None and "stratum" in rnd:
+        # the protocol factors are not separate columns; the stratum label carries their combination
+        sch = Scheme(sch.algorithm, stratify_by=("stratum",), block_sizes=sch.block_sizes,
+                     label=sch.label + " (via `stratum`)")
+    elif missing:
+        raise AllocationError(f"the scheme stratifies by {missing}, which are not columns of the randomization "
+                              "table; add them or pass scheme=... with available columns.")
+    return sch
+
+
+def _simulate_counts(rnd: pd.DataFrame, protocol: Protocol, scheme: Scheme, n_sim: int, seed: int):
+    """(T, N) arm indices under the scheme, re-randomizing the observed accrual sequence."""
+    rng = np.random.default_rng(seed)
+    s1, labels = stratum_codes(rnd, scheme.stratify_by)
+    S = np.ascontiguousarray(np.broadcast_to(s1, (n_sim, len(rnd))))
+    lv, nlv = None, []
+    if scheme.algorithm == "minimization":
+        per = [stratum_codes(rnd, [f]) for f in scheme.stratify_by]
+        lv = np.broadcast_to(np.stack([c for c, _ in per], axis=-1), (n_sim, len(rnd), len(per)))
+        nlv = [len(lab) for _, lab in per]
+    arms, _ = simulate_arms(protocol, scheme, S, n_strata=len(labels), rng=rng, levels=lv, n_levels=nlv)
+    return arms
+
+
+@lru_cache(maxsize=4096)
+def min_attainable_p(n: int, p: float) -> float:
+    """Smallest two-sided exact binomial p-value reachable with ``n`` patients at proportion ``p``."""
+    from scipy.stats import binomtest
+
+    if n < 1:
+        return 1.0
+    return float(min(binomtest(k, n, p).pvalue for k in (0, n)))
+
+
+@dataclass(frozen=True)
+class AllocationSummary:
+    """Result of :func:`allocation_summary`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per level and group: ``level, group, n, n_<arm>… (dose order), prop_<exp>,
+        planned_prop, expected_<exp>, difference, p_binomial, scheme_low, scheme_high, p_scheme,
+        testable, note``. ``scheme_low``–``scheme_high`` is the central 95 % range of the
+        experimental count under the protocol's scheme.
+    """
+
+    table: pd.DataFrame
+    protocol_id: str
+    experimental_arm: str
+    planned_prop: float
+    scheme: str
+    n_sim: int
+    alpha: float
+    seed: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table
+
+    @property
+    def caption(self) -> str:
+        e = self.experimental_arm
+        return (f"Allocation vs plan ({self.protocol_id}): planned share of {e} = {self.planned_prop:.3f}. "
+                f"p_binomial: exact binomial test vs the planned share (reference: complete randomization). "
+                f"p_scheme: Monte Carlo p-value from {self.n_sim:,} re-randomizations of the same patients "
+                f"with the protocol's scheme ({self.scheme}). Groups too small for any test to reach "
+                f"α = {self.alpha} are flagged and get no p-value.")
+
+    def _repr_html_(self) -> str:
+        from ..tables import frame_html
+
+        return frame_html(self.table, caption=self.caption, digits=3)
+
+
+def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "country", "site_id"),
+                       protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
+                       n_sim: int = 10_000, seed: int = 0, alpha: float = 0.05) -> AllocationSummary:
+    """Observed vs planned allocation, overall and by stratum, country and site.
+
+    Parameters
+    ----------
+    study : Study or DataFrame
+        A Study, or its randomization table (then give ``protocol``). ``country`` and ``region``
+        are joined from the study's sites when the randomization table lacks them.
+    by : sequence of str
+        Levels to report: ``"overall"`` and any column (``stratum``, ``country``, ``site_id``, a
+        stratification factor).
+    scheme : Scheme or str, optional
+        The reference scheme; default the protocol's own (``randomization.method``).
+    n_sim : int
+        Re-randomizations for ``p_scheme`` (default 10,000).
+    alpha : float
+        Level below which a group must be able to reach for its tests to be reported.
+
+    Returns
+    -------
+    AllocationSummary
+        ``.table`` (see the class) — one row per group, never dropping one.
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> s = tk.load_study("data/demo/b1931036")  # doctest: +SKIP
+    >>> tk.allocation_summary(s).table.query("level == 'overall'")  # doctest: +SKIP
+    """
+    from scipy.stats import binomtest
+
+    rnd, protocol = _unpack(study, protocol)
+    if not len(rnd):
+        raise AllocationError("no randomized subjects; allocation monitoring needs at least one.")
+    if isinstance(by, str):
+        by = (by,)
+    bad = [b for b in by if b != "overall" and b not in rnd]
+    if bad:
+        raise AllocationError(f"cannot group by {bad}: not columns of the randomization table (or the sites "
+                              f"table for country/region). Available: {', '.join(map(str, rnd.columns))}.")
+    arms = list(protocol.ratio)
+    exp = protocol.experimental_arm
+    p_exp = float(protocol.allocation_proportions[exp])
+    sch = _scheme_for(rnd, protocol, scheme)
+    sim = _simulate_counts(rnd, protocol, sch, n_sim, seed)
+    sim_exp = (sim == arms.index(exp))
+    is_exp = (rnd["arm"] == exp).to_numpy()
+    rows = []
+    for level in by:
+        if level == "overall":
+            groups = [("all", np.ones(len(rnd), dtype=bool))]
+        else:
+            key = rnd[level].astype("string").fillna("(missing)")
+            groups = [(g, (key == g).to_numpy()) for g in sorted(key.unique())]
+        for g, mask in groups:
+            n = int(mask.sum())
+            counts = rnd.loc[mask, "arm"].value_counts()
+            k = int(is_exp[mask].sum())
+            expected = n * p_exp
+            d_obs = k - expected
+            d_sim = sim_exp[:, mask].sum(axis=1) - expected
+            lo, hi = np.quantile(d_sim + expected, [0.025, 0.975])
+            min_p = min_attainable_p(n, p_exp)
+            degenerate = np.ptp(d_sim) == 0
+            testable = min_p < alpha and not degenerate
+            if testable:
+                p_bin = float(binomtest(k, n, p_exp).pvalue)
+                p_sch = float((1 + np.sum(np.abs(d_sim) >= abs(d_obs) - 1e-9)) / (1 + n_sim))
+                note = ""
+            else:
+                p_bin = p_sch = np.nan
+                note = (f"too small to test (n = {n}: smallest attainable binomial p = {min_p:.2g})"
+                        if min_p >= alpha else "the scheme fixes this count (no variation to test)")
+            row = {"level": level, "group": str(g), "n": n}
+            row.update({f"n_{a}": int(counts.get(a, 0)) for a in arms})
+            row.update({f"prop_{exp}": k / n if n else np.nan, "planned_prop": p_exp, f"expected_{exp}": expected,
+                        "difference": d_obs, "p_binomial": p_bin, "scheme_low": float(lo), "scheme_high": float(hi),
+                        "p_scheme": p_sch, "testable": bool(testable), "note": note})
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    return AllocationSummary(table=table, protocol_id=protocol.id, experimental_arm=exp, planned_prop=p_exp,
+                             scheme=sch.label, n_sim=int(n_sim), alpha=alpha, seed=seed)
+
+
+@dataclass(frozen=True)
+class CumulativeAllocation:
+    """Result of :func:`cumulative_allocation`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per randomized subject in enrollment order: ``j, subject_id, randomization_date,
+        arm, n_<exp>, expected, deviation`` (``n_exp(j) − ρ·j``), ``scheme_lower, scheme_upper``
+        (pointwise band from re-randomizing with the protocol scheme) and ``complete_lower,
+        complete_upper`` (the same under complete randomization).
+    """
+
+    table: pd.DataFrame
+    protocol_id: str
+    experimental_arm: str
+    planned_prop: float
+    scheme: str
+    level: float
+    n_sim: int
+    ties_note: str = ""
+    extra: dict = field(default_factory=dict, repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table
+
+    def _repr_html_(self) -> str:  # pragma: no cover - presentation
+        from ..tables import frame_html
+
+        return frame_html(self.table.tail(20), caption=f"Cumulative allocation ({self.protocol_id}); "
+                          f"{self.level:.0%} bands from {self.n_sim:,} simulations. {self.ties_note}", digits=3)
+
+
+def cumulative_allocation(study, *, protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
+                          n_sim: int = 2000, seed: int = 0, level: float = 0.95) -> CumulativeAllocation:
+    """Cumulative experimental-arm count minus its planned share, ``N_exp(j) − ρ·j``, over enrollment.
+
+    Subjects are ordered by ``randomization_date`` (ties keep the table's order; the note says how
+    many days have ties). The bands are pointwise quantiles of the same curve over ``n_sim``
+    re-randomizations of the observed accrual: one with the protocol's scheme, one with complete
+    randomization.
+
+    Returns
+    -------
+    CumulativeAllocation
+    """
+    rnd, protocol = _unpack(study, protocol)
+    if not len(rnd):
+        raise AllocationError("no randomized subjects; the cumulative allocation needs at least one.")
+    arms = list(protocol.ratio)
+    exp = protocol.experimental_arm
+    rho = float(protocol.allocation_proportions[exp])
+    sch = _scheme_for(rnd, protocol, scheme)
+    j = np.arange(1, len(rnd) + 1)
+    n_exp = np.cumsum((rnd["arm"] == exp).to_numpy())
+    alpha = (1 - level) / 2
+    out = pd.DataFrame({"j": j, "subject_id": rnd["subject_id"].to_numpy()})
+    if "randomization_date" in rnd:
+        out["randomization_date"] = rnd["randomization_date"].to_numpy()
+    out["arm"] = rnd["arm"].to_numpy()
+    out[f"n_{exp}"] = n_exp
+    out["expected"] = rho * j
+    out["deviation"] = n_exp - rho * j
+    for name, s in (("scheme", sch), ("complete", Scheme("complete"))):
+        sim = _simulate_counts(rnd, protocol, s, n_sim, seed)
+        path = np.cumsum(sim == arms.index(exp), axis=1) - rho * j[None, :]
+        q = np.quantile(path, [alpha, 1 - alpha], axis=0)
+        out[f"{name}_lower"], out[f"{name}_upper"] = q[0], q[1]
+    note = ""
+    if "randomization_date" in rnd:
+        dup = rnd["randomization_date"].duplicated(keep=False)
+        if dup.any():
+            note = (f"{int(dup.sum())} subjects share a randomization date with another; within a day the "
+                    "table's order is used.")
+    return CumulativeAllocation(table=out, protocol_id=protocol.id, experimental_arm=exp, planned_prop=rho,
+                                scheme=sch.label, level=level, n_sim=n_sim, ties_note=note)
+
+
+def allocation_over_time(study, *, by: str = "site_id", protocol: str | Protocol | None = None) -> pd.DataFrame:
+    """Allocation by group over calendar time: one row per randomized subject, with running counts.
+
+    Returns
+    -------
+    DataFrame
+        ``randomization_date, <by>, subject_id, arm, k`` (the subject's rank within its group),
+        ``n_<arm>`` cumulative counts within the group, ``prop_<exp>`` running share and
+        ``expected_<exp>`` (``ρ·k``), sorted by date.
+    """
+    rnd, protocol = _unpack(study, protocol)
+    if by not in rnd:
+        raise AllocationError(f"cannot group by {by!r}: not a column of the randomization table; available: "
+                              f"{', '.join(map(str, rnd.columns))}.")
+    if "randomization_date" not in rnd:
+        raise AllocationError("the randomization table needs `randomization_date` to show allocation over time.")
+    exp = protocol.experimental_arm
+    rho = float(protocol.allocation_proportions[exp])
+    out = rnd[["randomization_date", by, "subject_id", "arm"]].copy()
+    out["k"] = out.groupby(by, dropna=False).cumcount() + 1
+    for a in protocol.ratio:
+        out[f"n_{a}"] = (out["arm"] == a).astype(int).groupby(out[by], dropna=False).cumsum()
+    out[f"prop_{exp}"] = out[f"n_{exp}"] / out["k"]
+    out[f"expected_{exp}"] = rho * out["k"]
+    return out.reset_index(drop=True)

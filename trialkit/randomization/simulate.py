@@ -1,0 +1,447 @@
+"""Design simulation: how tightly does a randomization scheme hold its ratio in *this* trial?
+
+The engine simulates many trials at once. Its state is a set of numpy arrays with one row per
+simulated trial; it steps through the patients in enrollment order (one vectorized step per
+patient, all trials together), so 10,000 trials of 100 patients cost 100 numpy steps, not
+1,000,000 Python iterations.
+
+Schemes
+-------
+``complete``
+    Each patient drawn independently with the planned probabilities.
+``blocks``
+    Permuted blocks within each stratum, block sizes drawn at random from multiples of the
+    protocol's minimal block. Drawing each arm in proportion to what is left in the current block
+    (an urn without replacement) gives exactly a uniformly random permutation of the block.
+``minimization``
+    Pocock–Simon minimization over the stratification factors, made allocation-ratio preserving by
+    expanding the r_1:…:r_K ratio into sum(r) equally likely "sub-arms" (2:1 → A1, A2, B) that are
+    minimized 1:1:1 and then mapped back; see :mod:`trialkit.randomization.minimization`.
+
+References
+----------
+Rosenberger WF, Lachin JM. *Randomization in Clinical Trials*, 2nd ed. Wiley, 2016 (ch. 3, 9).
+Kernan WN et al. Stratified randomization for clinical trials. *J Clin Epidemiol* 1999;52:19-26
+(too many strata for the sample size leave many blocks incomplete and stratification stops helping).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TrialkitError
+from ..protocols import Protocol, get_protocol
+
+__all__ = ["Scheme", "DesignSimulation", "simulate_design", "protocol_scheme", "simulate_arms",
+           "stratum_codes"]
+
+SCHEMES = ("complete", "blocks", "minimization")
+
+
+class SimulationError(TrialkitError):
+    """A design simulation cannot run with the given arguments."""
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A randomization scheme.
+
+    Parameters
+    ----------
+    algorithm : {"complete", "blocks", "minimization"}
+    stratify_by : tuple of str
+        Factors whose combinations define the strata (``blocks``) or the factors minimized over
+        (``minimization``). Any column of the accrual frame: ``site_id``, ``country``, protocol factors.
+    block_sizes : tuple of int, optional
+        For ``blocks``; multiples of the minimal block. Default: the protocol's, else (m, 2m).
+    p_best : float
+        For ``minimization``: probability of taking the sub-arm that minimizes imbalance.
+    label : str, optional
+        Display name; built from the other fields when empty.
+    """
+
+    algorithm: str = "blocks"
+    stratify_by: tuple[str, ...] = ()
+    block_sizes: tuple[int, ...] | None = None
+    p_best: float = 0.8
+    label: str = ""
+
+    def __post_init__(self):
+        if self.algorithm not in SCHEMES:
+            raise SimulationError(f"unknown scheme {self.algorithm!r}; use one of {', '.join(SCHEMES)}.")
+        if isinstance(self.stratify_by, str):
+            object.__setattr__(self, "stratify_by", (self.stratify_by,))
+        object.__setattr__(self, "stratify_by", tuple(self.stratify_by))
+        if not 0 < self.p_best <= 1:
+            raise SimulationError(f"p_best must lie in (0, 1], got {self.p_best}.")
+        if not self.label:
+            by = f" by {' × '.join(self.stratify_by)}" if self.stratify_by else ""
+            name = {"complete": "complete randomization", "blocks": "permuted blocks",
+                    "minimization": "minimization"}[self.algorithm]
+            if self.algorithm == "complete":
+                by = ""
+            object.__setattr__(self, "label", name + by)
+
+    @classmethod
+    def parse(cls, spec: str | Scheme) -> Scheme:
+        """``"complete"``, ``"blocks"``, ``"blocks by site_id"``, ``"minimization by a+b"`` → Scheme."""
+        if isinstance(spec, Scheme):
+            return spec
+        if not isinstance(spec, str):
+            raise SimulationError(f"a scheme is a Scheme or a string like 'blocks by site_id', got {spec!r}.")
+        algo, _, by = spec.strip().partition(" by ")
+        factors = tuple(f.strip() for f in by.replace("×", "+").split("+") if f.strip())
+        return cls(algorithm=algo.strip(), stratify_by=factors)
+
+
+def protocol_scheme(protocol: str | Protocol) -> Scheme:
+    """The scheme a protocol declares (``randomization.method`` and its stratification factors)."""
+    p = get_protocol(protocol)
+    method = str((p.raw.get("randomization") or {}).get("method", "stratified permuted blocks")).lower()
+    factors = tuple(f.name for f in p.stratification)
+    if "minimi" in method:
+        return Scheme("minimization", stratify_by=factors, label=f"protocol: minimization ({method})")
+    if "block" in method:
+        by = factors if "stratified" in method else ()
+        return Scheme("blocks", stratify_by=by, block_sizes=p.block_sizes or None,
+                      label=f"protocol: {method}" + (f" by {' × '.join(by)}" if by else ""))
+    return Scheme("complete", label=f"protocol: {method}")
+
+
+def _block_sizes(protocol: Protocol, scheme: Scheme) -> np.ndarray:
+    from .schedule import ScheduleError, _block_sizes
+
+    try:
+        return np.asarray(_block_sizes(protocol, scheme.block_sizes), dtype=np.int64)
+    except ScheduleError as exc:
+        raise SimulationError(str(exc)) from None
+
+
+def stratum_codes(frame: pd.DataFrame, factors: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Integer stratum code per row (combination of ``factors``) and the stratum labels."""
+    if not factors:
+        return np.zeros(len(frame), dtype=np.int64), ["all"]
+    missing = [f for f in factors if f not in frame]
+    if missing:
+        raise SimulationError(f"stratification factor(s) {missing} are not columns of the accrual data "
+                              f"(columns: {', '.join(map(str, frame.columns))}); add them or drop them from the scheme.")
+    key = frame[list(factors)].astype("string").fillna("(missing)")
+    codes, uniques = pd.MultiIndex.from_frame(key).factorize()
+    labels = [" / ".join(u) if isinstance(u, tuple) else str(u) for u in uniques]
+    return codes.astype(np.int64), labels
+
+
+def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_strata: int,
+                  rng: np.random.Generator, levels: np.ndarray | None = None,
+                  n_levels: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate assignments for a matrix of patients; the vectorized core of this module.
+
+    Parameters
+    ----------
+    strata : int array, shape (T, N)
+        Stratum code of patient i (enrollment order) in simulated trial t.
+    levels : int array, shape (T, N, F), optional
+        For minimization: the level code of each of F factors.
+
+    Returns
+    -------
+    arms : int8 array (T, N)
+        Index into ``protocol.ratio`` (dose order) of the arm each patient receives.
+    open_block : bool array (T, n_strata)
+        True where the stratum ended inside an incomplete block (always False without blocks).
+    """
+    shares = np.asarray(list(protocol.ratio.values()), dtype=np.int64)
+    n_arms = len(shares)
+    T, N = strata.shape
+    if scheme.algorithm == "complete":
+        p = shares / shares.sum()
+        arms = np.searchsorted(np.cumsum(p), rng.random((T, N)), side="right").astype(np.int8)
+        return np.minimum(arms, n_arms - 1), np.zeros((T, n_strata), dtype=bool)
+    if scheme.algorithm == "minimization":
+        from .minimization import _minimize_arrays
+
+        return _minimize_arrays(protocol, scheme, levels, n_levels, rng), np.zeros((T, n_strata), dtype=bool)
+    sizes = _block_sizes(protocol, scheme)
+    base = shares // np.gcd.reduce(shares)
+    m = int(base.sum())
+    remaining = np.zeros((T * n_strata, n_arms), dtype=np.int16)
+    arms = np.empty((T, N), dtype=np.int8)
+    rows = np.arange(T) * n_strata
+    for i in range(N):
+        idx = rows + strata[:, i]
+        rem = remaining[idx]
+        left = rem.sum(axis=1)
+        empty = left == 0
+        if empty.any():
+            k = int(empty.sum())
+            b = sizes[rng.integers(len(sizes), size=k)] // m
+            rem[empty] = base[None, :] * b[:, None]
+            left[empty] = rem[empty].sum(axis=1)
+        u = rng.random(T) * left
+        a = (u[:, None] >= np.cumsum(rem, axis=1)).sum(axis=1)
+        rem[np.arange(T), a] -= 1
+        remaining[idx] = rem
+        arms[:, i] = a
+    open_block = remaining.sum(axis=1).reshape(T, n_strata) > 0
+    return arms, open_block
+
+
+@dataclass(frozen=True)
+class DesignSimulation:
+    """Result of :func:`simulate_design`.
+
+    Imbalance is the experimental arm's count minus its planned share of the patients,
+    ``D = N_exp − p_exp · n`` (``p_exp`` = 2/3 for 2:1); for more than two arms, the largest
+    ``|N_k − p_k n|`` over arms.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per scheme: ``scheme, n_patients, n_trials, mean_abs_final, median_abs_final,
+        p95_abs_final, share_final_ge_3, mean_abs_max, p95_abs_max, mean_abs_stratum,
+        n_strata_used, share_strata_incomplete``.
+    trials : DataFrame
+        One row per scheme and trial: ``scheme, trial, final_imbalance, abs_final, abs_max,
+        n_strata_used, n_strata_incomplete``.
+    strata : DataFrame
+        One row per scheme and stratum of the scheme: ``scheme, stratum, mean_n,
+        mean_abs_imbalance, p95_abs_imbalance, share_incomplete``.
+    band : DataFrame
+        Pointwise quantiles of ``D(j)`` over enrollment order: ``scheme, j, lower, median, upper``.
+    """
+
+    summary: pd.DataFrame
+    trials: pd.DataFrame = field(repr=False)
+    strata: pd.DataFrame = field(repr=False)
+    band: pd.DataFrame = field(repr=False)
+    protocol_id: str = ""
+    experimental_arm: str = ""
+    n_trials: int = 0
+    seed: int = 0
+    level: float = 0.95
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.summary
+
+    def _repr_html_(self) -> str:  # pragma: no cover - presentation
+        head = (f"<b>Design simulation</b> — protocol {self.protocol_id}, {self.n_trials:,} trials per scheme, "
+                f"seed {self.seed}. Imbalance = N<sub>{self.experimental_arm}</sub> − planned share × n.")
+        return head + self.summary.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+
+
+def _accrual_frame(accrual, protocol: Protocol, n_patients, factor_probs, rng, n_trials, needed):
+    """Return (fixed_frame or None, per-trial generator of frames as arrays)."""
+    if hasattr(accrual, "randomization") and hasattr(accrual, "protocol"):
+        accrual = accrual.randomization
+    if isinstance(accrual, pd.DataFrame):
+        if not len(accrual):
+            raise SimulationError("the accrual frame has no rows; give one row per patient in enrollment order.")
+        df = accrual
+        if "randomization_date" in df:
+            df = df.sort_values("randomization_date", kind="stable")
+        if n_patients is not None and n_patients != len(df):
+            raise SimulationError(f"n_patients={n_patients} but the accrual frame has {len(df)} rows; "
+                                  "omit n_patients for a fixed accrual sequence.")
+        return df.reset_index(drop=True), None
+    # random accrual from site weights
+    if isinstance(accrual, dict):
+        accrual = pd.Series(accrual, dtype=float)
+    if not isinstance(accrual, pd.Series):
+        raise SimulationError("accrual must be a Study, a DataFrame (one row per patient in enrollment order) or a "
+                              f"Series of site weights indexed by site_id; got {type(accrual).__name__}.")
+    if n_patients is None or n_patients < 1:
+        raise SimulationError("with site weights as accrual, give n_patients (e.g. the planned enrollment).")
+    w = accrual.astype(float)
+    if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+        raise SimulationError("site weights must be non-negative, finite and not all zero.")
+    return None, w / w.sum()
+
+
+def _random_strata(weights: pd.Series, protocol: Protocol, factors, n_trials, n_patients, rng, factor_probs):
+    """Draw (T, N) level codes for every factor; return dict factor -> (codes, labels)."""
+    sites = protocol.site_table().set_index("site_id")
+    out = {}
+    site_idx = rng.choice(len(weights), size=(n_trials, n_patients), p=weights.to_numpy())
+    site_ids = weights.index.astype(str).to_numpy()
+    out["site_id"] = (site_idx, list(site_ids))
+    for col in ("country", "region"):
+        if col in factors:
+            if not set(site_ids) <= set(sites.index):
+                raise SimulationError(f"cannot derive {col} for sites not in protocol {protocol.id}; "
+                                      "pass a fixed accrual frame with that column instead.")
+            vals = sites.loc[site_ids, col].astype("string").fillna("(missing)").to_numpy()
+            codes, labels = pd.factorize(vals)
+            out[col] = (codes[site_idx], list(labels))
+    pf = {f.name: f.levels for f in protocol.stratification}
+    factor_probs = factor_probs or {}
+    for name in factors:
+        if name in out:
+            continue
+        if name in factor_probs:
+            probs = pd.Series(factor_probs[name], dtype=float)
+        elif name in pf:
+            probs = pd.Series(1.0, index=list(pf[name]))
+        else:
+            raise SimulationError(f"factor {name!r} is neither site_id/country/region nor a protocol factor; give "
+                                  f"its level probabilities with factor_probs={{{name!r}: {{level: p}}}}.")
+        p = probs.to_numpy() / probs.sum()
+        out[name] = (rng.choice(len(p), size=(n_trials, n_patients), p=p), [str(x) for x in probs.index])
+    return out
+
+
+def _combine(codes: dict, factors) -> tuple[np.ndarray, list[str]]:
+    if not factors:
+        shape = next(iter(codes.values()))[0].shape
+        return np.zeros(shape, dtype=np.int64), ["all"]
+    S = np.zeros_like(codes[factors[0]][0], dtype=np.int64)
+    labels = [""]
+    for f in factors:
+        c, lab = codes[f]
+        S = S * len(lab) + c
+        labels = [f"{a} / {b}" if a else b for a in labels for b in lab]
+    return S, labels
+
+
+def simulate_design(accrual, *, protocol: str | Protocol | None = None,
+                    schemes: str | Scheme | Sequence[str | Scheme] | None = None,
+                    n_patients: int | None = None, n_trials: int = 10_000, seed: int = 0,
+                    factor_probs: dict | None = None, level: float = 0.95) -> DesignSimulation:
+    """Simulate many trials under one or more randomization schemes and summarize the imbalance.
+
+    Parameters
+    ----------
+    accrual : Study, DataFrame or Series
+        *Fixed* accrual: a Study (its randomization table) or a frame with one row per patient in
+        enrollment order (sorted by ``randomization_date`` when present) and a column per factor the
+        schemes use; the same patients and order are re-randomized in every simulated trial.
+        *Random* accrual: a Series of site weights indexed by ``site_id`` (e.g. expected patients per
+        site); each simulated trial draws ``n_patients`` sites from it, and every other factor from
+        ``factor_probs`` (default: the protocol factor's levels, equally likely).
+    protocol : str or Protocol
+        Where the ratio comes from; defaults to the Study's protocol.
+    schemes : scheme, str or list of them
+        Default: the protocol's own scheme. Strings: ``"complete"``, ``"blocks"``,
+        ``"blocks by site_id"``, ``"blocks by site_id+age_group"``, ``"minimization by a+b"``.
+    n_patients : int, optional
+        Patients per trial for random accrual (default: the protocol's planned enrollment).
+    n_trials : int
+        Simulated trials per scheme (default 10,000).
+    seed : int
+    factor_probs : dict, optional
+        ``{factor: {level: probability}}`` for random accrual.
+    level : float
+        Coverage of the band of ``D(j)`` (default 0.95).
+
+    Returns
+    -------
+    DesignSimulation
+
+    Examples
+    --------
+    >>> import pandas as pd, trialkit as tk
+    >>> p = tk.get_protocol("b1931036")
+    >>> w = pd.Series(1.0, index=p.site_table()["site_id"])
+    >>> sim = tk.simulate_design(w, protocol=p, n_patients=100, n_trials=2000,
+    ...                          schemes=["complete", "blocks", "blocks by site_id"])
+    >>> sim.summary[["scheme", "median_abs_final"]].shape
+    (3, 2)
+    """
+    if protocol is None:
+        if not hasattr(accrual, "protocol"):
+            raise SimulationError("give protocol=... (the ratio is read from the protocol) or pass a Study.")
+        protocol = accrual.protocol
+    protocol = get_protocol(protocol)
+    if not isinstance(n_trials, int | np.integer) or n_trials < 1:
+        raise SimulationError(f"n_trials must be a positive integer, got {n_trials!r}.")
+    if schemes is None:
+        schemes = [protocol_scheme(protocol)]
+    elif isinstance(schemes, str | Scheme):
+        schemes = [schemes]
+    schemes = [Scheme.parse(s) for s in schemes]
+    if n_patients is None and not isinstance(accrual, pd.DataFrame) and not hasattr(accrual, "randomization"):
+        n_patients = protocol.planned_enrollment
+    rng = np.random.default_rng(seed)
+    needed = sorted({f for s in schemes for f in s.stratify_by})
+    fixed, weights = _accrual_frame(accrual, protocol, n_patients, factor_probs, rng, n_trials, needed)
+    shares = np.asarray(list(protocol.ratio.values()), dtype=float)
+    p = shares / shares.sum()
+    codes_arms = list(protocol.ratio)
+    exp_idx = codes_arms.index(protocol.experimental_arm)
+    random_codes = None
+    if fixed is None:
+        random_codes = _random_strata(weights, protocol, needed, n_trials, int(n_patients), rng, factor_probs)
+    N = len(fixed) if fixed is not None else int(n_patients)
+    alpha = (1 - level) / 2
+    summaries, trials, strata_rows, bands = [], [], [], []
+    for scheme in schemes:
+        if fixed is not None:
+            s1, labels = stratum_codes(fixed, scheme.stratify_by)
+            S = np.broadcast_to(s1, (n_trials, N))
+            lv, nlv = None, []
+            if scheme.algorithm == "minimization":
+                per = [stratum_codes(fixed, [f]) for f in scheme.stratify_by]
+                lv = np.broadcast_to(np.stack([c for c, _ in per], axis=-1), (n_trials, N, len(per)))
+                nlv = [len(lab) for _, lab in per]
+        else:
+            S, labels = _combine(random_codes, list(scheme.stratify_by))
+            lv = np.stack([random_codes[f][0] for f in scheme.stratify_by], axis=-1) if scheme.stratify_by else None
+            nlv = [len(random_codes[f][1]) for f in scheme.stratify_by]
+        if scheme.algorithm == "minimization" and not scheme.stratify_by:
+            raise SimulationError("minimization needs at least one factor: use e.g. 'minimization by age_group'.")
+        nS = len(labels)
+        arms, open_block = simulate_arms(protocol, scheme, np.ascontiguousarray(S), n_strata=nS, rng=rng,
+                                         levels=lv, n_levels=nlv)
+        onehot = arms[..., None] == np.arange(len(shares), dtype=np.int8)  # (T, N, K)
+        cum = np.cumsum(onehot, axis=1, dtype=np.int32)  # (T, N, K)
+        j = np.arange(1, N + 1)
+        dev = cum - j[None, :, None] * p[None, None, :]
+        if len(shares) == 2:
+            path = dev[:, :, exp_idx]
+            absmax = np.abs(path).max(axis=1)
+        else:
+            path = dev[:, :, exp_idx]
+            absmax = np.abs(dev).max(axis=2).max(axis=1)
+        final = dev[:, -1, :]
+        abs_final = np.abs(final).max(axis=1)
+        # per stratum: counts by (trial, stratum, arm)
+        flat = (np.arange(n_trials)[:, None] * nS + S) * len(shares) + arms
+        cnt = np.bincount(flat.ravel(), minlength=n_trials * nS * len(shares)).reshape(n_trials, nS, len(shares))
+        n_s = cnt.sum(axis=2)
+        d_s = np.abs(cnt - n_s[..., None] * p[None, None, :]).max(axis=2)
+        used = n_s > 0
+        n_used = used.sum(axis=1)
+        n_open = (open_block & used).sum(axis=1)
+        lab = scheme.label
+        summaries.append({
+            "scheme": lab, "n_patients": N, "n_trials": n_trials,
+            "mean_abs_final": abs_final.mean(), "median_abs_final": float(np.median(abs_final)),
+            "p95_abs_final": float(np.quantile(abs_final, 0.95)),
+            "share_final_ge_3": float((abs_final >= 3 - 1e-9).mean()),
+            "mean_abs_max": absmax.mean(), "p95_abs_max": float(np.quantile(absmax, 0.95)),
+            "mean_abs_stratum": float((d_s * used).sum() / used.sum()),
+            "n_strata_used": float(n_used.mean()),
+            "share_strata_incomplete": float((n_open / np.maximum(n_used, 1)).mean()),
+        })
+        trials.append(pd.DataFrame({"scheme": lab, "trial": np.arange(n_trials), "final_imbalance": final[:, exp_idx],
+                                    "abs_final": abs_final, "abs_max": absmax, "n_strata_used": n_used,
+                                    "n_strata_incomplete": n_open}))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            masked = np.where(used, d_s, np.nan)
+            strata_rows.append(pd.DataFrame({
+                "scheme": lab, "stratum": labels, "mean_n": n_s.mean(axis=0),
+                "mean_abs_imbalance": np.nanmean(masked, axis=0) if used.any() else np.nan,
+                "p95_abs_imbalance": np.nanquantile(masked, 0.95, axis=0),
+                "share_incomplete": (open_block & used).sum(axis=0) / np.maximum(used.sum(axis=0), 1)}))
+        q = np.quantile(path, [alpha, 0.5, 1 - alpha], axis=0)
+        bands.append(pd.DataFrame({"scheme": lab, "j": j, "lower": q[0], "median": q[1], "upper": q[2]}))
+    strata_df = pd.concat(strata_rows, ignore_index=True)
+    return DesignSimulation(summary=pd.DataFrame(summaries), trials=pd.concat(trials, ignore_index=True),
+                            strata=strata_df, band=pd.concat(bands, ignore_index=True), protocol_id=protocol.id,
+                            experimental_arm=protocol.experimental_arm, n_trials=int(n_trials), seed=int(seed),
+                            level=level)

@@ -1,0 +1,147 @@
+"""Table rendering: tidy result frames to HTML (Jupyter), Excel and LaTeX.
+
+Presentation layer only: these functions take a frame that a compute function produced and lay it
+out; they compute no statistics. Every result object with a ``display_frame()`` (or
+``to_frame()``) and a ``caption`` can be passed to :func:`render_table`.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from trialkit.tables import frame_html
+>>> "<table" in frame_html(pd.DataFrame({"a": [1.23456]}), caption="demo", digits=2)
+True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import TrialkitError
+
+__all__ = ["format_value", "frame_html", "frame_latex", "render_table", "FORMATS"]
+
+FORMATS = (".html", ".xlsx", ".tex", ".csv")
+
+_CSS = ("<style>.tk-table{border-collapse:collapse;font-size:12px;font-family:system-ui,sans-serif}"
+        ".tk-table th{border-bottom:2px solid #444;padding:3px 8px;text-align:left;background:#f4f4f4}"
+        ".tk-table td{padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
+        ".tk-table td.num{text-align:right;font-variant-numeric:tabular-nums}"
+        ".tk-table tr.tk-head td{font-weight:600;background:#fafafa}"
+        ".tk-table caption{caption-side:bottom;text-align:left;color:#555;padding-top:6px;max-width:60em}"
+        ".tk-flag{color:#b00;font-weight:600}</style>")
+
+
+def format_value(v, digits: int = 2) -> str:
+    """Format one cell: empty for missing, thousands separators for integers, ``digits`` decimals."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, float | np.floating):
+        if math.isnan(v):
+            return ""
+        if float(v).is_integer() and abs(v) >= 1e4:
+            return f"{int(v):,}"
+        return f"{v:.{digits}f}"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, int | np.integer):
+        return f"{int(v):,}" if abs(int(v)) >= 1e4 else str(int(v))
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d")
+    return str(v)
+
+
+def _formatted(df: pd.DataFrame, digits: int) -> pd.DataFrame:
+    return df.apply(lambda col: col.map(lambda v: format_value(v, digits))).astype(str)
+
+
+def frame_html(df: pd.DataFrame, *, caption: str = "", digits: int = 2, index: bool = False,
+               head_rows: pd.Series | None = None, flags: pd.DataFrame | None = None, max_rows: int = 500) -> str:
+    """Render a frame as a self-contained HTML table (the ``_repr_html_`` of trialkit results).
+
+    Parameters
+    ----------
+    head_rows : boolean Series aligned with ``df``, optional
+        Rows drawn as group headers (bold).
+    flags : boolean DataFrame like ``df``, optional
+        Cells drawn in red (e.g. an SMD beyond its chance limit).
+    max_rows : int
+        Longer frames are cut, and the caption says how many rows were left out.
+    """
+    shown = df if len(df) <= max_rows else df.head(max_rows)
+    if index:
+        shown = shown.reset_index()
+    text = _formatted(shown, digits)
+    numeric = [pd.api.types.is_numeric_dtype(shown[c]) for c in shown.columns]
+    out = [_CSS, "<table class='tk-table'>"]
+    cap = caption + (f" (first {max_rows} of {len(df)} rows shown)" if len(df) > max_rows else "")
+    if cap:
+        out.append(f"<caption>{html.escape(cap)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns) + "</tr></thead>")
+    out.append("<tbody>")
+    for i in range(len(text)):
+        cls = " class='tk-head'" if head_rows is not None and bool(head_rows.iloc[i]) else ""
+        cells = []
+        for j, c in enumerate(text.columns):
+            v = html.escape(text.iat[i, j])
+            if flags is not None and c in flags and bool(flags[c].iloc[i]):
+                v = f"<span class='tk-flag'>{v}</span>"
+            cells.append(f"<td class='num'>{v}</td>" if numeric[j] else f"<td>{v}</td>")
+        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def frame_latex(df: pd.DataFrame, *, caption: str = "", digits: int = 2, label: str | None = None) -> str:
+    """Render a frame as a LaTeX ``table`` with booktabs rules (special characters escaped)."""
+    text = _formatted(df, digits)
+    sty = text.style.hide(axis="index").format(escape="latex")
+    sty = sty.format_index(escape="latex", axis=1)
+    kw = {"hrules": True, "position_float": "centering"}
+    if caption:
+        kw["caption"] = caption.replace("\\", "/").replace("%", "\\%").replace("&", "\\&").replace("_", "\\_")
+    if label:
+        kw["label"] = label
+    return sty.to_latex(**kw)
+
+
+def _parts(obj) -> tuple[pd.DataFrame, str]:
+    if isinstance(obj, pd.DataFrame):
+        return obj, ""
+    for meth in ("display_frame", "to_frame"):
+        if hasattr(obj, meth):
+            return getattr(obj, meth)(), str(getattr(obj, "caption", "") or "")
+    raise TrialkitError(f"cannot render a {type(obj).__name__}: pass a DataFrame or a trialkit result "
+                        "(an object with display_frame() or to_frame()).")
+
+
+def render_table(obj, path: str | PathLike, *, caption: str | None = None, digits: int = 2) -> Path:
+    """Write a result table to ``path``; the suffix chooses the format. Returns the path.
+
+    ``.html`` (standalone page), ``.xlsx`` (caption in cell A1, table from row 3), ``.tex``
+    (LaTeX table with booktabs rules) or ``.csv``.
+    """
+    path = Path(path)
+    df, cap = _parts(obj)
+    cap = cap if caption is None else caption
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise TrialkitError(f"cannot write {path.name}: use one of the suffixes {', '.join(FORMATS)}.")
+    if suffix == ".html":
+        body = frame_html(df, caption=cap, digits=digits, max_rows=max(len(df), 1))
+        path.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>",
+                        encoding="utf-8")
+    elif suffix == ".tex":
+        path.write_text(frame_latex(df, caption=cap, digits=digits), encoding="utf-8")
+    elif suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        with pd.ExcelWriter(path, engine="openpyxl") as xw:
+            df.to_excel(xw, index=False, startrow=2, sheet_name="table")
+            xw.sheets["table"].cell(row=1, column=1, value=cap)
+    return path
