@@ -460,3 +460,15 @@ def test_load_cdisc_folder_errors(tmp_path):
     (tmp_path / "dm.xpt").write_text("USUBJID,SITEID\nS-1,11\n")
     with pytest.raises(StudyFolderError, match="dm.xpt: cannot be read as a SAS transport"):
         load_cdisc(sdtm=tmp_path)
+
+
+def test_sites_in_natural_order_and_age_from_birth_date():
+    dm = _domains()["dm"].assign(SITEID=["9", "10", "10", "9", "9"],
+                                 AGE=[60.0, np.nan, 55.0, 80.0, 66.0],
+                                 BRTHDTC=["", "1950-01-06", "", "", "1954-02-10"])
+    study = map_cdisc(_domains(dm=dm))
+    assert study.sites["site_id"].tolist() == ["9", "10"]
+    # S-2 screened 2020-01-05, born 1950-01-06: 69 whole years (one day short of 70)
+    assert study.screening["age_years"].tolist() == [60.0, 69.0, 55.0, 80.0, 66.0]  # S-5 has AGE: kept
+    assert study.screening["birth_date"].iloc[1] == pd.Timestamp("1950-01-06")
+    assert any("age at screening derived from BRTHDTC for 1 subject(s)" in n for n in study.notes)

@@ -395,6 +395,11 @@ def _arm_table(d: dict) -> pd.DataFrame:
     return arms.sort_values(["sort_dose", "level", "ta_order"], kind="stable").reset_index(drop=True)
 
 
+def _natural(value) -> tuple:
+    """Sort key that puts site "9" before "10" and "A2" before "A10"."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(value)) if p)
+
+
 def _dose_word(label) -> int:
     """Rank of a dose word in an arm label (low < middle < high); 9 when there is none."""
     label = "" if pd.isna(label) else str(label)
@@ -446,7 +451,7 @@ def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
     country = _col(sites, "COUNTRY")
     site_dicts = [{"site_id": str(s), "site_name": "", "city": "",
                    "country": "not recorded" if pd.isna(c) else str(c)}
-                  for s, c in sorted(zip(sites["SITEID"], country), key=lambda t: str(t[0]))]
+                  for s, c in sorted(zip(sites["SITEID"], country), key=lambda t: _natural(t[0]))]
     endpoints = []
     if "adtte" in d:
         tte = d["adtte"].drop_duplicates("PARAMCD")
@@ -623,7 +628,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     # ---- sites -----------------------------------------------------------------------------
     country = _col(dm, "COUNTRY").astype("string")
     first = dm.assign(_rec=np.arange(len(dm))).dropna(subset=["SITEID"]).drop_duplicates("SITEID")
-    first = first.sort_values("SITEID", key=lambda s: s.astype(str), kind="stable")
+    first = first.iloc[sorted(range(len(first)), key=lambda i: _natural(first["SITEID"].iloc[i]))]
     per_site_countries = pd.DataFrame({"s": dm["SITEID"], "c": country}).dropna().groupby("s")["c"].nunique()
     multi = per_site_countries[per_site_countries > 1]
     for s in multi.index:
@@ -649,6 +654,13 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
         probs.add("screening", f["dm"], pos + 1, "AGEU", ageu.iloc[pos], "unknown age unit",
                   f"use one of {', '.join(_AGE_UNITS)} in AGEU")
     age_years = (age * factor.fillna(1.0)).round(4)
+    birth = _dtc(dm, "BRTHDTC", name="dm", file=f["dm"], table="screening", **kw)
+    derive = age_years.isna() & birth.notna() & scr_date.notna()
+    if derive.any():  # whole years at the screening date, as DM AGE is defined
+        before = (scr_date.dt.month * 100 + scr_date.dt.day) < (birth.dt.month * 100 + birth.dt.day)
+        years = (scr_date.dt.year - birth.dt.year - before.astype(int)).astype("Float64")
+        age_years = age_years.mask(derive, years)
+        notes.append(f"{f['dm']}: age at screening derived from BRTHDTC for {int(derive.sum())} subject(s) without AGE")
     sex, *_ = coerce_column(_col(dm, "SEX"), _column("screening", "sex"))
     outcome = pd.Series("eligible", index=dm.index, dtype="string")
     outcome[is_sf.to_numpy()] = "screen failure"
@@ -660,7 +672,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     screening = _frame("screening", len(dm), {
         "subject_id": subj.astype("string").values, "site_id": dm["SITEID"].astype("string").values,
         "screening_date": scr_date.values,
-        "birth_date": _dtc(dm, "BRTHDTC", name="dm", file=f["dm"], table="screening", **kw).values,
+        "birth_date": birth.values,
         "age_years": age_years.values, "sex": sex.values, "country": country.values,
         "screening_outcome": outcome.values, "screen_failure_reason": reason.values,
     }, extra={"race": _col(dm, "RACE").astype("string").values, "ethnicity": _col(dm, "ETHNIC").astype("string").values,
@@ -848,7 +860,6 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
             notes.append(f"outcomes {ep}: {len(g)} record(s), {int(g['event'].sum())} event(s)")
     else:
         outcomes = empty_table("outcomes")
-        notes.append("no ADTTE: outcomes empty")
 
     for name in SDTM_DOMAINS + ADAM_DATASETS:
         if name not in d and name != "ie":
