@@ -85,7 +85,7 @@ def cmd_demo(args) -> int:
     from .io.flatfile import load_study
     from .synth import make_demo
 
-    folders = make_demo(args.out, seed=args.seed)
+    folders = make_demo(args.out) if args.seed is None else make_demo(args.out, seed=args.seed)
     status = 0
     for pid, folder in folders.items():
         try:
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="generate and validate the demo studies of both protocols")
     p.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
-    p.add_argument("--seed", type=int, default=20231, help="random seed (default: 20231)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the demo's fixed seed)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("synth", help="generate a synthetic study for a protocol")
