@@ -472,3 +472,39 @@ def test_sites_in_natural_order_and_age_from_birth_date():
     assert study.screening["age_years"].tolist() == [60.0, 69.0, 55.0, 80.0, 66.0]  # S-5 has AGE: kept
     assert study.screening["birth_date"].iloc[1] == pd.Timestamp("1950-01-06")
     assert any("age at screening derived from BRTHDTC for 1 subject(s)" in n for n in study.notes)
+
+
+def test_adsl_repeated_subject_keeps_file_record_numbers():
+    adsl = pd.DataFrame({"USUBJID": ["S-1", "S-1", "S-3"], "TRTSDT": [21924.0, 21924.0, 21946.5]})
+    with pytest.raises(DataValidationError) as exc:
+        map_cdisc(_domains(adsl=adsl))
+    # the repeat is record 2; the unreadable TRTSDT is record 3 (not 2 after dropping the repeat)
+    assert sorted(_fc(exc)) == [("adsl.xpt", 2, "USUBJID"), ("adsl.xpt", 3, "TRTSDT")]
+
+
+def test_blank_armcd_with_armnrs_sdtmig_3_3():
+    """SDTMIG 3.3+: ARMCD is blank and ARMNRS says why (screen failure, not assigned)."""
+    dm = _domains()["dm"].assign(ARMCD=["HI", "", "PBO", "LO", ""], ARMNRS=["", "SCREEN FAILURE", "", "",
+                                                                            "NOT ASSIGNED"],
+                                 ACTARMCD=["LO", "", "PBO", "LO", ""])
+    study = map_cdisc(_domains(dm=dm, adtte=None))
+    scr = study.screening
+    assert scr["screening_outcome"].tolist() == ["eligible", "screen failure", "eligible", "eligible", "other"]
+    assert scr["screen_failure_reason"].tolist() == [pd.NA, pd.NA, pd.NA, pd.NA, "NOT ASSIGNED"]
+    assert study.randomization["subject_id"].tolist() == ["S-1", "S-3", "S-4"]
+
+
+def test_screen_failure_disposition_for_a_randomized_subject():
+    ds = _domains()["ds"].assign(DSDECOD=["SCREEN FAILURE", "SCREEN FAILURE", "WITHDRAWAL BY SUBJECT", "DEATH",
+                                          "LOST TO FOLLOW-UP"])
+    with pytest.raises(DataValidationError) as exc:
+        map_cdisc(_domains(ds=ds))
+    assert ("ds.xpt", 1, "DSDECOD") in _fc(exc)
+
+
+@pytest.mark.cdisc
+def test_pilot_unmapped_ds_records_are_accounted_for(pilot):
+    notes = "\n".join(pilot.notes)
+    assert "52 disposition event(s) of subjects without an arm are not in the disposition table" in notes
+    assert "290 record(s) not in DSCAT DISPOSITION EVENT are not mapped (FINAL LAB VISIT 254, FINAL RETRIEVAL " \
+           "VISIT 36)" in notes

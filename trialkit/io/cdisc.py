@@ -41,11 +41,11 @@ Choices (each is also recorded in ``Study.notes`` with its counts)
   ``DMDTC`` for every subject.
 * **Randomization date**: SDTM has no randomization date variable and the pilot's DS has no
   RANDOMIZED record. In order of preference: ADSL ``RANDDT``; DS ``DSDECOD = "RANDOMIZED"``
-  ``DSSTDTC``; the SV "BASELINE" visit date; DM ``RFSTDTC``. In the pilot the baseline visit date
+  ``DSSTDTC``; the first SV visit whose ``VISIT`` starts with "BASELINE"; DM ``RFSTDTC``. In the pilot the baseline visit date
   is used and equals ``RFSTDTC`` (first dose) for all 254 randomized subjects.
 * **Screening outcome**: ``ARMCD = "SCRNFAIL"`` (any case) or a blank ``ARMCD`` with
   ``ARMNRS = "SCREEN FAILURE"`` → "screen failure"; ``ARMCD = "NOTASSGN"`` or another blank
-  ``ARMCD`` → "other" (reason ``ARMNRS``); a subject with an arm → "eligible" (the site judged them
+  ``ARMCD`` → "other" (reason: IE criteria, else ``ARMNRS``); a subject with an arm → "eligible" (the site judged them
   eligible; later-found violations are in ``entry_criterion_not_met``).
 * **Screen-failure reason**: the IE criteria not met (``IETESTCD``, joined by "; ") when an IE
   domain is present; else SUPPDS ``ENTCRIT``; else empty ("not recorded"). The pilot has no IE and
@@ -532,7 +532,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
             pos = np.flatnonzero(dup.to_numpy())
             probs.add("ADSL", f["adsl"], pos + 1, "USUBJID", adsl["USUBJID"].iloc[pos], "subject appears more than once",
                       "ADSL has one record per subject; remove the repeats")
-        adsl = adsl[~dup]
+        adsl_first = ~dup.to_numpy()  # record positions stay those of the file; lookups use the first record
     subj = dm["USUBJID"]
 
     # ---- who is who ------------------------------------------------------------------------
@@ -598,7 +598,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     scr_date = fill(scr_date, _dtc(dm, "RFICDTC", name="dm", file=f["dm"], table="screening", **kw), "DM RFICDTC")
     if sv is not None:
         scr_date = fill(scr_date, subj.map(_first_per_subject(sv, svd, order=svd)), "earliest SV visit")
-        sv_base = _first_per_subject(sv, svd.where(visit.eq("BASELINE").fillna(False)), order=vnum)
+        sv_base = _first_per_subject(sv, svd.where(visit.str.startswith("BASELINE").fillna(False)), order=vnum)
     scr_date = fill(scr_date, pd.Series(_dtc(dm, "DMDTC", name="dm", file=f["dm"], table="screening", **kw).values,
                                         index=dm.index), "DM DMDTC")
     notes.append("screening_date from " + ", ".join(f"{k} ({v})" for k, v in src_counts.items() if v)
@@ -667,7 +667,8 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     outcome[not_assigned.to_numpy()] = "other"
     reason = pd.Series(pd.NA, index=dm.index, dtype="string")
     reason = reason.mask(is_sf, subj.map(criteria_not_met).astype("string"))
-    reason = reason.mask(not_assigned, _col(dm, "ARMNRS").astype("string"))
+    reason = reason.mask(not_assigned, subj.map(criteria_not_met).astype("string").fillna(
+        _col(dm, "ARMNRS").astype("string")))
     entry = subj.map(criteria_not_met).astype("string").where(rnd_mask)
     screening = _frame("screening", len(dm), {
         "subject_id": subj.astype("string").values, "site_id": dm["SITEID"].astype("string").values,
@@ -699,7 +700,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     src_counts = {}
     if adsl is not None and "RANDDT" in adsl:
         rd = _sas_date(adsl, "RANDDT", name="adsl", file=f["adsl"], table="randomization", **kw)
-        rdate = fill(rdate, rs.map(pd.Series(rd.values, index=adsl["USUBJID"])), "ADSL RANDDT")
+        rdate = fill(rdate, rs.map(pd.Series(rd.values, index=adsl["USUBJID"])[adsl_first]), "ADSL RANDDT")
     rdate = fill(rdate, rs.map(ds_rand), "DS RANDOMIZED")
     rdate = fill(rdate, rs.map(sv_base), "SV BASELINE visit")
     rfst = _dtc(dm, "RFSTDTC", name="dm", file=f["dm"], table="randomization", **kw)
@@ -708,7 +709,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
                  + ", ".join(f"{k} ({v})" for k, v in src_counts.items() if v))
     act = _col(r, "ACTARMCD").astype("string")
     act_valid = act.where(~_upper(act).isin(_NOT_ARMS).fillna(False))
-    adsl_idx = adsl.set_index("USUBJID") if adsl is not None else None
+    adsl_idx = adsl[adsl_first].set_index("USUBJID") if adsl is not None else None
     act_adsl = pd.Series(pd.NA, index=r.index, dtype="string")
     site_group = pd.Series(pd.NA, index=r.index, dtype="string")
     if adsl_idx is not None:
@@ -751,6 +752,18 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
               "actual_arm_adsl": act_adsl.values, "site_group": site_group.values})
 
     # ---- disposition ---------------------------------------------------------------------------
+    if dispo is not None:
+        outside = dispo[~dispo.index.isin(rs)]
+        if len(outside):
+            kinds = ", ".join(f"{k} {v}" for k, v in outside["decod"].value_counts().items())
+            notes.append(f"{f['ds']}: {len(outside)} disposition event(s) of subjects without an arm are not in the "
+                         f"disposition table (randomized subjects only; their outcome is in screening): {kinds}")
+        sf_randomized = dispo.index.isin(rs) & _upper(dispo["decod"]).eq("SCREEN FAILURE").fillna(False).to_numpy()
+        if sf_randomized.any():
+            pos = dispo.loc[sf_randomized, "rec"].to_numpy()
+            probs.add("disposition", f["ds"], pos + 1, "DSDECOD", dispo.loc[sf_randomized, "decod"],
+                      "SCREEN FAILURE disposition for a subject with an arm in DM",
+                      f"correct DSDECOD in {f['ds']} or ARMCD in {f['dm']}")
     def dm_r(var):
         return pd.Series(_dtc(dm, var, name="dm", file=f["dm"], table="disposition", **kw).iloc[rpos].values,
                          index=r.index)
@@ -761,7 +774,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
                              dtype="datetime64[ns]" if kind == "date" else "string")
         if kind == "date":
             v = _sas_date(adsl, var, name="adsl", file=f["adsl"], table="disposition", **kw)
-            return rs.map(pd.Series(v.values, index=adsl["USUBJID"])).astype("datetime64[ns]")
+            return rs.map(pd.Series(v.values, index=adsl["USUBJID"])[adsl_first]).astype("datetime64[ns]")
         return rs.map(adsl_idx[var]).astype("string")
 
     trtsdt = adsl_r("TRTSDT").fillna(dm_r("RFXSTDTC")).fillna(rfst.iloc[rpos].set_axis(r.index))
