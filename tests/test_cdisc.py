@@ -386,6 +386,7 @@ def test_cnsr_outside_event_or_censoring():
     cn = fc[fc["column"] == "CNSR"]
     assert cn["file"].tolist() == ["adtte.xpt"] * 3 and cn["row"].tolist() == [1, 2, 3]
     assert cn["value"].tolist() == ["-1.0", "0.5", "nan"]
+    assert len(fc) == 3  # not reported a second time as an empty `event`
     assert "0 = event" in cn["fix"].iloc[0]
 
 

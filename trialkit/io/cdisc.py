@@ -895,6 +895,10 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
             "outcomes": SourceInfo(f.get("adtte", "adtte.xpt"), 1),
         }
         model = _name_source_variables(study_problems(study, sources))
+        if len(mapping) and len(model):  # a value already reported as unreadable is not reported again as empty
+            seen = set(zip(mapping["file"], mapping["row"], mapping["column"]))
+            var = model["column"].astype(str).str.split(" ").str[0]
+            model = model[[(fl, rw, v) not in seen for fl, rw, v in zip(model["file"], model["row"], var)]]
         allp = pd.concat([x for x in (mapping, model) if len(x)], ignore_index=True) if (len(mapping) or len(model)) \
             else mapping
         if len(allp):
