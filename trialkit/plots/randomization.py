@@ -1,0 +1,180 @@
+"""Figures of randomization results: cumulative allocation, allocation by site over time, SMD
+(Love) plot with its chance band, and design-simulation comparisons.
+
+Each function takes a tidy result of :mod:`trialkit.randomization` and computes nothing
+statistical itself. Traces carry ``meta`` tags so tests (and users) can find them in
+``fig.to_dict()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["plot_cumulative_allocation", "plot_allocation_by_site", "plot_smd", "plot_design_simulation",
+           "ARM_COLORS"]
+
+#: Okabe–Ito colour-blind-safe palette (control arm first), shared with the outcome plots.
+ARM_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def plot_cumulative_allocation(result, *, title: str | None = None, height: int = 420):
+    """``N_exp(j) − ρ·j`` against enrollment order with the scheme's and complete randomization's bands.
+
+    Parameters
+    ----------
+    result : CumulativeAllocation
+        From :func:`trialkit.cumulative_allocation`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces (``meta``): ``scheme_band`` (filled), ``complete_band`` (two dotted lines),
+        ``observed`` (the step curve).
+    """
+    import plotly.graph_objects as go
+
+    t = result.table
+    e = result.experimental_arm
+    lvl = f"{result.level:.0%}"
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=np.r_[t["j"], t["j"][::-1]], y=np.r_[t["scheme_upper"], t["scheme_lower"][::-1]],
+                             fill="toself", fillcolor=_rgba(ARM_COLORS[1], 0.18), line={"width": 0},
+                             hoverinfo="skip", name=f"{lvl} band: {result.scheme}", meta="scheme_band"))
+    for k, col in enumerate(("complete_lower", "complete_upper")):
+        fig.add_trace(go.Scatter(x=t["j"], y=t[col], mode="lines", line={"dash": "dot", "color": "#777", "width": 1},
+                                 name=f"{lvl} band: complete randomization", legendgroup="complete",
+                                 showlegend=k == 0, hoverinfo="skip", meta="complete_band"))
+    hover = [f"j={j}<br>{s}<br>{a}" + (f"<br>{pd.Timestamp(d):%Y-%m-%d}" if "randomization_date" in t else "")
+             for j, s, a, d in zip(t["j"], t["subject_id"], t["arm"],
+                                   t["randomization_date"] if "randomization_date" in t else t["j"])]
+    fig.add_trace(go.Scatter(x=t["j"], y=t["deviation"], mode="lines+markers", line={"shape": "hv",
+                             "color": ARM_COLORS[1], "width": 2}, marker={"size": 4}, name=f"observed N_{e} − ρ·j",
+                             text=hover, hovertemplate="%{text}<br>deviation %{y:.2f}<extra></extra>",
+                             meta="observed"))
+    fig.add_hline(y=0, line={"color": "#333", "width": 1})
+    fig.update_layout(title=title or f"Cumulative allocation to {e} minus its planned share "
+                      f"(ρ = {result.planned_prop:.3g})", xaxis_title="enrollment order j",
+                      yaxis_title=f"N_{e}(j) − ρ·j", height=height, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def plot_allocation_by_site(frame: pd.DataFrame, *, by: str = "site_id", arms: tuple[str, ...] | None = None,
+                            title: str | None = None, height: int | None = None):
+    """Each randomization as a point at (date, site), coloured by arm.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        From :func:`trialkit.randomization.allocation_over_time` (``randomization_date, <by>, arm,
+        k, n_<arm>…``).
+    arms : tuple of str, optional
+        Arm order for colours and legend (control first); default the order of first appearance.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One marker trace per arm (``meta`` = arm code); sites ordered by first randomization.
+    """
+    import plotly.graph_objects as go
+
+    arms = tuple(arms or pd.unique(frame["arm"].dropna()))
+    first = frame.groupby(by)["randomization_date"].min().sort_values()
+    order = [str(s) for s in first.index]
+    fig = go.Figure()
+    for i, a in enumerate(arms):
+        d = frame[frame["arm"] == a]
+        fig.add_trace(go.Scatter(x=d["randomization_date"], y=d[by].astype(str), mode="markers", name=a,
+                                 marker={"color": ARM_COLORS[i % len(ARM_COLORS)], "size": 9,
+                                         "symbol": "circle" if i else "diamond", "line": {"width": 0.5,
+                                                                                           "color": "white"}},
+                                 text=d["subject_id"], customdata=d["k"],
+                                 hovertemplate="%{y} · %{text}<br>%{x|%Y-%m-%d}<br>patient #%{customdata} at site"
+                                 f"<br>{a}<extra></extra>", meta=a))
+    fig.update_yaxes(categoryorder="array", categoryarray=order[::-1], title=by)
+    fig.update_layout(title=title or f"Allocation by {by} over calendar time", xaxis_title="randomization date",
+                      height=height or max(300, 18 * len(order) + 140), template="plotly_white",
+                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return fig
+
+
+def plot_smd(table, *, title: str | None = None, height: int | None = None):
+    """Love plot: |SMD| per covariate with the chance scale and 95 % chance limit shaded.
+
+    Parameters
+    ----------
+    table : BalanceTable
+        From :func:`trialkit.balance_table`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        ``meta``: ``chance_band`` (shaded 0–band), ``limit`` (per-covariate chance limits),
+        ``smd`` (one marker trace per comparison).
+    """
+    import plotly.graph_objects as go
+
+    s = table.smd
+    variables = list(dict.fromkeys(s["variable"]))[::-1]
+    labels = [table.labels.get(v, v) for v in variables]
+    fig = go.Figure()
+    if np.isfinite(table.band):
+        fig.add_vrect(x0=0, x1=table.band, fillcolor="rgba(120,120,120,0.15)", line_width=0)
+        fig.add_trace(go.Scatter(x=[table.band, table.band], y=[labels[0], labels[-1]], mode="lines",
+                                 line={"color": "#888", "dash": "dash"}, meta="chance_band",
+                                 name=f"chance scale √(1/n_A+1/n_B) = {table.band:.3f}"))
+    lim = s.drop_duplicates("variable").set_index("variable")["chance_limit"].reindex(variables)
+    fig.add_trace(go.Scatter(x=lim.to_numpy(), y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14,
+                             "color": "#B00"}, name=f"{table.level:.0%} chance limit", meta="limit"))
+    for i, (comp, g) in enumerate(s.groupby("comparison", sort=False)):
+        g = g.set_index("variable").reindex(variables)
+        fig.add_trace(go.Scatter(x=g["abs_smd"], y=labels, mode="markers", name=f"|SMD| {comp}", meta="smd",
+                                 marker={"size": 10, "color": ARM_COLORS[(i + 1) % len(ARM_COLORS)]},
+                                 hovertemplate="%{y}: |SMD| %{x:.3f}<extra>" + comp + "</extra>"))
+    fig.add_vline(x=0.1, line={"color": "#bbb", "dash": "dot"}, annotation_text="0.1", annotation_position="top")
+    fig.update_layout(title=title or "Standardized mean differences vs the chance band", xaxis_title="|SMD|",
+                      height=height or max(260, 30 * len(variables) + 140), template="plotly_white",
+                      legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def plot_design_simulation(sim, *, title: str | None = None, height: int = 420):
+    """Distribution of the final and maximum |imbalance| per scheme (box plots from quantiles).
+
+    Parameters
+    ----------
+    sim : DesignSimulation
+        From :func:`trialkit.simulate_design`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two box traces (``meta`` = ``final`` and ``max``) with one box per scheme, drawn from the
+        5/25/50/75/95 % quantiles (the 10,000 values are not embedded in the figure).
+    """
+    import plotly.graph_objects as go
+
+    t = sim.trials
+    schemes = list(dict.fromkeys(t["scheme"]))
+    fig = go.Figure()
+    for i, (col, name) in enumerate((("abs_final", "final |imbalance|"), ("abs_max", "maximum |imbalance|"))):
+        q = t.groupby("scheme", sort=False)[col].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack().reindex(schemes)
+        fig.add_trace(go.Box(x=schemes, q1=q[0.25], median=q[0.5], q3=q[0.75], lowerfence=q[0.05],
+                             upperfence=q[0.95], name=name, meta="final" if i == 0 else "max",
+                             marker_color=ARM_COLORS[i]))
+    inc = sim.summary.set_index("scheme")["share_strata_incomplete"].reindex(schemes)
+    for s, v in inc.items():
+        fig.add_annotation(x=s, y=0, yshift=-12, yref="y", showarrow=False, font={"size": 10, "color": "#555"},
+                           text=f"{v:.0%} strata end mid-block" if v > 0 else "")
+    fig.update_layout(boxmode="group", title=title or (f"Imbalance N_{sim.experimental_arm} − planned share, "
+                      f"{sim.n_trials:,} simulated trials per scheme (whiskers 5–95 %)"),
+                      yaxis_title="|imbalance| (patients)", height=height, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.25})
+    return fig
