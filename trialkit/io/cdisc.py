@@ -764,6 +764,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
             probs.add("disposition", f["ds"], pos + 1, "DSDECOD", dispo.loc[sf_randomized, "decod"],
                       "SCREEN FAILURE disposition for a subject with an arm in DM",
                       f"correct DSDECOD in {f['ds']} or ARMCD in {f['dm']}")
+
     def dm_r(var):
         return pd.Series(_dtc(dm, var, name="dm", file=f["dm"], table="disposition", **kw).iloc[rpos].values,
                          index=r.index)
