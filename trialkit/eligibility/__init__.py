@@ -11,7 +11,10 @@ Public entry points: :func:`evaluate_eligibility`, :func:`funnel`, :func:`exclus
 
 from __future__ import annotations
 
+from .consort import ConsortResult, consort
 from .criteria import Criterion, criteria_from_protocol
 from .evaluate import EligibilityResult, evaluate_eligibility
+from .funnel import FunnelResult, exclusion_list, funnel, screening_disagreements
 
-__all__ = ["Criterion", "EligibilityResult", "criteria_from_protocol", "evaluate_eligibility"]
+__all__ = ["ConsortResult", "Criterion", "EligibilityResult", "FunnelResult", "consort", "criteria_from_protocol",
+           "evaluate_eligibility", "exclusion_list", "funnel", "screening_disagreements"]

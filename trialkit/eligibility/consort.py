@@ -1,0 +1,424 @@
+"""The CONSORT participant flow: assessed → excluded → randomized → allocated → follow-up → analysed.
+
+Box counts are computed per subject (every subject lands in exactly one leaf of each level), so
+they reconcile by construction; :meth:`ConsortResult.check` re-verifies every sum from the frame and
+raises :class:`~trialkit.errors.ReconciliationError` when one does not hold.
+
+Reasons for exclusion before randomization come from, in order: the site's "declined" outcome; the
+protocol's rules (the first criterion, in protocol order, that excludes the subject) when the
+protocol's criteria are executable; the site's recorded reason (mapped to a criterion when it names
+a criterion id); otherwise "reason not recorded". Nothing is invented: data without criterion-level
+reasons (the CDISC pilot has no IE domain) show "reason not recorded".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ProtocolError, ReconciliationError
+
+__all__ = ["consort", "ConsortResult", "EXCLUSION_GROUPS"]
+
+NOT_MEETING_INCLUSION = "Not meeting inclusion criteria"
+MEETING_EXCLUSION = "Meeting exclusion criteria"
+NOT_ELIGIBLE_UNSPECIFIED = "Screen failure, criterion not recorded"
+DECLINED = "Declined to participate"
+OTHER = "Other reasons"
+EXCLUSION_GROUPS = (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, NOT_ELIGIBLE_UNSPECIFIED, DECLINED, OTHER)
+NOT_RECORDED = "reason not recorded"
+
+_BOX_COLUMNS = ["box", "arm", "group", "reason", "n"]
+
+
+@dataclass(frozen=True)
+class ConsortResult:
+    """The CONSORT flow as counts.
+
+    Attributes
+    ----------
+    boxes : pandas.DataFrame
+        Tidy counts ``box, arm, group, reason, n``. ``box`` is one of ``assessed, excluded,
+        randomized, allocated, received, not_received, lost_to_follow_up, discontinued,
+        off_protocol_post_enrollment, analysed, excluded_from_analysis``. A row with empty
+        ``group`` and ``reason`` is the box total; rows with a ``reason`` are its breakdown (and rows
+        with a ``group`` but no reason are sub-totals, e.g. "Not meeting inclusion criteria").
+        ``arm`` is empty before allocation.
+    subjects : pandas.DataFrame
+        One row per screened subject: ``subject_id, randomized, arm, excluded_group,
+        excluded_reason, received, not_received_reason, lost_to_follow_up, discontinued_reason,
+        analysed`` — the leaf each subject was counted in.
+    arms : tuple of str
+        Arm codes in protocol (dose) order.
+    arm_labels : dict
+    ratio : dict
+    notes : tuple of str
+        What the flow could not know (e.g. "52 screen failures have no recorded reason").
+    """
+
+    boxes: pd.DataFrame
+    subjects: pd.DataFrame = field(repr=False)
+    arms: tuple[str, ...] = ()
+    arm_labels: dict = field(default_factory=dict)
+    ratio: dict = field(default_factory=dict)
+    protocol_id: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The box counts (see :attr:`boxes`)."""
+        return self.boxes.copy()
+
+    def n(self, box: str, arm: str | None = None, group: str | None = None, reason: str | None = None) -> int:
+        """One count: ``n("allocated", arm="InO")``; 0 when the box has no such row."""
+        b = self.boxes
+        sel = b["box"].eq(box)
+        for col, val in (("arm", arm), ("group", group), ("reason", reason)):
+            sel &= b[col].isna() if val is None else b[col].eq(val)
+        hit = b.loc[sel.fillna(False), "n"]
+        return int(hit.iloc[0]) if len(hit) else 0
+
+    def check(self) -> ConsortResult:
+        """Verify every box sum; raise :class:`~trialkit.errors.ReconciliationError` if one fails."""
+        problems = check_boxes(self.boxes, self.arms)
+        if problems:
+            raise ReconciliationError("CONSORT counts do not reconcile:\n  - " + "\n  - ".join(problems)
+                                      + "\nRebuild the flow with trialkit.consort(study) from consistent tables.")
+        return self
+
+    def figure(self, **kw):
+        """The CONSORT 2010/2025-style flow diagram (:func:`trialkit.plots.eligibility.plot_consort`)."""
+        from ..plots.eligibility import plot_consort
+
+        return plot_consort(self, **kw)
+
+    def _repr_html_(self) -> str:
+        k = self.n
+        arms = ", ".join(f"{a}: {k('allocated', arm=a)}" for a in self.arms)
+        head = (f"<b>CONSORT flow</b> — assessed {k('assessed')}, excluded {k('excluded')}, "
+                f"randomized {k('randomized')} ({arms})")
+        notes = "".join(f"<br><i>{n}</i>" for n in self.notes)
+        return f"<p>{head}{notes}</p>" + self.boxes.to_html(index=False, na_rep="")
+
+
+def _total(b: pd.DataFrame, box: str, arm=None) -> int | None:
+    sel = b["box"].eq(box) & b["group"].isna() & b["reason"].isna()
+    sel &= b["arm"].isna() if arm is None else b["arm"].eq(arm)
+    hit = b.loc[sel.fillna(False), "n"]
+    return None if hit.empty else int(hit.sum())
+
+
+def check_boxes(b: pd.DataFrame, arms) -> list[str]:
+    """Every reconciliation failure of a CONSORT box frame, as messages (empty when all hold)."""
+    problems = []
+    missing = [c for c in _BOX_COLUMNS if c not in b.columns]
+    if missing:
+        return [f"box frame lacks column(s) {missing}"]
+    if (pd.to_numeric(b["n"], errors="coerce") < 0).any():
+        problems.append("a count is negative")
+
+    def tot(box, arm=None):
+        v = _total(b, box, arm)
+        if v is None:
+            problems.append(f"box `{box}`{'' if arm is None else f' ({arm})'} has no total row")
+            return 0
+        return v
+
+    def parts(box, arm=None, level="reason", group=None):
+        sel = b["box"].eq(box) & (b["arm"].isna() if arm is None else b["arm"].eq(arm))
+        if level == "group":
+            sel &= b["group"].notna() & b["reason"].isna()
+        else:
+            sel &= b["reason"].notna()
+            if group is not None:
+                sel &= b["group"].eq(group)
+        return b.loc[sel.fillna(False), "n"]
+
+    assessed, excluded, randomized = tot("assessed"), tot("excluded"), tot("randomized")
+    if assessed != excluded + randomized:
+        problems.append(f"assessed ({assessed}) != excluded ({excluded}) + randomized ({randomized})")
+    groups = parts("excluded", level="group")
+    if int(groups.sum()) != excluded:
+        problems.append(f"excluded ({excluded}) != sum of its groups ({int(groups.sum())})")
+    for g in b.loc[b["box"].eq("excluded") & b["group"].notna() & b["reason"].isna(), "group"]:
+        gt = int(b.loc[b["box"].eq("excluded") & b["group"].eq(g) & b["reason"].isna(), "n"].sum())
+        r = parts("excluded", group=g)
+        if len(r) and int(r.sum()) != gt:
+            problems.append(f"excluded / {g}: {gt} != sum of its reasons ({int(r.sum())})")
+    alloc = [tot("allocated", a) for a in arms]
+    if sum(alloc) != randomized:
+        problems.append(f"randomized ({randomized}) != sum allocated per arm ({sum(alloc)})")
+    for a, na in zip(arms, alloc):
+        rec, notrec = tot("received", a), tot("not_received", a)
+        if rec + notrec != na:
+            problems.append(f"{a}: allocated ({na}) != received ({rec}) + not received ({notrec})")
+        an, exa = tot("analysed", a), tot("excluded_from_analysis", a)
+        if an + exa != na:
+            problems.append(f"{a}: allocated ({na}) != analysed ({an}) + excluded from analysis ({exa})")
+        for box in ("not_received", "lost_to_follow_up", "discontinued", "excluded_from_analysis"):
+            t = tot(box, a)
+            r = parts(box, a)
+            if t and int(r.sum()) != t:
+                problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r.sum())})")
+        if tot("lost_to_follow_up", a) + tot("discontinued", a) > na:
+            problems.append(f"{a}: lost to follow-up + discontinued exceed allocated ({na})")
+    return problems
+
+
+def _bool_col(df: pd.DataFrame, col: str, n: int) -> pd.Series:
+    if col not in df.columns:
+        return pd.Series(pd.array([pd.NA] * n, dtype="boolean"))
+    return df[col].astype("boolean").reset_index(drop=True)
+
+
+def _str_col(df: pd.DataFrame, col: str, n: int) -> pd.Series:
+    if col not in df.columns:
+        return pd.Series(pd.array([pd.NA] * n, dtype="string"))
+    return df[col].astype("string").reset_index(drop=True)
+
+
+def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, disabled=()) -> ConsortResult:
+    """Build the CONSORT participant flow of a study.
+
+    Parameters
+    ----------
+    data : Study
+        Screening, randomization and disposition tables (randomization/disposition may be empty for
+        a trial still screening).
+    eligibility : EligibilityResult, optional
+        A precomputed evaluation of ``data.screening`` (else evaluated here when the protocol's
+        criteria are executable).
+    reasons : {"auto", "rules", "site"}
+        Where criterion-level exclusion reasons come from. ``"rules"``: the protocol's rules (first
+        excluding criterion); ``"site"``: only the site's recorded reason; ``"auto"``: rules when the
+        protocol's criteria are executable, else the site's record.
+    thresholds, disabled
+        What-if options passed to :func:`evaluate_eligibility`.
+
+    Returns
+    -------
+    ConsortResult
+        Checked: its counts reconcile at every box.
+
+    Raises
+    ------
+    ReconciliationError
+        Randomized subjects missing from screening (the flow could not include them), or subjects
+        randomized twice.
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> flow = tk.consort(tk.synthesize("b1931036", seed=1))  # doctest: +SKIP
+    >>> flow.n("allocated", arm="InO")  # doctest: +SKIP
+    """
+    from ..study import Study
+    from .evaluate import evaluate_eligibility
+
+    if not isinstance(data, Study):
+        raise TypeError(f"consort needs a Study (screening + randomization + disposition), got {type(data).__name__}; "
+                        "build one with trialkit.load_study / load_cdisc / synthesize.")
+    if reasons not in ("auto", "rules", "site"):
+        raise ProtocolError(f"reasons={reasons!r}; use 'auto', 'rules' or 'site'.")
+    scr, rnd, dsp, proto = data.screening, data.randomization, data.disposition, data.protocol
+    notes: list[str] = []
+    sid = scr["subject_id"].astype("string").reset_index(drop=True)
+    if sid.duplicated().any():
+        raise ReconciliationError(f"subject(s) {sorted(sid[sid.duplicated()].unique())[:10]} are screened twice; "
+                                  "keep one screening row per subject.")
+    rid = rnd["subject_id"].astype("string") if len(rnd) else pd.Series([], dtype="string")
+    if rid.duplicated().any():
+        raise ReconciliationError(f"subject(s) {sorted(rid[rid.duplicated()].unique())[:10]} are randomized twice; "
+                                  "keep one randomization row per subject.")
+    orphans = sorted(set(rid) - set(sid))
+    if orphans:
+        raise ReconciliationError(f"{len(orphans)} randomized subject(s) are not in the screening table "
+                                  f"(e.g. {orphans[:5]}); the flow would not add up. Add their screening rows.")
+    n = len(sid)
+    randomized = sid.isin(set(rid)).to_numpy()
+
+    # --- exclusion reasons before randomization ------------------------------------------------------
+    res = eligibility
+    executable = bool(proto.criteria) and all(isinstance(c, dict) and "rule" in c for c in proto.criteria)
+    use_rules = reasons == "rules" or (reasons == "auto" and (executable or res is not None))
+    if use_rules and res is None:
+        if not executable:
+            raise ProtocolError(f"protocol {proto.id} has no executable criteria (rules); use reasons='site'.")
+        res = evaluate_eligibility(data, thresholds=thresholds, disabled=tuple(disabled or ()))
+    if res is not None and len(res) != n:
+        raise ReconciliationError(f"the eligibility result has {len(res)} rows, the screening table {n}.")
+    crit_by_id = {}
+    first_fail = np.full(n, -1)
+    undetermined = np.zeros(n, bool)
+    if use_rules and res is not None:
+        crit_by_id = {c.id: c for c in res.criteria}
+        screen = [j for j, c in enumerate(res.criteria) if c.stage == "screening"]
+        P = res.pass_codes[:, screen]
+        fails = P == 0
+        ff = np.where(fails.any(axis=1), fails.argmax(axis=1), -1)
+        first_fail = np.where(ff >= 0, np.array(screen + [0])[np.maximum(ff, 0)], -1)
+        undetermined = (~fails.any(axis=1)) & (P < 0).any(axis=1)
+    elif proto.criteria:
+        crit_by_id = {str(c.get("id")): c for c in proto.criteria if isinstance(c, dict)}
+    outcome = _str_col(scr, "screening_outcome", n)
+    site_reason = _str_col(scr, "screen_failure_reason", n)
+
+    group = np.full(n, None, dtype=object)
+    reason = np.full(n, None, dtype=object)
+    for i in np.flatnonzero(~randomized):
+        o = outcome.iat[i]
+        o = None if pd.isna(o) else str(o)
+        sr = site_reason.iat[i]
+        sr = None if pd.isna(sr) or not str(sr).strip() else str(sr).strip()
+        if o == "declined":
+            group[i], reason[i] = DECLINED, sr or "declined"
+        elif first_fail[i] >= 0:
+            c = res.criteria[first_fail[i]]
+            group[i] = MEETING_EXCLUSION if c.is_exclusion else NOT_MEETING_INCLUSION
+            reason[i] = _crit_reason(c.id, c.label)
+        elif o == "other":
+            group[i], reason[i] = OTHER, sr or NOT_RECORDED
+        elif sr is not None and sr in crit_by_id:
+            c = crit_by_id[sr]
+            cat = c.category if hasattr(c, "category") else c.get("category", c.get("kind", ""))
+            group[i] = MEETING_EXCLUSION if str(cat).startswith("excl") else NOT_MEETING_INCLUSION
+            label = c.label if hasattr(c, "label") else c.get("label", "")
+            reason[i] = _crit_reason(sr, label)
+        elif o == "screen failure":
+            group[i], reason[i] = NOT_ELIGIBLE_UNSPECIFIED, (f"as recorded: {sr}" if sr else NOT_RECORDED)
+        elif undetermined[i]:
+            group[i], reason[i] = OTHER, "eligibility undetermined (criterion inputs missing)"
+        elif o == "eligible":
+            group[i], reason[i] = OTHER, "eligible, not randomized"
+        else:
+            group[i], reason[i] = OTHER, ("eligible by the rules, not randomized" if use_rules
+                                          else "screening outcome not recorded")
+    n_norsn = int(((reason == NOT_RECORDED) & ~randomized).sum())
+    if n_norsn:
+        notes.append(f"{n_norsn} excluded subject(s) have no recorded reason (shown as '{NOT_RECORDED}'; "
+                     "none is inferred).")
+    if not use_rules:
+        notes.append("Exclusion reasons are the site's records (the protocol's criteria are not executable "
+                     "rules or reasons='site').")
+
+    # --- after randomization -------------------------------------------------------------------------
+    arms = tuple(proto.arm_codes)
+    r = rnd.assign(subject_id=rnd["subject_id"].astype("string")).set_index("subject_id") if len(rnd) else None
+    arm_of = pd.Series(pd.NA, index=sid, dtype="string")
+    if r is not None:
+        arm_of.loc[r.index] = r["arm"].astype("string")
+        extra_arms = sorted(set(r["arm"].dropna().astype(str)) - set(arms))
+        if extra_arms:
+            raise ReconciliationError(f"randomization uses arm code(s) {extra_arms} that the protocol does not "
+                                      f"define ({list(arms)}); fix the arm codes or the protocol.")
+    d = dsp.assign(subject_id=dsp["subject_id"].astype("string")).drop_duplicates("subject_id").set_index(
+        "subject_id") if len(dsp) else pd.DataFrame(index=pd.Index([], dtype="string", name="subject_id"))
+    d = d.reindex(sid[randomized].to_numpy())
+    m = len(d)
+    treated = _bool_col(d, "treated", m).to_numpy(dtype=object, na_value=None)
+    actual = _str_col(r.reindex(d.index) if r is not None else pd.DataFrame(index=d.index), "actual_arm", m)
+    planned = arm_of.loc[d.index].reset_index(drop=True)
+    ltfu = _bool_col(d, "lost_to_follow_up", m).fillna(False).to_numpy(dtype=bool)
+    disc = _bool_col(d, "discontinued", m).fillna(False).to_numpy(dtype=bool)
+    disc_reason = _str_col(d, "discontinuation_reason", m)
+    analysed = _bool_col(d, "analysed", m).to_numpy(dtype=object, na_value=None)
+    no_disp = ~d.index.isin(dsp["subject_id"].astype("string")) if len(dsp) else np.ones(m, bool)
+    if no_disp.any():
+        notes.append(f"{int(no_disp.sum())} randomized subject(s) have no disposition record; their treatment "
+                     "and analysis status show as 'not recorded'.")
+
+    received = np.zeros(m, bool)
+    nr_reason = np.full(m, None, dtype=object)
+    for i in range(m):
+        t, act, pl = treated[i], actual.iat[i], planned.iat[i]
+        if t is True and (pd.isna(act) or act == pl):
+            received[i] = True
+        elif t is True:
+            nr_reason[i] = f"received {act} instead"
+        elif t is False:
+            nr_reason[i] = "not treated (" + NOT_RECORDED + ")"
+        else:
+            nr_reason[i] = "treatment status not recorded"
+    disc_only = disc & ~ltfu
+    dr = np.where(disc_reason.isna().to_numpy(), NOT_RECORDED, disc_reason.fillna("").to_numpy(dtype=object))
+    an = np.array([a is True for a in analysed])
+    exa_reason = np.where(np.array([a is False for a in analysed]), "excluded from analysis (" + NOT_RECORDED + ")",
+                          "analysis population not recorded")
+
+    post_fail = np.zeros(m, bool)
+    post_reason = np.full(m, None, dtype=object)
+    if use_rules and res is not None:
+        post = [j for j, c in enumerate(res.criteria) if c.stage != "screening"]
+        if post:
+            rows = np.flatnonzero(randomized)
+            Pp = res.pass_codes[rows][:, post]
+            for i in range(m):
+                bad = np.flatnonzero(Pp[i] == 0)
+                if len(bad):
+                    post_fail[i] = True
+                    post_reason[i] = res.criteria[post[bad[0]]].id
+
+    # --- boxes ---------------------------------------------------------------------------------------
+    rows = [("assessed", None, None, None, n), ("excluded", None, None, None, int((~randomized).sum()))]
+    ex = pd.DataFrame({"group": group[~randomized], "reason": reason[~randomized]})
+    for g in EXCLUSION_GROUPS:
+        sub = ex[ex["group"] == g]
+        if g in (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, DECLINED, OTHER) or len(sub):
+            rows.append(("excluded", None, g, None, len(sub)))
+        if len(sub):
+            order = _reason_order(sub["reason"], crit_by_id)
+            for rsn in order:
+                rows.append(("excluded", None, g, rsn, int((sub["reason"] == rsn).sum())))
+    rows.append(("randomized", None, None, None, int(randomized.sum())))
+    pl = planned.to_numpy(dtype=object, na_value=None)
+    for a in arms:
+        sel = pl == a
+        rows.append(("allocated", a, None, None, int(sel.sum())))
+        rows.append(("received", a, None, None, int((sel & received).sum())))
+        rows += _box_with_reasons("not_received", a, sel & ~received, nr_reason)
+        rows += _box_with_reasons("lost_to_follow_up", a, sel & ltfu, np.where(ltfu, dr, None))
+        rows += _box_with_reasons("discontinued", a, sel & disc_only, dr)
+        if post_fail.any() or (use_rules and res is not None and any(c.stage != "screening" for c in res.criteria)):
+            rows += _box_with_reasons("off_protocol_post_enrollment", a, sel & post_fail, post_reason)
+        rows.append(("analysed", a, None, None, int((sel & an).sum())))
+        rows += _box_with_reasons("excluded_from_analysis", a, sel & ~an, exa_reason)
+    boxes = pd.DataFrame(rows, columns=_BOX_COLUMNS)
+    boxes["n"] = boxes["n"].astype("int64")
+    for c in ("arm", "group", "reason"):
+        boxes[c] = boxes[c].astype("string")
+
+    subj = pd.DataFrame({"subject_id": sid.to_numpy(), "randomized": randomized,
+                         "arm": arm_of.to_numpy(), "excluded_group": group, "excluded_reason": reason})
+    post_df = pd.DataFrame({"subject_id": d.index.to_numpy(), "received": received,
+                            "not_received_reason": nr_reason, "lost_to_follow_up": ltfu,
+                            "discontinued_reason": np.where(disc_only | ltfu, dr, None), "analysed": an})
+    subj = subj.merge(post_df, on="subject_id", how="left")
+    labels = {a.code: a.label for a in proto.arms}
+    out = ConsortResult(boxes=boxes, subjects=subj, arms=arms, arm_labels=labels, ratio=dict(proto.ratio),
+                        protocol_id=proto.id, notes=tuple(notes))
+    return out.check()
+
+
+def _crit_reason(cid: str, label: str | None) -> str:
+    return cid if not label or label == cid else f"{cid}: {label}"
+
+
+def _box_with_reasons(box: str, arm: str, sel: np.ndarray, reasons: np.ndarray) -> list[tuple]:
+    rows = [(box, arm, None, None, int(sel.sum()))]
+    if sel.any():
+        vals = pd.Series(reasons[sel]).astype(str).value_counts()
+        for rsn in sorted(vals.index, key=lambda x: (-vals[x], x)):
+            rows.append((box, arm, None, rsn, int(vals[rsn])))
+    return rows
+
+
+def _reason_order(reasons: pd.Series, crit_by_id: dict) -> list[str]:
+    ids = list(crit_by_id)
+    counts = reasons.value_counts()
+
+    def key(rsn):
+        cid = str(rsn).split(":")[0]
+        return (ids.index(cid) if cid in ids else len(ids), -counts[rsn], str(rsn))
+
+    return sorted(counts.index, key=key)

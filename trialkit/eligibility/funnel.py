@@ -1,0 +1,337 @@
+"""From per-criterion statuses to the screening funnel, exclusion lists and site disagreements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ProtocolError, ReconciliationError
+from .evaluate import EligibilityResult, evaluate_eligibility
+
+__all__ = ["FunnelResult", "funnel", "exclusion_list", "screening_disagreements", "as_result"]
+
+
+def as_result(data, **evaluate_kw) -> EligibilityResult:
+    """``data`` if it is already an :class:`EligibilityResult`, else ``evaluate_eligibility(data, **kw)``."""
+    if isinstance(data, EligibilityResult):
+        if evaluate_kw and any(v is not None and v != () for v in evaluate_kw.values()):
+            raise ProtocolError("pass evaluation options (protocol, thresholds, disabled, order, ...) to "
+                                "evaluate_eligibility, not with an EligibilityResult that is already evaluated.")
+        return data
+    return evaluate_eligibility(data, **{k: v for k, v in evaluate_kw.items() if v is not None})
+
+
+def _first_index(mask: np.ndarray) -> np.ndarray:
+    """Column index of the first True per row (n_cols when none)."""
+    n, m = mask.shape
+    if m == 0:
+        return np.zeros(n, dtype=np.intp)
+    first = mask.argmax(axis=1)
+    first[~mask.any(axis=1)] = m
+    return first
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    """The sequential screening funnel and the independent per-criterion counts.
+
+    Attributes
+    ----------
+    sequential : pandas.DataFrame
+        One row per step in evaluation order: ``step, criterion_id, label, category, stage,
+        entering, excluded, unknown, remaining, remaining_all_known``. ``excluded`` counts subjects
+        whose *first* failed criterion is this one; ``unknown`` counts subjects still in the funnel
+        whose status for this criterion is unknown (they stay in and are never counted as excluded);
+        ``remaining = entering - excluded``. Post-enrollment criteria come last and apply to the
+        subjects who passed screening.
+    independent : pandas.DataFrame
+        One row per criterion: ``criterion_id, label, category, stage, met, not_met, unknown,
+        excludes, sole_reason`` (``sole_reason`` = subjects excluded by this criterion only).
+    totals : dict
+        ``screened, eligible, not_eligible, undetermined`` (screening stage) and, when the protocol
+        has post-enrollment criteria, ``off_protocol_after_enrollment``.
+    """
+
+    sequential: pd.DataFrame
+    independent: pd.DataFrame
+    totals: dict
+    protocol_id: str | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """The sequential funnel (see :attr:`sequential`)."""
+        return self.sequential.copy()
+
+    def check(self) -> None:
+        """Raise :class:`~trialkit.errors.ReconciliationError` unless every count adds up."""
+        s = self.sequential[self.sequential["stage"] == "screening"]
+        t = self.totals
+        problems = []
+        if len(s):
+            if not (s["remaining"] == s["entering"] - s["excluded"]).all():
+                problems.append("remaining != entering - excluded at some step")
+            if not (s["entering"].iloc[1:].to_numpy() == s["remaining"].iloc[:-1].to_numpy()).all():
+                problems.append("a step's entering count differs from the previous step's remaining")
+            if int(s["entering"].iloc[0]) != t["screened"]:
+                problems.append(f"first step enters {int(s['entering'].iloc[0])} but {t['screened']} were screened")
+            if int(s["excluded"].sum()) != t["not_eligible"]:
+                problems.append(f"steps exclude {int(s['excluded'].sum())} but {t['not_eligible']} are not eligible")
+            if int(s["remaining_all_known"].iloc[-1]) != t["eligible"]:
+                problems.append("the last step's fully-known remaining count differs from the eligible count")
+        if t["eligible"] + t["not_eligible"] + t["undetermined"] != t["screened"]:
+            problems.append("eligible + not eligible + undetermined != screened")
+        if problems:
+            raise ReconciliationError("funnel counts do not reconcile: " + "; ".join(problems)
+                                      + ". Recompute it with trialkit.funnel() from the eligibility result.")
+
+    def figure(self, **kw):
+        """The funnel as a plotly figure (:func:`trialkit.plots.eligibility.plot_funnel`)."""
+        from ..plots.eligibility import plot_funnel
+
+        return plot_funnel(self, **kw)
+
+    def _repr_html_(self) -> str:
+        t = self.totals
+        head = (f"<b>Screening funnel</b> — {t['screened']} screened → <b>{t['eligible']} eligible</b> "
+                f"({t['not_eligible']} excluded, {t['undetermined']} undetermined: no criterion excludes "
+                "them but an input is missing)")
+        return f"<p>{head}</p>" + self.sequential.to_html(index=False)
+
+
+def funnel(data, *, order: Iterable[str] | None = None, protocol=None, thresholds=None,
+           disabled: Iterable[str] = (), criteria=None) -> FunnelResult:
+    """Sequential funnel (protocol order or ``order``) and independent per-criterion counts.
+
+    Parameters
+    ----------
+    data : EligibilityResult, Study or DataFrame
+        An evaluated result, or data to evaluate with :func:`evaluate_eligibility`.
+    order : iterable of str, optional
+        Criterion ids in the order the funnel applies them (the rest follow in protocol order).
+    protocol, thresholds, disabled, criteria
+        Passed to :func:`evaluate_eligibility` when ``data`` is not yet evaluated.
+
+    Returns
+    -------
+    FunnelResult
+
+    Examples
+    --------
+    >>> import pandas as pd, trialkit as tk
+    >>> df = pd.DataFrame({"subject_id": list("abcd"), "marrow_blasts_pct": [40.0, 2.0, None, 9.0],
+    ...                    "ph_positive": pd.array([False, False, False, True], dtype="boolean")})
+    >>> crit = [tk.Criterion(id="BLASTS", category="inclusion", rule="marrow_blasts_pct >= 5"),
+    ...         tk.Criterion(id="PH", category="exclusion", rule="ph_positive")]
+    >>> tk.funnel(df, criteria=crit).sequential[["criterion_id", "entering", "excluded", "unknown"]]
+      criterion_id  entering  excluded  unknown
+    0       BLASTS         4         1        1
+    1           PH         3         1        0
+    """
+    res = as_result(data, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
+                    criteria=criteria)
+    crits = list(res.criteria)
+    idx = list(range(len(crits)))
+    if order is not None:
+        order = list(order)
+        ids = [c.id for c in crits]
+        bad = sorted(set(order) - set(ids))
+        if bad:
+            raise ProtocolError(f"`order` names criterion id(s) {bad} that were not evaluated; known: {ids}.")
+        rank = {cid: i for i, cid in enumerate(order)}
+        idx = sorted(idx, key=lambda j: (rank.get(crits[j].id, len(order)), j))
+    screen = [j for j in idx if crits[j].stage == "screening"]
+    post = [j for j in idx if crits[j].stage != "screening"]
+    P = res.pass_codes
+    n = P.shape[0]
+
+    rows = []
+    Ps = P[:, screen]
+    ff = _first_index(Ps == 0)
+    fu = _first_index(Ps < 0)
+    m = len(screen)
+    excluded = np.bincount(ff, minlength=m + 1)
+    entering = n
+    for step, j in enumerate(screen):
+        alive = ff > step
+        unknown = int(np.count_nonzero(alive & (Ps[:, step] < 0)))
+        rows.append(_row(step + 1, crits[j], entering, int(excluded[step]), unknown,
+                         int(np.count_nonzero(alive & (fu > step)))))
+        entering -= int(excluded[step])
+    eligible_mask = (ff == m) & (fu == m)
+    totals = {"screened": int(n), "eligible": int(eligible_mask.sum()), "not_eligible": int((ff < m).sum()),
+              "undetermined": int(((ff == m) & (fu < m)).sum())}
+    if post:
+        Pp = P[:, post]
+        pf = _first_index(Pp == 0)
+        pu = _first_index(Pp < 0)
+        entering_p = int(eligible_mask.sum())
+        off = 0
+        for step, j in enumerate(post):
+            alive = eligible_mask & (pf >= step)
+            exc = int(np.count_nonzero(alive & (pf == step)))
+            unk = int(np.count_nonzero(alive & (pf > step) & (Pp[:, step] < 0)))
+            rows.append(_row(m + step + 1, crits[j], entering_p, exc, unk,
+                             int(np.count_nonzero(alive & (pf > step) & (pu > step)))))
+            entering_p -= exc
+            off += exc
+        totals["off_protocol_after_enrollment"] = off
+    seq = pd.DataFrame(rows, columns=["step", "criterion_id", "label", "category", "stage", "entering", "excluded",
+                                      "unknown", "remaining", "remaining_all_known"])
+    ind = res.summary()
+    fails = P[:, screen] == 0
+    sole = fails & (fails.sum(axis=1) == 1)[:, None]
+    sole_counts = dict(zip([crits[j].id for j in screen], sole.sum(axis=0)))
+    ind["sole_reason"] = [int(sole_counts.get(cid, 0)) for cid in ind["criterion_id"]]
+    ind = ind.set_index("criterion_id").loc[[crits[j].id for j in idx]].reset_index()
+    out = FunnelResult(sequential=seq, independent=ind, totals=totals, protocol_id=res.protocol_id)
+    out.check()
+    return out
+
+
+def _row(step, c, entering, excluded, unknown, all_known):
+    return {"step": step, "criterion_id": c.id, "label": c.label, "category": c.category, "stage": c.stage,
+            "entering": int(entering), "excluded": int(excluded), "unknown": int(unknown),
+            "remaining": int(entering - excluded), "remaining_all_known": int(all_known)}
+
+
+def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_only: bool = False,
+                   include_unknown: bool = False, protocol=None, thresholds=None, disabled=(),
+                   criteria=None) -> pd.DataFrame:
+    """Which subjects each criterion excluded, one row per subject × excluding criterion.
+
+    Parameters
+    ----------
+    data : EligibilityResult, Study or DataFrame
+    criterion : str or iterable of str, optional
+        Restrict to these criterion ids.
+    first_only : bool
+        Keep only each subject's first excluding criterion (evaluation order), as in the funnel.
+    include_unknown : bool
+        Also list subjects whose status is unknown (``status = "unknown"``), to chase missing data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``subject_id, site_id, country, screening_date, criterion_id, label, category, stage, status,
+        first_excluding, text`` (``status`` is "met" for an exclusion criterion that excludes, "not
+        met" for a failed inclusion criterion, or "unknown"). Sorted by criterion order then
+        subject. Export with ``.to_csv(path, index=False)`` or ``.to_excel(path, index=False)``.
+    """
+    res = as_result(data, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
+                    criteria=criteria)
+    ids = res.criterion_ids
+    if criterion is not None:
+        wanted = [criterion] if isinstance(criterion, str) else list(criterion)
+        bad = sorted(set(wanted) - set(ids))
+        if bad:
+            raise ProtocolError(f"exclusion_list: unknown criterion id(s) {bad}; known: {ids}.")
+        cols = [ids.index(c) for c in wanted]
+    else:
+        cols = list(range(len(ids)))
+    P = res.pass_codes
+    screen = np.array([c.stage == "screening" for c in res.criteria])
+    first = _first_index(P[:, screen] == 0) if screen.any() else np.full(len(res), -1)
+    screen_pos = np.cumsum(screen) - 1  # position of each criterion among screening criteria
+    parts = []
+    ctx = res.context
+    for j in cols:
+        c = res.criteria[j]
+        col = P[:, j]
+        mask = (col == 0) | ((col < 0) if include_unknown else False)
+        is_first = (first == screen_pos[j]) & (col == 0) if c.stage == "screening" else np.zeros(len(res), bool)
+        if first_only:
+            mask &= is_first
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            continue
+        part = pd.DataFrame({"subject_id": res.subject_ids.to_numpy()[rows]})
+        for k in ("site_id", "country", "screening_date"):
+            part[k] = ctx[k].to_numpy()[rows] if k in ctx else pd.NA
+        codes = res.codes[rows, j]
+        part["criterion_id"] = c.id
+        part["label"] = c.label
+        part["category"] = c.category
+        part["stage"] = c.stage
+        part["status"] = np.array(["unknown", "not met", "met"], dtype=object)[codes + 1]
+        part["first_excluding"] = is_first[rows]
+        part["text"] = c.text
+        part["_order"] = j
+        parts.append(part)
+    cols_out = ["subject_id", "site_id", "country", "screening_date", "criterion_id", "label", "category",
+                "stage", "status", "first_excluding", "text"]
+    if not parts:
+        return pd.DataFrame({k: pd.Series(dtype="object") for k in cols_out})
+    out = pd.concat(parts, ignore_index=True).sort_values(["_order", "subject_id"], kind="stable")
+    return out[cols_out].reset_index(drop=True)
+
+
+def screening_disagreements(data, *, protocol=None, result: EligibilityResult | None = None,
+                            thresholds=None, disabled=()) -> pd.DataFrame:
+    """Patients whose site-recorded screening outcome disagrees with the protocol's rules.
+
+    Parameters
+    ----------
+    data : Study or DataFrame
+        Screening data with ``screening_outcome`` (a Study also uses its randomization table: a
+        randomized subject counts as judged eligible by the site when the outcome is empty).
+    result : EligibilityResult, optional
+        A precomputed evaluation of ``data`` (else it is evaluated here).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per disagreeing patient: ``subject_id, site_id, screening_outcome, randomized,
+        rules_eligible, disagreement, failed_criteria, unknown_criteria, screen_failure_reason``.
+        ``disagreement`` is one of "site eligible, rules exclude" (the rules name the failed
+        criteria), "site screen failure, rules eligible", or "site eligible, rules undetermined"
+        (some input is missing, none excludes). Declined / other outcomes are not disagreements.
+    """
+    from ..study import Study
+
+    frame = data.screening if isinstance(data, Study) else data
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"screening_disagreements needs a Study or a screening DataFrame, got "
+                        f"{type(data).__name__}.")
+    if "screening_outcome" not in frame.columns:
+        raise ProtocolError("the data have no `screening_outcome` column, so there is no site verdict to compare; "
+                            "add it (values: eligible, screen failure, declined, other).")
+    res = result if result is not None else as_result(data, protocol=protocol, thresholds=thresholds,
+                                                       disabled=tuple(disabled or ()))
+    if len(res) != len(frame):
+        raise ReconciliationError(f"the eligibility result has {len(res)} rows but the data {len(frame)}; "
+                                  "evaluate the same data.")
+    outcome = frame["screening_outcome"].astype("string").reset_index(drop=True)
+    randomized = pd.Series(False, index=outcome.index)
+    if isinstance(data, Study) and len(data.randomization):
+        randomized = frame["subject_id"].isin(data.randomization["subject_id"]).reset_index(drop=True)
+    site_eligible = outcome.eq("eligible").fillna(False) | (outcome.isna() & randomized)
+    site_fail = outcome.eq("screen failure").fillna(False)
+    elig = res.eligible.reset_index(drop=True)
+    kind = pd.Series(pd.NA, index=outcome.index, dtype="string")
+    kind[site_eligible & elig.eq(False).fillna(False)] = "site eligible, rules exclude"
+    kind[site_eligible & elig.isna()] = "site eligible, rules undetermined"
+    kind[site_fail & elig.eq(True).fillna(False)] = "site screen failure, rules eligible"
+    rows = np.flatnonzero(kind.notna().to_numpy())
+    screen = [j for j, c in enumerate(res.criteria) if c.stage == "screening"]
+    ids = np.array(res.criterion_ids, dtype=object)
+    P = res.pass_codes
+
+    def names(r, code):
+        return "; ".join(ids[[j for j in screen if P[r, j] == code]])
+
+    out = pd.DataFrame({
+        "subject_id": res.subject_ids.to_numpy()[rows],
+        "site_id": frame["site_id"].to_numpy()[rows] if "site_id" in frame else pd.NA,
+        "screening_outcome": outcome.to_numpy()[rows],
+        "randomized": randomized.to_numpy()[rows],
+        "rules_eligible": elig.to_numpy()[rows],
+        "disagreement": kind.to_numpy()[rows],
+        "failed_criteria": [names(r, 0) for r in rows],
+        "unknown_criteria": [names(r, -1) for r in rows],
+        "screen_failure_reason": (frame["screen_failure_reason"].to_numpy()[rows]
+                                  if "screen_failure_reason" in frame else pd.NA),
+    })
+    out["rules_eligible"] = out["rules_eligible"].astype("boolean")
+    return out
