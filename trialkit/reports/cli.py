@@ -1,0 +1,101 @@
+"""``trialkit reports``: render per-site reports from the command line.
+
+The lead's :mod:`trialkit.cli` wires it in with::
+
+    from trialkit.reports.cli import add_reports_subparser
+    add_reports_subparser(subparsers)          # adds `reports`, sets func=run_reports_command
+
+and ``args.func(args)`` returns the exit code. ``python -m trialkit.reports.cli STUDY ...`` and
+:func:`cli_main` run the same command standalone.
+
+Exit codes: 0 all requested sites ok (or unchanged), 1 at least one site failed or the inputs were
+refused (unknown site, bad parameter), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_reports_subparser", "run_reports_command", "cli_main"]
+
+
+def _param(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param {text!r}: write KEY=VALUE, e.g. show_subject_listings=false")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def add_reports_subparser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``reports`` command to an ``argparse`` subparsers object; return its parser."""
+    p = subparsers.add_parser(
+        "reports", help="render one HTML report per site, an index and a manifest",
+        description="Render per-site HTML reports of a study (papermill template on warm kernels), plus "
+                    "index.html and manifest.json. Sites whose inputs did not change are skipped.")
+    add_reports_arguments(p)
+    p.set_defaults(func=run_reports_command)
+    return p
+
+
+def add_reports_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", help="study folder (sites.csv, screening.csv, ... and study.yaml)")
+    p.add_argument("--sites", nargs="+", default=["all"], metavar="ID",
+                   help="'all' (default) or one or more site ids")
+    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers, each with one warm kernel "
+                                                          "(default: min(2, CPUs))")
+    p.add_argument("--only-failed", action="store_true", help="re-render only sites that failed or were never "
+                                                              "rendered")
+    p.add_argument("--force", action="store_true", help="re-render even sites whose inputs are unchanged")
+    p.add_argument("--data-cut-date", default=None, help="data-cut date for the header (default: study.yaml)")
+    p.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
+                   help="template parameter (JSON value), e.g. --param show_subject_listings=false")
+    p.add_argument("--plotly-js", choices=("shared", "inline"), default="shared",
+                   help="one shared assets/plotly.min.js (default) or plotly.js inside every page")
+    p.add_argument("--timeout", type=float, default=600, help="seconds per notebook cell (default 600)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_reports_command(args) -> int:
+    """Run the command for parsed ``args``; print a summary; return the exit code."""
+    from ..errors import TrialkitError
+    from .runner import render_site_reports
+
+    sites = "all" if args.sites == ["all"] else args.sites
+    try:
+        run = render_site_reports(args.study, sites=sites, out=args.out, jobs=args.jobs,
+                                  only_failed=args.only_failed, force=args.force,
+                                  data_cut_date=args.data_cut_date, parameters=dict(args.param),
+                                  plotly_js=args.plotly_js, timeout=args.timeout, progress=not args.no_progress)
+    except TrialkitError as exc:
+        print(f"trialkit reports: {exc}", file=sys.stderr)
+        return 1
+    df = run.to_frame()
+    counts = df["status"].value_counts()
+    print(f"{counts.get('ok', 0)} rendered, {counts.get('unchanged', 0)} unchanged (skipped), "
+          f"{counts.get('failed', 0)} failed in {run.duration_s:.1f} s")
+    for r in run.results:
+        if r.status == "failed":
+            first = (r.error or "").splitlines()[0] if r.error else ""
+            print(f"  FAILED {r.site_id}: {first}", file=sys.stderr)
+    print(f"index: {run.index}")
+    print(f"manifest: {run.manifest}")
+    return 0 if run.ok else 1
+
+
+def cli_main(argv=None) -> int:
+    """Standalone entry point: ``trialkit.reports.cli_main(["data/demo/b1931036", "--sites", "all"])``."""
+    p = argparse.ArgumentParser(prog="trialkit reports", description=add_reports_subparser.__doc__)
+    add_reports_arguments(p)
+    args = p.parse_args(argv)
+    return run_reports_command(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli_main())
