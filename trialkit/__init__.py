@@ -55,6 +55,9 @@ _LAZY: dict[str, str] = {
     "response_rates": "trialkit.outcomes",
     "median_followup": "trialkit.outcomes",
     "cox_subgroups": "trialkit.outcomes",
+    "plot_km": "trialkit.plots.outcomes",
+    "plot_forest": "trialkit.plots.outcomes",
+    "outcomes_explorer": "trialkit.widgets.outcomes",
     # reports
     "render_site_reports": "trialkit.reports",
 }

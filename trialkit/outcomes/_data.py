@@ -93,13 +93,17 @@ def _subject_attributes(study) -> pd.DataFrame:
     return rnd
 
 
+#: age bands of ``age_band`` (derived from screening ``age_years``), youngest first.
+AGE_BANDS = ("<10 years", "10 to <18 years", "18+ years")
+
+
 def age_band(age_years: pd.Series) -> pd.Series:
-    """Paediatric/AYA age bands used by COG and I-BFM reports: 1-<10, 10-<18, 18+ (string)."""
+    """Paediatric/AYA age bands used by COG and I-BFM reports: <10, 10 to <18, 18+ years (string)."""
     age = pd.to_numeric(age_years, errors="coerce").astype("float64")
     out = pd.Series(pd.NA, index=age.index, dtype="string")
-    out[age < 10] = "<10 years"
-    out[(age >= 10) & (age < 18)] = "10 to <18 years"
-    out[age >= 18] = "18+ years"
+    out[age < 10] = AGE_BANDS[0]
+    out[(age >= 10) & (age < 18)] = AGE_BANDS[1]
+    out[age >= 18] = AGE_BANDS[2]
     return out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TrialkitError
-from ._data import SurvivalData, quiet_lifelines, survival_data
+from ._data import AGE_BANDS, SurvivalData, quiet_lifelines, survival_data
 from .survival import _html, _z
 
 __all__ = ["cox", "CoxResult", "cox_subgroups", "SubgroupResult", "TIES"]
@@ -203,6 +203,19 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
                      conf_level=conf_level, log_likelihood=ll, notes=sd.notes)
 
 
+def _level_order(data, column: str, values: pd.Series) -> list[str]:
+    """Levels in their natural order: protocol strata levels, age bands by age, otherwise sorted."""
+    present = sorted(pd.unique(values.dropna().astype(str)))
+    natural: list[str] = []
+    if column == "age_band":
+        natural = list(AGE_BANDS)
+    protocol = getattr(data, "protocol", None)
+    for factor in getattr(protocol, "stratification", ()) or ():
+        if factor.name == column:
+            natural = list(factor.levels)
+    return [lv for lv in natural if lv in present] + [lv for lv in present if lv not in natural]
+
+
 @dataclass(frozen=True)
 class SubgroupResult:
     """Hazard ratios of the arms within subgroups, ready for a forest plot.
@@ -283,16 +296,7 @@ def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgrou
     _one(base, "All", "All")
     for sg in subgroups:
         values = f[sg]
-        if values.isna().any():
-            na = int(values.isna().sum())
-            rows_before = len(rows)
-            sub = SurvivalData(frame=f[values.isna().to_numpy()], endpoint=base.endpoint, by=by,
-                               groups=base.groups, time_unit=base.time_unit, population=population,
-                               reference=base.reference)
-            _one(sub, sg, "missing")
-            for r in rows[rows_before:]:
-                r["note"] = (r["note"] + "; " if r["note"] else "") + f"{na} subject(s) with `{sg}` missing"
-        levels = sorted(pd.unique(values.dropna().astype(str)))
+        levels = _level_order(data, sg, values)
         p_int = np.nan
         if len(levels) > 1 and len(base.groups) > 1:
             try:
@@ -323,5 +327,14 @@ def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgrou
             _one(sub, sg, lev)
         if first < len(rows):
             rows[first]["p_interaction"] = p_int
+        if values.isna().any():  # kept, as their own row, after the levels
+            na = int(values.isna().sum())
+            rows_before = len(rows)
+            sub = SurvivalData(frame=f[values.isna().to_numpy()], endpoint=base.endpoint, by=by,
+                               groups=base.groups, time_unit=base.time_unit, population=population,
+                               reference=base.reference)
+            _one(sub, sg, "missing")
+            for r in rows[rows_before:]:
+                r["note"] = (r["note"] + "; " if r["note"] else "") + f"{na} subject(s) with `{sg}` missing"
     table = pd.DataFrame(rows)
     return SubgroupResult(table=table, endpoint=base.endpoint, ties=ties, conf_level=conf_level, notes=sd_all.notes)

@@ -1,0 +1,93 @@
+"""The outcomes explorer's wiring, driven without a browser, on both protocols' demo studies."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DEMO
+
+import trialkit as tk
+from trialkit.errors import TrialkitError
+from trialkit.widgets.outcomes import (
+    ALL,
+    compute_view,
+    explorer_options,
+    on_control_change,
+    outcomes_explorer,
+    refresh,
+    render_view,
+)
+
+
+def _demo(request, protocol: str):
+    """The committed demo study; until the generator has written it, the same generator in memory."""
+    if (DEMO / protocol / "study.yaml").exists() or any((DEMO / protocol).glob("*.csv")):
+        return request.getfixturevalue(f"demo_{protocol}")
+    return tk.synthesize(protocol, n_screened=300, seed=7)
+
+
+@pytest.fixture(scope="module", params=["b1931036", "aall1732"])
+def study(request):
+    return _demo(request, request.param)
+
+
+def test_options_offer_the_protocol_strata_and_subgroups(study):
+    opts = explorer_options(study)
+    factors = [f.name for f in study.protocol.stratification]
+    assert opts["endpoint"] == ["EFS", "OS"]
+    assert opts["strata"] == ["none", *factors, " + ".join(factors)]
+    assert opts["subgroup"][0] == ALL
+    assert {o.split(" = ")[0] for o in opts["subgroup"][1:]} >= {"sex", "country", *factors}
+    assert opts["conf_type"] == ["log-log", "log"]
+    assert opts["population"][0] == "randomized"
+
+
+def test_compute_view_calls_each_part(study):
+    factors = " + ".join(f.name for f in study.protocol.stratification)
+    view = compute_view(study, endpoint="EFS", strata=factors, conf_type="log")
+    assert view.errors == ()
+    assert view.km.conf_type == "log" and view.km.groups == study.protocol.arm_codes
+    assert view.logrank.test["test"].iloc[0] == "stratified log-rank"
+    assert view.cox.strata == tuple(f.name for f in study.protocol.stratification)
+    assert list(view.response.rates["endpoint"].unique()) == ["EOI_CR", "EOI_MRDNEG"]
+    assert view.subgroups.table["subgroup"].iloc[0] == "All"
+    assert view.figure.layout.annotations[0].text.startswith("stratified log-rank p = ")
+    html = render_view(view)
+    assert "R survival default" in html["summary"] and "stratified log-rank" in html["tests"]
+
+
+def test_subgroup_view_restricts_everything_and_skips_the_forest(study):
+    view = compute_view(study, endpoint="OS", subgroup="sex = F")
+    n_female = int((tk.outcomes.survival_data(study, endpoint="OS", covariates=["sex"]).frame["sex"] == "F").sum())
+    assert view.km.summary["n"].sum() == n_female
+    assert view.subgroups is None and view.forest is None
+
+
+def test_explorer_callbacks_redraw(study, capsys):
+    ex = outcomes_explorer(study)
+    assert ex.view.km.conf_type == "log-log"
+    assert "log-log" in ex.outputs["status"].value
+    ex.controls["conf_type"].value = "log"  # fires on_control_change -> refresh
+    assert ex.view.km.conf_type == "log" and "· log</span>" in ex.outputs["status"].value
+    ex.controls["endpoint"].value = "OS"
+    assert ex.view.km.endpoint == "OS" and "OS ·" in ex.outputs["status"].value
+    before = ex.view
+    on_control_change(ex, {"name": "value", "old": "OS", "new": "OS"})  # no change: no redraw
+    assert ex.view is before
+    assert refresh(ex) is ex.view and ex.view is not before
+    capsys.readouterr()
+
+
+def test_a_part_that_cannot_be_computed_is_reported_not_raised(study):
+    # one arm only: no log-rank test and no hazard ratio, but KM and response rates still show
+    arm = study.protocol.arm_codes[0]
+    rnd = study.randomization[study.randomization["arm"] == arm]
+    one = study.replace(randomization=rnd, outcomes=study.outcomes[study.outcomes["subject_id"].isin(rnd["subject_id"])])
+    view = compute_view(one, endpoint="EFS", forest=False)
+    assert view.km.groups == (arm,)
+    assert [e.split(":")[0] for e in view.errors] == ["log-rank", "Cox"]
+    assert "errors" in render_view(view) and "<li>log-rank" in render_view(view)["errors"]
+
+
+def test_explorer_needs_a_time_to_event_endpoint(study):
+    with pytest.raises(TrialkitError, match="no time-to-event endpoint"):
+        outcomes_explorer(study.replace(outcomes=study.outcomes.iloc[0:0]))
