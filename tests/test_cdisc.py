@@ -157,9 +157,10 @@ def test_pilot_protocol_is_built_from_trial_design(pilot):
     assert p.id == "cdiscpilot01"
     assert [a.dose_order for a in p.arms] == [0, 1, 2]
     assert [a.dosing for a in p.arms] == ["dose 0 (ADSL TRT01PN)", "dose 54 (ADSL TRT01PN)", "dose 81 (ADSL TRT01PN)"]
-    assert len(p.criteria) == 31
-    assert sum(c["kind"] == "inclusion" for c in p.criteria) == 8
-    assert p.criteria[0]["id"] == "INCL01" and p.criteria[-1]["id"] == "EXCL31"
+    ti = p.raw["ti_criteria"]  # wording only: no rule can be evaluated from the mapped domains
+    assert p.criteria == ()
+    assert len(ti) == 31 and sum(c["category"] == "inclusion" for c in ti) == 8
+    assert ti[0]["id"] == "INCL01" and ti[-1]["id"] == "EXCL31"
     assert len(p.sites) == 17 and p.endpoints[0]["code"] == "TTDE"
 
 
@@ -312,8 +313,9 @@ def test_ie_gives_screen_failure_reason_and_entry_violations():
     scr = study.screening.set_index("subject_id")
     assert scr.loc["S-2", "screen_failure_reason"] == "INCL02; EXCL03"
     assert scr["entry_criterion_not_met"].tolist() == [pd.NA, pd.NA, "INCL01", pd.NA, pd.NA]
-    assert [c["id"] for c in study.protocol.criteria] == ["INCL01", "INCL02", "EXCL03"]
-    assert [c["kind"] for c in study.protocol.criteria] == ["inclusion", "inclusion", "exclusion"]
+    ti_criteria = study.protocol.raw["ti_criteria"]
+    assert [c["id"] for c in ti_criteria] == ["INCL01", "INCL02", "EXCL03"]
+    assert [c["category"] for c in ti_criteria] == ["inclusion", "inclusion", "exclusion"]
     assert any("1 record(s) say the criterion was met" in n for n in study.notes)
 
 

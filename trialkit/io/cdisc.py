@@ -28,9 +28,9 @@ canonical table    source
                    ``EVNTDESC`` → ``event_description``; extra ``endpoint_label`` (``PARAM``),
                    ``cnsr`` and ``saffl``.
 ``response``       not mapped (no end-of-induction response in these domains): left empty.
-protocol           built at load time from TA (arms), TI (criteria wording, text only), TS (title,
-                   phase, planned subjects, when present), DM (sites) and ADTTE (endpoints),
-                   unless ``protocol=`` is given.
+protocol           built at load time from TA (arms), TI (criteria wording, in
+                   ``protocol.raw["ti_criteria"]``), TS (title, phase, planned subjects, when
+                   present), DM (sites) and ADTTE (endpoints), unless ``protocol=`` is given.
 =================  ===========================================================================
 
 Choices (each is also recorded in ``Study.notes`` with its counts)
@@ -41,12 +41,14 @@ Choices (each is also recorded in ``Study.notes`` with its counts)
   ``DMDTC`` for every subject.
 * **Randomization date**: SDTM has no randomization date variable and the pilot's DS has no
   RANDOMIZED record. In order of preference: ADSL ``RANDDT``; DS ``DSDECOD = "RANDOMIZED"``
-  ``DSSTDTC``; the first SV visit whose ``VISIT`` starts with "BASELINE"; DM ``RFSTDTC``. In the pilot the baseline visit date
-  is used and equals ``RFSTDTC`` (first dose) for all 254 randomized subjects.
+  ``DSSTDTC``; the first SV visit whose ``VISIT`` starts with "BASELINE"; DM ``RFSTDTC``. In the
+  pilot the baseline visit date is used and equals ``RFSTDTC`` (first dose) for all 254
+  randomized subjects.
 * **Screening outcome**: ``ARMCD = "SCRNFAIL"`` (any case) or a blank ``ARMCD`` with
   ``ARMNRS = "SCREEN FAILURE"`` → "screen failure"; ``ARMCD = "NOTASSGN"`` or another blank
-  ``ARMCD`` → "other" (reason: IE criteria, else ``ARMNRS``); a subject with an arm → "eligible" (the site judged them
-  eligible; later-found violations are in ``entry_criterion_not_met``).
+  ``ARMCD`` → "other" (reason: IE criteria, else ``ARMNRS``); a subject with an arm →
+  "eligible" (the site judged them eligible; later-found violations are in
+  ``entry_criterion_not_met``).
 * **Screen-failure reason**: the IE criteria not met (``IETESTCD``, joined by "; ") when an IE
   domain is present; else SUPPDS ``ENTCRIT``; else empty ("not recorded"). The pilot has no IE and
   no reason for its 52 screen failures, so the reason stays empty.
@@ -70,8 +72,8 @@ Choices (each is also recorded in ``Study.notes`` with its counts)
   is used and the count noted). ``discontinued`` = its ``DSDECOD`` is not COMPLETED;
   ``discontinuation_reason`` = ``DSDECOD``; extra ``end_of_study_status``/``end_of_study_date``
   hold the event for every subject. ``treated`` = a treatment start date exists (ADSL ``TRTSDT``,
-  else DM ``RFXSTDTC``, else ``RFSTDTC``), False for ``ACTARMCD = "NOTTRT"``. ``death_date`` = DM ``DTHDTC`` (else DS DEATH date);
-  ``last_contact_date`` = death date, else DM ``RFPENDTC``; ``analysed`` = ADSL ``ITTFL``.
+  else DM ``RFXSTDTC``, else ``RFSTDTC``), False for ``ACTARMCD = "NOTTRT"``. ``death_date`` =
+  DM ``DTHDTC`` (else DS DEATH date); ``last_contact_date`` = death date, else DM ``RFPENDTC``; ``analysed`` = ADSL ``ITTFL``.
   Induction columns stay empty (the pilot has no induction phase). DS "OTHER EVENT" records are
   not mapped (counted in the notes).
 * **Time to event**: ``CNSR = 0`` is an event; any positive integer is a censoring (ADaM allows
@@ -414,8 +416,10 @@ def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
 
     Arms come from TA (else DM ``ARMCD``/``ARM``) ordered by dose (see the module docstring), with
     **equal allocation** (TA does not carry the ratio; the CDISC pilot randomized 1:1:1) and the
-    lowest-dose arm as reference. TI criteria become text-only criteria
-    (``{"id", "kind", "text", "source"}``, no rule). Age limits are not in the trial design
+    lowest-dose arm as reference. TI criteria are kept as wording only, in
+    ``protocol.raw["ti_criteria"]`` (``{"id", "category", "text"}``); ``protocol.criteria`` stays
+    empty because TI has no machine-readable rules (trialkit's eligibility engine needs a rule for
+    every criterion, and none can be evaluated from the mapped domains). Age limits are not in the trial design
     domains and are left open (0–120 years). Sites are DM's ``SITEID`` values (no names).
     Nothing is copied into the repository: the protocol exists only in memory.
     """
@@ -444,9 +448,8 @@ def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
         ti = d["ti"]
         for r in ti.itertuples(index=False):
             cat = str(getattr(r, "IECAT", "") or "").lower()
-            criteria.append({"id": r.IETESTCD, "kind": "exclusion" if cat.startswith("excl") else "inclusion",
-                             "text": "" if pd.isna(getattr(r, "IETEST", pd.NA)) else str(r.IETEST),
-                             "source": "TI"})
+            criteria.append({"id": r.IETESTCD, "category": "exclusion" if cat.startswith("excl") else "inclusion",
+                             "text": "" if pd.isna(getattr(r, "IETEST", pd.NA)) else str(r.IETEST)})
     sites = dm.dropna(subset=["SITEID"]).drop_duplicates("SITEID")
     country = _col(sites, "COUNTRY")
     site_dicts = [{"site_id": str(s), "site_name": "", "city": "",
@@ -467,7 +470,7 @@ def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
         "age": {"min_years": 0, "max_years": 120, "max_inclusive": True,
                 "assumption": "not in the trial design domains; read the protocol's inclusion criteria"},
         "allocation": {"assumption": "equal allocation (TA does not carry the ratio); pass protocol= otherwise"},
-        "planned_enrollment": planned, "sites": site_dicts, "endpoints": endpoints, "criteria": criteria,
+        "planned_enrollment": planned, "sites": site_dicts, "endpoints": endpoints, "ti_criteria": criteria,
         "countries": {"registered": sorted({s["country"] for s in site_dicts})},
     }
     return _parse(raw, "")
@@ -530,8 +533,8 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
         dup = adsl["USUBJID"].duplicated(keep="first") & adsl["USUBJID"].notna()
         if dup.any():
             pos = np.flatnonzero(dup.to_numpy())
-            probs.add("ADSL", f["adsl"], pos + 1, "USUBJID", adsl["USUBJID"].iloc[pos], "subject appears more than once",
-                      "ADSL has one record per subject; remove the repeats")
+            probs.add("ADSL", f["adsl"], pos + 1, "USUBJID", adsl["USUBJID"].iloc[pos],
+                      "subject appears more than once", "ADSL has one record per subject; remove the repeats")
         adsl_first = ~dup.to_numpy()  # record positions stay those of the file; lookups use the first record
     subj = dm["USUBJID"]
 
