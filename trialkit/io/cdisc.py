@@ -73,9 +73,10 @@ Choices (each is also recorded in ``Study.notes`` with its counts)
   ``discontinuation_reason`` = ``DSDECOD``; extra ``end_of_study_status``/``end_of_study_date``
   hold the event for every subject. ``treated`` = a treatment start date exists (ADSL ``TRTSDT``,
   else DM ``RFXSTDTC``, else ``RFSTDTC``), False for ``ACTARMCD = "NOTTRT"``. ``death_date`` =
-  DM ``DTHDTC`` (else DS DEATH date); ``last_contact_date`` = death date, else DM ``RFPENDTC``; ``analysed`` = ADSL ``ITTFL``.
-  Induction columns stay empty (the pilot has no induction phase). DS "OTHER EVENT" records are
-  not mapped (counted in the notes).
+  DM ``DTHDTC`` (else DS DEATH date); ``last_contact_date`` = death date, else DM ``RFPENDTC``;
+  ``analysed`` = ADSL ``ITTFL``. Induction columns stay empty (the pilot has no induction phase).
+  DS records outside DSCAT "DISPOSITION EVENT" are not mapped (counted in the notes), nor are the
+  disposition events of subjects without an arm (their outcome is in ``screening``).
 * **Time to event**: ``CNSR = 0`` is an event; any positive integer is a censoring (ADaM allows
   reason-coded censoring values); a negative, fractional or missing ``CNSR`` is an error.
   ``AVAL`` is in days (``AVAL = ADT - STARTDT + 1``, checked); when ``AVALU`` names another unit,
