@@ -9,8 +9,9 @@ The pipeline, each step in its own module:
 3. ``_verdict``: the site's verdict from the protocol's own criteria
    (:func:`trialkit.evaluate_eligibility` on the true inputs), with declines and site errors;
 4. ``_missing``: missing values injected into the exported inputs;
-5. ``_randomize``: stratified permuted blocks in the protocol's ratio (a small private vectorized
-   randomizer; :func:`trialkit.generate_schedule` is the full schedule tool);
+5. randomization of the patients the site found eligible: stratified permuted blocks in the
+   protocol's ratio and block sizes, each stratum taking the next slot of its list from
+   :func:`trialkit.generate_schedule` (seed and hash recorded in ``Study.notes``);
 6. ``_course``: treatment, end-of-induction response and MRD, EFS and OS, censored at the data cut.
 
 Every random step draws from its own stream (``numpy.random.SeedSequence(seed).spawn``), so

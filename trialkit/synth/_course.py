@@ -87,7 +87,7 @@ WITHDRAWAL = "withdrawal by parent/guardian"
 MPAL_OFF = "off protocol: MPAL not centrally confirmed within 7 business days"
 
 
-def simulate_course(experimental: np.ndarray, *, horizon: np.ndarray, model: CourseModel,
+def simulate_course(experimental: np.ndarray, *, horizon: np.ndarray, follow_up_days: int, model: CourseModel,
                     rng: np.random.Generator, off_protocol_day: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Simulate each randomized subject's course.
 
@@ -97,6 +97,8 @@ def simulate_course(experimental: np.ndarray, *, horizon: np.ndarray, model: Cou
         True for subjects on an experimental arm.
     horizon : array of int
         Last day that can be observed (data cut or end of follow-up), in days from randomization.
+    follow_up_days : int
+        The protocol's follow-up; a loss to follow-up happens uniformly within it.
     off_protocol_day : array of float, optional
         Day a subject goes off protocol after enrollment (NaN = never), e.g. MPAL not confirmed.
 
@@ -168,7 +170,7 @@ def simulate_course(experimental: np.ndarray, *, horizon: np.ndarray, model: Cou
     # censoring: consent withdrawal / off protocol end follow-up; loss to follow-up; data cut
     stop = np.where((reason == WITHDRAWAL) & (~treated | disc) | off, disc_day, np.inf)
     ltfu = rng.random(n) < model.p_lost_to_follow_up
-    t_ltfu = np.where(ltfu, rng.uniform(30, 5 * YEAR, n), np.inf)
+    t_ltfu = np.where(ltfu, rng.uniform(30, max(follow_up_days, 31), n), np.inf)
     c = np.minimum(np.minimum(stop, t_ltfu), horizon.astype(float))
     withdrawn = np.isfinite(stop) & (stop <= c)
     lost = ltfu & (t_ltfu <= c) & ~withdrawn

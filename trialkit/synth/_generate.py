@@ -16,7 +16,7 @@ from ..errors import TrialkitError
 from ..model import TABLES, columns, empty_table, pandas_dtype
 from ..protocols import Protocol, get_protocol
 from ..study import Study
-from . import _course, _missing, _population, _randomize, _sites, _verdict
+from . import _course, _missing, _population, _sites, _verdict
 
 #: Default seed of the demo data.
 DEFAULT_SEED = 20260701
@@ -107,9 +107,9 @@ def _age_levels(age: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
 
 
 def _strata(screening: pd.DataFrame, protocol: Protocol, rng: np.random.Generator
-            ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
-    """Factor levels per patient (from the true inputs), the stratum number, and notes."""
-    notes, codes, levels_out = [], [], {}
+            ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Factor levels per patient (from the true inputs) and notes."""
+    notes, levels_out = [], {}
     n = len(screening)
     for f in protocol.stratification:
         levels = np.asarray(f.levels, dtype=object)
@@ -133,16 +133,40 @@ def _strata(screening: pd.DataFrame, protocol: Protocol, rng: np.random.Generato
             notes.append(f"stratification factor {f.name!r} is not derivable from the screening data; "
                          "its levels were drawn at random")
         levels_out[f.name] = levels[idx]
-        codes.append(idx)
-    stratum = np.zeros(n, dtype=np.int64)
-    for f, idx in zip(protocol.stratification, codes):
-        stratum = stratum * len(f.levels) + idx
-    return levels_out, stratum, notes
+    return levels_out, notes
 
 
-def _assign_arms(stratum: np.ndarray, protocol: Protocol, rng: np.random.Generator) -> np.ndarray:
-    """Arms by stratified permuted blocks (the private randomizer; see the package docstring)."""
-    return _randomize.permuted_blocks(stratum, ratio=protocol.ratio, block_sizes=protocol.block_sizes, rng=rng)
+def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Arms by stratified permuted blocks: each stratum's patients, in order of randomization, take
+    the next slots of that stratum's list from :func:`trialkit.generate_schedule` (the protocol's
+    ratio and block sizes). Returns the arms, the stratum labels and a note naming the seed.
+
+    Each stratum's list depends only on the master seed and the stratum (per-stratum seeds), so the
+    list of one stratum is generated with exactly the length it needs.
+    """
+    from ..randomization import generate_schedule
+
+    names = [f.name for f in protocol.stratification]
+    n = len(next(iter(levels.values()))) if levels else 0
+    combo = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in levels.items()}) if names else \
+        pd.DataFrame(index=range(n))
+    codes, uniq = (pd.factorize(pd.MultiIndex.from_frame(combo)) if names else
+                   (np.zeros(n, dtype=np.int64), [()]))
+    seed = int(rng.integers(0, 2**31 - 1))
+    rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+    arms = np.empty(n, dtype=object)
+    labels = np.empty(n, dtype=object)
+    for k, key in enumerate(uniq):
+        key = key if isinstance(key, tuple) else (key,)
+        at = codes == k
+        sched = generate_schedule(protocol, n_per_stratum=int(at.sum()), seed=seed, stratify_by=names,
+                                  levels={nm: [lv] for nm, lv in zip(names, key)})
+        arms[at] = sched.table["arm"].to_numpy(dtype=object)[rank[at]]
+        labels[at] = " / ".join(key) if names else "all"
+    note = (f"randomization: stratified permuted blocks, the lists of trialkit.generate_schedule(seed={seed}, "
+            f"stratify_by={names}, block sizes {list(protocol.block_sizes)})")
+    return arms, labels, note
 
 
 # ------------------------------------------------------------------------------------------------
@@ -228,11 +252,9 @@ def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol,
     rand_day = scr_day + r_rand.integers(RANDOMIZATION_DELAY[0], RANDOMIZATION_DELAY[1] + 1, m)
     order = np.lexsort((pts["subject_id"].to_numpy(dtype=object).astype(str), rand_day))
     pts, rand_day = pts.iloc[order].reset_index(drop=True), rand_day[order]
-    levels, stratum, notes = _strata(pts, proto, r_rand)
-    arm = _assign_arms(stratum, proto, r_rand)
-    stratum_label = np.full(m, "", dtype=object)
-    for i, f in enumerate(proto.stratification):
-        stratum_label = levels[f.name] if i == 0 else stratum_label + " / " + levels[f.name]
+    levels, notes = _strata(pts, proto, r_rand)
+    arm, stratum_label, note = _assign_arms(levels, proto, r_rand)
+    notes.append(note)
 
     # course after randomization
     experimental = arm != proto.reference_arm
@@ -247,7 +269,7 @@ def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol,
             if "mpal_confirmation_date" in pts else np.full(m, np.nan)
         conf[np.isnat(pts["mpal_confirmation_date"].to_numpy())] = np.nan
         off = np.where(late, np.fmax(np.nan_to_num(conf - rand_day, nan=0.0), 0.0), np.nan)
-    c = _course.simulate_course(experimental, horizon=horizon, model=_course.COURSES[proto.id], rng=r_course,
+    c = _course.simulate_course(experimental, horizon=horizon, follow_up_days=int(follow), model=_course.COURSES[proto.id], rng=r_course,
                                 off_protocol_day=off)
     sid = pts["subject_id"].to_numpy(dtype=object)
 
