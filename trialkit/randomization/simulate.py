@@ -169,25 +169,33 @@ def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_s
     sizes = _block_sizes(protocol, scheme)
     base = shares // np.gcd.reduce(shares)
     m = int(base.sum())
-    remaining = np.zeros((T * n_strata, n_arms), dtype=np.int16)
-    arms = np.empty((T, N), dtype=np.int8)
-    rows = np.arange(T) * n_strata
+    # one flat "remaining in the current block" counter per (trial, stratum) and arm
+    remaining = [np.zeros(T * n_strata, dtype=np.int16) for _ in range(n_arms)]
+    arms = np.empty((N, T), dtype=np.int8)
+    index = (strata + (np.arange(T) * n_strata)[:, None]).T.copy()  # (N, T), row i contiguous
+    uniform = rng.random((N, T))
     for i in range(N):
-        idx = rows + strata[:, i]
-        rem = remaining[idx]
-        left = rem.sum(axis=1)
-        empty = left == 0
-        if empty.any():
-            k = int(empty.sum())
-            b = sizes[rng.integers(len(sizes), size=k)] // m
-            rem[empty] = base[None, :] * b[:, None]
-            left[empty] = rem[empty].sum(axis=1)
-        u = rng.random(T) * left
-        a = (u[:, None] >= np.cumsum(rem, axis=1)).sum(axis=1)
-        rem[np.arange(T), a] -= 1
-        remaining[idx] = rem
-        arms[:, i] = a
-    open_block = remaining.sum(axis=1).reshape(T, n_strata) > 0
+        idx = index[i]
+        rem = [r[idx] for r in remaining]
+        left = rem[0] + rem[1] if n_arms == 2 else np.sum(rem, axis=0)
+        empty = np.flatnonzero(left == 0)
+        if len(empty):
+            b = sizes[rng.integers(len(sizes), size=len(empty))] // m
+            for k in range(n_arms):
+                rem[k][empty] = base[k] * b
+            left[empty] = m * b
+        u = uniform[i] * left
+        a = np.zeros(T, dtype=np.int8)
+        c = rem[0].astype(np.float64)
+        for k in range(1, n_arms):
+            a += u >= c
+            c += rem[k]
+        for k in range(n_arms):
+            rem[k] -= a == k
+            remaining[k][idx] = rem[k]
+        arms[i] = a
+    arms = np.ascontiguousarray(arms.T)
+    open_block = (np.sum(remaining, axis=0) > 0).reshape(T, n_strata)
     return arms, open_block
 
 
@@ -262,13 +270,26 @@ def _accrual_frame(accrual, protocol: Protocol, n_patients, factor_probs, rng, n
     return None, w / w.sum()
 
 
+def _draw(rng: np.random.Generator, weights: np.ndarray, shape) -> np.ndarray:
+    """Categorical draws with the given weights (inverse CDF; much faster than Generator.choice with p)."""
+    if np.all(weights == weights[0]):
+        return rng.integers(0, len(weights), size=shape)
+    cdf = np.cumsum(weights / weights.sum())
+    idx = np.searchsorted(cdf, rng.random(shape), side="right")
+    return np.minimum(idx, len(weights) - 1).astype(np.int64)
+
+
 def _random_strata(weights: pd.Series, protocol: Protocol, factors, n_trials, n_patients, rng, factor_probs):
     """Draw (T, N) level codes for every factor; return dict factor -> (codes, labels)."""
     sites = protocol.site_table().set_index("site_id")
     out = {}
-    site_idx = rng.choice(len(weights), size=(n_trials, n_patients), p=weights.to_numpy())
+    if not set(factors) & {"site_id", "country", "region"}:
+        site_idx = None  # no scheme uses the site: do not spend time drawing it
+    else:
+        site_idx = _draw(rng, weights.to_numpy(), (n_trials, n_patients))
     site_ids = weights.index.astype(str).to_numpy()
-    out["site_id"] = (site_idx, list(site_ids))
+    if site_idx is not None:
+        out["site_id"] = (site_idx, list(site_ids))
     for col in ("country", "region"):
         if col in factors:
             if not set(site_ids) <= set(sites.index):
@@ -289,14 +310,12 @@ def _random_strata(weights: pd.Series, protocol: Protocol, factors, n_trials, n_
         else:
             raise SimulationError(f"factor {name!r} is neither site_id/country/region nor a protocol factor; give "
                                   f"its level probabilities with factor_probs={{{name!r}: {{level: p}}}}.")
-        p = probs.to_numpy() / probs.sum()
-        out[name] = (rng.choice(len(p), size=(n_trials, n_patients), p=p), [str(x) for x in probs.index])
+        out[name] = (_draw(rng, probs.to_numpy(), (n_trials, n_patients)), [str(x) for x in probs.index])
     return out
 
 
-def _combine(codes: dict, factors) -> tuple[np.ndarray, list[str]]:
+def _combine(codes: dict, factors, shape) -> tuple[np.ndarray, list[str]]:
     if not factors:
-        shape = next(iter(codes.values()))[0].shape
         return np.zeros(shape, dtype=np.int64), ["all"]
     S = np.zeros_like(codes[factors[0]][0], dtype=np.int64)
     labels = [""]
@@ -388,25 +407,27 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
                 lv = np.broadcast_to(np.stack([c for c, _ in per], axis=-1), (n_trials, N, len(per)))
                 nlv = [len(lab) for _, lab in per]
         else:
-            S, labels = _combine(random_codes, list(scheme.stratify_by))
-            lv = np.stack([random_codes[f][0] for f in scheme.stratify_by], axis=-1) if scheme.stratify_by else None
-            nlv = [len(random_codes[f][1]) for f in scheme.stratify_by]
+            S, labels = _combine(random_codes, list(scheme.stratify_by), (n_trials, N))
+            lv, nlv = None, []
+            if scheme.algorithm == "minimization" and scheme.stratify_by:
+                lv = np.stack([random_codes[f][0] for f in scheme.stratify_by], axis=-1)
+                nlv = [len(random_codes[f][1]) for f in scheme.stratify_by]
         if scheme.algorithm == "minimization" and not scheme.stratify_by:
             raise SimulationError("minimization needs at least one factor: use e.g. 'minimization by age_group'.")
         nS = len(labels)
         arms, open_block = simulate_arms(protocol, scheme, np.ascontiguousarray(S), n_strata=nS, rng=rng,
                                          levels=lv, n_levels=nlv)
-        onehot = arms[..., None] == np.arange(len(shares), dtype=np.int8)  # (T, N, K)
-        cum = np.cumsum(onehot, axis=1, dtype=np.int32)  # (T, N, K)
         j = np.arange(1, N + 1)
-        dev = cum - j[None, :, None] * p[None, None, :]
-        if len(shares) == 2:
-            path = dev[:, :, exp_idx]
+        path = np.cumsum(arms == exp_idx, axis=1, dtype=np.int32) - j[None, :] * p[exp_idx]  # (T, N)
+        if len(shares) == 2:  # both arms deviate by the same amount
             absmax = np.abs(path).max(axis=1)
+            final = np.stack([-path[:, -1], path[:, -1]], axis=1) if exp_idx == 1 else np.stack(
+                [path[:, -1], -path[:, -1]], axis=1)
         else:
-            path = dev[:, :, exp_idx]
+            onehot = arms[..., None] == np.arange(len(shares), dtype=np.int8)  # (T, N, K)
+            dev = np.cumsum(onehot, axis=1, dtype=np.int32) - j[None, :, None] * p[None, None, :]
             absmax = np.abs(dev).max(axis=2).max(axis=1)
-        final = dev[:, -1, :]
+            final = dev[:, -1, :]
         abs_final = np.abs(final).max(axis=1)
         # per stratum: counts by (trial, stratum, arm)
         flat = (np.arange(n_trials)[:, None] * nS + S) * len(shares) + arms
