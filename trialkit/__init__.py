@@ -41,6 +41,7 @@ _LAZY: dict[str, str] = {
     "consort": "trialkit.eligibility",
     "screening_disagreements": "trialkit.eligibility",
     "Criterion": "trialkit.eligibility",
+    "compute_screen_failure_rates": "trialkit.eligibility",
     # randomization
     "allocation_summary": "trialkit.randomization",
     "balance_table": "trialkit.randomization",

@@ -14,7 +14,14 @@ from __future__ import annotations
 from .consort import ConsortResult, consort
 from .criteria import Criterion, criteria_from_protocol
 from .evaluate import EligibilityResult, evaluate_eligibility
-from .funnel import FunnelResult, exclusion_list, funnel, screening_disagreements
+from .funnel import (
+                     FunnelResult,
+                     compute_screen_failure_rates,
+                     exclusion_list,
+                     funnel,
+                     screening_disagreements,
+)
 
-__all__ = ["ConsortResult", "Criterion", "EligibilityResult", "FunnelResult", "consort", "criteria_from_protocol",
-           "evaluate_eligibility", "exclusion_list", "funnel", "screening_disagreements"]
+__all__ = ["ConsortResult", "Criterion", "EligibilityResult", "FunnelResult", "compute_screen_failure_rates",
+           "consort", "criteria_from_protocol", "evaluate_eligibility", "exclusion_list", "funnel",
+           "screening_disagreements"]

@@ -418,6 +418,10 @@ def evaluate_eligibility(
     for col in _CONTEXT:
         if col in frame.columns:
             ctx[col] = frame[col].to_numpy()
+    sites = getattr(data, "sites", None)
+    if sites is not None and len(sites) and "site_id" in ctx:
+        from_sites = ctx["site_id"].map(sites.drop_duplicates("site_id").set_index("site_id")["country"])
+        ctx["country"] = ctx["country"].where(ctx["country"].notna(), from_sites) if "country" in ctx else from_sites
     return EligibilityResult(subject_ids=sid, criteria=active, codes=codes, context=ctx, protocol_id=pid,
                              params={c.id: params[c.id] for c in active if params[c.id]},
                              disabled=disabled, absent_inputs=tuple(sorted(env.absent)))

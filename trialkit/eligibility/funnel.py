@@ -11,7 +11,8 @@ import pandas as pd
 from ..errors import ProtocolError, ReconciliationError
 from .evaluate import EligibilityResult, evaluate_eligibility
 
-__all__ = ["FunnelResult", "funnel", "exclusion_list", "screening_disagreements", "as_result"]
+__all__ = ["FunnelResult", "funnel", "exclusion_list", "screening_disagreements", "as_result",
+           "compute_screen_failure_rates"]
 
 
 def as_result(data, **evaluate_kw) -> EligibilityResult:
@@ -335,3 +336,80 @@ def screening_disagreements(data, *, protocol=None, result: EligibilityResult | 
     })
     out["rules_eligible"] = out["rules_eligible"].astype("boolean")
     return out
+
+
+def compute_screen_failure_rates(data, *, by: str = "country", freq: str = "QS", source: str = "rules",
+                                 protocol=None) -> pd.DataFrame:
+    """Screen-failure rate per site or country and calendar period.
+
+    Parameters
+    ----------
+    data : EligibilityResult, Study or DataFrame
+        Needs ``screening_date`` and the ``by`` column (for a Study, ``country`` is filled from
+        ``sites`` when the screening table leaves it empty).
+    by : {"country", "site_id"}
+    freq : str
+        pandas period-start alias for the calendar periods ("MS" months, "QS" quarters, "YS" years).
+    source : {"rules", "site"}
+        ``"rules"``: failed = the protocol's rules exclude the patient; undetermined patients are
+        counted apart and left out of the rate's denominator. ``"site"``: failed = the site recorded
+        "screen failure" (declined / other are not failures; an empty outcome is undetermined).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``<by>, period, screened, failed, undetermined, rate`` (rate = failed / (screened -
+        undetermined), NaN when that is 0), sorted by group and period. Rows with no screening
+        date or no group are counted under ``"(not recorded)"``, never dropped.
+    """
+    if by not in ("country", "site_id"):
+        raise ProtocolError(f"by={by!r}; use 'country' or 'site_id'.")
+    if source not in ("rules", "site"):
+        raise ProtocolError(f"source={source!r}; use 'rules' or 'site'.")
+    res = as_result(data, protocol=protocol) if source == "rules" or isinstance(data, EligibilityResult) else None
+    if res is not None:
+        ctx = res.context.copy()
+    else:
+        from ..study import Study
+        frame = data.screening if isinstance(data, Study) else data
+        ctx = frame.reset_index(drop=True).copy()
+    if by == "country" and isinstance(data, _study_type()) and len(data.sites):
+        country = data.sites.set_index("site_id")["country"]
+        filled = ctx["site_id"].map(country) if "site_id" in ctx else pd.Series(pd.NA, index=ctx.index)
+        ctx["country"] = ctx["country"].where(ctx["country"].notna(), filled) if "country" in ctx else filled
+    if "screening_date" not in ctx:
+        raise ProtocolError("the data have no `screening_date`, so there is no calendar time to group by.")
+    group = ctx[by].astype("string").fillna("(not recorded)") if by in ctx else pd.Series(
+        "(not recorded)", index=ctx.index, dtype="string")
+    dates = pd.to_datetime(ctx["screening_date"], errors="coerce")
+    period = dates.dt.to_period(_period_alias(freq)).dt.start_time
+    if source == "rules":
+        verdict = res.eligible.reset_index(drop=True)
+        failed = verdict.eq(False).fillna(False).to_numpy(dtype=bool)
+        undetermined = verdict.isna().to_numpy()
+    else:
+        if "screening_outcome" not in ctx:
+            raise ProtocolError("source='site' needs the `screening_outcome` column.")
+        o = ctx["screening_outcome"].astype("string")
+        failed = o.eq("screen failure").fillna(False).to_numpy(dtype=bool)
+        undetermined = o.isna().to_numpy()
+    df = pd.DataFrame({by: group.to_numpy(), "period": period.to_numpy(), "failed": failed,
+                       "undetermined": undetermined})
+    out = (df.groupby([by, "period"], dropna=False, sort=True)
+             .agg(screened=("failed", "size"), failed=("failed", "sum"), undetermined=("undetermined", "sum"))
+             .reset_index())
+    denom = (out["screened"] - out["undetermined"]).astype(float)
+    out["rate"] = np.where(denom > 0, out["failed"] / denom.where(denom > 0, 1.0), np.nan)
+    for c in ("screened", "failed", "undetermined"):
+        out[c] = out[c].astype("int64")
+    return out
+
+
+def _study_type():
+    from ..study import Study
+    return Study
+
+
+def _period_alias(freq: str) -> str:
+    return {"MS": "M", "M": "M", "ME": "M", "QS": "Q", "Q": "Q", "QE": "Q", "YS": "Y", "Y": "Y", "YE": "Y",
+            "AS": "Y", "W": "W"}.get(freq, freq)
