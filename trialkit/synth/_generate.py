@@ -126,8 +126,7 @@ def _strata(screening: pd.DataFrame, protocol: Protocol, rng: np.random.Generato
         elif f.name in screening.columns:
             vals = screening[f.name].astype("string").to_numpy(dtype=object, na_value=None)
             pos = {lv: i for i, lv in enumerate(f.levels)}
-            idx = np.array([pos.get(v, 0) for v in vals], dtype=np.int64) if n < 10_000 else \
-                pd.Series(vals).map(pos).fillna(0).astype(np.int64).to_numpy()
+            idx = pd.Series(vals, dtype=object).map(pos).fillna(0).astype(np.int64).to_numpy()
         else:
             idx = rng.integers(0, len(levels), n)
             notes.append(f"stratification factor {f.name!r} is not derivable from the screening data; "
@@ -249,7 +248,7 @@ def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol,
     pts = true.iloc[sel].reset_index(drop=True)
     m = len(pts)
     scr_day = (pts["screening_date"].to_numpy().astype("datetime64[D]").astype(np.int64))
-    rand_day = scr_day + r_rand.integers(RANDOMIZATION_DELAY[0], RANDOMIZATION_DELAY[1] + 1, m)
+    rand_day = _sites.weekday(scr_day + r_rand.integers(RANDOMIZATION_DELAY[0], RANDOMIZATION_DELAY[1] + 1, m))
     order = np.lexsort((pts["subject_id"].to_numpy(dtype=object).astype(str), rand_day))
     pts, rand_day = pts.iloc[order].reset_index(drop=True), rand_day[order]
     levels, notes = _strata(pts, proto, r_rand)
@@ -269,7 +268,8 @@ def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol,
             if "mpal_confirmation_date" in pts else np.full(m, np.nan)
         conf[np.isnat(pts["mpal_confirmation_date"].to_numpy())] = np.nan
         off = np.where(late, np.fmax(np.nan_to_num(conf - rand_day, nan=0.0), 0.0), np.nan)
-    c = _course.simulate_course(experimental, horizon=horizon, follow_up_days=int(follow), model=_course.COURSES[proto.id], rng=r_course,
+    c = _course.simulate_course(experimental, horizon=horizon, follow_up_days=int(follow),
+                                model=_course.COURSES[proto.id], rng=r_course,
                                 off_protocol_day=off)
     sid = pts["subject_id"].to_numpy(dtype=object)
 

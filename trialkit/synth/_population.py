@@ -108,7 +108,7 @@ def b1931036(screen: np.ndarray, uln: dict[str, np.ndarray], rng: np.random.Gene
     # a relapse during therapy stops it, so its end date is the relapse date (minus a few days).
     early = _bern(rng, r["early_relapse_share"], n)
     months = np.where(early, rng.uniform(7, 30, size=n), 30 + rng.gamma(2.0, 12.0, size=n))
-    months = np.minimum(months, np.maximum((age - 0.3) * 12, 2))  # diagnosed after birth
+    months = np.minimum(months, np.maximum((age - 0.25) * 12, 3))  # diagnosed after birth (infants)
     relapse = screen - _days(rng.integers(0, 22, size=n))
     diagnosis = relapse - _days(months * MONTH_DAYS)
     duration = rng.normal(24, 1.0, size=n) * MONTH_DAYS

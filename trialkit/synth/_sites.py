@@ -105,7 +105,8 @@ def accrue(n: int, *, activation_day: np.ndarray, accrual_end_day: int, model: A
     """Draw per-site rates, split ``n`` screened patients over sites and date each screening.
 
     Returns ``(site_index, screening_day, rate)``: the site (row of the site table) and day number of
-    each patient, sorted by day then site, and each site's relative rate ``lambda_i``.
+    each patient, sorted by day then site, and each site's relative rate ``lambda_i``. Screening
+    visits fall on weekdays (a weekend draw moves to the next Monday).
     """
     rate = rng.gamma(model.gamma_shape, 1.0 / model.gamma_shape, size=len(activation_day))
     exposure = np.maximum(accrual_end_day - activation_day, 1).astype(float)
@@ -115,5 +116,12 @@ def accrue(n: int, *, activation_day: np.ndarray, accrual_end_day: int, model: A
     start = activation_day[site_idx]
     span = accrual_end_day - start + 1
     day = start + np.floor(rng.random(n) * span).astype(np.int64)
+    day = weekday(day)
     order = np.lexsort((site_idx, day))
     return site_idx[order], day[order], rate
+
+
+def weekday(day: np.ndarray) -> np.ndarray:
+    """Move day numbers (days since 1970-01-01) that fall on a Saturday or Sunday to the next Monday."""
+    d = np.asarray(day, dtype=np.int64).astype("datetime64[D]")
+    return np.busday_offset(d, 0, roll="forward").astype(np.int64)
