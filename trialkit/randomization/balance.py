@@ -279,9 +279,24 @@ def _from_study(study, by: str, covariates):
     cand = [c for c in DEFAULT_STUDY_COVARIATES if c in scr and scr[c].notna().any()]
     right_cols = [c for c in (covariates or cand) if c in scr and c not in left]
     df = left.merge(scr[["subject_id", *right_cols]], on="subject_id", how="left", validate="one_to_one")
-    if covariates is None:
-        covariates = [*cand[:1], *[c for c in cand[1:2]], *factors, *cand[2:]]
+    if covariates is None:  # age, sex, the stratification factors, then the rest
+        covariates = list(dict.fromkeys([*cand[:2], *factors, *cand[2:]]))
     return df, list(covariates)
+
+
+def _default_labels(study) -> dict:
+    """Readable labels: the canonical column descriptions (with units) and the protocol factor labels."""
+    from ..model import columns
+
+    out = {}
+    for c in columns("screening"):
+        text = c.description.split(" (")[0].split(";")[0]
+        if c.unit and text.endswith(f" in {c.unit}"):
+            text = text[: -len(f" in {c.unit}")]
+        out[c.name] = f"{text}, {c.unit}" if c.unit else text
+    for f in study.protocol.stratification:
+        out[f.name] = f"{f.label} (stratification factor)"
+    return out
 
 
 def _kind(s: pd.Series, force_cat: bool) -> str:
@@ -373,6 +388,7 @@ def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = N
     if hasattr(data, "randomization") and hasattr(data, "screening"):
         protocol = protocol or data.protocol
         df, covariates = _from_study(data, by, covariates)
+        labels = {**_default_labels(data), **dict(labels or {})}
     elif isinstance(data, pd.DataFrame):
         df = data
         if by not in df:
