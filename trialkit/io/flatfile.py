@@ -150,8 +150,7 @@ def _clean_strings(values: pd.Series, allowed: tuple[str, ...] | None = None) ->
     if allowed:
         keys = pa.array([a.lower() for a in allowed])
         idx = pc.index_in(lower, value_set=keys)
-        canon = pc.take(pa.array(list(allowed)), idx)
-        out = pc.if_else(pc.is_valid(idx), canon, out)
+        out = pc.if_else(pc.is_valid(idx), pc.take(pa.array(list(allowed)), idx), out)
     if isinstance(out, pa.Array):
         out = pa.chunked_array([out])
     series = pd.Series(pd.arrays.ArrowStringArray(out.cast(pa.string())), index=values.index)
@@ -348,7 +347,7 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
             notes.append(f"{file}: {int(imputed.sum())} partial date(s) in `{col.name}` imputed to the "
                          f"{partial} day of the period")
         out[col.name] = vals
-    canon = pd.DataFrame(out)
+    canon = pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
     extra = [c for c in df.columns if c not in canon_names]
     for c in extra:
         is_text = df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype)
