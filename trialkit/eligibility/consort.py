@@ -264,36 +264,48 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     outcome = _str_col(scr, "screening_outcome", n)
     site_reason = _str_col(scr, "screen_failure_reason", n)
 
+    o = outcome.to_numpy(dtype=object, na_value=None)
+    sr = site_reason.str.strip().to_numpy(dtype=object, na_value=None)
+    sr = np.where(sr == "", None, sr)
+    has_sr = np.array([x is not None for x in sr], dtype=bool)
     group = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
-    for i in np.flatnonzero(~randomized):
-        o = outcome.iat[i]
-        o = None if pd.isna(o) else str(o)
-        sr = site_reason.iat[i]
-        sr = None if pd.isna(sr) or not str(sr).strip() else str(sr).strip()
-        if o == "declined":
-            group[i], reason[i] = DECLINED, sr or "declined"
-        elif first_fail[i] >= 0:
-            c = res.criteria[first_fail[i]]
-            group[i] = MEETING_EXCLUSION if c.is_exclusion else NOT_MEETING_INCLUSION
-            reason[i] = _crit_reason(c.id, c.label)
-        elif o == "other":
-            group[i], reason[i] = OTHER, sr or NOT_RECORDED
-        elif sr is not None and sr in crit_by_id:
-            c = crit_by_id[sr]
-            cat = c.category if hasattr(c, "category") else c.get("category", c.get("kind", ""))
-            group[i] = MEETING_EXCLUSION if str(cat).startswith("excl") else NOT_MEETING_INCLUSION
-            label = c.label if hasattr(c, "label") else c.get("label", "")
-            reason[i] = _crit_reason(sr, label)
-        elif o == "screen failure":
-            group[i], reason[i] = NOT_ELIGIBLE_UNSPECIFIED, (f"as recorded: {sr}" if sr else NOT_RECORDED)
-        elif undetermined[i]:
-            group[i], reason[i] = OTHER, "eligibility undetermined (criterion inputs missing)"
-        elif o == "eligible":
-            group[i], reason[i] = OTHER, "eligible, not randomized"
-        else:
-            group[i], reason[i] = OTHER, ("eligible by the rules, not randomized" if use_rules
-                                          else "screening outcome not recorded")
+    todo = ~randomized
+
+    def assign(mask, g, r):
+        nonlocal todo
+        m = todo & mask
+        group[m] = g if np.ndim(g) == 0 else g[m]
+        reason[m] = r if np.ndim(r) == 0 else r[m]
+        todo = todo & ~m
+
+    assign(o == "declined", DECLINED, np.where(has_sr, sr, "declined"))
+    if res is not None and (first_fail >= 0).any():
+        crit_excl = np.array([c.is_exclusion for c in res.criteria] + [False])
+        crit_reason = np.array([_crit_reason(c.id, c.label) for c in res.criteria] + [""], dtype=object)
+        ffi = np.where(first_fail >= 0, first_fail, len(res.criteria))
+        assign(first_fail >= 0, np.where(crit_excl[ffi], MEETING_EXCLUSION, NOT_MEETING_INCLUSION).astype(object),
+               crit_reason[ffi])
+    assign(o == "other", OTHER, np.where(has_sr, sr, NOT_RECORDED))
+    if crit_by_id and has_sr.any():
+        def cat_of(c):
+            return c.category if hasattr(c, "category") else c.get("category", c.get("kind", ""))
+
+        def label_of(c):
+            return c.label if hasattr(c, "label") else c.get("label", "")
+
+        known_id = np.array([x in crit_by_id for x in sr], dtype=bool)
+        g_site = np.array([(MEETING_EXCLUSION if str(cat_of(crit_by_id[x])).startswith("excl")
+                            else NOT_MEETING_INCLUSION) if k else None for x, k in zip(sr, known_id)], dtype=object)
+        r_site = np.array([_crit_reason(x, label_of(crit_by_id[x])) if k else None for x, k in zip(sr, known_id)],
+                          dtype=object)
+        assign(known_id, g_site, r_site)
+    recorded = np.array([f"as recorded: {x}" if x is not None else NOT_RECORDED for x in sr], dtype=object)
+    assign(o == "screen failure", NOT_ELIGIBLE_UNSPECIFIED, recorded)
+    assign(undetermined, OTHER, "eligibility undetermined (criterion inputs missing)")
+    assign(o == "eligible", OTHER, "eligible, not randomized")
+    assign(np.ones(n, bool), OTHER, "eligible by the rules, not randomized" if use_rules
+           else "screening outcome not recorded")
     n_norsn = int(((reason == NOT_RECORDED) & ~randomized).sum())
     if n_norsn:
         notes.append(f"{n_norsn} excluded subject(s) have no recorded reason (shown as '{NOT_RECORDED}'; "
@@ -328,18 +340,15 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         notes.append(f"{int(no_disp.sum())} randomized subject(s) have no disposition record; their treatment "
                      "and analysis status show as 'not recorded'.")
 
-    received = np.zeros(m, bool)
-    nr_reason = np.full(m, None, dtype=object)
-    for i in range(m):
-        t, act, pl = treated[i], actual.iat[i], planned.iat[i]
-        if t is True and (pd.isna(act) or act == pl):
-            received[i] = True
-        elif t is True:
-            nr_reason[i] = f"received {act} instead"
-        elif t is False:
-            nr_reason[i] = "not treated (" + NOT_RECORDED + ")"
-        else:
-            nr_reason[i] = "treatment status not recorded"
+    t_true = np.array([t is True for t in treated], dtype=bool)
+    t_false = np.array([t is False for t in treated], dtype=bool)
+    act = actual.to_numpy(dtype=object, na_value=None)
+    pln = planned.to_numpy(dtype=object, na_value=None)
+    same = np.array([a is None or a == p for a, p in zip(act, pln)], dtype=bool)
+    received = t_true & same
+    nr_reason = np.where(t_true, np.array([f"received {a} instead" for a in act], dtype=object),
+                         np.where(t_false, "not treated (" + NOT_RECORDED + ")", "treatment status not recorded"))
+    nr_reason = np.where(received, None, nr_reason)
     disc_only = disc & ~ltfu
     dr = np.where(disc_reason.isna().to_numpy(), NOT_RECORDED, disc_reason.fillna("").to_numpy(dtype=object))
     an = np.array([a is True for a in analysed])
@@ -353,11 +362,10 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         if post:
             rows = np.flatnonzero(randomized)
             Pp = res.pass_codes[rows][:, post]
-            for i in range(m):
-                bad = np.flatnonzero(Pp[i] == 0)
-                if len(bad):
-                    post_fail[i] = True
-                    post_reason[i] = res.criteria[post[bad[0]]].id
+            bad = Pp == 0
+            post_fail = bad.any(axis=1)
+            ids = np.array([res.criteria[j].id for j in post], dtype=object)
+            post_reason = np.where(post_fail, ids[bad.argmax(axis=1)] if len(ids) else None, None)
 
     # --- boxes ---------------------------------------------------------------------------------------
     rows = [("assessed", None, None, None, n), ("excluded", None, None, None, int((~randomized).sum()))]

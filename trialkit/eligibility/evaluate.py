@@ -17,7 +17,7 @@ from .criteria import Criterion, criteria_from_protocol
 from .derive import DERIVED_INPUTS
 from .expr import BOOL, DATE, NUM, STR, Val
 
-__all__ = ["evaluate_eligibility", "EligibilityResult", "MET", "NOT_MET", "UNKNOWN", "STATUS_LABELS"]
+__all__ = ["evaluate_eligibility", "EligibilityResult", "PreparedScreening", "prepare_screening", "MET", "NOT_MET", "UNKNOWN", "STATUS_LABELS"]
 
 MET, NOT_MET, UNKNOWN = np.int8(1), np.int8(0), np.int8(-1)
 STATUS_LABELS = {1: "met", 0: "not met", -1: "unknown"}
@@ -253,6 +253,82 @@ class EligibilityResult:
         return f"<p>{head}{extra}</p>" + self.summary().to_html(index=False)
 
 
+def _derivations(extra) -> dict:
+    derive = {name: d.func for name, d in DERIVED_INPUTS.items()}
+    for name, fn in (extra or {}).items():
+        if not callable(fn):
+            raise ProtocolError(f"derivation {name!r} must be a callable f(frame) -> array.")
+        derive[name] = fn
+    return derive
+
+
+def _criterion_codes(c: Criterion, params: dict, env: _Env) -> np.ndarray:
+    """int8 codes (1 met, 0 not met, -1 unknown) of one criterion over every row of ``env``."""
+    n = env.n
+    frame = env.frame
+    if c.compiled is not None:
+        env.params = params
+        val = c.compiled(env)
+        v = np.broadcast_to(np.asarray(val.v, dtype=bool), (n,))
+        k = np.broadcast_to(np.asarray(val.k, dtype=bool), (n,))
+    else:
+        for col in c.inputs:
+            if col not in frame.columns and col not in env.derivations:
+                env.absent.add(col)
+        val = _to_val(c.rule(frame), n, c.id)
+        if val.t != BOOL:
+            raise ProtocolError(f"criterion {c.id}: the Python rule must return booleans (NA = unknown), "
+                                f"got {val.t} values.")
+        v, k = val.v, val.k
+    out = np.empty(n, dtype=np.int8)
+    np.copyto(out, v, casting="unsafe")
+    out[~k] = UNKNOWN
+    return out
+
+
+class PreparedScreening:
+    """Screening data converted once for repeated evaluation (what-if analyses, explorers).
+
+    Input columns are converted to numpy on first use and kept; each criterion's codes are cached
+    per parameter values, so changing one threshold re-evaluates one criterion only. Pass it to
+    :func:`evaluate_eligibility` in place of the data. Build it with :func:`prepare_screening`.
+    """
+
+    def __init__(self, data, *, derivations=None):
+        frame, _ = _split_data(data)
+        self.data = data
+        self.frame = frame
+        self.env = _Env(frame, _derivations(derivations))
+        self._codes: dict = {}
+
+    def codes_for(self, c: Criterion, params: dict) -> np.ndarray:
+        key = (c.id, c.compiled.source if c.compiled is not None else id(c.rule), tuple(sorted(params.items())))
+        hit = self._codes.get(key)
+        if hit is None:
+            if len(self._codes) > 512:
+                self._codes.clear()
+            hit = self._codes[key] = _criterion_codes(c, params, self.env)
+        return hit
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def prepare_screening(data, *, derivations=None) -> PreparedScreening:
+    """Convert a Study's screening table (or a screening frame) once for repeated evaluation.
+
+    Examples
+    --------
+    >>> import pandas as pd, trialkit as tk
+    >>> from trialkit.eligibility import prepare_screening
+    >>> prep = prepare_screening(pd.DataFrame({"subject_id": ["a", "b"], "marrow_blasts_pct": [4.0, 9.0]}))
+    >>> crit = tk.Criterion(id="B", category="inclusion", rule="marrow_blasts_pct >= t", params={"t": 5})
+    >>> [int(tk.evaluate_eligibility(prep, criteria=[crit], thresholds={"t": t}).eligible.sum()) for t in (3, 5, 10)]
+    [2, 1, 0]
+    """
+    return PreparedScreening(data, derivations=derivations)
+
+
 def _split_data(data) -> tuple[pd.DataFrame, Any]:
     from ..study import Study
 
@@ -306,9 +382,10 @@ def evaluate_eligibility(
 
     Parameters
     ----------
-    data : Study or pandas.DataFrame
+    data : Study, pandas.DataFrame or PreparedScreening
         A study (its ``screening`` table and protocol are used) or a screening frame with the
-        canonical columns of :mod:`trialkit.model`. Absent columns make the criteria reading them
+        canonical columns of :mod:`trialkit.model` (or either, prepared once with
+        :func:`prepare_screening` for repeated what-if evaluation). Absent columns make the criteria reading them
         unknown (listed in ``absent_inputs``); no row is dropped.
     protocol : Protocol or str, optional
         Protocol (or id) whose criteria to use; defaults to the study's.
@@ -347,7 +424,8 @@ def evaluate_eligibility(
     >>> tk.evaluate_eligibility(df, criteria=[crit]).eligible.tolist()
     [True, False, <NA>]
     """
-    frame, study_protocol = _split_data(data)
+    prepared = data if isinstance(data, PreparedScreening) else None
+    frame, study_protocol = _split_data(prepared.data if prepared is not None else data)
     if criteria is not None:
         crits = tuple(c if isinstance(c, Criterion) else Criterion.from_dict(c, where="criteria") for c in criteria)
         pid = None if protocol is None else getattr(protocol, "id", str(protocol))
@@ -381,34 +459,20 @@ def evaluate_eligibility(
     params = _resolve_params(crits, thresholds)
     active = tuple(c for c in crits if c.id not in disabled)
 
-    derive = {name: d.func for name, d in DERIVED_INPUTS.items()}
-    for name, fn in (derivations or {}).items():
-        if not callable(fn):
-            raise ProtocolError(f"derivation {name!r} must be a callable f(frame) -> array.")
-        derive[name] = fn
-
+    if prepared is not None:
+        if derivations:
+            raise ProtocolError("derivations are fixed when the data are prepared: pass them to "
+                                "prepare_screening(frame, derivations=...).")
+        env = prepared.env
+    else:
+        env = _Env(frame, _derivations(derivations))
     n = len(frame)
-    env = _Env(frame, derive)
     codes = np.empty((n, len(active)), dtype=np.int8, order="F")
     for j, c in enumerate(active):
-        if c.compiled is not None:
-            env.params = params[c.id]
-            val = c.compiled(env)
-            v = np.broadcast_to(np.asarray(val.v, dtype=bool), (n,))
-            k = np.broadcast_to(np.asarray(val.k, dtype=bool), (n,))
+        if prepared is not None and c.compiled is not None:
+            codes[:, j] = prepared.codes_for(c, params[c.id])
         else:
-            for col in c.inputs:
-                if col not in frame.columns and col not in derive:
-                    env.absent.add(col)
-            out = c.rule(frame)
-            val = _to_val(out, n, c.id)
-            if val.t != BOOL:
-                raise ProtocolError(f"criterion {c.id}: the Python rule must return booleans (NA = unknown), "
-                                    f"got {val.t} values.")
-            v, k = val.v, val.k
-        col = codes[:, j]
-        np.copyto(col, v, casting="unsafe")
-        col[~k] = UNKNOWN
+            codes[:, j] = _criterion_codes(c, params[c.id], env)
 
     if "subject_id" in frame.columns:
         sid = pd.Index(frame["subject_id"].to_numpy(), name="subject_id")
@@ -418,7 +482,7 @@ def evaluate_eligibility(
     for col in _CONTEXT:
         if col in frame.columns:
             ctx[col] = frame[col].to_numpy()
-    sites = getattr(data, "sites", None)
+    sites = getattr(prepared.data if prepared is not None else data, "sites", None)
     if sites is not None and len(sites) and "site_id" in ctx:
         from_sites = ctx["site_id"].map(sites.drop_duplicates("site_id").set_index("site_id")["country"])
         ctx["country"] = ctx["country"].where(ctx["country"].notna(), from_sites) if "country" in ctx else from_sites
