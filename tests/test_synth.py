@@ -316,6 +316,37 @@ def test_unknown_protocol_population_is_refused(tmp_path):
         tk.synthesize(tk.load_protocol(f), n_screened=10, seed=1)
 
 
+def _b1931036_variant(tmp_path, old: str, new: str):
+    """A copy of the B1931036 protocol (and its criteria) with one text replacement."""
+    proto = Path(tk.get_protocol("b1931036").source)
+    text = proto.read_text(encoding="utf-8")
+    assert old in text
+    (tmp_path / proto.name).write_text(text.replace(old, new), encoding="utf-8")
+    crit = proto.with_name("b1931036.criteria.yaml")
+    (tmp_path / crit.name).write_text(crit.read_text(encoding="utf-8"), encoding="utf-8")
+    return tk.load_protocol(tmp_path / proto.name)
+
+
+def test_protocol_without_start_date_is_refused(tmp_path):
+    proto = _b1931036_variant(tmp_path, "start_date: 2023-05-17\n", "")
+    with pytest.raises(TrialkitError, match="has no start_date; add `start_date:`"):
+        tk.synthesize(proto, n_screened=10, seed=1)
+
+
+def test_unreadable_age_bands_are_refused(tmp_path):
+    proto = _b1931036_variant(tmp_path, 'levels: ["1 to <10 years", "10 to <18 years"]',
+                              'levels: ["children", "adolescents"]')
+    with pytest.raises(TrialkitError, match="cannot read age bands .* write them as 'A to <B years'"):
+        tk.synthesize(proto, n_screened=300, seed=1)
+
+
+def test_a_factor_the_data_cannot_give_is_drawn_and_said_so(tmp_path):
+    proto = _b1931036_variant(tmp_path, "    - name: relapse_timing", "    - name: sponsor_region")
+    s = tk.synthesize(proto, n_screened=300, seed=1)
+    assert set(s.randomization["sponsor_region"]) <= set(proto.stratification[1].levels)
+    assert any("'sponsor_region' is not derivable" in n for n in s.notes)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_screened": 0}, "n_screened must be a positive"),
     ({"n_screened": 10, "tables": ["screening", "visits"]}, r"unknown table\(s\) \['visits'\]"),
