@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "screening_disagreements": "trialkit.eligibility",
     "Criterion": "trialkit.eligibility",
     "compute_screen_failure_rates": "trialkit.eligibility",
+    "eligibility_explorer": "trialkit.widgets.eligibility",
     # randomization
     "allocation_summary": "trialkit.randomization",
     "balance_table": "trialkit.randomization",

@@ -14,6 +14,7 @@ reasons (the CDISC pilot has no IE domain) show "reason not recorded".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -70,14 +71,16 @@ class ConsortResult:
         """The box counts (see :attr:`boxes`)."""
         return self.boxes.copy()
 
+    @cached_property
+    def _index(self) -> dict:
+        out: dict = {}
+        for box, arm, group, reason, n in _records(self.boxes):
+            out.setdefault((box, arm, group, reason), int(n))
+        return out
+
     def n(self, box: str, arm: str | None = None, group: str | None = None, reason: str | None = None) -> int:
         """One count: ``n("allocated", arm="InO")``; 0 when the box has no such row."""
-        b = self.boxes
-        sel = b["box"].eq(box)
-        for col, val in (("arm", arm), ("group", group), ("reason", reason)):
-            sel &= b[col].isna() if val is None else b[col].eq(val)
-        hit = b.loc[sel.fillna(False), "n"]
-        return int(hit.iloc[0]) if len(hit) else 0
+        return self._index.get((box, arm, group, reason), 0)
 
     def check(self) -> ConsortResult:
         """Verify every box sum; raise :class:`~trialkit.errors.ReconciliationError` if one fails."""
@@ -102,50 +105,50 @@ class ConsortResult:
         return f"<p>{head}{notes}</p>" + self.boxes.to_html(index=False, na_rep="")
 
 
-def _total(b: pd.DataFrame, box: str, arm=None) -> int | None:
-    sel = b["box"].eq(box) & b["group"].isna() & b["reason"].isna()
-    sel &= b["arm"].isna() if arm is None else b["arm"].eq(arm)
-    hit = b.loc[sel.fillna(False), "n"]
-    return None if hit.empty else int(hit.sum())
+def _records(b: pd.DataFrame) -> list[tuple]:
+    """(box, arm, group, reason, n) tuples with None for missing labels (fast to scan repeatedly)."""
+    cols = [b[c].astype(object).where(b[c].notna(), None).tolist() for c in ("box", "arm", "group", "reason")]
+    return list(zip(*cols, pd.to_numeric(b["n"], errors="coerce").tolist()))
 
 
 def check_boxes(b: pd.DataFrame, arms) -> list[str]:
     """Every reconciliation failure of a CONSORT box frame, as messages (empty when all hold)."""
-    problems = []
     missing = [c for c in _BOX_COLUMNS if c not in b.columns]
     if missing:
         return [f"box frame lacks column(s) {missing}"]
-    if (pd.to_numeric(b["n"], errors="coerce") < 0).any():
-        problems.append("a count is negative")
+    recs = _records(b)
+    problems = []
+    if any(not (n >= 0) for *_, n in recs):
+        problems.append("a count is negative or missing")
+    totals: dict = {}
+    groups: dict = {}
+    reasons: dict = {}
+    for box, arm, group, reason, n in recs:
+        if group is None and reason is None:
+            totals[(box, arm)] = totals.get((box, arm), 0) + n
+        elif reason is None:
+            groups[(box, arm, group)] = groups.get((box, arm, group), 0) + n
+        else:
+            reasons.setdefault((box, arm), []).append((group, n))
 
     def tot(box, arm=None):
-        v = _total(b, box, arm)
-        if v is None:
+        if (box, arm) not in totals:
             problems.append(f"box `{box}`{'' if arm is None else f' ({arm})'} has no total row")
             return 0
-        return v
-
-    def parts(box, arm=None, level="reason", group=None):
-        sel = b["box"].eq(box) & (b["arm"].isna() if arm is None else b["arm"].eq(arm))
-        if level == "group":
-            sel &= b["group"].notna() & b["reason"].isna()
-        else:
-            sel &= b["reason"].notna()
-            if group is not None:
-                sel &= b["group"].eq(group)
-        return b.loc[sel.fillna(False), "n"]
+        return int(totals[(box, arm)])
 
     assessed, excluded, randomized = tot("assessed"), tot("excluded"), tot("randomized")
     if assessed != excluded + randomized:
         problems.append(f"assessed ({assessed}) != excluded ({excluded}) + randomized ({randomized})")
-    groups = parts("excluded", level="group")
-    if int(groups.sum()) != excluded:
-        problems.append(f"excluded ({excluded}) != sum of its groups ({int(groups.sum())})")
-    for g in b.loc[b["box"].eq("excluded") & b["group"].notna() & b["reason"].isna(), "group"]:
-        gt = int(b.loc[b["box"].eq("excluded") & b["group"].eq(g) & b["reason"].isna(), "n"].sum())
-        r = parts("excluded", group=g)
-        if len(r) and int(r.sum()) != gt:
-            problems.append(f"excluded / {g}: {gt} != sum of its reasons ({int(r.sum())})")
+    gsum = sum(n for (box, arm, g), n in groups.items() if box == "excluded")
+    if gsum != excluded:
+        problems.append(f"excluded ({excluded}) != sum of its groups ({int(gsum)})")
+    for (box, _arm, g), gt in groups.items():
+        if box != "excluded":
+            continue
+        r = [n for grp, n in reasons.get(("excluded", None), []) if grp == g]
+        if r and sum(r) != gt:
+            problems.append(f"excluded / {g}: {int(gt)} != sum of its reasons ({int(sum(r))})")
     alloc = [tot("allocated", a) for a in arms]
     if sum(alloc) != randomized:
         problems.append(f"randomized ({randomized}) != sum allocated per arm ({sum(alloc)})")
@@ -158,9 +161,9 @@ def check_boxes(b: pd.DataFrame, arms) -> list[str]:
             problems.append(f"{a}: allocated ({na}) != analysed ({an}) + excluded from analysis ({exa})")
         for box in ("not_received", "lost_to_follow_up", "discontinued", "excluded_from_analysis"):
             t = tot(box, a)
-            r = parts(box, a)
-            if t and int(r.sum()) != t:
-                problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r.sum())})")
+            r = sum(n for _, n in reasons.get((box, a), []))
+            if t and r != t:
+                problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r)})")
         if tot("lost_to_follow_up", a) + tot("discontinued", a) > na:
             problems.append(f"{a}: lost to follow-up + discontinued exceed allocated ({na})")
     return problems

@@ -348,8 +348,9 @@ def _resolve_params(crits: tuple[Criterion, ...], thresholds: Mapping[str, float
         for p in c.params:
             owner.setdefault(p, []).append(c.id)
     for key, value in thresholds.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ProtocolError(f"threshold {key!r} = {value!r} must be a number.")
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not np.isfinite(value)):
+            raise ProtocolError(f"threshold {key!r} = {value!r} must be a finite number.")
         if "." in key:
             cid, p = key.split(".", 1)
             if cid not in params or p not in params[cid]:

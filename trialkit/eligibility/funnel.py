@@ -235,8 +235,8 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
     screen = np.array([c.stage == "screening" for c in res.criteria])
     first = _first_index(P[:, screen] == 0) if screen.any() else np.full(len(res), -1)
     screen_pos = np.cumsum(screen) - 1  # position of each criterion among screening criteria
-    parts = []
     ctx = res.context
+    row_parts, col_parts, first_parts = [], [], []
     for j in cols:
         c = res.criteria[j]
         col = P[:, j]
@@ -245,27 +245,31 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
         if first_only:
             mask &= is_first
         rows = np.flatnonzero(mask)
-        if not len(rows):
-            continue
-        part = pd.DataFrame({"subject_id": res.subject_ids.to_numpy()[rows]})
-        for k in ("site_id", "country", "screening_date"):
-            part[k] = ctx[k].to_numpy()[rows] if k in ctx else pd.NA
-        codes = res.codes[rows, j]
-        part["criterion_id"] = c.id
-        part["label"] = c.label
-        part["category"] = c.category
-        part["stage"] = c.stage
-        part["status"] = np.array(["unknown", "not met", "met"], dtype=object)[codes + 1]
-        part["first_excluding"] = is_first[rows]
-        part["text"] = c.text
-        part["_order"] = j
-        parts.append(part)
+        row_parts.append(rows)
+        col_parts.append(np.full(len(rows), j))
+        first_parts.append(is_first[rows])
     cols_out = ["subject_id", "site_id", "country", "screening_date", "criterion_id", "label", "category",
                 "stage", "status", "first_excluding", "text"]
-    if not parts:
+    rows = np.concatenate(row_parts) if row_parts else np.array([], dtype=np.intp)
+    if not len(rows):
         return pd.DataFrame({k: pd.Series(dtype="object") for k in cols_out})
-    out = pd.concat(parts, ignore_index=True).sort_values(["_order", "subject_id"], kind="stable")
-    return out[cols_out].reset_index(drop=True)
+    js = np.concatenate(col_parts)
+    order = np.lexsort((res.subject_ids.to_numpy()[rows].astype(str), js))
+    rows, js, firsts = rows[order], js[order], np.concatenate(first_parts)[order]
+    crits = res.criteria
+    attr = {name: np.array([getattr(c, name) for c in crits], dtype=object)
+            for name in ("id", "label", "category", "stage", "text")}
+    out = pd.DataFrame({"subject_id": res.subject_ids.to_numpy()[rows]})
+    for k in ("site_id", "country", "screening_date"):
+        out[k] = ctx[k].to_numpy()[rows] if k in ctx else pd.NA
+    out["criterion_id"] = attr["id"][js]
+    out["label"] = attr["label"][js]
+    out["category"] = attr["category"][js]
+    out["stage"] = attr["stage"][js]
+    out["status"] = np.array(["unknown", "not met", "met"], dtype=object)[res.codes[rows, js] + 1]
+    out["first_excluding"] = firsts
+    out["text"] = attr["text"][js]
+    return out[cols_out]
 
 
 def screening_disagreements(data, *, protocol=None, result: EligibilityResult | None = None,

@@ -1,0 +1,111 @@
+"""The eligibility explorer's callbacks, called without a browser on the committed demo studies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trialkit as tk
+from trialkit.widgets import eligibility as we
+
+
+@pytest.fixture()
+def explorer(demo_b1931036, demo_aall1732, tmp_path, monkeypatch):
+    monkeypatch.setattr(we, "_show", lambda *a, **k: None)  # no rendering needed to test the wiring
+    return we.eligibility_explorer({"b1931036": demo_b1931036, "aall1732": demo_aall1732},
+                                   export_path=str(tmp_path / "excl.csv"))
+
+
+def _eligible(study, **kw) -> int:
+    return int(tk.evaluate_eligibility(study, **kw).eligible.eq(True).sum())
+
+
+def test_initial_view_is_the_protocol_as_written(explorer, demo_b1931036):
+    v = explorer.last["view"]
+    assert v.screened == len(demo_b1931036.screening)
+    assert v.eligible == _eligible(demo_b1931036) and v.delta == 0
+    assert "Protocol as written" in explorer.w["count"].value
+    assert f"Eligible: {v.eligible:,}" in explorer.w["count"].value
+    assert v.consort is not None and v.consort.n("assessed") == v.screened
+
+
+def test_threshold_change_updates_count_and_delta(explorer, demo_b1931036):
+    before = explorer.last["view"].eligible
+    explorer.thresholds["blasts_min_pct"].value = 50.0  # fires on_rule_change
+    v = explorer.last["view"]
+    assert v.eligible == _eligible(demo_b1931036, thresholds={"blasts_min_pct": 50.0})
+    assert v.eligible_as_written == before and v.delta == v.eligible - before
+    assert "blasts_min_pct = 50" in explorer.w["count"].value
+    assert explorer.state()["thresholds"] == {"blasts_min_pct": 50.0}
+
+
+def test_switch_off_and_reset(explorer, demo_b1931036):
+    explorer.switches["B_IN02_HR_TIMING"].value = False
+    v = explorer.last["view"]
+    assert v.eligible == _eligible(demo_b1931036, disabled=["B_IN02_HR_TIMING"])
+    assert v.delta > 0
+    assert "B_IN02_HR_TIMING" not in v.result.criterion_ids
+    we.on_reset(explorer)
+    assert explorer.last["view"].delta == 0
+    assert all(cb.value for cb in explorer.switches.values())
+
+
+def test_country_filter_restricts_rows_and_site_choices(explorer, demo_b1931036):
+    explorer.w["country"].value = "France"
+    v = explorer.last["view"]
+    sites = demo_b1931036.sites.set_index("site_id")["country"]
+    in_fr = demo_b1931036.screening["site_id"].map(sites).eq("France")
+    assert v.screened == int(in_fr.sum())
+    assert set(explorer.w["site"].options) - {we.ALL} == set(demo_b1931036.screening.loc[in_fr, "site_id"])
+    assert v.consort.n("assessed") == v.screened
+
+
+def test_date_filter_and_filter_mask(demo_b1931036):
+    d = pd.to_datetime(demo_b1931036.screening["screening_date"])
+    cut = d.sort_values().iloc[len(d) // 2]
+    mask = we.filter_mask(demo_b1931036, date_to=cut.date())
+    assert mask.sum() == int((d <= cut).sum())
+    assert we.filter_mask(demo_b1931036, country="Nowhere").sum() == 0
+    sub = we.filter_study(demo_b1931036, mask)
+    assert set(sub.randomization["subject_id"]) <= set(sub.screening["subject_id"])
+
+
+def test_compute_view_without_widgets(demo_b1931036):
+    prep = tk.eligibility.prepare_screening(demo_b1931036)
+    mask = np.zeros(len(demo_b1931036.screening), bool)
+    mask[:50] = True
+    v = we.compute_view(demo_b1931036, prep, mask=mask, disabled=["B_IN01_AGE"])
+    assert v.screened == 50
+    assert v.eligible_as_written == int(tk.evaluate_eligibility(
+        demo_b1931036.screening.iloc[:50], protocol="b1931036").eligible.eq(True).sum())
+    assert v.funnel.totals["screened"] == 50
+    assert "eligible-count" in v.headline_html()
+
+
+def test_export_writes_the_exclusion_list(explorer, tmp_path):
+    path = we.on_export(explorer)
+    got = pd.read_csv(path)
+    assert len(got) == len(explorer.last["view"].exclusions)
+    assert set(got["first_excluding"]) == {True}
+    assert "Wrote" in explorer.w["export_status"].value
+
+
+def test_protocol_change_rebuilds_rule_controls(explorer):
+    explorer.w["protocol"].value = "aall1732"
+    assert "A_IN02_WBC" in explorer.switches and "B_IN01_AGE" not in explorer.switches
+    assert "wbc_min_per_ul" in explorer.thresholds
+    explorer.thresholds["wbc_min_per_ul"].value = 10000.0
+    assert explorer.last["view"].delta >= 0
+
+
+def test_bad_state_is_reported_not_raised(explorer):
+    explorer.thresholds["blasts_min_pct"].value = float("nan")
+    assert "Cannot evaluate" in explorer.w["count"].value and "finite number" in explorer.w["count"].value
+
+
+def test_explorer_needs_a_study():
+    from trialkit.errors import TrialkitError
+
+    with pytest.raises(TrialkitError, match="at least one study"):
+        we.eligibility_explorer({})
