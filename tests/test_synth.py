@@ -19,7 +19,7 @@ from trialkit.errors import TrialkitError
 from trialkit.model import column_names
 from trialkit.synth import DEFAULT_DATA_CUT, DEFAULT_SEED, DEMO_SIZES, generate, make_demo
 from trialkit.synth._course import COURSES
-from trialkit.synth._missing import RATES
+from trialkit.synth._missing import RATES, SITE_SHAPE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -194,9 +194,18 @@ def test_missing_values_are_injected_after_the_verdict(b_large):
     for col in ("age_years", "marrow_blasts_pct", "creatinine_mg_dl", "relapse_date", "tp53_alteration"):
         keep = exported[col].notna()
         assert (exported.loc[keep, col] == true.loc[keep, col]).all(), col
-    # the sporadic rate of a column (age_years: 3 %), 4 binomial SE
+    # the sporadic rate of a column (age_years: 3 %) times a per-site factor of mean 1: the overall
+    # share has binomial variance plus the sites' part, p² Var(factor) Σ w_s² (w_s = site shares)
     p = RATES["age_years"]
-    assert abs(exported["age_years"].isna().mean() - p) < 4 * np.sqrt(p * (1 - p) / len(exported))
+    w = exported["site_id"].value_counts(normalize=True)
+    var = p * (1 - p) / len(exported) + p**2 / SITE_SHAPE * float((w**2).sum())
+    assert abs(exported["age_years"].isna().mean() - p) < 4 * np.sqrt(var)
+    # missingness clusters by site: the per-site share of empty genetics varies more than binomial
+    miss = exported["tp53_alteration"].isna().groupby(exported["site_id"]).agg(["mean", "size"])
+    miss = miss[miss["size"] >= 30]
+    q = exported["tp53_alteration"].isna().mean()
+    chi2 = float((((miss["mean"] - q) ** 2) * miss["size"] / (q * (1 - q))).sum())
+    assert chi2 / (len(miss) - 1) > 2
     # structural: echo or MUGA, never both reported
     both = exported["shortening_fraction_pct"].notna() & exported["ejection_fraction_pct"].notna()
     assert not both.any()

@@ -225,7 +225,8 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
                                                         model=verdict or _verdict.VerdictModel(), rng=r_verdict)
     true["screening_outcome"] = pd.array(outcome, dtype="string")
     true["screen_failure_reason"] = pd.array(reason, dtype="string")
-    screening = _missing.inject_missing(true, scale=missing, rng=r_missing)
+    screening = _missing.inject_missing(true, site_index=site_idx, n_sites=len(sites), scale=missing,
+                                        rng=r_missing)
     truth = Truth(screening=true, rules_eligible=rules, site_error=site_error, post_enrollment_fail=post_fail)
 
     notes = [f"synthetic data: protocol {proto.id}, {n} screened, seed {seed}, data cut {cut.date()}",

@@ -5,7 +5,10 @@ Two kinds, as in real exports:
 * structural — a value that was never measured: the ejection fraction by MUGA is only recorded
   when no echocardiogram was done (and then the shortening fraction is empty); the share of CD22+
   blasts is often not reported beside the positive/negative call;
-* sporadic (missing completely at random) — a lab value, a date or a history item left empty.
+* sporadic — a lab value, a date or a history item left empty. Sites differ in how complete their
+  data are: each site's rates are the column's rate times a site factor drawn from
+  Gamma(shape ``SITE_SHAPE``, mean 1), so missingness clusters by site (missing at random given the
+  site) as data managers see it in real exports.
 
 With ``scale=0`` nothing is masked: the export equals the true values the verdict was made on.
 """
@@ -35,14 +38,21 @@ NEVER = {"subject_id", "site_id", "screening_date", "country", "screening_outcom
 #: CD22 calls reported without the percentage.
 P_MUGA = 0.1
 P_CD22_PCT_NOT_REPORTED = 0.4
+#: Shape of the Gamma distribution of the per-site completeness factor (mean 1).
+SITE_SHAPE = 2.0
 
 
-def inject_missing(screening: pd.DataFrame, *, scale: float, rng: np.random.Generator) -> pd.DataFrame:
-    """Return a copy of ``screening`` with values masked (see the module docstring)."""
+def inject_missing(screening: pd.DataFrame, *, site_index: np.ndarray, n_sites: int, scale: float,
+                   rng: np.random.Generator) -> pd.DataFrame:
+    """Return a copy of ``screening`` with values masked (see the module docstring).
+
+    ``site_index`` gives each row's site (0 … ``n_sites`` − 1), for the per-site completeness factor.
+    """
     if scale <= 0:
         return screening
     out = {}
     n = len(screening)
+    site_factor = rng.gamma(SITE_SHAPE, 1.0 / SITE_SHAPE, size=n_sites)[site_index]
     muga = rng.random(n) < P_MUGA
     for col in screening.columns:
         s = screening[col]
@@ -50,7 +60,7 @@ def inject_missing(screening: pd.DataFrame, *, scale: float, rng: np.random.Gene
         if col in NEVER or not s.notna().any():
             out[col] = s
             continue
-        mask = u < min(1.0, RATES.get(col, DEFAULT_RATE) * scale)
+        mask = u < np.minimum(1.0, RATES.get(col, DEFAULT_RATE) * scale * site_factor)
         if col == "shortening_fraction_pct":
             mask |= muga
         elif col == "ejection_fraction_pct":
