@@ -265,10 +265,9 @@ def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol,
     late = post_fail[sel][order]
     off = None
     if late.any():
-        conf = pts["mpal_confirmation_date"].to_numpy().astype("datetime64[D]").astype("int64").astype(float) \
-            if "mpal_confirmation_date" in pts else np.full(m, np.nan)
-        conf[np.isnat(pts["mpal_confirmation_date"].to_numpy())] = np.nan
-        off = np.where(late, np.fmax(np.nan_to_num(conf - rand_day, nan=0.0), 0.0), np.nan)
+        conf = pts["mpal_confirmation_date"].to_numpy().astype("datetime64[D]")
+        conf_day = np.where(np.isnat(conf), np.nan, conf.astype(np.int64).astype(float))
+        off = np.where(late, np.fmax(np.nan_to_num(conf_day - rand_day, nan=0.0), 0.0), np.nan)
     c = _course.simulate_course(experimental, horizon=horizon, follow_up_days=int(follow),
                                 model=_course.COURSES[proto.id], rng=r_course,
                                 off_protocol_day=off)
