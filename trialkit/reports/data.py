@@ -96,7 +96,7 @@ def _month_series(dates: pd.Series, months: pd.PeriodIndex) -> pd.Series:
     return per.reindex(months, fill_value=0).cumsum()
 
 
-def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility_failures: dict | None = None,
+def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None,
                      checksum: str | None = None) -> dict:
     """Whole-study comparison figures for site reports, counts only, small cells suppressed.
 
@@ -105,9 +105,8 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility_fail
     study : Study
     min_cell : int, default 5
         Smallest count published; must be at least 5.
-    eligibility_failures : dict, optional
-        ``{criterion id: number of screened patients not meeting it}`` computed once for the
-        whole study (suppressed here).
+    eligibility : EligibilityResult, optional
+        :func:`trialkit.evaluate_eligibility` of the whole study (evaluated here when not given).
     checksum : str, optional
         ``study.checksum()`` when the caller has it already.
 
@@ -142,7 +141,7 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility_fail
         start = first.groupby("site_id")["d"].min()
         if "activation_date" in s.sites and s.sites["activation_date"].notna().any():
             act = s.sites.set_index("site_id")["activation_date"].dropna()
-            start = act.combine(start, min) if len(start) else act
+            start = pd.concat([act, start], axis=1).min(axis=1)
         active = [int((start.dt.to_period("M") <= m).sum()) for m in months]
         ends = [m.to_timestamp(how="end").normalize() for m in months]
         tr = thin_cumulative(pd.Series(ends), cum_r.reset_index(drop=True), min_cell=min_cell)
@@ -176,6 +175,26 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility_fail
                                                         int((g["arm"] == a).sum()), min_cell=min_cell)}
                            for a in arms}
 
+    # eligibility by the protocol's rules, and each criterion's exclusions (independent counts)
+    rules, excluding = None, None
+    if len(scr) and s.protocol.criteria:
+        from ..eligibility import evaluate_eligibility, funnel
+
+        res = eligibility if eligibility is not None else evaluate_eligibility(s)
+        f = funnel(res)
+        rules = suppress_group({k: int(f.totals[k]) for k in ("eligible", "not_eligible", "undetermined")},
+                               min_cell=min_cell)
+        ind = f.independent
+        excluding = {str(c): suppress(int(n), min_cell=min_cell) for c, n in zip(ind["criterion_id"], ind["excludes"])}
+    # allocation tests of the whole study (statistics, not cells; the counts are suppressed)
+    allocation = {"n": suppress(len(rnd), min_cell=min_cell), "p_binomial": None, "p_scheme": None}
+    if len(rnd) >= min_cell:
+        from ..randomization import allocation_summary
+
+        row = allocation_summary(s, by=("overall",)).table.iloc[0]
+        allocation.update(p_binomial=None if pd.isna(row["p_binomial"]) else float(row["p_binomial"]),
+                          p_scheme=None if pd.isna(row["p_scheme"]) else float(row["p_scheme"]))
+
     n_sites = int(s.sites["site_id"].nunique())
     rand_sites = rnd.groupby("site_id").size() if len(rnd) else pd.Series(dtype=int)
     return {
@@ -192,8 +211,9 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility_fail
         "site_verdicts": suppress_group(verdicts, min_cell=min_cell),
         "arms": {a: {"randomized": v, "planned_share": s.protocol.ratio[a] / total}
                  for a, v in suppress_group(arm_counts, min_cell=min_cell).items()},
-        "criteria_not_met": ({k: suppress(v, min_cell=min_cell) for k, v in eligibility_failures.items()}
-                             if eligibility_failures is not None else None),
+        "rules": rules,
+        "criteria_excluding": excluding,
+        "allocation": allocation,
         "pace": pace,
         "response": response,
         "events": events,

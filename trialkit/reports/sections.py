@@ -21,7 +21,7 @@ from ..errors import ReportError
 from ..study import Study
 
 __all__ = ["SiteReport", "load_site", "header", "screening_summary", "screen_failures", "unknowns",
-           "consort_counts", "consort_figure", "allocation", "pace", "pace_figure", "data_quality",
+           "consort", "consort_counts", "consort_figure", "allocation", "pace", "pace_figure", "data_quality",
            "outcome_summary", "table", "figure", "title", "allocation_note", "count_findings"]
 
 SUPPRESSED = "<5"
@@ -42,6 +42,8 @@ class SiteReport:
     data_cut_date : pandas.Timestamp or None
     generated : str
         UTC time the report was generated (ISO 8601).
+    eligibility : EligibilityResult or None
+        :func:`trialkit.evaluate_eligibility` of this site's screening log (None when empty).
     """
 
     study: Study
@@ -49,6 +51,7 @@ class SiteReport:
     aggregates: dict = field(default_factory=dict)
     data_cut_date: pd.Timestamp | None = None
     generated: str = ""
+    eligibility: object = None  # trialkit.eligibility.EligibilityResult of this site's screening
 
     @property
     def site(self) -> dict:
@@ -77,8 +80,11 @@ def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | N
     agg_file = folder / AGGREGATES_FILE
     aggregates = json.loads(agg_file.read_text(encoding="utf-8")) if agg_file.exists() else {}
     cut = pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date
+    from ..eligibility import evaluate_eligibility
+
+    elig = evaluate_eligibility(study) if len(study.screening) else None
     return SiteReport(study=study, site_id=site_id, aggregates=aggregates, data_cut_date=cut,
-                      generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+                      generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), eligibility=elig)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,21 +188,33 @@ def _verdicts(scr: pd.DataFrame) -> dict:
 
 
 def screening_summary(rep: SiteReport) -> pd.DataFrame:
-    """Screened, eligible, screen failures, randomized: this site against the whole study.
+    """Screened, eligible by the protocol's rules, the site's own verdicts, randomized: site vs study.
 
-    Columns ``measure, site, study``; study cells under 5 are ``None`` (suppressed).
+    Columns ``measure, site, study``; study cells under 5 are ``None`` (suppressed). "Eligible by
+    the rules" comes from :func:`trialkit.evaluate_eligibility` (met / not met / unknown per
+    criterion); "undetermined" patients have a missing input and no criterion excluding them.
     """
     s = rep.study
     scr = s.screening
     v = _verdicts(scr)
     agg = rep.aggregates
     sv = agg.get("site_verdicts") or {}
+    rules = agg.get("rules") or {}
     counts = agg.get("counts") or {}
+    if rep.eligibility is not None:
+        from ..eligibility import funnel
+
+        tot = funnel(rep.eligibility).totals
+    else:
+        tot = {"eligible": 0, "not_eligible": 0, "undetermined": 0}
     rows = [("screened", len(scr), counts.get("screened")),
-            ("eligible (site's verdict)", v["eligible"], sv.get("eligible")),
-            ("screen failures (site's verdict)", v["screen failure"], sv.get("screen failure")),
-            ("declined", v["declined"], sv.get("declined")),
-            ("other / not recorded", v["other"] + v["not recorded"],
+            ("eligible by the protocol's rules", tot["eligible"], rules.get("eligible")),
+            ("not eligible by the rules", tot["not_eligible"], rules.get("not_eligible")),
+            ("undetermined (criterion inputs missing)", tot["undetermined"], rules.get("undetermined")),
+            ("site's verdict: eligible", v["eligible"], sv.get("eligible")),
+            ("site's verdict: screen failure", v["screen failure"], sv.get("screen failure")),
+            ("site's verdict: declined", v["declined"], sv.get("declined")),
+            ("site's verdict: other / not recorded", v["other"] + v["not recorded"],
              None if sv.get("other") is None or sv.get("not recorded") is None
              else sv["other"] + sv["not recorded"]),
             ("randomized", len(s.randomization), counts.get("randomized"))]
@@ -204,109 +222,133 @@ def screening_summary(rep: SiteReport) -> pd.DataFrame:
 
 
 def screen_failures(rep: SiteReport) -> pd.DataFrame:
-    """Screen failures by recorded reason at this site (columns ``reason, site n, % of screened``)."""
-    scr = rep.study.screening
-    fails = scr[scr["screening_outcome"] == "screen failure"]
-    reason = fails["screen_failure_reason"].fillna("(no reason recorded)")
-    vc = reason.value_counts()
-    out = pd.DataFrame({"reason": vc.index.astype(str), "site n": vc.values.astype(int)})
-    out["% of screened"] = (100 * out["site n"] / max(len(scr), 1)).round(1)
-    return out.reset_index(drop=True)
+    """Screen failures by criterion at this site, by the protocol's rules, against the study.
+
+    One row per criterion that excludes or cannot be decided for at least one of the site's
+    patients. Columns: ``criterion, label, category, excluding, first excluding (protocol order),
+    unknown, % of screened, study excluding, study % of screened`` — "excluding" counts patients
+    for whom an inclusion criterion is not met or an exclusion criterion is met (a patient may
+    fail several); "first excluding" is the sequential funnel's count.
+    """
+    if rep.eligibility is None:
+        return pd.DataFrame(columns=["criterion", "label", "category", "excluding", "first excluding",
+                                     "unknown", "% of screened", "study excluding", "study % of screened"])
+    from ..eligibility import funnel
+
+    f = funnel(rep.eligibility)
+    ind = f.independent.set_index("criterion_id")
+    seq = f.sequential.set_index("criterion_id")["excluded"]
+    n = len(rep.study.screening)
+    agg = rep.aggregates.get("criteria_excluding") or {}
+    study_n = (rep.aggregates.get("counts") or {}).get("screened")
+    rows = []
+    for cid, r in ind.iterrows():
+        if r["excludes"] == 0 and r["unknown"] == 0:
+            continue
+        st = agg.get(cid)
+        rows.append((cid, r["label"], r["category"], int(r["excludes"]), int(seq.get(cid, 0)), int(r["unknown"]),
+                     round(100 * r["excludes"] / n, 1), st,
+                     None if st is None or not study_n else round(100 * st / study_n, 1)))
+    return pd.DataFrame(rows, columns=["criterion", "label", "category", "excluding", "first excluding",
+                                       "unknown", "% of screened", "study excluding", "study % of screened"])
+
+
+def _missing_inputs(scr_row: pd.Series, inputs) -> list[str]:
+    from ..eligibility.derive import DERIVED_INPUTS
+
+    out = []
+    for name in inputs:
+        cols = DERIVED_INPUTS[name].reads if name in DERIVED_INPUTS else (name,)
+        out += [c for c in cols if c in scr_row.index and pd.isna(scr_row[c]) and c not in out]
+    return out
 
 
 def unknowns(rep: SiteReport) -> pd.DataFrame:
-    """Screened patients with missing criterion inputs to resolve (``subject_id, missing inputs``)."""
-    scr = rep.study.screening
-    inputs = _criterion_inputs(rep.study)
-    cols = [c for c in inputs if c in scr.columns]
-    if not cols or not len(scr):
-        return pd.DataFrame(columns=["subject_id", "missing inputs"])
-    miss = scr[cols].isna()
-    rows = [(sid, ", ".join(c for c in cols if m[c])) for sid, (_, m) in zip(scr["subject_id"], miss.iterrows())
-            if m.any()]
-    return pd.DataFrame(rows, columns=["subject_id", "missing inputs"])
+    """Criteria that cannot be decided for a patient because an input is missing.
 
+    Columns ``subject_id, criterion, label, missing inputs`` (the canonical screening columns that
+    are empty, derived inputs expanded to the columns they read).
+    """
+    cols = ["subject_id", "criterion", "label", "missing inputs"]
+    if rep.eligibility is None:
+        return pd.DataFrame(columns=cols)
+    from ..eligibility import exclusion_list
 
-def _criterion_inputs(study: Study) -> list[str]:
-    """Canonical screening columns the protocol's criteria read (from the criteria file's ``inputs``)."""
-    from ..model import column_names
-
-    canon = set(column_names("screening"))
-    seen: list[str] = []
-    for c in study.protocol.criteria:
-        for name in c.get("inputs", ()) or ():
-            if name in canon and name not in seen:
-                seen.append(name)
-    return seen
+    ex = exclusion_list(rep.eligibility, include_unknown=True)
+    ex = ex[ex["status"] == "unknown"]
+    if not len(ex):
+        return pd.DataFrame(columns=cols)
+    inputs = {c.id: c.inputs for c in rep.eligibility.criteria}
+    scr = rep.study.screening.set_index("subject_id")
+    rows = [(sid, cid, label, ", ".join(_missing_inputs(scr.loc[sid], inputs.get(cid, ()))) or "(derived input)")
+            for sid, cid, label in zip(ex["subject_id"], ex["criterion_id"], ex["label"])]
+    return pd.DataFrame(rows, columns=cols)
 
 
 # ------------------------------------------------------------------------------------------------
 # CONSORT flow
 # ------------------------------------------------------------------------------------------------
+def consort(rep: SiteReport):
+    """The site's CONSORT flow (:func:`trialkit.consort`; counts reconcile at every box).
+
+    ``None`` when no patient was randomized at the site: the flow then ends at screening and the
+    report shows the screening funnel instead (see :func:`consort_figure`).
+    """
+    if not len(rep.study.randomization) or rep.eligibility is None:
+        return None
+    from ..eligibility import consort as _consort
+
+    return _consort(rep.study, eligibility=rep.eligibility)
+
+
 def consort_counts(rep: SiteReport) -> pd.DataFrame:
-    """The site's CONSORT boxes (columns ``box, arm, n``)."""
-    s = rep.study
-    scr, rnd, disp = s.screening, s.randomization, s.disposition
-    v = _verdicts(scr)
-    rows = [("assessed for eligibility", "", len(scr)),
-            ("excluded: not eligible", "", v["screen failure"]),
-            ("excluded: declined", "", v["declined"]),
-            ("excluded: other / not recorded", "", len(scr) - len(rnd) - v["screen failure"] - v["declined"]),
-            ("randomized", "", len(rnd))]
-    d = disp.set_index("subject_id") if len(disp) else None
-    for arm in s.protocol.arm_codes:
-        ids = rnd.loc[rnd["arm"] == arm, "subject_id"]
-        sub = d.reindex(ids) if d is not None else pd.DataFrame(index=ids)
-        treated = int(sub["treated"].fillna(False).astype(bool).sum()) if "treated" in sub else 0
-        disc = int(sub["discontinued"].fillna(False).astype(bool).sum()) if "discontinued" in sub else 0
-        lost = int(sub["lost_to_follow_up"].fillna(False).astype(bool).sum()) if "lost_to_follow_up" in sub else 0
-        analysed = int(sub["analysed"].fillna(False).astype(bool).sum()) if "analysed" in sub else 0
-        rows += [("allocated", arm, len(ids)), ("received allocated intervention", arm, treated),
-                 ("discontinued", arm, disc), ("lost to follow-up", arm, lost), ("analysed", arm, analysed)]
-    return pd.DataFrame(rows, columns=["box", "arm", "n"])
+    """The site's CONSORT boxes as a frame (``box, arm, group, reason, n``).
+
+    For a site without randomized patients: assessed, excluded by first excluding criterion (the
+    sequential funnel in protocol order), undetermined and randomized = 0.
+    """
+    flow = consort(rep)
+    if flow is not None:
+        return flow.to_frame()
+    cols = ["box", "arm", "group", "reason", "n"]
+    n = len(rep.study.screening)
+    rows = [("assessed", None, None, None, n), ("randomized", None, None, None, 0)]
+    if rep.eligibility is not None:
+        from ..eligibility import funnel
+
+        f = funnel(rep.eligibility)
+        rows[1:1] = [("excluded", None, "first excluding criterion (protocol order)", f"{c}: {lab}", int(k))
+                     for c, lab, k in zip(f.sequential["criterion_id"], f.sequential["label"],
+                                          f.sequential["excluded"]) if k]
+        rows.insert(-1, ("not randomized, eligibility undetermined", None, None, None, int(f.totals["undetermined"])))
+        rows.insert(-1, ("not randomized, eligible by the rules", None, None, None, int(f.totals["eligible"])))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def consort_figure(rep: SiteReport):
-    """A CONSORT-style flow diagram of this site's patients (plotly)."""
-    import plotly.graph_objects as go
+    """The site's CONSORT flow diagram (plotly), laid out as a CONSORT 2010 flow diagram.
 
-    c = consort_counts(rep)
-    get = {(b, a): n for b, a, n in c.itertuples(index=False)}
-    arms = list(rep.study.protocol.arm_codes)
-    boxes = []
+    A site without randomized patients gets its screening funnel (:func:`trialkit.funnel`), titled
+    as such: its flow ends at screening.
+    """
+    flow = consort(rep)
+    if flow is not None:
+        fig = flow.figure()
+        fig.update_layout(title=dict(text=f"CONSORT flow, site {rep.site_id}"))
+        return fig
+    if rep.eligibility is None:
+        import plotly.graph_objects as go
 
-    def add(x, y, text, w=0.26, h=0.1):  # noqa: ANN001 - local drawing helper
-        boxes.append((x, y, w, h, text))
+        return go.Figure(layout=dict(
+            height=160, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
+            margin=dict(l=10, r=10, t=10, b=10),
+            annotations=[dict(text=f"Site {rep.site_id}: no patient screened by the data cut.", showarrow=False,
+                              x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=15))]))
+    from ..eligibility import funnel
 
-    add(0.5, 0.92, f"Assessed for eligibility<br>(n = {get[('assessed for eligibility', '')]})", w=0.34)
-    excl = (f"Excluded (n = {get[('assessed for eligibility', '')] - get[('randomized', '')]})<br>"
-            f"• not eligible: {get[('excluded: not eligible', '')]}<br>"
-            f"• declined: {get[('excluded: declined', '')]}<br>"
-            f"• other / not recorded: {get[('excluded: other / not recorded', '')]}")
-    add(0.84, 0.76, excl, w=0.3, h=0.17)
-    add(0.5, 0.62, f"Randomized (n = {get[('randomized', '')]})", w=0.3)
-    xs = [0.25, 0.75] if len(arms) == 2 else [(i + 0.5) / len(arms) for i in range(len(arms))]
-    ratio = rep.study.protocol.ratio
-    for x, arm in zip(xs, arms):
-        add(x, 0.42, f"Allocated to {arm} (ratio {ratio[arm]})<br>n = {get[('allocated', arm)]}<br>"
-                     f"received allocated intervention: {get[('received allocated intervention', arm)]}",
-            w=0.4, h=0.12)
-        add(x, 0.22, f"Discontinued: {get[('discontinued', arm)]}<br>Lost to follow-up: "
-                     f"{get[('lost to follow-up', arm)]}", w=0.4, h=0.1)
-        add(x, 0.06, f"Analysed (n = {get[('analysed', arm)]})", w=0.4, h=0.07)
-    shapes = [dict(type="rect", x0=x - w / 2, x1=x + w / 2, y0=y - h / 2, y1=y + h / 2,
-                   line=dict(color="#34495e"), fillcolor="#f7f9fb") for x, y, w, h, _ in boxes]
-    notes = [dict(x=x, y=y, text=text, showarrow=False, font=dict(size=12)) for x, y, _, _, text in boxes]
-    arrows = [(0.5, 0.87, 0.5, 0.67), (0.5, 0.76, 0.69, 0.76)]
-    for x in xs:
-        arrows += [(0.5, 0.57, x, 0.48), (x, 0.36, x, 0.27), (x, 0.17, x, 0.095)]
-    notes += [dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
-                   arrowhead=2, arrowwidth=1.2, text="") for x0, y0, x1, y1 in arrows]
-    # one layout dict (validated once) is several times faster than add_shape/add_annotation calls
-    fig = go.Figure(layout=dict(
-        shapes=shapes, annotations=notes, height=560, margin=dict(l=10, r=10, t=30, b=10),
-        plot_bgcolor="white", title=dict(text=f"CONSORT flow, site {rep.site_id}"),
-        xaxis=dict(visible=False, range=[0, 1]), yaxis=dict(visible=False, range=[0, 1])))
+    fig = funnel(rep.eligibility).figure()
+    fig.update_layout(title=dict(text=f"Site {rep.site_id}: no patient randomized — screening funnel "
+                                      "(the CONSORT flow ends at screening)"))
     return fig
 
 
@@ -316,9 +358,8 @@ def consort_figure(rep: SiteReport):
 def allocation(rep: SiteReport) -> pd.DataFrame:
     """Randomized patients by arm against the protocol ratio, at this site and (suppressed) study-wide.
 
-    Columns ``arm, planned ratio, site observed, site expected, study observed, study expected``.
-    ``site expected`` is ``n × planned share``: with a handful of patients per site no test can
-    tell a faithful 2:1 scheme from a broken one, so none is computed here.
+    Columns ``arm, planned share, site observed, site expected, study observed, study expected``;
+    expected = n × planned share (the ratio is read from the protocol, e.g. 2:1 InO : ALLR3).
     """
     s = rep.study
     ratio = s.protocol.ratio
@@ -337,18 +378,29 @@ def allocation(rep: SiteReport) -> pd.DataFrame:
 
 
 def allocation_note(rep: SiteReport) -> _HTML:
-    """One sentence on what the site's split can and cannot say about the planned ratio."""
-    n = len(rep.study.randomization)
-    ratio = rep.study.protocol.ratio
-    total = sum(ratio.values())
-    exp = " : ".join(f"{arm} {n * r / total:.1f}" for arm, r in ratio.items())
-    plan = " : ".join(f"{arm} {r}" for arm, r in ratio.items())
-    text = (f"Planned ratio {plan} (protocol {rep.study.protocol.id}); with n = {n} randomized here the "
-            f"expected split is {exp}. ")
-    if n < 12:
-        text += ("Counts this small cannot test the ratio: randomization is monitored study-wide and by "
-                 "stratum, not per site.")
-    return _HTML(f'<p class="tk-note">{html.escape(text)}</p>')
+    """What the site's split can say about the ratio (:func:`trialkit.allocation_summary`'s verdict)
+    and the study-wide tests (binomial against the planned share, and against the protocol's scheme)."""
+    s = rep.study
+    n = len(s.randomization)
+    plan = " : ".join(f"{arm} {r}" for arm, r in s.protocol.ratio.items())
+    parts = [f"Planned ratio {plan} (protocol {s.protocol.id})."]
+    if n == 0:
+        parts.append("No patient has been randomized at this site.")
+    else:
+        from ..randomization import allocation_summary
+
+        row = allocation_summary(s, by=("overall",), n_sim=2000).table.iloc[0]
+        verdict = (str(row["note"]) if isinstance(row["note"], str) and row["note"]
+                   else f"exact binomial test against the planned share p = {row['p_binomial']:.3f}")
+        parts.append(f"This site: n = {n}; {verdict}.")
+    st = rep.aggregates.get("allocation") or {}
+    if st.get("n") is not None:
+        pb, ps = st.get("p_binomial"), st.get("p_scheme")
+        parts.append(f"Whole study: n = {st['n']}"
+                     + (f"; exact binomial test against the planned share p = {pb:.3f}" if pb is not None else "")
+                     + (f"; against the protocol's randomization scheme (simulated) p = {ps:.3f}"
+                        if ps is not None else "") + ".")
+    return _HTML(f'<p class="tk-note">{html.escape(" ".join(parts))}</p>')
 
 
 # ------------------------------------------------------------------------------------------------
@@ -410,14 +462,28 @@ def data_quality(rep: SiteReport) -> pd.DataFrame:
     """Findings a data manager should resolve at this site (``subject_id, finding, detail``).
 
     * missing criterion inputs (the eligibility verdict cannot be reached without them);
+    * disagreements between the site's screening verdict and the protocol's rules
+      (:func:`trialkit.screening_disagreements`);
     * out-of-window dates: dates after the data cut, screening before the site's activation or the
       study start, treatment start before randomization, end of induction outside Day 28 ± 2;
     * schema and cross-table problems of the site's rows (:func:`trialkit.schemas.study_problems`).
     """
     s = rep.study
     rows: list[tuple[str, str, str]] = []
-    for sid, miss in unknowns(rep).itertuples(index=False):
-        rows.append((sid, "missing criterion input", miss))
+    for sid, cid, _label, miss in unknowns(rep).itertuples(index=False):
+        rows.append((sid, "missing criterion input", f"{cid}: {miss}"))
+    if rep.eligibility is not None:
+        from ..eligibility import screening_disagreements
+
+        dis = screening_disagreements(s, result=rep.eligibility)
+        for rec in dis.itertuples(index=False):
+            why = rec.failed_criteria if isinstance(rec.failed_criteria, str) else ""
+            unk = rec.unknown_criteria if isinstance(rec.unknown_criteria, str) else ""
+            site_reason = rec.screen_failure_reason if isinstance(rec.screen_failure_reason, str) else ""
+            detail = "; ".join(x for x in (why and f"rules: {why}", unk and f"undetermined: {unk}",
+                                           site_reason and f"site reason: {site_reason}") if x)
+            rows.append((rec.subject_id, f"site verdict vs rules: {rec.disagreement}", detail))
+
     cut = rep.data_cut_date
     date_cols = {"screening": ["screening_date"], "randomization": ["randomization_date"],
                  "disposition": ["treatment_start_date", "end_of_induction_date", "discontinuation_date",
@@ -470,33 +536,46 @@ def count_findings(findings: pd.DataFrame) -> pd.DataFrame:
 # outcomes
 # ------------------------------------------------------------------------------------------------
 def outcome_summary(rep: SiteReport) -> pd.DataFrame:
-    """End-of-induction response and event counts by arm: site and (suppressed) study.
+    """End-of-induction response and time-to-event summary by arm: site and (suppressed) study.
 
-    Columns ``measure, arm, site, study``; ``site`` is "k / n", ``study`` likewise or ``None``.
+    Rates come from :func:`trialkit.response_rates` (exact Clopper–Pearson 95 % CI), events and
+    medians from :func:`trialkit.km`. Columns ``measure, arm, site n, site result, site 95% CI,
+    study``; ``study`` is "k / n" or ``None`` when suppressed.
     """
     s = rep.study
-    arm_of = s.randomization.set_index("subject_id")["arm"]
-    resp = s.response.assign(arm=s.response["subject_id"].map(arm_of))
-    o = s.outcomes.assign(arm=s.outcomes["subject_id"].map(arm_of))
+    cols = ["measure", "arm", "site n", "site result", "site 95% CI", "study"]
+    if not len(s.randomization):
+        return pd.DataFrame(columns=cols)
+    from ..outcomes import km, response_rates
+
     agg_r = rep.aggregates.get("response") or {}
     agg_e = rep.aggregates.get("events") or {}
-    rows = []
 
     def frac(k, n):
         return None if k is None or n is None else f"{k} / {n}"
 
-    for arm in s.protocol.arm_codes:
-        r = resp[resp["arm"] == arm]
-        a = agg_r.get(arm) or {}
-        n = int(r["response"].notna().sum())
-        rows.append(("CR/CRi at end of induction", arm, f"{int(r['response'].isin(['CR', 'CRi']).sum())} / {n}",
-                     frac(a.get("cr_cri"), a.get("assessed"))))
-        m = int(r["mrd_negative"].notna().sum())
-        rows.append(("MRD negative", arm, f"{int(r['mrd_negative'].fillna(False).astype(bool).sum())} / {m}",
-                     frac(a.get("mrd_negative"), a.get("mrd_assessed"))))
-    for ep in sorted(set(o["endpoint"].dropna()) | set(agg_e)):
-        for arm in s.protocol.arm_codes:
-            g = o[(o["endpoint"] == ep) & (o["arm"] == arm)]
-            a = (agg_e.get(ep) or {}).get(arm) or {}
-            rows.append((f"{ep} events", arm, f"{int(g['event'].sum())} / {len(g)}", frac(a.get("events"), a.get("n"))))
-    return pd.DataFrame(rows, columns=["measure", "arm", "site", "study"])
+    rows = []
+    names = {"EOI_CR": ("CR/CRi at end of induction", "cr_cri", "assessed"),
+             "EOI_MRDNEG": ("MRD negative at end of induction", "mrd_negative", "mrd_assessed")}
+    # an endpoint nobody has been assessed for yet has no rate (response_rates refuses it, rightly)
+    assessed = [ep for ep, col in (("EOI_CR", "response"), ("EOI_MRDNEG", "mrd_negative"))
+                if col in s.response and s.response[col].notna().any()]
+    for ep in ("EOI_CR", "EOI_MRDNEG"):
+        if ep not in assessed:
+            label, k, n = names[ep]
+            rows += [(label, arm, 0, "not assessed yet", "", frac((agg_r.get(arm) or {}).get(k),
+                                                                  (agg_r.get(arm) or {}).get(n)))
+                     for arm in s.protocol.arm_codes]
+    if assessed:
+        for rec in response_rates(s, endpoints=tuple(assessed)).rates.itertuples(index=False):
+            label, k, n = names.get(rec.endpoint, (rec.endpoint, None, None))
+            a = agg_r.get(rec.group) or {}
+            rows.append((label, rec.group, int(rec.n), f"{int(rec.responders)} ({100 * rec.rate:.0f} %)",
+                         f"{100 * rec.lower:.0f}–{100 * rec.upper:.0f} %", frac(a.get(k), a.get(n))))
+    for ep in sorted(set(s.outcomes["endpoint"].dropna())):
+        for rec in km(s, endpoint=ep, time_unit="months").summary.itertuples(index=False):
+            a = (agg_e.get(ep) or {}).get(rec.group) or {}
+            med = "median not reached" if pd.isna(rec.median) else f"median {rec.median:.1f} months"
+            rows.append((f"{ep} events", rec.group, int(rec.n), f"{int(rec.events)} events; {med}", "",
+                         frac(a.get("events"), a.get("n"))))
+    return pd.DataFrame(rows, columns=cols)
