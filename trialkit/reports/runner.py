@@ -186,6 +186,17 @@ def run_site(task: SiteTask) -> dict:
     return out
 
 
+def _warm_up(barrier, kernel_name: str) -> None:
+    """Start this thread's warm kernel (the barrier puts one warm-up on each thread)."""
+    from .kernel import get_worker
+
+    try:
+        barrier.wait(timeout=30)
+    except Exception:  # noqa: BLE001 - a broken barrier only means less overlap
+        pass
+    get_worker(kernel_name)
+
+
 # ------------------------------------------------------------------------------------------------
 # parameters
 # ------------------------------------------------------------------------------------------------
@@ -385,55 +396,65 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
     manifest_path = inside(out, "manifest.json")
     index_path = inside(out, "index.html")
 
-    # ---- study-wide work, once ------------------------------------------------------------------
-    checksum = study.checksum()
-    aggregates = study_aggregates(study, min_cell=min_cell, checksum=checksum)
-    tk_version = trialkit.__version__
-    src_hash = _source_hash()
-    tmpl_hash = hashlib.sha256(template_text.encode()).hexdigest()
     previous = _read_manifest(manifest_path)
     prev_sites = previous.get("sites", {}) if isinstance(previous.get("sites"), dict) else {}
 
-    tasks, entries, results = {}, {}, {}
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for sid in requested:
-        sub = site_subset(study, sid)
-        site_sum = sub.checksum()
-        h = _input_hash(site_sum, aggregates, params, tmpl_hash, tk_version, src_hash, plotly_js)
-        rel = f"sites/{names[sid]}.html"
-        path = inside(out, "sites", f"{names[sid]}.html")
-        prev = prev_sites.get(sid, {})
-        row = sub.sites.iloc[0] if len(sub.sites) else {}
-        entry = {"file": rel, "site_name": None if pd.isna(row.get("site_name")) else str(row.get("site_name")),
-                 "country": None if pd.isna(row.get("country")) else str(row.get("country")),
-                 "parameters": {**params, "site_id": sid, "study_path": f"{study.source} [rows of site {sid} only]"},
-                 "study_checksum": checksum, "site_data_checksum": site_sum, "input_hash": h,
-                 "trialkit_version": tk_version, "template": str(template.name), "template_sha256": tmpl_hash,
-                 "counts": _site_counts(sub)}
-        entries[sid] = entry
-        if only_failed and prev.get("status") == "ok" and path.exists():
-            results[sid] = SiteResult(sid, "unchanged", path, None, 0.0)
-            continue
-        if not force and not only_failed and prev.get("status") == "ok" and prev.get("input_hash") == h \
-                and path.exists():
-            results[sid] = SiteResult(sid, "unchanged", path, None, 0.0)
-            continue
-        title = f"Site report — {sid} — {study.protocol.id.upper()}"
-        tasks[sid] = SiteTask(site_id=sid, tables=sub.tables(), protocol=study.protocol.id,
-                              data_cut_date=data_cut_date, aggregates=aggregates, parameters=params,
-                              template=template_text, kernel_name=kernel_name, timeout=timeout,
-                              plotly_js=plotly_js, title=title,
-                              footer=f"trialkit {tk_version} · study data checksum {checksum} · generated {now}")
-    if plotly_js == "shared" and tasks:
-        install_plotly_js(out)
-
-    # ---- render -------------------------------------------------------------------------------------
-    own = executor is None and len(tasks) > 0
+    # ---- start the workers' kernels now (everything is validated), while the study-wide work runs --
+    own = executor is None
+    warm = []
     if own:
-        n = jobs or min(2, os.cpu_count() or 1, len(tasks))
-        executor = ThreadPoolExecutor(max_workers=max(1, n), thread_name_prefix="tk-report")
+        n_workers = jobs or min(2, os.cpu_count() or 1, len(requested))
+        executor = ThreadPoolExecutor(max_workers=max(1, n_workers), thread_name_prefix="tk-report")
+        # start kernels early only when some site will surely render (force, failed or never rendered)
+        if force or any(prev_sites.get(x, {}).get("status") != "ok" for x in requested):
+            import threading
+
+            barrier = threading.Barrier(max(1, n_workers))  # one warm-up per thread, all at once
+            warm = [executor.submit(_warm_up, barrier, kernel_name) for _ in range(max(1, n_workers))]
+
     outcomes: dict[str, dict] = {}
     try:
+        # ---- study-wide work, once ------------------------------------------------------------------
+        checksum = study.checksum()
+        aggregates = study_aggregates(study, min_cell=min_cell, checksum=checksum)
+        tk_version = trialkit.__version__
+        src_hash = _source_hash()
+        tmpl_hash = hashlib.sha256(template_text.encode()).hexdigest()
+
+        tasks, entries, results = {}, {}, {}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for sid in requested:
+            sub = site_subset(study, sid)
+            site_sum = sub.checksum()
+            h = _input_hash(site_sum, aggregates, params, tmpl_hash, tk_version, src_hash, plotly_js)
+            rel = f"sites/{names[sid]}.html"
+            path = inside(out, "sites", f"{names[sid]}.html")
+            prev = prev_sites.get(sid, {})
+            row = sub.sites.iloc[0] if len(sub.sites) else {}
+            entry = {"file": rel, "site_name": None if pd.isna(row.get("site_name")) else str(row.get("site_name")),
+                     "country": None if pd.isna(row.get("country")) else str(row.get("country")),
+                     "parameters": {**params, "site_id": sid, "study_path": f"{study.source} [rows of site {sid} only]"},
+                     "study_checksum": checksum, "site_data_checksum": site_sum, "input_hash": h,
+                     "trialkit_version": tk_version, "template": str(template.name), "template_sha256": tmpl_hash,
+                     "counts": _site_counts(sub)}
+            entries[sid] = entry
+            if only_failed and prev.get("status") == "ok" and path.exists():
+                results[sid] = SiteResult(sid, "unchanged", path, None, 0.0)
+                continue
+            if not force and not only_failed and prev.get("status") == "ok" and prev.get("input_hash") == h \
+                    and path.exists():
+                results[sid] = SiteResult(sid, "unchanged", path, None, 0.0)
+                continue
+            title = f"Site report — {sid} — {study.protocol.id.upper()}"
+            tasks[sid] = SiteTask(site_id=sid, tables=sub.tables(), protocol=study.protocol.id,
+                                  data_cut_date=data_cut_date, aggregates=aggregates, parameters=params,
+                                  template=template_text, kernel_name=kernel_name, timeout=timeout,
+                                  plotly_js=plotly_js, title=title,
+                                  footer=f"trialkit {tk_version} · study data checksum {checksum} · generated {now}")
+        if plotly_js == "shared" and tasks:
+            install_plotly_js(out)
+
+        # ---- render ----------------------------------------------------------------------------------
         if tasks:
             futures = {executor.submit(run_site, t): sid for sid, t in tasks.items()}
             bar = None
@@ -456,6 +477,8 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
                 bar.close()
     finally:
         if own:
+            for w in warm:  # a kernel that could not start fails the sites, not the run
+                w.exception()
             executor.shutdown(wait=True)
             from .kernel import shutdown_kernels
 
@@ -499,7 +522,7 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
                 "ok": sum(1 for o in outcomes.values() if o["status"] == "ok"),
                 "failed": sum(1 for o in outcomes.values() if o["status"] != "ok"),
                 "unchanged": len(requested) - len(outcomes), "only_failed": only_failed, "force": force,
-                "executor": type(executor).__name__ if executor is not None else None,
+                "executor": type(executor).__name__,
                 "plotly_js": plotly_js, "duration_s": round(time.perf_counter() - t_start, 3)},
         "sites": manifest_sites,
     }
