@@ -78,3 +78,9 @@ def test_design_simulation_plot_boxes_from_quantiles():
     assert final["median"][1] == 0 and final["upperfence"][1] == 0  # blocks of 3, 99 patients
     assert final["median"][0] > 1
     assert len(_meta(fig, "max")) == 1
+    ticks = fig.to_dict()["layout"]["xaxis"]["ticktext"]
+    assert ticks == ["complete randomization", "permuted blocks"]  # 99 = 33 blocks of 3: none open
+    from trialkit.plots.randomization import _wrap
+
+    assert _wrap("protocol: stratified permuted blocks by age_group") == (
+        "protocol: stratified<br>permuted blocks by<br>age_group")

@@ -170,11 +170,24 @@ def plot_design_simulation(sim, *, title: str | None = None, height: int = 420):
                              upperfence=q[0.95], name=name, meta="final" if i == 0 else "max",
                              marker_color=ARM_COLORS[i]))
     inc = sim.summary.set_index("scheme")["share_strata_incomplete"].reindex(schemes)
-    for s, v in inc.items():
-        fig.add_annotation(x=s, y=0, yshift=-12, yref="y", showarrow=False, font={"size": 10, "color": "#555"},
-                           text=f"{v:.0%} strata end mid-block" if v > 0 else "")
+    ticks = [_wrap(s) + (f"<br><i>{v:.0%} strata end mid-block</i>" if v > 0 else "") for s, v in inc.items()]
+    fig.update_xaxes(tickvals=schemes, ticktext=ticks, tickangle=0)
+    fig.update_yaxes(rangemode="tozero")
     fig.update_layout(boxmode="group", title=title or (f"Imbalance N_{sim.experimental_arm} − planned share, "
                       f"{sim.n_trials:,} simulated trials per scheme (whiskers 5–95 %)"),
                       yaxis_title="|imbalance| (patients)", height=height, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.25})
+                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+                      margin={"b": 110})
     return fig
+
+
+def _wrap(text: str, width: int = 24) -> str:
+    """Break a long axis label into lines of about ``width`` characters (plotly does not wrap)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "<br>".join([*lines, line])

@@ -243,7 +243,7 @@ class BalanceTable:
         from ..tables import frame_html
 
         df = self.display_frame()
-        head = df["Characteristic"].ne("") & df["Statistic"].isin(["n (%)", ""])
+        head = df["Characteristic"].ne("")
         flags = pd.DataFrame({c: df[c].str.endswith("†") for c in df.columns if c.startswith("SMD")})
         return frame_html(df, caption=self.caption, head_rows=head, flags=flags, max_rows=1000)
 

@@ -37,7 +37,9 @@ def filter_study(study, *, country: str | None = None, site: str | None = None, 
     """The study with its randomization table restricted to the filters (``None``/``"(all)"`` = no filter).
 
     Other tables are kept whole; the balance table and allocation summary join on the randomized
-    subjects, so they follow the filter.
+    subjects, so they follow the filter. The scheme reference (``p_scheme``, the cumulative band,
+    the simulation panel) then re-randomizes the subset on its own, in its enrollment order: an
+    approximation for a country or date window, whose patients shared blocks with others.
     """
     rnd = study.randomization
     keep = pd.Series(True, index=rnd.index)
@@ -88,8 +90,9 @@ def _options(study):
     from ..randomization.balance import DEFAULT_STUDY_COVARIATES
 
     scr = study.screening
-    covs = [c for c in DEFAULT_STUDY_COVARIATES if c in scr and scr[c].notna().any()]
-    covs += [f.name for f in study.protocol.stratification if f.name in rnd]
+    cand = [c for c in DEFAULT_STUDY_COVARIATES if c in scr and scr[c].notna().any()]
+    factors = [f.name for f in study.protocol.stratification if f.name in rnd]
+    covs = list(dict.fromkeys([*cand[:2], *factors, *cand[2:]]))  # the order balance_table uses
     dates = rnd["randomization_date"].dropna()
     return countries, sites, strata, covs, (dates.min(), dates.max()) if len(dates) else (None, None)
 
