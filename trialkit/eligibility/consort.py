@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ProtocolError, ReconciliationError
 
-__all__ = ["consort", "ConsortResult", "EXCLUSION_GROUPS"]
+__all__ = ["consort", "ConsortResult", "FlowInputs", "flow_inputs", "EXCLUSION_GROUPS"]
 
 NOT_MEETING_INCLUSION = "Not meeting inclusion criteria"
 MEETING_EXCLUSION = "Meeting exclusion criteria"
@@ -181,7 +181,132 @@ def _str_col(df: pd.DataFrame, col: str, n: int) -> pd.Series:
     return df[col].astype("string").reset_index(drop=True)
 
 
-def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, disabled=()) -> ConsortResult:
+@dataclass(frozen=True)
+class FlowInputs:
+    """Everything the CONSORT flow needs that does not depend on the eligibility rules, one entry per
+    screening row (post-randomization fields are empty for subjects not randomized). Build it once with
+    :func:`flow_inputs` to recompute the flow quickly for many filters or rule changes."""
+
+    subject_id: np.ndarray
+    randomized: np.ndarray
+    arm: np.ndarray
+    outcome: np.ndarray
+    site_reason: np.ndarray
+    site_group: np.ndarray  # the group a recorded criterion id maps to (None when it maps to none)
+    site_label: np.ndarray
+    received: np.ndarray
+    not_received_reason: np.ndarray
+    lost: np.ndarray
+    discontinued_only: np.ndarray
+    discontinuation_reason: np.ndarray
+    analysed: np.ndarray
+    analysis_exclusion_reason: np.ndarray
+    has_disposition: np.ndarray
+    arms: tuple
+    arm_labels: dict
+    ratio: dict
+    protocol_id: str
+    executable: bool
+    criterion_order: tuple
+
+
+def flow_inputs(data) -> FlowInputs:
+    """Per-subject inputs of :func:`consort` (checks the tables reconcile: no orphans, no duplicates).
+
+    Raises
+    ------
+    ReconciliationError
+        Subjects screened or randomized twice, randomized subjects missing from screening, or arm
+        codes the protocol does not define.
+    """
+    from ..study import Study
+
+    if not isinstance(data, Study):
+        raise TypeError(f"consort needs a Study (screening + randomization + disposition), got {type(data).__name__}; "
+                        "build one with trialkit.load_study / load_cdisc / synthesize.")
+    scr, rnd, dsp, proto = data.screening, data.randomization, data.disposition, data.protocol
+    sid = scr["subject_id"].astype("string").reset_index(drop=True)
+    if sid.duplicated().any():
+        raise ReconciliationError(f"subject(s) {sorted(sid[sid.duplicated()].unique())[:10]} are screened twice; "
+                                  "keep one screening row per subject.")
+    rid = rnd["subject_id"].astype("string") if len(rnd) else pd.Series([], dtype="string")
+    if rid.duplicated().any():
+        raise ReconciliationError(f"subject(s) {sorted(rid[rid.duplicated()].unique())[:10]} are randomized twice; "
+                                  "keep one randomization row per subject.")
+    pos = pd.Index(sid).get_indexer(rid)
+    if (pos < 0).any():
+        orphans = sorted(rid[pos < 0].astype(str))
+        raise ReconciliationError(f"{len(orphans)} randomized subject(s) are not in the screening table "
+                                  f"(e.g. {orphans[:5]}); the flow would not add up. Add their screening rows.")
+    n = len(sid)
+    arms = tuple(proto.arm_codes)
+    extra_arms = sorted(set(rnd["arm"].dropna().astype(str)) - set(arms)) if len(rnd) else []
+    if extra_arms:
+        raise ReconciliationError(f"randomization uses arm code(s) {extra_arms} that the protocol does not "
+                                  f"define ({list(arms)}); fix the arm codes or the protocol.")
+    randomized = np.zeros(n, bool)
+    randomized[pos] = True
+
+    def scatter(values, fill=None):
+        out = np.full(n, fill, dtype=object)
+        out[pos] = values
+        return out
+
+    arm = scatter(_str_col(rnd, "arm", len(rnd)).to_numpy(dtype=object, na_value=None))
+    actual = scatter(_str_col(rnd, "actual_arm", len(rnd)).to_numpy(dtype=object, na_value=None))
+    d = dsp.assign(subject_id=dsp["subject_id"].astype("string")).drop_duplicates("subject_id") if len(dsp) else None
+    dpos = pd.Index(sid).get_indexer(d["subject_id"]) if d is not None else np.array([], dtype=np.intp)
+    keep = dpos >= 0
+
+    def dcol(col, kind):
+        out = np.full(n, None, dtype=object)
+        if d is not None:
+            vals = (_bool_col(d, col, len(d)) if kind == "bool" else _str_col(d, col, len(d)))
+            out[dpos[keep]] = vals.to_numpy(dtype=object, na_value=None)[keep]
+        return out
+
+    has_disp = np.zeros(n, bool)
+    has_disp[dpos[keep]] = True
+    treated = dcol("treated", "bool")
+    t_true = np.array([t is True for t in treated], dtype=bool) & randomized
+    t_false = np.array([t is False for t in treated], dtype=bool) & randomized
+    same = np.array([a is None or a == p for a, p in zip(actual, arm)], dtype=bool)
+    received = t_true & same
+    nr_reason = np.where(t_true, np.array([f"received {a} instead" for a in actual], dtype=object),
+                         np.where(t_false, "not treated (" + NOT_RECORDED + ")", "treatment status not recorded"))
+    nr_reason = np.where(received | ~randomized, None, nr_reason)
+    ltfu = np.array([x is True for x in dcol("lost_to_follow_up", "bool")], dtype=bool) & randomized
+    disc = np.array([x is True for x in dcol("discontinued", "bool")], dtype=bool) & randomized
+    dreason = dcol("discontinuation_reason", "str")
+    dr = np.where(np.array([x is None for x in dreason], dtype=bool), NOT_RECORDED, dreason)
+    analysed_raw = dcol("analysed", "bool")
+    an = np.array([a is True for a in analysed_raw], dtype=bool) & randomized
+    exa_reason = np.where(np.array([a is False for a in analysed_raw], dtype=bool),
+                          "excluded from analysis (" + NOT_RECORDED + ")", "analysis population not recorded")
+
+    o = _str_col(scr, "screening_outcome", n).to_numpy(dtype=object, na_value=None)
+    sr = _str_col(scr, "screen_failure_reason", n).str.strip().to_numpy(dtype=object, na_value=None)
+    sr = np.where(sr == "", None, sr)
+    crit_by_id = {str(c.get("id")): c for c in (proto.criteria or ()) if isinstance(c, dict)}
+    site_group = np.full(n, None, dtype=object)
+    site_label = np.full(n, None, dtype=object)
+    for i in np.flatnonzero(np.array([x is not None and x in crit_by_id for x in sr], dtype=bool)):
+        c = crit_by_id[sr[i]]
+        cat = str(c.get("category", c.get("kind", "")))
+        site_group[i] = MEETING_EXCLUSION if cat.startswith("excl") else NOT_MEETING_INCLUSION
+        site_label[i] = _crit_reason(sr[i], c.get("label", ""))
+    executable = bool(proto.criteria) and all(isinstance(c, dict) and "rule" in c for c in proto.criteria)
+    return FlowInputs(
+        subject_id=sid.to_numpy(dtype=object), randomized=randomized, arm=arm, outcome=o, site_reason=sr,
+        site_group=site_group, site_label=site_label, received=received, not_received_reason=nr_reason,
+        lost=ltfu, discontinued_only=disc & ~ltfu, discontinuation_reason=dr, analysed=an,
+        analysis_exclusion_reason=exa_reason, has_disposition=has_disp, arms=arms,
+        arm_labels={a.code: a.label for a in proto.arms}, ratio=dict(proto.ratio), protocol_id=proto.id,
+        executable=executable, criterion_order=tuple(crit_by_id))
+
+
+def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, disabled=(),
+            rows: np.ndarray | None = None, inputs: FlowInputs | None = None) -> ConsortResult:
     """Build the CONSORT participant flow of a study.
 
     Parameters
@@ -190,14 +315,19 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         Screening, randomization and disposition tables (randomization/disposition may be empty for
         a trial still screening).
     eligibility : EligibilityResult, optional
-        A precomputed evaluation of ``data.screening`` (else evaluated here when the protocol's
-        criteria are executable).
+        A precomputed evaluation of the screening rows in the flow (else evaluated here when the
+        protocol's criteria are executable).
     reasons : {"auto", "rules", "site"}
         Where criterion-level exclusion reasons come from. ``"rules"``: the protocol's rules (first
         excluding criterion); ``"site"``: only the site's recorded reason; ``"auto"``: rules when the
         protocol's criteria are executable, else the site's record.
     thresholds, disabled
         What-if options passed to :func:`evaluate_eligibility`.
+    rows : numpy.ndarray of bool, optional
+        Restrict the flow to these screening rows (e.g. one country); ``eligibility`` must then be
+        the evaluation of those rows only.
+    inputs : FlowInputs, optional
+        ``flow_inputs(data)`` computed once, to rebuild the flow quickly for many filters.
 
     Returns
     -------
@@ -207,69 +337,50 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     Raises
     ------
     ReconciliationError
-        Randomized subjects missing from screening (the flow could not include them), or subjects
-        randomized twice.
+        Randomized subjects missing from screening (the flow could not include them), subjects
+        randomized twice, or arm codes the protocol does not define.
 
     Examples
     --------
     >>> import trialkit as tk
-    >>> flow = tk.consort(tk.synthesize("b1931036", seed=1))  # doctest: +SKIP
+    >>> flow = tk.consort(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
     >>> flow.n("allocated", arm="InO")  # doctest: +SKIP
     """
-    from ..study import Study
     from .evaluate import evaluate_eligibility
 
-    if not isinstance(data, Study):
-        raise TypeError(f"consort needs a Study (screening + randomization + disposition), got {type(data).__name__}; "
-                        "build one with trialkit.load_study / load_cdisc / synthesize.")
     if reasons not in ("auto", "rules", "site"):
         raise ProtocolError(f"reasons={reasons!r}; use 'auto', 'rules' or 'site'.")
-    scr, rnd, dsp, proto = data.screening, data.randomization, data.disposition, data.protocol
+    fi = inputs if inputs is not None else flow_inputs(data)
+    sel = np.ones(len(fi.subject_id), bool) if rows is None else np.asarray(rows, dtype=bool)
+    if len(sel) != len(fi.subject_id):
+        raise ReconciliationError(f"`rows` has {len(sel)} entries, the screening table {len(fi.subject_id)}.")
     notes: list[str] = []
-    sid = scr["subject_id"].astype("string").reset_index(drop=True)
-    if sid.duplicated().any():
-        raise ReconciliationError(f"subject(s) {sorted(sid[sid.duplicated()].unique())[:10]} are screened twice; "
-                                  "keep one screening row per subject.")
-    rid = rnd["subject_id"].astype("string") if len(rnd) else pd.Series([], dtype="string")
-    if rid.duplicated().any():
-        raise ReconciliationError(f"subject(s) {sorted(rid[rid.duplicated()].unique())[:10]} are randomized twice; "
-                                  "keep one randomization row per subject.")
-    orphans = sorted(set(rid) - set(sid))
-    if orphans:
-        raise ReconciliationError(f"{len(orphans)} randomized subject(s) are not in the screening table "
-                                  f"(e.g. {orphans[:5]}); the flow would not add up. Add their screening rows.")
-    n = len(sid)
-    randomized = sid.isin(set(rid)).to_numpy()
-
-    # --- exclusion reasons before randomization ------------------------------------------------------
     res = eligibility
-    executable = bool(proto.criteria) and all(isinstance(c, dict) and "rule" in c for c in proto.criteria)
-    use_rules = reasons == "rules" or (reasons == "auto" and (executable or res is not None))
+    use_rules = reasons == "rules" or (reasons == "auto" and (fi.executable or res is not None))
     if use_rules and res is None:
-        if not executable:
-            raise ProtocolError(f"protocol {proto.id} has no executable criteria (rules); use reasons='site'.")
+        if not fi.executable:
+            raise ProtocolError(f"protocol {fi.protocol_id} has no executable criteria (rules); use reasons='site'.")
         res = evaluate_eligibility(data, thresholds=thresholds, disabled=tuple(disabled or ()))
+        if rows is not None:
+            res = res.select(sel)
+    n = int(sel.sum())
     if res is not None and len(res) != n:
-        raise ReconciliationError(f"the eligibility result has {len(res)} rows, the screening table {n}.")
-    crit_by_id = {}
+        raise ReconciliationError(f"the eligibility result has {len(res)} rows, the flow {n} screened subjects.")
+    randomized = fi.randomized[sel]
+    crit_order = list(fi.criterion_order)
     first_fail = np.full(n, -1)
     undetermined = np.zeros(n, bool)
     if use_rules and res is not None:
-        crit_by_id = {c.id: c for c in res.criteria}
+        crit_order = [c.id for c in res.criteria] + [c for c in crit_order if c not in {x.id for x in res.criteria}]
         screen = [j for j, c in enumerate(res.criteria) if c.stage == "screening"]
         P = res.pass_codes[:, screen]
         fails = P == 0
-        ff = np.where(fails.any(axis=1), fails.argmax(axis=1), -1)
+        anyfail = fails.any(axis=1)
+        ff = np.where(anyfail, fails.argmax(axis=1), -1)
         first_fail = np.where(ff >= 0, np.array(screen + [0])[np.maximum(ff, 0)], -1)
-        undetermined = (~fails.any(axis=1)) & (P < 0).any(axis=1)
-    elif proto.criteria:
-        crit_by_id = {str(c.get("id")): c for c in proto.criteria if isinstance(c, dict)}
-    outcome = _str_col(scr, "screening_outcome", n)
-    site_reason = _str_col(scr, "screen_failure_reason", n)
+        undetermined = ~anyfail & (P < 0).any(axis=1)
 
-    o = outcome.to_numpy(dtype=object, na_value=None)
-    sr = site_reason.str.strip().to_numpy(dtype=object, na_value=None)
-    sr = np.where(sr == "", None, sr)
+    o, sr = fi.outcome[sel], fi.site_reason[sel]
     has_sr = np.array([x is not None for x in sr], dtype=bool)
     group = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
@@ -290,21 +401,11 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         assign(first_fail >= 0, np.where(crit_excl[ffi], MEETING_EXCLUSION, NOT_MEETING_INCLUSION).astype(object),
                crit_reason[ffi])
     assign(o == "other", OTHER, np.where(has_sr, sr, NOT_RECORDED))
-    if crit_by_id and has_sr.any():
-        def cat_of(c):
-            return c.category if hasattr(c, "category") else c.get("category", c.get("kind", ""))
-
-        def label_of(c):
-            return c.label if hasattr(c, "label") else c.get("label", "")
-
-        known_id = np.array([x in crit_by_id for x in sr], dtype=bool)
-        g_site = np.array([(MEETING_EXCLUSION if str(cat_of(crit_by_id[x])).startswith("excl")
-                            else NOT_MEETING_INCLUSION) if k else None for x, k in zip(sr, known_id)], dtype=object)
-        r_site = np.array([_crit_reason(x, label_of(crit_by_id[x])) if k else None for x, k in zip(sr, known_id)],
-                          dtype=object)
-        assign(known_id, g_site, r_site)
-    recorded = np.array([f"as recorded: {x}" if x is not None else NOT_RECORDED for x in sr], dtype=object)
-    assign(o == "screen failure", NOT_ELIGIBLE_UNSPECIFIED, recorded)
+    site_group = fi.site_group[sel]
+    assign(np.array([g is not None for g in site_group], dtype=bool), site_group, fi.site_label[sel])
+    if (todo & (o == "screen failure")).any():
+        recorded = np.array([f"as recorded: {x}" if x is not None else NOT_RECORDED for x in sr], dtype=object)
+        assign(o == "screen failure", NOT_ELIGIBLE_UNSPECIFIED, recorded)
     assign(undetermined, OTHER, "eligibility undetermined (criterion inputs missing)")
     assign(o == "eligible", OTHER, "eligible, not randomized")
     assign(np.ones(n, bool), OTHER, "eligible by the rules, not randomized" if use_rules
@@ -316,98 +417,62 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     if not use_rules:
         notes.append("Exclusion reasons are the site's records (the protocol's criteria are not executable "
                      "rules or reasons='site').")
-
-    # --- after randomization -------------------------------------------------------------------------
-    arms = tuple(proto.arm_codes)
-    r = rnd.assign(subject_id=rnd["subject_id"].astype("string")).set_index("subject_id") if len(rnd) else None
-    arm_of = pd.Series(pd.NA, index=sid, dtype="string")
-    if r is not None:
-        arm_of.loc[r.index] = r["arm"].astype("string")
-        extra_arms = sorted(set(r["arm"].dropna().astype(str)) - set(arms))
-        if extra_arms:
-            raise ReconciliationError(f"randomization uses arm code(s) {extra_arms} that the protocol does not "
-                                      f"define ({list(arms)}); fix the arm codes or the protocol.")
-    d = dsp.assign(subject_id=dsp["subject_id"].astype("string")).drop_duplicates("subject_id").set_index(
-        "subject_id") if len(dsp) else pd.DataFrame(index=pd.Index([], dtype="string", name="subject_id"))
-    d = d.reindex(sid[randomized].to_numpy())
-    m = len(d)
-    treated = _bool_col(d, "treated", m).to_numpy(dtype=object, na_value=None)
-    actual = _str_col(r.reindex(d.index) if r is not None else pd.DataFrame(index=d.index), "actual_arm", m)
-    planned = arm_of.loc[d.index].reset_index(drop=True)
-    ltfu = _bool_col(d, "lost_to_follow_up", m).fillna(False).to_numpy(dtype=bool)
-    disc = _bool_col(d, "discontinued", m).fillna(False).to_numpy(dtype=bool)
-    disc_reason = _str_col(d, "discontinuation_reason", m)
-    analysed = _bool_col(d, "analysed", m).to_numpy(dtype=object, na_value=None)
-    no_disp = ~d.index.isin(dsp["subject_id"].astype("string")) if len(dsp) else np.ones(m, bool)
-    if no_disp.any():
-        notes.append(f"{int(no_disp.sum())} randomized subject(s) have no disposition record; their treatment "
+    no_disp = int((randomized & ~fi.has_disposition[sel]).sum())
+    if no_disp:
+        notes.append(f"{no_disp} randomized subject(s) have no disposition record; their treatment "
                      "and analysis status show as 'not recorded'.")
 
-    t_true = np.array([t is True for t in treated], dtype=bool)
-    t_false = np.array([t is False for t in treated], dtype=bool)
-    act = actual.to_numpy(dtype=object, na_value=None)
-    pln = planned.to_numpy(dtype=object, na_value=None)
-    same = np.array([a is None or a == p for a, p in zip(act, pln)], dtype=bool)
-    received = t_true & same
-    nr_reason = np.where(t_true, np.array([f"received {a} instead" for a in act], dtype=object),
-                         np.where(t_false, "not treated (" + NOT_RECORDED + ")", "treatment status not recorded"))
-    nr_reason = np.where(received, None, nr_reason)
-    disc_only = disc & ~ltfu
-    dr = np.where(disc_reason.isna().to_numpy(), NOT_RECORDED, disc_reason.fillna("").to_numpy(dtype=object))
-    an = np.array([a is True for a in analysed])
-    exa_reason = np.where(np.array([a is False for a in analysed]), "excluded from analysis (" + NOT_RECORDED + ")",
-                          "analysis population not recorded")
-
-    post_fail = np.zeros(m, bool)
-    post_reason = np.full(m, None, dtype=object)
-    if use_rules and res is not None:
+    # --- after randomization -------------------------------------------------------------------------
+    arm = fi.arm[sel]
+    received, nr_reason = fi.received[sel], fi.not_received_reason[sel]
+    ltfu, disc_only, dr = fi.lost[sel], fi.discontinued_only[sel], fi.discontinuation_reason[sel]
+    an, exa_reason = fi.analysed[sel], fi.analysis_exclusion_reason[sel]
+    post_fail = np.zeros(n, bool)
+    post_reason = np.full(n, None, dtype=object)
+    has_post = use_rules and res is not None and any(c.stage != "screening" for c in res.criteria)
+    if has_post:
         post = [j for j, c in enumerate(res.criteria) if c.stage != "screening"]
-        if post:
-            rows = np.flatnonzero(randomized)
-            Pp = res.pass_codes[rows][:, post]
-            bad = Pp == 0
-            post_fail = bad.any(axis=1)
-            ids = np.array([res.criteria[j].id for j in post], dtype=object)
-            post_reason = np.where(post_fail, ids[bad.argmax(axis=1)] if len(ids) else None, None)
+        bad = res.pass_codes[:, post] == 0
+        post_fail = bad.any(axis=1) & randomized
+        ids = np.array([res.criteria[j].id for j in post], dtype=object)
+        post_reason = np.where(post_fail, ids[bad.argmax(axis=1)], None)
 
     # --- boxes ---------------------------------------------------------------------------------------
-    rows = [("assessed", None, None, None, n), ("excluded", None, None, None, int((~randomized).sum()))]
+    out_rows = [("assessed", None, None, None, n), ("excluded", None, None, None, int((~randomized).sum()))]
     ex = pd.DataFrame({"group": group[~randomized], "reason": reason[~randomized]})
+    counts = ex.value_counts(dropna=False)
+    gtot = ex["group"].value_counts()
     for g in EXCLUSION_GROUPS:
-        sub = ex[ex["group"] == g]
-        if g in (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, DECLINED, OTHER) or len(sub):
-            rows.append(("excluded", None, g, None, len(sub)))
-        if len(sub):
-            order = _reason_order(sub["reason"], crit_by_id)
-            for rsn in order:
-                rows.append(("excluded", None, g, rsn, int((sub["reason"] == rsn).sum())))
-    rows.append(("randomized", None, None, None, int(randomized.sum())))
-    pl = planned.to_numpy(dtype=object, na_value=None)
-    for a in arms:
-        sel = pl == a
-        rows.append(("allocated", a, None, None, int(sel.sum())))
-        rows.append(("received", a, None, None, int((sel & received).sum())))
-        rows += _box_with_reasons("not_received", a, sel & ~received, nr_reason)
-        rows += _box_with_reasons("lost_to_follow_up", a, sel & ltfu, np.where(ltfu, dr, None))
-        rows += _box_with_reasons("discontinued", a, sel & disc_only, dr)
-        if post_fail.any() or (use_rules and res is not None and any(c.stage != "screening" for c in res.criteria)):
-            rows += _box_with_reasons("off_protocol_post_enrollment", a, sel & post_fail, post_reason)
-        rows.append(("analysed", a, None, None, int((sel & an).sum())))
-        rows += _box_with_reasons("excluded_from_analysis", a, sel & ~an, exa_reason)
-    boxes = pd.DataFrame(rows, columns=_BOX_COLUMNS)
+        k = int(gtot.get(g, 0))
+        if g in (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, DECLINED, OTHER) or k:
+            out_rows.append(("excluded", None, g, None, k))
+        if k:
+            rs = {r: int(c) for (gg, r), c in counts.items() if gg == g}
+            for rsn in _reason_order(rs, crit_order):
+                out_rows.append(("excluded", None, g, rsn, rs[rsn]))
+    out_rows.append(("randomized", None, None, None, int(randomized.sum())))
+    for a in fi.arms:
+        s_a = arm == a
+        out_rows.append(("allocated", a, None, None, int(s_a.sum())))
+        out_rows.append(("received", a, None, None, int((s_a & received).sum())))
+        out_rows += _box_with_reasons("not_received", a, s_a & ~received, nr_reason)
+        out_rows += _box_with_reasons("lost_to_follow_up", a, s_a & ltfu, dr)
+        out_rows += _box_with_reasons("discontinued", a, s_a & disc_only, dr)
+        if has_post:
+            out_rows += _box_with_reasons("off_protocol_post_enrollment", a, s_a & post_fail, post_reason)
+        out_rows.append(("analysed", a, None, None, int((s_a & an).sum())))
+        out_rows += _box_with_reasons("excluded_from_analysis", a, s_a & ~an, exa_reason)
+    boxes = pd.DataFrame(out_rows, columns=_BOX_COLUMNS)
     boxes["n"] = boxes["n"].astype("int64")
     for c in ("arm", "group", "reason"):
         boxes[c] = boxes[c].astype("string")
-
-    subj = pd.DataFrame({"subject_id": sid.to_numpy(), "randomized": randomized,
-                         "arm": arm_of.to_numpy(), "excluded_group": group, "excluded_reason": reason})
-    post_df = pd.DataFrame({"subject_id": d.index.to_numpy(), "received": received,
-                            "not_received_reason": nr_reason, "lost_to_follow_up": ltfu,
-                            "discontinued_reason": np.where(disc_only | ltfu, dr, None), "analysed": an})
-    subj = subj.merge(post_df, on="subject_id", how="left")
-    labels = {a.code: a.label for a in proto.arms}
-    out = ConsortResult(boxes=boxes, subjects=subj, arms=arms, arm_labels=labels, ratio=dict(proto.ratio),
-                        protocol_id=proto.id, notes=tuple(notes))
+    subj = pd.DataFrame({
+        "subject_id": fi.subject_id[sel], "randomized": randomized, "arm": arm, "excluded_group": group,
+        "excluded_reason": reason, "received": np.where(randomized, received, None),
+        "not_received_reason": nr_reason, "lost_to_follow_up": np.where(randomized, ltfu, None),
+        "discontinued_reason": np.where(disc_only | ltfu, dr, None), "analysed": np.where(randomized, an, None)})
+    out = ConsortResult(boxes=boxes, subjects=subj, arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio,
+                        protocol_id=fi.protocol_id, notes=tuple(notes))
     return out.check()
 
 
@@ -418,18 +483,16 @@ def _crit_reason(cid: str, label: str | None) -> str:
 def _box_with_reasons(box: str, arm: str, sel: np.ndarray, reasons: np.ndarray) -> list[tuple]:
     rows = [(box, arm, None, None, int(sel.sum()))]
     if sel.any():
-        vals = pd.Series(reasons[sel]).astype(str).value_counts()
+        vals = pd.Series(reasons[sel], dtype=object).astype(str).value_counts()
         for rsn in sorted(vals.index, key=lambda x: (-vals[x], x)):
             rows.append((box, arm, None, rsn, int(vals[rsn])))
     return rows
 
 
-def _reason_order(reasons: pd.Series, crit_by_id: dict) -> list[str]:
-    ids = list(crit_by_id)
-    counts = reasons.value_counts()
-
+def _reason_order(counts: dict, crit_order: list) -> list[str]:
+    """Reasons that name a criterion in protocol order first, then the rest by decreasing count."""
     def key(rsn):
         cid = str(rsn).split(":")[0]
-        return (ids.index(cid) if cid in ids else len(ids), -counts[rsn], str(rsn))
+        return (crit_order.index(cid) if cid in crit_order else len(crit_order), -counts[rsn], str(rsn))
 
-    return sorted(counts.index, key=key)
+    return sorted(counts, key=key)

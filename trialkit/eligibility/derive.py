@@ -38,7 +38,7 @@ DAYS_PER_MONTH = 365.25 / 12
 def _as_days(x) -> np.ndarray:
     """datetime-like -> datetime64[D] numpy array (NaT for missing)."""
     if isinstance(x, (pd.Series, pd.Index)):
-        x = x.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
+        x = x.to_numpy() if x.dtype.kind == "M" else x.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
     arr = np.asarray(x)
     if arr.dtype.kind != "M":
         arr = pd.to_datetime(pd.Series(np.atleast_1d(arr)), errors="coerce").to_numpy()

@@ -76,6 +76,34 @@ def _to_val(out, n: int, name: str) -> Val:
     return _column_val(s.reset_index(drop=True), None)
 
 
+def _encode_strings(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 = missing) and the distinct strings of a text column.
+
+    Categoricals give their codes directly; object / python-string columns are dictionary-encoded by
+    pyarrow (a C loop, ~4x faster than hashing Python objects with ``pandas.factorize``); anything
+    pyarrow cannot read as strings falls back to ``pandas.factorize``.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy().astype(np.intp), np.asarray(s.cat.categories, dtype=object)
+    arr = s.array
+    values = getattr(arr, "_ndarray", None)
+    if values is None and s.dtype.kind == "O":
+        values = s.to_numpy()
+    if values is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            enc = pc.dictionary_encode(pa.array(values, type=pa.string(), from_pandas=True))
+        except (TypeError, ValueError, pa.ArrowException):
+            enc = None
+        if enc is not None:
+            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+            return codes, np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    codes, cats = pd.factorize(s, use_na_sentinel=True)
+    return codes, np.asarray(cats, dtype=object)
+
+
 def _column_val(s: pd.Series, kind: str | None) -> Val:
     dt = s.dtype
     arr = s.array
@@ -96,8 +124,8 @@ def _column_val(s: pd.Series, kind: str | None) -> Val:
         v = s.to_numpy(dtype=bool, na_value=False)
         return Val(v & known, known, BOOL)
     if kind == STR or isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dt) or dt.kind == "O":
-        codes, cats = pd.factorize(s, use_na_sentinel=True)
-        return Val(codes, codes >= 0, STR, np.asarray(cats, dtype=object))
+        codes, cats = _encode_strings(s)
+        return Val(codes, codes >= 0, STR, cats)
     v = s.to_numpy(dtype=float, na_value=np.nan)
     return Val(v, ~np.isnan(v), NUM)
 
@@ -149,7 +177,7 @@ class EligibilityResult:
     def pass_codes(self) -> np.ndarray:
         """int8 (n, m): 1 = the subject passes the criterion, 0 = it excludes them, -1 = unknown."""
         excl = np.array([c.is_exclusion for c in self.criteria], dtype=bool)
-        out = self.codes.copy()
+        out = self.codes.copy(order="K")
         if excl.any():
             sub = out[:, excl]
             out[:, excl] = np.where(sub < 0, sub, 1 - sub)
@@ -205,16 +233,19 @@ class EligibilityResult:
         """Independent counts per criterion: ``criterion_id, category, stage, label, met, not_met,
         unknown, excludes`` (subjects the criterion alone would exclude)."""
         c = self.codes
-        p = self.pass_codes
+        met = np.count_nonzero(c == 1, axis=0)
+        not_met = np.count_nonzero(c == 0, axis=0)
+        counts = np.stack([len(c) - met - not_met, not_met, met], axis=1)
+        excl = np.array([x.is_exclusion for x in self.criteria], dtype=bool)
         return pd.DataFrame({
             "criterion_id": self.criterion_ids,
             "category": [x.category for x in self.criteria],
             "stage": [x.stage for x in self.criteria],
             "label": [x.label for x in self.criteria],
-            "met": (c == 1).sum(axis=0),
-            "not_met": (c == 0).sum(axis=0),
-            "unknown": (c < 0).sum(axis=0),
-            "excludes": (p == 0).sum(axis=0),
+            "met": counts[:, 2],
+            "not_met": counts[:, 1],
+            "unknown": counts[:, 0],
+            "excludes": np.where(excl, counts[:, 2], counts[:, 1]),
         })
 
     def counts(self) -> dict[str, int]:
@@ -300,6 +331,8 @@ class PreparedScreening:
         self.frame = frame
         self.env = _Env(frame, _derivations(derivations))
         self._codes: dict = {}
+        #: free cache for callers that reuse work across evaluations (e.g. the explorer's CONSORT inputs)
+        self.memo: dict = {}
 
     def codes_for(self, c: Criterion, params: dict) -> np.ndarray:
         key = (c.id, c.compiled.source if c.compiled is not None else id(c.rule), tuple(sorted(params.items())))
@@ -327,6 +360,23 @@ def prepare_screening(data, *, derivations=None) -> PreparedScreening:
     [2, 1, 0]
     """
     return PreparedScreening(data, derivations=derivations)
+
+
+def _context(frame: pd.DataFrame, data) -> tuple[pd.Index, pd.DataFrame]:
+    """Subject ids and the context columns (site, country, date, site outcome) of a screening frame."""
+    if "subject_id" in frame.columns:
+        sid = pd.Index(frame["subject_id"].array, name="subject_id")
+    else:
+        sid = pd.Index(frame.index.to_numpy(), name="subject_id")
+    ctx = pd.DataFrame({"subject_id": sid.array})
+    for col in _CONTEXT:
+        if col in frame.columns:
+            ctx[col] = frame[col].array
+    sites = getattr(data, "sites", None)
+    if sites is not None and len(sites) and "site_id" in ctx:
+        from_sites = ctx["site_id"].map(sites.drop_duplicates("site_id").set_index("site_id")["country"])
+        ctx["country"] = ctx["country"].where(ctx["country"].notna(), from_sites) if "country" in ctx else from_sites
+    return sid, ctx
 
 
 def _split_data(data) -> tuple[pd.DataFrame, Any]:
@@ -475,18 +525,12 @@ def evaluate_eligibility(
         else:
             codes[:, j] = _criterion_codes(c, params[c.id], env)
 
-    if "subject_id" in frame.columns:
-        sid = pd.Index(frame["subject_id"].to_numpy(), name="subject_id")
+    if prepared is not None:
+        if "context" not in prepared.memo:
+            prepared.memo["context"] = _context(frame, prepared.data)
+        sid, ctx = prepared.memo["context"]
     else:
-        sid = pd.Index(frame.index.to_numpy(), name="subject_id")
-    ctx = pd.DataFrame({"subject_id": sid.to_numpy()})
-    for col in _CONTEXT:
-        if col in frame.columns:
-            ctx[col] = frame[col].to_numpy()
-    sites = getattr(prepared.data if prepared is not None else data, "sites", None)
-    if sites is not None and len(sites) and "site_id" in ctx:
-        from_sites = ctx["site_id"].map(sites.drop_duplicates("site_id").set_index("site_id")["country"])
-        ctx["country"] = ctx["country"].where(ctx["country"].notna(), from_sites) if "country" in ctx else from_sites
+        sid, ctx = _context(frame, data)
     return EligibilityResult(subject_ids=sid, criteria=active, codes=codes, context=ctx, protocol_id=pid,
                              params={c.id: params[c.id] for c in active if params[c.id]},
                              disabled=disabled, absent_inputs=tuple(sorted(env.absent)))

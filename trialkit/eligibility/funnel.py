@@ -26,13 +26,13 @@ def as_result(data, **evaluate_kw) -> EligibilityResult:
 
 
 def _first_index(mask: np.ndarray) -> np.ndarray:
-    """Column index of the first True per row (n_cols when none)."""
+    """Column index of the first True per row (n_cols when none); column by column, so a
+    column-major (Fortran-ordered) matrix is read contiguously."""
     n, m = mask.shape
-    if m == 0:
-        return np.zeros(n, dtype=np.intp)
-    first = mask.argmax(axis=1)
-    first[~mask.any(axis=1)] = m
-    return first
+    out = np.full(n, m, dtype=np.intp)
+    for j in range(m - 1, -1, -1):
+        out[mask[:, j]] = j
+    return out
 
 
 @dataclass(frozen=True)
@@ -148,17 +148,22 @@ def funnel(data, *, order: Iterable[str] | None = None, protocol=None, threshold
     n = P.shape[0]
 
     rows = []
-    Ps = P[:, screen]
-    ff = _first_index(Ps == 0)
-    fu = _first_index(Ps < 0)
     m = len(screen)
+    Ps = P if screen == list(range(P.shape[1])) else P[:, screen]
+    fail = Ps == 0
+    unk = Ps < 0
+    ff = _first_index(fail)
+    fu = _first_index(unk)
     excluded = np.bincount(ff, minlength=m + 1)
+    # subjects still in after step j with every input known so far: min(ff, fu) > j
+    known_until = np.bincount(np.minimum(ff, fu), minlength=m + 1)
+    all_known_after = n - np.cumsum(known_until)[:m]
+    # unknown at step j among those still in after it: unk[:, j] and ff > j
+    unknown = [int(np.count_nonzero(unk[:, j] & (ff > j))) for j in range(m)]
     entering = n
     for step, j in enumerate(screen):
-        alive = ff > step
-        unknown = int(np.count_nonzero(alive & (Ps[:, step] < 0)))
-        rows.append(_row(step + 1, crits[j], entering, int(excluded[step]), unknown,
-                         int(np.count_nonzero(alive & (fu > step)))))
+        rows.append(_row(step + 1, crits[j], entering, int(excluded[step]), int(unknown[step]),
+                         int(all_known_after[step])))
         entering -= int(excluded[step])
     eligible_mask = (ff == m) & (fu == m)
     totals = {"screened": int(n), "eligible": int(eligible_mask.sum()), "not_eligible": int((ff < m).sum()),
@@ -181,9 +186,11 @@ def funnel(data, *, order: Iterable[str] | None = None, protocol=None, threshold
     seq = pd.DataFrame(rows, columns=["step", "criterion_id", "label", "category", "stage", "entering", "excluded",
                                       "unknown", "remaining", "remaining_all_known"])
     ind = res.summary()
-    fails = P[:, screen] == 0
-    sole = fails & (fails.sum(axis=1) == 1)[:, None]
-    sole_counts = dict(zip([crits[j].id for j in screen], sole.sum(axis=0)))
+    n_fail = np.zeros(n, dtype=np.int16)
+    for j in range(m):
+        n_fail += fail[:, j]
+    single = n_fail == 1
+    sole_counts = {crits[jj].id: int(np.count_nonzero(fail[:, j] & single)) for j, jj in enumerate(screen)}
     ind["sole_reason"] = [int(sole_counts.get(cid, 0)) for cid in ind["criterion_id"]]
     ind = ind.set_index("criterion_id").loc[[crits[j].id for j in idx]].reset_index()
     out = FunnelResult(sequential=seq, independent=ind, totals=totals, protocol_id=res.protocol_id)
@@ -217,8 +224,8 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
     pandas.DataFrame
         ``subject_id, site_id, country, screening_date, criterion_id, label, category, stage, status,
         first_excluding, text`` (``status`` is "met" for an exclusion criterion that excludes, "not
-        met" for a failed inclusion criterion, or "unknown"). Sorted by criterion order then
-        subject. Export with ``.to_csv(path, index=False)`` or ``.to_excel(path, index=False)``.
+        met" for a failed inclusion criterion, or "unknown"). Sorted by criterion order, then in
+        the data's row order. Export with ``.to_csv(path, index=False)`` or ``.to_excel(path, index=False)``.
     """
     res = as_result(data, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
                     criteria=criteria)
@@ -254,7 +261,7 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
     if not len(rows):
         return pd.DataFrame({k: pd.Series(dtype="object") for k in cols_out})
     js = np.concatenate(col_parts)
-    order = np.lexsort((res.subject_ids.to_numpy()[rows].astype(str), js))
+    order = np.argsort(js, kind="stable")  # criterion order, then input (screening) order
     rows, js, firsts = rows[order], js[order], np.concatenate(first_parts)[order]
     crits = res.criteria
     attr = {name: np.array([getattr(c, name) for c in crits], dtype=object)

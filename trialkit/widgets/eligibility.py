@@ -117,21 +117,26 @@ def compute_view(study, prepared, *, mask: np.ndarray | None = None, thresholds:
     """
     from ..eligibility import consort as build_consort
     from ..eligibility import evaluate_eligibility, exclusion_list, funnel
+    from ..eligibility.consort import flow_inputs
     from ..errors import TrialkitError
 
     full = evaluate_eligibility(prepared, protocol=study.protocol, thresholds=thresholds or None,
                                 disabled=tuple(disabled))
-    written = evaluate_eligibility(prepared, protocol=study.protocol)
+    if "as_written" not in prepared.memo:  # the protocol as written, once per study
+        prepared.memo["as_written"] = evaluate_eligibility(prepared, protocol=study.protocol).eligible.eq(
+            True).to_numpy(dtype=bool, na_value=False)
     if mask is None:
         mask = np.ones(len(full), dtype=bool)
     res = full.select(mask)
-    as_written = written.select(mask).counts()["eligible"]
+    as_written = int(np.count_nonzero(prepared.memo["as_written"] & mask))
     fun = funnel(res)
     flow, err = None, ""
     if consort:
         try:
-            flow = build_consort(filter_study(study, mask, columns=_CONSORT_COLUMNS), eligibility=res,
-                                 reasons="rules")
+            if "flow_inputs" not in prepared.memo:
+                prepared.memo["flow_inputs"] = flow_inputs(study)
+            flow = build_consort(study, eligibility=res, reasons="rules", rows=mask,
+                                 inputs=prepared.memo["flow_inputs"])
         except TrialkitError as exc:  # shown in the CONSORT tab, never hidden
             err = str(exc)
     excl = exclusion_list(res, first_only=True)
