@@ -102,7 +102,7 @@ def _lines_for(consort, box: str, arm: str | None, width: int, top: int = 6) -> 
     return out
 
 
-def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_reasons: int = 8,
+def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_reasons: int = 12,
                  show_criteria: bool = True):
     """A CONSORT 2010/2025-style participant flow diagram.
 

@@ -223,13 +223,13 @@ def _rule_controls(ex: EligibilityExplorer):
         boxes = []
         for p, v in c.params.items():
             t = W.FloatText(value=float(v), description=p, step=0.5, style={"description_width": "initial"},
-                            layout=W.Layout(width="260px"))
+                            layout=W.Layout(width=f"{max(190, 7 * len(p) + 90)}px"))
             t.add_class("tk-elig-threshold")
             t.add_class(f"tk-elig-threshold-{p}")
             t.observe(lambda ch: on_rule_change(ex, ch), names="value")
             ex.thresholds[p] = t
             boxes.append(t)
-        rows.append(W.HBox([cb, *boxes]))
+        rows.append(W.HBox([cb, W.HBox(boxes, layout=W.Layout(flex_flow="row wrap"))]))
     return rows
 
 
@@ -328,7 +328,7 @@ def refresh(ex: EligibilityExplorer) -> EligibilityView | None:
         "<div class='tk-elig-changes'>Protocol as written.</div>")
     _show(w["funnel_out"], plot_funnel(view.funnel) if view.screened else None)
     if view.consort is not None:
-        _show(w["consort_out"], plot_consort(view.consort, width=1050))
+        _show(w["consort_out"], plot_consort(view.consort, width=980))
     else:
         _show(w["consort_out"], None, html=f"<p>CONSORT flow unavailable: {view.consort_error}</p>")
     ex_head = view.exclusions.drop(columns=["text"]).head(200)
