@@ -251,3 +251,23 @@ def test_consort_reconciles_on_the_cdisc_pilot(cdisc_dir):
     assert flow.n("excluded", group="Not meeting inclusion criteria") == 0
     assert [flow.n("allocated", arm=a) for a in flow.arms] == [86, 84, 84]
     assert sum(flow.n("analysed", arm=a) for a in flow.arms) == 254
+
+
+@pytest.mark.parametrize("fixture", ["demo_b1931036", "demo_aall1732"])
+def test_funnel_and_consort_reconcile_on_the_demo_studies(fixture, request):
+    study = request.getfixturevalue(fixture)
+    fun = tk.funnel(study)
+    fun.check()
+    res = tk.evaluate_eligibility(study)
+    assert fun.totals["eligible"] == int(res.eligible.eq(True).sum())
+    assert fun.totals["screened"] == len(study.screening)
+    flow = tk.consort(study)  # .check() ran inside
+    assert flow.n("assessed") == len(study.screening)
+    assert flow.n("randomized") == len(study.randomization)
+    counts = study.randomization["arm"].value_counts()
+    assert [flow.n("allocated", arm=a) for a in flow.arms] == [int(counts.get(a, 0)) for a in flow.arms]
+    # every subject sits in exactly one leaf
+    assert flow.subjects["subject_id"].is_unique and len(flow.subjects) == len(study.screening)
+    d = tk.screening_disagreements(study, result=res)
+    assert set(d["disagreement"]) <= {"site eligible, rules exclude", "site eligible, rules undetermined",
+                                      "site screen failure, rules eligible"}
