@@ -36,6 +36,7 @@ def test_explorer_reacts_to_a_country_filter(jupyter_server, demo_b1931036):
         assert f"b1931036: {len(rnd)} randomized" in status
         alloc_before = page.locator(".tk-rnd-alloc").first.inner_text()
         assert "p_binomial" in alloc_before and "too small to test" in alloc_before
+        screenshot(page, "randomization_allocation")
         page.locator(".tk-rnd-country select").first.select_option("Germany")
         status = wait_for_text(page, ".tk-rnd-status", lambda t: f"{len(rnd)} randomized" not in t)
         assert f"{de.sum()} randomized (ALLR3 {de.get('ALLR3', 0)} · InO {de.get('InO', 0)})" in status

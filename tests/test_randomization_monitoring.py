@@ -58,6 +58,10 @@ def test_small_sites_are_flagged_not_tested():
     # country joined from the sites table
     assert t.loc[("country", "Austria"), "n"] == 3 and t.loc[("country", "Belgium"), "n"] == 2
     assert len(res.table) == 3 + 3  # no group silently dropped
+    d = res.display_frame(levels=["site_id"]).set_index("group")
+    assert d.loc["AT01", "ALLR3 / InO"] == "1 / 2" and d.loc["AT01", "scheme 95% range of InO"] == "1–3"
+    assert d.loc["CZ01", "p_binomial"] == "" and d.loc["CZ01", "note"].startswith("too small to test:")
+    assert "p_scheme" in res._repr_html_()
 
 
 def test_bare_frame_needs_protocol_and_valid_arms():

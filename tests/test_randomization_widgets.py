@@ -79,3 +79,18 @@ def test_explorer_needs_a_study():
     with pytest.raises(TrialkitError, match="at least one study"):
         balance_explorer({})
     assert tk.get_protocol("b1931036").ratio == {"ALLR3": 1, "InO": 2}
+
+
+@pytest.mark.parametrize("name", ["demo_b1931036", "demo_aall1732"])
+def test_explorer_on_demo_data(request, name):
+    study = request.getfixturevalue(name)
+    ex = balance_explorer(study, n_sim=200, sim_trials=200)
+    rnd = study.randomization
+    assert f"{len(rnd)} randomized" in ex.w["status"].value
+    assert ex.last["balance"].n["Overall"] == len(rnd)
+    assert len(ex.last["over_time"]) == len(rnd) and len(ex.last["cumulative"].table) == len(rnd)
+    first_stratum = ex.w["stratum"].options[1]
+    ex.w["stratum"].value = first_stratum
+    assert f"{int((rnd['stratum'] == first_stratum).sum())} randomized" in ex.w["status"].value
+    on_run_simulation(ex)
+    assert ex.last["simulation"].summary["scheme"].iloc[0].startswith("protocol:")

@@ -30,7 +30,7 @@ FORMATS = (".html", ".xlsx", ".tex", ".csv")
 
 _CSS = ("<style>.tk-table{border-collapse:collapse;font-size:12px;font-family:system-ui,sans-serif}"
         ".tk-table th{border-bottom:2px solid #444;padding:3px 8px;text-align:left;background:#f4f4f4}"
-        ".tk-table td{padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
+        ".tk-table td{padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:left;white-space:nowrap}"
         ".tk-table td.num{text-align:right;font-variant-numeric:tabular-nums}"
         ".tk-table tr.tk-head td{font-weight:600;background:#fafafa}"
         ".tk-table caption{caption-side:bottom;text-align:left;color:#555;padding-top:6px;max-width:60em}"

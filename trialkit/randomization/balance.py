@@ -379,8 +379,11 @@ def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = N
     --------
     >>> import pandas as pd, trialkit as tk
     >>> df = pd.DataFrame({"arm": ["A", "A", "B", "B"], "age": [1.0, 3.0, 2.0, 6.0]})
-    >>> round(tk.balance_table(df, covariates=["age"]).smd["abs_smd"].iloc[0], 3)
+    >>> round(float(tk.balance_table(df, covariates=["age"]).smd["abs_smd"].iloc[0]), 3)
     0.894
+    >>> bt = tk.balance_table(tk.load_study("data/demo/b1931036"))
+    >>> bt.groups, round(bt.band, 2)
+    (['ALLR3', 'InO'], 0.21)
     """
     from scipy.stats import chi2
 

@@ -144,10 +144,31 @@ class AllocationSummary:
                 f"with the protocol's scheme ({self.scheme}). Groups too small for any test to reach "
                 f"α = {self.alpha} are flagged and get no p-value.")
 
-    def _repr_html_(self) -> str:
+    def display_frame(self, levels: Sequence[str] | None = None) -> pd.DataFrame:
+        """A compact, formatted view: one row per group, counts as ``a / b``, ranges as ``lo–hi``."""
+        t = self.table if levels is None else self.table[self.table["level"].isin(levels)]
+        e = self.experimental_arm
+        arms = [c[2:] for c in t.columns if c.startswith("n_")]
+
+        def p(v):
+            return "" if pd.isna(v) else ("<0.001" if v < 0.001 else f"{v:.3f}")
+
+        return pd.DataFrame({
+            "level": t["level"].to_numpy(), "group": t["group"].to_numpy(), "n": t["n"].to_numpy(),
+            " / ".join(arms): [" / ".join(str(int(r[f"n_{a}"])) for a in arms) for _, r in t.iterrows()],
+            f"{e} share": [f"{v:.3f}" for v in t[f"prop_{e}"]],
+            f"expected {e}": [f"{v:.1f}" for v in t[f"expected_{e}"]],
+            "difference": [f"{v:+.2f}" for v in t["difference"]],
+            "p_binomial": [p(v) for v in t["p_binomial"]],
+            f"scheme 95% range of {e}": [f"{lo:g}–{hi:g}" for lo, hi in zip(t["scheme_low"], t["scheme_high"])],
+            "p_scheme": [p(v) for v in t["p_scheme"]],
+            "note": [n.replace("too small to test", "too small to test:") if n else "" for n in t["note"]],
+        })
+
+    def _repr_html_(self, levels: Sequence[str] | None = None) -> str:
         from ..tables import frame_html
 
-        return frame_html(self.table, caption=self.caption, digits=3)
+        return frame_html(self.display_frame(levels), caption=self.caption)
 
 
 def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "country", "site_id"),
@@ -178,8 +199,11 @@ def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "cou
     Examples
     --------
     >>> import trialkit as tk
-    >>> s = tk.load_study("data/demo/b1931036")  # doctest: +SKIP
-    >>> tk.allocation_summary(s).table.query("level == 'overall'")  # doctest: +SKIP
+    >>> res = tk.allocation_summary(tk.load_study("data/demo/b1931036"), n_sim=1000)
+    >>> res.table["level"].unique().tolist()
+    ['overall', 'stratum', 'country', 'site_id']
+    >>> bool(res.table.query("level == 'site_id' and n == 1")["testable"].any())
+    False
     """
     from scipy.stats import binomtest
 
@@ -223,7 +247,7 @@ def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "cou
                 note = ""
             else:
                 p_bin = p_sch = np.nan
-                note = (f"too small to test (n = {n}: smallest attainable binomial p = {min_p:.2g})"
+                note = (f"too small to test (smallest attainable p = {min_p:.2g})"
                         if min_p >= alpha else "the scheme fixes this count (no variation to test)")
             row = {"level": level, "group": str(g), "n": n}
             row.update({f"n_{a}": int(counts.get(a, 0)) for a in arms})

@@ -5,7 +5,9 @@ Every statistic comes from :mod:`trialkit.randomization` and every figure from
 (and the ipywidgets change), so tests call them without a browser:
 
 * :func:`on_protocol_change` — a new study: refill the filter and covariate choices, refresh;
-* :func:`on_filter_change` — country / site / stratum / date range / covariates changed: refresh;
+* :func:`on_filter_change` — country / site / stratum / date range / covariates changed: refresh
+  the allocation summary, Table 1 and SMD plot, the cumulative allocation and the allocation by
+  site over calendar time (by country when a study has more than 80 randomizing sites);
 * :func:`on_run_simulation` — compare the chosen schemes on the current study's accrual.
 
 :func:`filter_study` (the only data step here) subsets the randomization table and keeps every
@@ -124,8 +126,8 @@ def on_filter_change(ex: BalanceExplorer, change=None) -> None:
         return
     import trialkit as tk
 
-    from ..plots.randomization import plot_cumulative_allocation, plot_smd
-    from ..tables import frame_html
+    from ..plots.randomization import plot_allocation_by_site, plot_cumulative_allocation, plot_smd
+    from ..randomization.monitoring import allocation_over_time
 
     w = ex.w
     # keep the site list consistent with the chosen country
@@ -149,13 +151,12 @@ def on_filter_change(ex: BalanceExplorer, change=None) -> None:
         msg = "<p class='tk-rnd-empty'>No randomized subject matches the filters; widen them.</p>"
         for k in ("alloc", "table"):
             w[k].value = msg
-        _show(w["cum_out"], None)
-        _show(w["smd_out"], None)
+        for k in ("cum_out", "smd_out", "site_out"):
+            _show(w[k], None)
         return
     alloc = tk.allocation_summary(s, n_sim=ex.n_sim, seed=ex.seed)
     ex.last["allocation"] = alloc
-    show = alloc.table[alloc.table["level"].isin(["overall", "stratum", "country"])]
-    w["alloc"].value = frame_html(show, caption=alloc.caption, digits=3)
+    w["alloc"].value = alloc._repr_html_(levels=["overall", "stratum", "country"])
     covs = list(w["covariates"].value)
     if covs:
         bt = tk.balance_table(s, covariates=covs)
@@ -168,6 +169,11 @@ def on_filter_change(ex: BalanceExplorer, change=None) -> None:
     cum = tk.cumulative_allocation(s, n_sim=ex.n_sim, seed=ex.seed)
     ex.last["cumulative"] = cum
     _show(w["cum_out"], plot_cumulative_allocation(cum, height=380))
+    by = "site_id" if s.randomization["site_id"].nunique() <= 80 else "country"
+    over = allocation_over_time(s.replace(randomization=s.randomization.assign(
+        country=s.randomization["site_id"].map(_site_country(s)))), by=by)
+    ex.last["over_time"] = over
+    _show(w["site_out"], plot_allocation_by_site(over, by=by, arms=s.protocol.arm_codes))
 
 
 def on_run_simulation(ex: BalanceExplorer, button=None) -> None:
@@ -260,6 +266,7 @@ def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed
         "table": W.HTML(),
         "sim_table": W.HTML(),
         "cum_out": W.Output(),
+        "site_out": W.Output(),
         "smd_out": W.Output(),
         "sim_out": W.Output(),
     }
@@ -277,7 +284,7 @@ def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed
     tabs = W.Tab(children=[
         W.VBox([w["alloc"]]),
         W.VBox([W.HBox([w["covariates"]]), w["table"], w["smd_out"]]),
-        W.VBox([w["cum_out"]]),
+        W.VBox([w["cum_out"], w["site_out"]]),
         W.VBox([W.HBox([w["schemes"], w["run"]]), w["sim_table"], w["sim_out"]]),
     ])
     for i, t in enumerate(("Allocation vs plan", "Table 1 (SMD)", "Cumulative allocation", "Design simulation")):
