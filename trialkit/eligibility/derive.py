@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "age_in_years", "days_between", "months_between", "business_days_between", "ratio_to_uln",
+    "ColumnCache", "age_in_years", "days_between", "months_between", "business_days_between", "ratio_to_uln",
     "schwartz_bedside_egfr", "DerivedInput", "DERIVED_INPUTS", "DAYS_PER_MONTH",
 ]
 
@@ -40,6 +40,8 @@ def _as_days(x) -> np.ndarray:
     if isinstance(x, (pd.Series, pd.Index)):
         x = x.to_numpy() if x.dtype.kind == "M" else x.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
     arr = np.asarray(x)
+    if arr.dtype == np.dtype("datetime64[D]"):
+        return arr
     if arr.dtype.kind != "M":
         arr = pd.to_datetime(pd.Series(np.atleast_1d(arr)), errors="coerce").to_numpy()
     return arr.astype("datetime64[D]")
@@ -149,16 +151,73 @@ def schwartz_bedside_egfr(height_cm, creatinine_mg_dl) -> np.ndarray:
 
 
 # --- derived inputs over the screening frame ------------------------------------------------------
-def _num(frame: pd.DataFrame, col: str) -> np.ndarray:
+class ColumnCache:
+    """A screening frame whose numeric and date columns are converted once and memoized.
+
+    :func:`trialkit.evaluate_eligibility` passes one to the built-in derivations so that a column read
+    by several of them (``relapse_date``) is converted once. It reads like the frame (``columns``,
+    ``len``, ``[col]``); user derivations receive the plain frame.
+    """
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.columns = frame.columns
+        self._memo: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, col):
+        return self.frame[col]
+
+    def num(self, col: str) -> np.ndarray:
+        key = ("num", col)
+        if key not in self._memo:
+            self._memo[key] = _num_plain(self.frame, col)
+        return self._memo[key]
+
+    def days(self, col: str) -> np.ndarray:
+        key = ("days", col)
+        if key not in self._memo:
+            self._memo[key] = _date_plain(self.frame, col)
+        return self._memo[key]
+
+
+def _num_plain(frame: pd.DataFrame, col: str) -> np.ndarray:
     if col not in frame.columns:
         return np.full(len(frame), np.nan)
+    arr = frame[col].array
+    if hasattr(arr, "_mask") and hasattr(arr, "_data"):  # nullable Float64 / Int64: buffers, NaN at NA
+        out = arr._data.astype(float, copy=True)
+        out[arr._mask] = np.nan
+        return out
     return _as_float(frame[col])
 
 
-def _date(frame: pd.DataFrame, col: str) -> np.ndarray:
+def _date_plain(frame: pd.DataFrame, col: str) -> np.ndarray:
     if col not in frame.columns:
         return np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
     return _as_days(frame[col])
+
+
+def _num(frame, col: str) -> np.ndarray:
+    return frame.num(col) if isinstance(frame, ColumnCache) else _num_plain(frame, col)
+
+
+def _date(frame, col: str) -> np.ndarray:
+    return frame.days(col) if isinstance(frame, ColumnCache) else _date_plain(frame, col)
+
+
+def _date_rows(frame, col: str, rows: np.ndarray) -> np.ndarray:
+    """Days of ``col`` at ``rows`` only (converts just those rows unless already cached)."""
+    if isinstance(frame, ColumnCache):
+        if ("days", col) in frame._memo:
+            return frame._memo[("days", col)][rows]
+        frame = frame.frame
+    if col not in frame.columns:
+        return np.full(int(np.count_nonzero(rows)) if rows.dtype == bool else len(rows), np.datetime64("NaT"),
+                       dtype="datetime64[D]")
+    return _as_days(frame[col].iloc[np.flatnonzero(rows) if rows.dtype == bool else rows])
 
 
 def derive_age_at_screening(frame: pd.DataFrame) -> np.ndarray:
@@ -166,7 +225,7 @@ def derive_age_at_screening(frame: pd.DataFrame) -> np.ndarray:
     age = _num(frame, "age_years")
     gap = np.isnan(age)
     if gap.any():
-        est = age_in_years(_date(frame, "birth_date")[gap], _date(frame, "screening_date")[gap])
+        est = age_in_years(_date_rows(frame, "birth_date", gap), _date_rows(frame, "screening_date", gap))
         age = age.copy()
         age[gap] = est
     return age

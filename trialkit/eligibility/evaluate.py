@@ -14,7 +14,7 @@ from pandas.core.arrays.masked import BaseMaskedArray
 from ..errors import ProtocolError
 from ..model import columns as model_columns
 from .criteria import Criterion, criteria_from_protocol
-from .derive import DERIVED_INPUTS
+from .derive import DERIVED_INPUTS, ColumnCache
 from .expr import BOOL, DATE, NUM, STR, Val
 
 __all__ = ["evaluate_eligibility", "EligibilityResult", "PreparedScreening", "prepare_screening", "MET", "NOT_MET", "UNKNOWN", "STATUS_LABELS"]
@@ -37,6 +37,7 @@ class _Env:
         self.cache: dict[str, Val] = {}
         self.params: dict[str, float] = {}
         self.absent: set[str] = set()
+        self.columns = ColumnCache(frame)  # memoized conversions for the built-in derivations
 
     def param(self, name: str) -> Val:
         return Val(float(self.params[name]), True, NUM)
@@ -53,7 +54,9 @@ class _Env:
             for col in reads:
                 if col not in self.frame.columns:
                     self.absent.add(col)
-            out = self.derivations[name](self.frame)
+            fn = self.derivations[name]
+            builtin = name in DERIVED_INPUTS and fn is DERIVED_INPUTS[name].func
+            out = fn(self.columns if builtin else self.frame)
             return _to_val(out, self.n, name)
         if name not in self.frame.columns:
             self.absent.add(name)
@@ -85,16 +88,19 @@ def _encode_strings(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """
     if isinstance(s.dtype, pd.CategoricalDtype):
         return s.cat.codes.to_numpy().astype(np.intp), np.asarray(s.cat.categories, dtype=object)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     arr = s.array
     values = getattr(arr, "_ndarray", None)
-    if values is None and s.dtype.kind == "O":
+    if values is None and s.dtype.kind == "O" and not hasattr(arr, "__arrow_array__"):
         values = s.to_numpy()
-    if values is not None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
+    if values is not None or hasattr(arr, "__arrow_array__"):
         try:
-            enc = pc.dictionary_encode(pa.array(values, type=pa.string(), from_pandas=True))
+            data = pa.array(values, type=pa.string(), from_pandas=True) if values is not None else pa.array(arr)
+            if isinstance(data, pa.ChunkedArray):
+                data = data.combine_chunks()
+            enc = pc.dictionary_encode(data)
         except (TypeError, ValueError, pa.ArrowException):
             enc = None
         if enc is not None:
