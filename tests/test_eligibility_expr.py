@@ -253,3 +253,42 @@ def test_renal_function_prefers_reported_value():
     out = derive.derive_renal_function_ml_min(f)
     np.testing.assert_allclose(out[:2], [25.0, 99.12])
     assert np.isnan(out[2])
+
+
+def test_prepared_screening_matches_direct_evaluation_for_every_threshold():
+    from test_eligibility_criteria import B_BASE, screening_frame
+
+    from trialkit.eligibility import prepare_screening
+
+    rows = [{**B_BASE, "subject_id": f"s{i}", "marrow_blasts_pct": float(v), "bilirubin_mg_dl": b}
+            for i, (v, b) in enumerate([(3, 0.5), (6, 2.0), (12, NA), (40, 1.0)])]
+    df = screening_frame(rows)
+    prep = prepare_screening(df)
+    for thr in ({}, {"blasts_min_pct": 10.0}, {"bilirubin_max_x_uln": 2.0}, {"blasts_min_pct": 10.0}):
+        a = tk.evaluate_eligibility(prep, protocol="b1931036", thresholds=thr)
+        b = tk.evaluate_eligibility(df, protocol="b1931036", thresholds=thr)
+        np.testing.assert_array_equal(a.codes, b.codes)
+    with pytest.raises(ProtocolError, match="derivations are fixed"):
+        tk.evaluate_eligibility(prep, protocol="b1931036", derivations={"renal_function_ml_min": lambda f: f})
+
+
+def test_column_cache_gives_the_same_derived_values():
+    f = pd.DataFrame({"age_years": pd.array([5.0, None, None], dtype="Float64"),
+                      "birth_date": pd.to_datetime(["2010-01-01", "2008-03-01", None]),
+                      "screening_date": pd.to_datetime(["2020-01-01", "2026-03-01", "2026-03-01"])})
+    plain = derive.derive_age_at_screening(f)
+    cached = derive.derive_age_at_screening(derive.ColumnCache(f))
+    np.testing.assert_array_equal(plain[:2], [5.0, 18.0])
+    np.testing.assert_array_equal(plain[:2], cached[:2])
+    assert np.isnan(plain[2]) and np.isnan(cached[2])
+
+
+@pytest.mark.parametrize("dtype", ["string", "string[pyarrow]", "object", "category"])
+def test_text_columns_of_any_storage(dtype):
+    df = pd.DataFrame({"subject_id": list("abcd"),
+                       "relapse_site": pd.Series(["bone marrow", "isolated extramedullary", None, "bone marrow"],
+                                                 dtype=dtype)})
+    r = tk.evaluate_eligibility(df, criteria=[crit("relapse_site == 'isolated extramedullary'", category="exclusion"),
+                                              crit("relapse_site in ['bone marrow']", id="C2")])
+    assert r.codes[:, 0].tolist() == [0, 1, -1, 0]
+    assert r.codes[:, 1].tolist() == [1, 0, -1, 1]
