@@ -32,8 +32,9 @@ def test_overall_counts_binomial_and_scheme_p_values():
     res = tk.allocation_summary(s, by=["overall"], n_sim=2000, seed=1)
     row = res.table.iloc[0]
     assert (row["n"], row["n_InO"], row["n_ALLR3"]) == (12, 10, 2)
-    assert row["expected_InO"] == pytest.approx(8.0) and row["difference"] == pytest.approx(2.0)
-    assert row["planned_prop"] == pytest.approx(2 / 3) and row["prop_InO"] == pytest.approx(10 / 12)
+    assert row["arm"] == "InO" and len(res.table) == 1  # two arms: the experimental one is tested
+    assert row["expected"] == pytest.approx(8.0) and row["difference"] == pytest.approx(2.0)
+    assert row["planned_prop"] == pytest.approx(2 / 3) and row["prop"] == pytest.approx(10 / 12)
     assert row["p_binomial"] == pytest.approx(_binom_two_sided(10, 12, 2 / 3), rel=1e-9)
     # permuted blocks of 3/6 in one stratum: after 12 patients InO is 8 or 9 at most (a 6-block
     # started at position 10 can hold 3 InO first), never 10 -> smallest Monte Carlo p-value
@@ -59,7 +60,7 @@ def test_small_sites_are_flagged_not_tested():
     assert t.loc[("country", "Austria"), "n"] == 3 and t.loc[("country", "Belgium"), "n"] == 2
     assert len(res.table) == 3 + 3  # no group silently dropped
     d = res.display_frame(levels=["site_id"]).set_index("group")
-    assert d.loc["AT01", "ALLR3 / InO"] == "1 / 2" and d.loc["AT01", "scheme 95% range of InO"] == "1–3"
+    assert d.loc["AT01", "ALLR3 / InO"] == "1 / 2" and d.loc["AT01", "scheme 95% range"] == "1–3"
     assert d.loc["CZ01", "p_binomial"] == "" and d.loc["CZ01", "note"].startswith("too small to test:")
     assert "p_scheme" in res._repr_html_()
 
@@ -108,3 +109,18 @@ def test_allocation_over_time_running_counts():
     np.testing.assert_allclose(at["expected_InO"], [2 / 3, 4 / 3, 2])
     with pytest.raises(AllocationError, match="cannot group by"):
         allocation_over_time(toy_study(arms), by="ward")
+
+
+def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_dir):
+    """CDISC Pilot 01 (1:1:1, placebo / low / high dose): 86 / 84 / 84 randomized."""
+    study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+    res = tk.allocation_summary(study, by=["overall"], n_sim=1000, seed=4)
+    t = res.table.set_index("arm")
+    assert list(t.index) == list(study.protocol.arm_codes) and (t["n"] == 254).all()
+    counts = study.randomization["arm"].value_counts()
+    for arm in t.index:
+        assert t.loc[arm, "expected"] == pytest.approx(254 / 3)
+        assert t.loc[arm, "p_binomial"] == pytest.approx(_binom_two_sided(int(counts[arm]), 254, 1 / 3), rel=1e-7)
+    assert sorted(counts.tolist()) == [84, 84, 86]
+    assert res.scheme.startswith("assumed: permuted blocks")  # the pilot's method is not in the data
+    assert "arm" in res.display_frame().columns

@@ -117,10 +117,11 @@ class AllocationSummary:
     Attributes
     ----------
     table : DataFrame
-        One row per level and group: ``level, group, n, n_<arm>… (dose order), prop_<exp>,
-        planned_prop, expected_<exp>, difference, p_binomial, scheme_low, scheme_high, p_scheme,
-        testable, note``. ``scheme_low``–``scheme_high`` is the central 95 % range of the
-        experimental count under the protocol's scheme.
+        One row per level, group and tested arm: ``level, group, n, n_<arm>… (dose order), arm,
+        prop, planned_prop, expected, difference, p_binomial, scheme_low, scheme_high, p_scheme,
+        testable, note``. With two arms only the experimental arm is tested (the other mirrors
+        it); with more, every arm is. ``scheme_low``–``scheme_high`` is the central 95 % range of
+        the arm's count under the protocol's scheme.
     """
 
     table: pd.DataFrame
@@ -138,7 +139,8 @@ class AllocationSummary:
     @property
     def caption(self) -> str:
         e = self.experimental_arm
-        return (f"Allocation vs plan ({self.protocol_id}): planned share of {e} = {self.planned_prop:.3f}. "
+        return (f"Allocation vs plan ({self.protocol_id}): planned share of {e} = {self.planned_prop:.3f} "
+                f"(with more than two arms every arm is tested against its own planned share). "
                 f"p_binomial: exact binomial test vs the planned share (reference: complete randomization). "
                 f"p_scheme: Monte Carlo p-value from {self.n_sim:,} re-randomizations of the same patients "
                 f"with the protocol's scheme ({self.scheme}). Groups too small for any test to reach "
@@ -147,23 +149,27 @@ class AllocationSummary:
     def display_frame(self, levels: Sequence[str] | None = None) -> pd.DataFrame:
         """A compact, formatted view: one row per group, counts as ``a / b``, ranges as ``lo–hi``."""
         t = self.table if levels is None else self.table[self.table["level"].isin(levels)]
-        e = self.experimental_arm
         arms = [c[2:] for c in t.columns if c.startswith("n_")]
 
         def p(v):
             return "" if pd.isna(v) else ("<0.001" if v < 0.001 else f"{v:.3f}")
 
-        return pd.DataFrame({
+        out = pd.DataFrame({
             "level": t["level"].to_numpy(), "group": t["group"].to_numpy(), "n": t["n"].to_numpy(),
             " / ".join(arms): [" / ".join(str(int(r[f"n_{a}"])) for a in arms) for _, r in t.iterrows()],
-            f"{e} share": [f"{v:.3f}" for v in t[f"prop_{e}"]],
-            f"expected {e}": [f"{v:.1f}" for v in t[f"expected_{e}"]],
+            "arm": t["arm"].to_numpy(),
+            "share (planned)": [f"{v:.3f} ({q:.3f})" for v, q in zip(t["prop"], t["planned_prop"])],
+            "expected": [f"{v:.1f}" for v in t["expected"]],
             "difference": [f"{v:+.2f}" for v in t["difference"]],
             "p_binomial": [p(v) for v in t["p_binomial"]],
-            f"scheme 95% range of {e}": [f"{lo:g}–{hi:g}" for lo, hi in zip(t["scheme_low"], t["scheme_high"])],
+            "scheme 95% range": [f"{lo:g}–{hi:g}" for lo, hi in zip(t["scheme_low"], t["scheme_high"])],
             "p_scheme": [p(v) for v in t["p_scheme"]],
             "note": [n.replace("too small to test", "too small to test:") if n else "" for n in t["note"]],
         })
+        if t["arm"].nunique() == 1:  # two arms: the tested arm is in the caption
+            out = out.drop(columns="arm").rename(columns={"share (planned)": f"{t['arm'].iloc[0]} share (planned)",
+                                                          "expected": f"expected {t['arm'].iloc[0]}"})
+        return out
 
     def _repr_html_(self, levels: Sequence[str] | None = None) -> str:
         from ..tables import frame_html
@@ -221,8 +227,9 @@ def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "cou
     p_exp = float(protocol.allocation_proportions[exp])
     sch = _scheme_for(rnd, protocol, scheme)
     sim = _simulate_counts(rnd, protocol, sch, n_sim, seed)
-    sim_exp = (sim == arms.index(exp))
-    is_exp = (rnd["arm"] == exp).to_numpy()
+    # two arms: test the experimental arm (the other is its mirror image); more arms: test each
+    tested = [exp] if len(arms) == 2 else arms
+    arm_values = rnd["arm"].to_numpy()
     rows = []
     for level in by:
         if level == "overall":
@@ -233,28 +240,31 @@ def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "cou
         for g, mask in groups:
             n = int(mask.sum())
             counts = rnd.loc[mask, "arm"].value_counts()
-            k = int(is_exp[mask].sum())
-            expected = n * p_exp
-            d_obs = k - expected
-            d_sim = sim_exp[:, mask].sum(axis=1) - expected
-            lo, hi = np.quantile(d_sim + expected, [0.025, 0.975])
-            min_p = min_attainable_p(n, p_exp)
-            degenerate = np.ptp(d_sim) == 0
-            testable = min_p < alpha and not degenerate
-            if testable:
-                p_bin = float(binomtest(k, n, p_exp).pvalue)
-                p_sch = float((1 + np.sum(np.abs(d_sim) >= abs(d_obs) - 1e-9)) / (1 + n_sim))
-                note = ""
-            else:
-                p_bin = p_sch = np.nan
-                note = (f"too small to test (smallest attainable p = {min_p:.2g})"
-                        if min_p >= alpha else "the scheme fixes this count (no variation to test)")
-            row = {"level": level, "group": str(g), "n": n}
-            row.update({f"n_{a}": int(counts.get(a, 0)) for a in arms})
-            row.update({f"prop_{exp}": k / n if n else np.nan, "planned_prop": p_exp, f"expected_{exp}": expected,
-                        "difference": d_obs, "p_binomial": p_bin, "scheme_low": float(lo), "scheme_high": float(hi),
-                        "p_scheme": p_sch, "testable": bool(testable), "note": note})
-            rows.append(row)
+            for arm in tested:
+                p_arm = float(protocol.allocation_proportions[arm])
+                k = int((arm_values[mask] == arm).sum())
+                expected = n * p_arm
+                d_obs = k - expected
+                sim_k = (sim[:, mask] == arms.index(arm)).sum(axis=1)
+                d_sim = sim_k - expected
+                lo, hi = np.quantile(sim_k, [0.025, 0.975])
+                min_p = min_attainable_p(n, p_arm)
+                degenerate = np.ptp(d_sim) == 0
+                testable = min_p < alpha and not degenerate
+                if testable:
+                    p_bin = float(binomtest(k, n, p_arm).pvalue)
+                    p_sch = float((1 + np.sum(np.abs(d_sim) >= abs(d_obs) - 1e-9)) / (1 + n_sim))
+                    note = ""
+                else:
+                    p_bin = p_sch = np.nan
+                    note = (f"too small to test (smallest attainable p = {min_p:.2g})"
+                            if min_p >= alpha else "the scheme fixes this count (no variation to test)")
+                row = {"level": level, "group": str(g), "n": n}
+                row.update({f"n_{a}": int(counts.get(a, 0)) for a in arms})
+                row.update({"arm": arm, "prop": k / n if n else np.nan, "planned_prop": p_arm, "expected": expected,
+                            "difference": d_obs, "p_binomial": p_bin, "scheme_low": float(lo),
+                            "scheme_high": float(hi), "p_scheme": p_sch, "testable": bool(testable), "note": note})
+                rows.append(row)
     table = pd.DataFrame(rows)
     return AllocationSummary(table=table, protocol_id=protocol.id, experimental_arm=exp, planned_prop=p_exp,
                              scheme=sch.label, n_sim=int(n_sim), alpha=alpha, seed=seed)

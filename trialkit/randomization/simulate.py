@@ -102,8 +102,13 @@ class Scheme:
 def protocol_scheme(protocol: str | Protocol) -> Scheme:
     """The scheme a protocol declares (``randomization.method`` and its stratification factors)."""
     p = get_protocol(protocol)
-    method = str((p.raw.get("randomization") or {}).get("method", "stratified permuted blocks")).lower()
     factors = tuple(f.name for f in p.stratification)
+    stated = (p.raw.get("randomization") or {}).get("method")
+    if not stated:
+        return Scheme("blocks", stratify_by=factors, block_sizes=p.block_sizes or None,
+                      label="assumed: permuted blocks" + (f" by {' × '.join(factors)}" if factors else "")
+                      + " (the protocol states no method)")
+    method = str(stated).lower()
     if "minimi" in method:
         return Scheme("minimization", stratify_by=factors, label=f"protocol: minimization ({method})")
     if "block" in method:
