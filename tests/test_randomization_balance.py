@@ -165,3 +165,28 @@ def test_balance_rejects_other_inputs_and_bad_export(tmp_path):
     bt = tk.balance_table(s, covariates=["age_years"])
     with pytest.raises(BalanceError, match="writes .xlsx"):
         bt.to_excel(tmp_path / "t.csv")
+
+
+def test_agrees_with_tableone_and_multilevel_chance_limit(cdisc_dir):
+    """Same SMDs as tableone 0.9 (Python) on the ADSL; df = K - 1 chance limit for RACE."""
+    import warnings
+
+    from scipy.stats import chi2
+    from tableone import TableOne
+
+    adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin1")
+    adsl = adsl[adsl["TRT01P"].isin(["Placebo", "Xanomeline High Dose"])]
+    covs, cats = ["AGE", "HEIGHTBL", "WEIGHTBL", "BMIBL", "SEX", "RACE"], ["SEX", "RACE"]
+    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs, order=["Placebo", "Xanomeline High Dose"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t1 = TableOne(adsl, columns=covs, categorical=cats, groupby="TRT01P", smd=True, pval=False,
+                      include_null=False, order={"TRT01P": ["Placebo", "Xanomeline High Dose"]})
+    theirs = t1.smd_table.iloc[:, 0].astype(float)
+    ours = bt.smd.set_index("variable")["smd"]
+    for v in covs:
+        assert abs(ours[v]) == pytest.approx(abs(theirs[v]), rel=1e-9), v
+    race = bt.smd.set_index("variable").loc["RACE"]
+    assert race["df"] == 2  # three races present in the two arms
+    assert race["chance_limit"] == pytest.approx(np.sqrt((1 / 86 + 1 / 84) * chi2.ppf(0.95, 2)))
+    assert race["chance_limit"] == pytest.approx(0.3755, abs=1e-4)
