@@ -88,6 +88,7 @@ def test_three_arms_compare_with_reference_and_keep_rows_without_group():
     assert over == pytest.approx(25 / 7)
 
 
+@pytest.mark.cdisc
 def test_cdisc_adsl_against_hand_computation(cdisc_dir):
     """CDISC Pilot 01 ADSL, by planned arm (TRT01P): every number recomputed by hand with pandas."""
     adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin1")
@@ -128,6 +129,7 @@ def test_cdisc_adsl_against_hand_computation(cdisc_dir):
     assert bt.band == pytest.approx(np.sqrt(1 / 86 + 1 / 84))
 
 
+@pytest.mark.cdisc
 def test_cdisc_study_via_load_cdisc(cdisc_dir):
     study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
     bt = tk.balance_table(study, covariates=["age_years", "sex"])
@@ -167,6 +169,7 @@ def test_balance_rejects_other_inputs_and_bad_export(tmp_path):
         bt.to_excel(tmp_path / "t.csv")
 
 
+@pytest.mark.cdisc
 def test_agrees_with_tableone_and_multilevel_chance_limit(cdisc_dir):
     """Same SMDs as tableone 0.9 (Python) on the ADSL; df = K - 1 chance limit for RACE."""
     import warnings

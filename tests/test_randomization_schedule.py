@@ -161,3 +161,12 @@ def test_read_schedule_rejects_missing_or_foreign_files(tmp_path):
     g.write_text("# seed: {not json\nstratum,sequence,arm\n")
     with pytest.raises(ScheduleError, match="not valid"):
         read_schedule(g)
+
+
+def test_complete_schedule_round_trips_through_csv(tmp_path):
+    s = tk.generate_schedule("aall1732", n_per_stratum=5, seed=8, algorithm="complete",
+                             stratify_by=["diagnosis"])
+    assert len(s.table) == 15 and s.block_sizes == ()
+    back = read_schedule(s.to_csv(tmp_path / "c.csv"))
+    assert back.algorithm == "complete" and back.table["block"].isna().all()
+    assert tk.verify_schedule(back).ok
