@@ -443,6 +443,12 @@ def test_response_errors():
         tko.response_rates(tiny_study(), population="per-protocol")
 
 
+def test_response_rates_without_any_assessment_is_an_error():
+    s = tiny_study()
+    with pytest.raises(TrialkitError, match="EOI_CR: no subject has a response assessment"):
+        tko.response_rates(s.replace(response=s.response.iloc[0:0]))
+
+
 def test_outcome_rows_for_unrandomized_subjects_are_an_error():
     s = tiny_study()
     out = pd.concat([s.outcomes, pd.DataFrame({"subject_id": ["X9"], "endpoint": ["EFS"], "event": [1],

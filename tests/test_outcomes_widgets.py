@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DEMO
 
 import trialkit as tk
 from trialkit.errors import TrialkitError
@@ -18,16 +17,10 @@ from trialkit.widgets.outcomes import (
 )
 
 
-def _demo(request, protocol: str):
-    """The committed demo study; until the generator has written it, the same generator in memory."""
-    if (DEMO / protocol / "study.yaml").exists() or any((DEMO / protocol).glob("*.csv")):
-        return request.getfixturevalue(f"demo_{protocol}")
-    return tk.synthesize(protocol, n_screened=300, seed=7)
-
-
 @pytest.fixture(scope="module", params=["b1931036", "aall1732"])
 def study(request):
-    return _demo(request, request.param)
+    """Each protocol's committed demo study (data/demo/<id>)."""
+    return request.getfixturevalue(f"demo_{request.param}")
 
 
 def test_options_offer_the_protocol_strata_and_subgroups(study):

@@ -159,6 +159,9 @@ def response_rates(data, *, by: str = "arm", endpoints=("EOI_CR", "EOI_MRDNEG"),
     rates, diffs = [], []
     for ep in endpoints:
         resp, assessed = _responders(frame, ep, remission)
+        if len(frame) and not assessed.any():
+            raise TrialkitError(f"{ep}: no subject has a response assessment (the response table is empty or the "
+                                "column is blank), so no rate can be given; load the response data first")
         counts = {}
         for grp in groups:
             m = g == grp
