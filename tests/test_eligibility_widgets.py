@@ -109,3 +109,23 @@ def test_explorer_needs_a_study():
 
     with pytest.raises(TrialkitError, match="at least one study"):
         we.eligibility_explorer({})
+
+
+def test_only_the_visible_tab_is_drawn_and_others_on_demand(demo_b1931036, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(we, "_show", lambda out, fig, html=None: drawn.append(
+        fig.layout.title.text if fig is not None else html))
+    ex = we.eligibility_explorer(demo_b1931036)
+    assert len(drawn) == 1 and drawn[0].startswith("Screening funnel")
+    ex.w["tabs"].selected_index = 1  # fires on_tab_change
+    assert drawn[-1] == "CONSORT flow diagram (B1931036)"
+    n = len(drawn)
+    ex.w["tabs"].selected_index = 0
+    ex.w["tabs"].selected_index = 1  # nothing changed: neither tab is redrawn
+    assert len(drawn) == n
+    ex.thresholds["blasts_min_pct"].value = 30.0  # an update redraws the visible (CONSORT) tab only
+    assert drawn[-1] == "CONSORT flow diagram (B1931036)" and len(drawn) == n + 1
+    ex.w["tabs"].selected_index = 2
+    assert "subjects excluded" in ex.w["exclusions"].value
+    ex.w["tabs"].selected_index = 3
+    assert drawn[-1] == "Screen-failure rate by country over time"

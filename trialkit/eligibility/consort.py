@@ -32,6 +32,7 @@ EXCLUSION_GROUPS = (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, NOT_ELIGIBLE_UNSPE
 NOT_RECORDED = "reason not recorded"
 
 _BOX_COLUMNS = ["box", "arm", "group", "reason", "n"]
+_OUTCOME_CODES = ("eligible", "screen failure", "declined", "other")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ConsortResult:
         ``group`` and ``reason`` is the box total; rows with a ``reason`` are its breakdown (and rows
         with a ``group`` but no reason are sub-totals, e.g. "Not meeting inclusion criteria").
         ``arm`` is empty before allocation.
-    subjects : pandas.DataFrame
+    subjects : pandas.DataFrame (property, built on demand from ``subject_columns``)
         One row per screened subject: ``subject_id, randomized, arm, excluded_group,
         excluded_reason, received, not_received_reason, lost_to_follow_up, discontinued_reason,
         analysed`` — the leaf each subject was counted in.
@@ -60,7 +61,7 @@ class ConsortResult:
     """
 
     boxes: pd.DataFrame
-    subjects: pd.DataFrame = field(repr=False)
+    subject_columns: dict = field(repr=False, default_factory=dict)
     arms: tuple[str, ...] = ()
     arm_labels: dict = field(default_factory=dict)
     ratio: dict = field(default_factory=dict)
@@ -70,6 +71,13 @@ class ConsortResult:
     def to_frame(self) -> pd.DataFrame:
         """The box counts (see :attr:`boxes`)."""
         return self.boxes.copy()
+
+    @cached_property
+    def subjects(self) -> pd.DataFrame:
+        """One row per screened subject and the leaf of each level it was counted in (built on demand)."""
+        cols = {k: (v() if callable(v) else v) for k, v in self.subject_columns.items()}
+        return pd.DataFrame({k: pd.Series(v, dtype=object if np.asarray(v).dtype == object else None)
+                             for k, v in cols.items()})
 
     @cached_property
     def _index(self) -> dict:
@@ -194,6 +202,14 @@ class FlowInputs:
     site_reason: np.ndarray
     site_group: np.ndarray  # the group a recorded criterion id maps to (None when it maps to none)
     site_label: np.ndarray
+    has_site_reason: np.ndarray
+    has_site_group: np.ndarray
+    site_recorded: np.ndarray  # "as recorded: <reason>" or "reason not recorded"
+    outcome_code: np.ndarray  # int8: 0 empty, 1 eligible, 2 screen failure, 3 declined, 4 other
+    site_reason_code: np.ndarray  # int32 index into site_reason_values, -1 = none recorded
+    site_reason_values: np.ndarray  # distinct recorded reasons
+    site_value_group: np.ndarray  # int8 per distinct reason: group index it maps to (-1: not a criterion id)
+    site_value_label: np.ndarray  # per distinct reason: "ID: label" when it is a criterion id
     received: np.ndarray
     not_received_reason: np.ndarray
     lost: np.ndarray
@@ -296,9 +312,27 @@ def flow_inputs(data) -> FlowInputs:
         site_group[i] = MEETING_EXCLUSION if cat.startswith("excl") else NOT_MEETING_INCLUSION
         site_label[i] = _crit_reason(sr[i], c.get("label", ""))
     executable = bool(proto.criteria) and all(isinstance(c, dict) and "rule" in c for c in proto.criteria)
+    has_sr = np.array([x is not None for x in sr], dtype=bool)
+    sr_code, sr_values = pd.factorize(pd.Series(sr, dtype=object), use_na_sentinel=True)
+    sr_values = np.asarray(sr_values, dtype=object)
+    value_group = np.full(len(sr_values), -1, dtype=np.int8)
+    value_label = np.full(len(sr_values), None, dtype=object)
+    for k, v in enumerate(sr_values):
+        if v in crit_by_id:
+            c = crit_by_id[v]
+            excl = str(c.get("category", c.get("kind", ""))).startswith("excl")
+            value_group[k] = EXCLUSION_GROUPS.index(MEETING_EXCLUSION if excl else NOT_MEETING_INCLUSION)
+            value_label[k] = _crit_reason(v, c.get("label", ""))
     return FlowInputs(
+        site_reason_code=sr_code.astype(np.int32), site_reason_values=sr_values, site_value_group=value_group,
+        site_value_label=value_label,
         subject_id=sid.to_numpy(dtype=object), randomized=randomized, arm=arm, outcome=o, site_reason=sr,
-        site_group=site_group, site_label=site_label, received=received, not_received_reason=nr_reason,
+        site_group=site_group, site_label=site_label, has_site_reason=has_sr,
+        outcome_code=np.select([o == v for v in _OUTCOME_CODES], list(range(1, len(_OUTCOME_CODES) + 1)),
+                               0).astype(np.int8),
+        has_site_group=np.array([g is not None for g in site_group], dtype=bool),
+        site_recorded=np.array([f"as recorded: {x}" if x is not None else NOT_RECORDED for x in sr], dtype=object),
+        received=received, not_received_reason=nr_reason,
         lost=ltfu, discontinued_only=disc & ~ltfu, discontinuation_reason=dr, analysed=an,
         analysis_exclusion_reason=exa_reason, has_disposition=has_disp, arms=arms,
         arm_labels={a.code: a.label for a in proto.arms}, ratio=dict(proto.ratio), protocol_id=proto.id,
@@ -366,7 +400,12 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     n = int(sel.sum())
     if res is not None and len(res) != n:
         raise ReconciliationError(f"the eligibility result has {len(res)} rows, the flow {n} screened subjects.")
-    randomized = fi.randomized[sel]
+    everyone = bool(sel.all())
+
+    def take(a):
+        return a if everyone else a[sel]
+
+    randomized = take(fi.randomized)
     crit_order = list(fi.criterion_order)
     first_fail = np.full(n, -1)
     undetermined = np.zeros(n, bool)
@@ -380,53 +419,65 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         first_fail = np.where(ff >= 0, np.array(screen + [0])[np.maximum(ff, 0)], -1)
         undetermined = ~anyfail & (P < 0).any(axis=1)
 
-    o, sr = fi.outcome[sel], fi.site_reason[sel]
-    has_sr = np.array([x is not None for x in sr], dtype=bool)
-    group = np.full(n, None, dtype=object)
-    reason = np.full(n, None, dtype=object)
+    # Classify the subjects not randomized with integer codes: group = index into EXCLUSION_GROUPS,
+    # reason = index into a table of reason strings built below (fast on large screening tables).
+    oc = take(fi.outcome_code)
+    src = take(fi.site_reason_code)
+    has_sr = src >= 0
+    U = len(fi.site_reason_values)
+    fixed = ["declined", NOT_RECORDED, "eligibility undetermined (criterion inputs missing)",
+             "eligible, not randomized", "eligible by the rules, not randomized", "screening outcome not recorded"]
+    crits = list(res.criteria) if res is not None else []
+    off_crit = len(fixed)
+    off_site = off_crit + len(crits)  # the recorded text as is
+    off_label = off_site + U  # "ID: label" of a recorded criterion id
+    off_recorded = off_label + U  # "as recorded: <text>"
+    table = np.array(fixed + [_crit_reason(c.id, c.label) for c in crits] + list(fi.site_reason_values)
+                     + [x if x is not None else "" for x in fi.site_value_label]
+                     + [f"as recorded: {x}" for x in fi.site_reason_values], dtype=object)
+    G = {g: np.int8(i) for i, g in enumerate(EXCLUSION_GROUPS)}
+    gcode = np.full(n, -1, dtype=np.int8)
+    rcode = np.full(n, -1, dtype=np.int32)
     todo = ~randomized
 
     def assign(mask, g, r):
         nonlocal todo
         m = todo & mask
-        group[m] = g if np.ndim(g) == 0 else g[m]
-        reason[m] = r if np.ndim(r) == 0 else r[m]
-        todo = todo & ~m
+        np.copyto(gcode, g, where=m, casting="unsafe")
+        np.copyto(rcode, r, where=m, casting="unsafe")
+        todo &= ~m
 
-    assign(o == "declined", DECLINED, np.where(has_sr, sr, "declined"))
-    if res is not None and (first_fail >= 0).any():
-        crit_excl = np.array([c.is_exclusion for c in res.criteria] + [False])
-        crit_reason = np.array([_crit_reason(c.id, c.label) for c in res.criteria] + [""], dtype=object)
-        ffi = np.where(first_fail >= 0, first_fail, len(res.criteria))
-        assign(first_fail >= 0, np.where(crit_excl[ffi], MEETING_EXCLUSION, NOT_MEETING_INCLUSION).astype(object),
-               crit_reason[ffi])
-    assign(o == "other", OTHER, np.where(has_sr, sr, NOT_RECORDED))
-    site_group = fi.site_group[sel]
-    assign(np.array([g is not None for g in site_group], dtype=bool), site_group, fi.site_label[sel])
-    if (todo & (o == "screen failure")).any():
-        recorded = np.array([f"as recorded: {x}" if x is not None else NOT_RECORDED for x in sr], dtype=object)
-        assign(o == "screen failure", NOT_ELIGIBLE_UNSPECIFIED, recorded)
-    assign(undetermined, OTHER, "eligibility undetermined (criterion inputs missing)")
-    assign(o == "eligible", OTHER, "eligible, not randomized")
-    assign(np.ones(n, bool), OTHER, "eligible by the rules, not randomized" if use_rules
-           else "screening outcome not recorded")
-    n_norsn = int(((reason == NOT_RECORDED) & ~randomized).sum())
+    assign(oc == 3, G[DECLINED], np.where(has_sr, off_site + src, 0))
+    if crits and (first_fail >= 0).any():
+        crit_group = np.array([G[MEETING_EXCLUSION] if c.is_exclusion else G[NOT_MEETING_INCLUSION] for c in crits]
+                              + [0], dtype=np.int8)
+        ffi = np.where(first_fail >= 0, first_fail, len(crits))
+        assign(first_fail >= 0, crit_group[ffi], off_crit + ffi)
+    assign(oc == 4, G[OTHER], np.where(has_sr, off_site + src, 1))
+    if (fi.site_value_group >= 0).any():
+        vg = np.append(fi.site_value_group, np.int8(-1))[src]  # src -1 picks the appended -1
+        assign(vg >= 0, vg, off_label + src)
+    assign(oc == 2, G[NOT_ELIGIBLE_UNSPECIFIED], np.where(has_sr, off_recorded + src, 1))
+    assign(undetermined, G[OTHER], 2)
+    assign(oc == 1, G[OTHER], 3)
+    assign(np.ones(n, bool), G[OTHER], 4 if use_rules else 5)
+    n_norsn = int(np.count_nonzero((rcode == 1) & ~randomized))
     if n_norsn:
         notes.append(f"{n_norsn} excluded subject(s) have no recorded reason (shown as '{NOT_RECORDED}'; "
                      "none is inferred).")
     if not use_rules:
         notes.append("Exclusion reasons are the site's records (the protocol's criteria are not executable "
                      "rules or reasons='site').")
-    no_disp = int((randomized & ~fi.has_disposition[sel]).sum())
+    no_disp = int((randomized & ~take(fi.has_disposition)).sum())
     if no_disp:
         notes.append(f"{no_disp} randomized subject(s) have no disposition record; their treatment "
                      "and analysis status show as 'not recorded'.")
 
     # --- after randomization -------------------------------------------------------------------------
-    arm = fi.arm[sel]
-    received, nr_reason = fi.received[sel], fi.not_received_reason[sel]
-    ltfu, disc_only, dr = fi.lost[sel], fi.discontinued_only[sel], fi.discontinuation_reason[sel]
-    an, exa_reason = fi.analysed[sel], fi.analysis_exclusion_reason[sel]
+    arm = take(fi.arm)
+    received, nr_reason = take(fi.received), take(fi.not_received_reason)
+    ltfu, disc_only, dr = take(fi.lost), take(fi.discontinued_only), take(fi.discontinuation_reason)
+    an, exa_reason = take(fi.analysed), take(fi.analysis_exclusion_reason)
     post_fail = np.zeros(n, bool)
     post_reason = np.full(n, None, dtype=object)
     has_post = use_rules and res is not None and any(c.stage != "screening" for c in res.criteria)
@@ -439,17 +490,21 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
 
     # --- boxes ---------------------------------------------------------------------------------------
     out_rows = [("assessed", None, None, None, n), ("excluded", None, None, None, int((~randomized).sum()))]
-    ex = pd.DataFrame({"group": group[~randomized], "reason": reason[~randomized]})
-    counts = ex.value_counts(dropna=False)
-    gtot = ex["group"].value_counts()
+    excl_rows = ~randomized
+    key = gcode[excl_rows].astype(np.int64) * len(table) + rcode[excl_rows]
+    vals, cnt = np.unique(key, return_counts=True)
+    pair_counts: dict = {}
+    for v, c in zip(vals.tolist(), cnt.tolist()):
+        g, r = divmod(v, len(table))
+        rs = pair_counts.setdefault(EXCLUSION_GROUPS[g], {})
+        rs[table[r]] = rs.get(table[r], 0) + c
     for g in EXCLUSION_GROUPS:
-        k = int(gtot.get(g, 0))
+        rs = pair_counts.get(g, {})
+        k = sum(rs.values())
         if g in (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, DECLINED, OTHER) or k:
             out_rows.append(("excluded", None, g, None, k))
-        if k:
-            rs = {r: int(c) for (gg, r), c in counts.items() if gg == g}
-            for rsn in _reason_order(rs, crit_order):
-                out_rows.append(("excluded", None, g, rsn, rs[rsn]))
+        for rsn in _reason_order(rs, crit_order):
+            out_rows.append(("excluded", None, g, rsn, rs[rsn]))
     out_rows.append(("randomized", None, None, None, int(randomized.sum())))
     for a in fi.arms:
         s_a = arm == a
@@ -466,12 +521,16 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     boxes["n"] = boxes["n"].astype("int64")
     for c in ("arm", "group", "reason"):
         boxes[c] = boxes[c].astype("string")
-    subj = pd.DataFrame({
-        "subject_id": fi.subject_id[sel], "randomized": randomized, "arm": arm, "excluded_group": group,
-        "excluded_reason": reason, "received": np.where(randomized, received, None),
-        "not_received_reason": nr_reason, "lost_to_follow_up": np.where(randomized, ltfu, None),
-        "discontinued_reason": np.where(disc_only | ltfu, dr, None), "analysed": np.where(randomized, an, None)})
-    out = ConsortResult(boxes=boxes, subjects=subj, arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio,
+    groups_tab = np.array(list(EXCLUSION_GROUPS) + [None], dtype=object)
+    reasons_tab = np.append(table, None)
+    subj = {"subject_id": lambda: take(fi.subject_id), "randomized": lambda: randomized, "arm": lambda: arm,
+            "excluded_group": lambda: groups_tab[gcode], "excluded_reason": lambda: reasons_tab[rcode],
+            "received": lambda: np.where(randomized, received, None),
+            "not_received_reason": lambda: nr_reason,
+            "lost_to_follow_up": lambda: np.where(randomized, ltfu, None),
+            "discontinued_reason": lambda: np.where(disc_only | ltfu, dr, None),
+            "analysed": lambda: np.where(randomized, an, None)}
+    out = ConsortResult(boxes=boxes, subject_columns=subj, arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio,
                         protocol_id=fi.protocol_id, notes=tuple(notes))
     return out.check()
 

@@ -263,6 +263,8 @@ class EligibilityResult:
     def select(self, mask) -> EligibilityResult:
         """The result restricted to the rows where ``mask`` is True (a filter; nothing recomputed)."""
         m = np.asarray(mask, dtype=bool)
+        if len(m) == len(self) and m.all():
+            return self
         return EligibilityResult(subject_ids=self.subject_ids[m], criteria=self.criteria, codes=self.codes[m],
                                  context=self.context.loc[m].reset_index(drop=True),
                                  protocol_id=self.protocol_id, params=self.params, disabled=self.disabled,

@@ -268,7 +268,7 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
             for name in ("id", "label", "category", "stage", "text")}
     out = pd.DataFrame({"subject_id": res.subject_ids.to_numpy()[rows]})
     for k in ("site_id", "country", "screening_date"):
-        out[k] = ctx[k].to_numpy()[rows] if k in ctx else pd.NA
+        out[k] = ctx[k].array.take(rows) if k in ctx else pd.NA
     out["criterion_id"] = attr["id"][js]
     out["label"] = attr["label"][js]
     out["category"] = attr["category"][js]

@@ -10,6 +10,8 @@ taking the explorer (and the ipywidgets change), so tests call them without a br
 * :func:`on_filter_change` — country / site / screening date range changed: refresh;
 * :func:`on_rule_change` — a criterion switched on/off or a threshold moved: refresh;
 * :func:`on_reset` — back to the protocol as written;
+* :func:`on_tab_change` — a tab opened: draw it if the view changed (only the visible tab is drawn
+  on each update, so an update costs its computation plus one figure);
 * :func:`on_export` — write the current exclusion list to CSV.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,7 @@ import pandas as pd
 
 __all__ = ["eligibility_explorer", "EligibilityExplorer", "EligibilityView", "compute_view", "filter_mask",
            "filter_study", "on_protocol_change", "on_filter_change", "on_rule_change", "on_reset", "on_export",
-           "ALL"]
+           "on_tab_change", "render_tab", "refresh", "ALL", "TABS"]
 
 ALL = "(all)"
 _CONSORT_COLUMNS = ("subject_id", "site_id", "screening_outcome", "screen_failure_reason")
@@ -80,13 +83,19 @@ class EligibilityView:
     result: object  # EligibilityResult of the filtered screening rows, rules as changed
     funnel: object  # FunnelResult
     consort: object | None  # ConsortResult (None when it cannot be built, see consort_error)
-    exclusions: pd.DataFrame
     eligible: int
     eligible_as_written: int
     undetermined: int
     not_eligible: int
     screened: int
     consort_error: str = ""
+
+    @cached_property
+    def exclusions(self) -> pd.DataFrame:
+        """The exclusion list (first excluding criterion per subject), built when first asked for."""
+        from ..eligibility import exclusion_list
+
+        return exclusion_list(self.result, first_only=True)
 
     @property
     def delta(self) -> int:
@@ -116,7 +125,7 @@ def compute_view(study, prepared, *, mask: np.ndarray | None = None, thresholds:
         The what-if changes (see :func:`trialkit.evaluate_eligibility`).
     """
     from ..eligibility import consort as build_consort
-    from ..eligibility import evaluate_eligibility, exclusion_list, funnel
+    from ..eligibility import evaluate_eligibility, funnel
     from ..eligibility.consort import flow_inputs
     from ..errors import TrialkitError
 
@@ -139,9 +148,8 @@ def compute_view(study, prepared, *, mask: np.ndarray | None = None, thresholds:
                                  inputs=prepared.memo["flow_inputs"])
         except TrialkitError as exc:  # shown in the CONSORT tab, never hidden
             err = str(exc)
-    excl = exclusion_list(res, first_only=True)
     k = res.counts()
-    return EligibilityView(result=res, funnel=fun, consort=flow, exclusions=excl, eligible=k["eligible"],
+    return EligibilityView(result=res, funnel=fun, consort=flow, eligible=k["eligible"],
                            eligible_as_written=as_written, undetermined=k["undetermined"],
                            not_eligible=k["not eligible"], screened=k["screened"], consort_error=err)
 
@@ -303,12 +311,12 @@ def on_export(ex: EligibilityExplorer, button=None) -> Path | None:
     return path
 
 
+TABS = ("Funnel", "CONSORT", "Exclusion list", "Screen-failure rate")
+
+
 def refresh(ex: EligibilityExplorer) -> EligibilityView | None:
-    """Recompute the view and render headline, funnel, CONSORT diagram, exclusion list and rates."""
-    from ..eligibility import compute_screen_failure_rates
+    """Recompute the view, update the headline and render the visible tab (the others on demand)."""
     from ..errors import TrialkitError
-    from ..plots.eligibility import plot_consort, plot_funnel, plot_screen_failure_rates
-    from ..tables import frame_html
 
     w = ex.w
     try:
@@ -326,19 +334,45 @@ def refresh(ex: EligibilityExplorer) -> EligibilityView | None:
     w["count"].value = view.headline_html() + (
         f"<div class='tk-elig-changes'>What-if — {'; '.join(note)}</div>" if note else
         "<div class='tk-elig-changes'>Protocol as written.</div>")
-    _show(w["funnel_out"], plot_funnel(view.funnel) if view.screened else None)
-    if view.consort is not None:
-        _show(w["consort_out"], plot_consort(view.consort, width=980))
-    else:
-        _show(w["consort_out"], None, html=f"<p>CONSORT flow unavailable: {view.consort_error}</p>")
-    ex_head = view.exclusions.drop(columns=["text"]).head(200)
-    w["exclusions"].value = frame_html(ex_head, caption=(
-        f"{len(view.exclusions):,} subjects excluded (first excluding criterion each; first 200 shown). "
-        "Export writes them all."))
-    if view.screened:
+    ex.last["stale"] = set(range(len(TABS)))
+    render_tab(ex, w["tabs"].selected_index or 0)
+    return view
+
+
+def on_tab_change(ex: EligibilityExplorer, change=None) -> None:
+    """A tab was opened: render it if the view changed since it was last drawn."""
+    index = change.get("new") if isinstance(change, Mapping) else getattr(change, "new", None)
+    if index is None:
+        index = ex.w["tabs"].selected_index or 0
+    if index in ex.last.get("stale", set()):
+        render_tab(ex, index)
+
+
+def render_tab(ex: EligibilityExplorer, index: int) -> None:
+    """Draw one tab (0 funnel, 1 CONSORT, 2 exclusion list, 3 screen-failure rate) from the last view."""
+    from ..eligibility import compute_screen_failure_rates
+    from ..plots.eligibility import plot_consort, plot_funnel, plot_screen_failure_rates
+    from ..tables import frame_html
+
+    w, view = ex.w, ex.last.get("view")
+    if view is None:
+        return
+    if index == 0:
+        _show(w["funnel_out"], plot_funnel(view.funnel) if view.screened else None)
+    elif index == 1:
+        if view.consort is not None:
+            _show(w["consort_out"], plot_consort(view.consort, width=980))
+        else:
+            _show(w["consort_out"], None, html=f"<p>CONSORT flow unavailable: {view.consort_error}</p>")
+    elif index == 2:
+        ex_head = view.exclusions.drop(columns=["text"]).head(200)
+        w["exclusions"].value = frame_html(ex_head, caption=(
+            f"{len(view.exclusions):,} subjects excluded (first excluding criterion each; first 200 shown). "
+            "Export writes them all."))
+    elif index == 3 and view.screened:
         rates = compute_screen_failure_rates(view.result, by="country", freq="QS")
         _show(w["rates_out"], plot_screen_failure_rates(rates, min_screened=3))
-    return view
+    ex.last.setdefault("stale", set()).discard(index)
 
 
 def _show(out, fig, html: str | None = None) -> None:
@@ -414,8 +448,11 @@ def eligibility_explorer(studies, *, export_path: str = "eligibility_exclusions.
     tabs = W.Tab(children=[W.VBox([w["funnel_out"]]), W.VBox([w["consort_out"]]),
                            W.VBox([W.HBox([w["export"], w["export_status"]]), w["exclusions"]]),
                            W.VBox([w["rates_out"]])])
-    for i, t in enumerate(("Funnel", "CONSORT", "Exclusion list", "Screen-failure rate")):
+    for i, t in enumerate(TABS):
         tabs.set_title(i, t)
+    tabs.selected_index = 0
+    w["tabs"] = tabs
+    tabs.observe(lambda ch: on_tab_change(ex, ch), names="selected_index")
     ex.widget = W.VBox([filters, w["count"], rules, tabs])
     on_protocol_change(ex)
     return ex
