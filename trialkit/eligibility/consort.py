@@ -198,13 +198,6 @@ class FlowInputs:
     subject_id: np.ndarray
     randomized: np.ndarray
     arm: np.ndarray
-    outcome: np.ndarray
-    site_reason: np.ndarray
-    site_group: np.ndarray  # the group a recorded criterion id maps to (None when it maps to none)
-    site_label: np.ndarray
-    has_site_reason: np.ndarray
-    has_site_group: np.ndarray
-    site_recorded: np.ndarray  # "as recorded: <reason>" or "reason not recorded"
     outcome_code: np.ndarray  # int8: 0 empty, 1 eligible, 2 screen failure, 3 declined, 4 other
     site_reason_code: np.ndarray  # int32 index into site_reason_values, -1 = none recorded
     site_reason_values: np.ndarray  # distinct recorded reasons
@@ -304,15 +297,7 @@ def flow_inputs(data) -> FlowInputs:
     sr = _str_col(scr, "screen_failure_reason", n).str.strip().to_numpy(dtype=object, na_value=None)
     sr = np.where(sr == "", None, sr)
     crit_by_id = {str(c.get("id")): c for c in (proto.criteria or ()) if isinstance(c, dict)}
-    site_group = np.full(n, None, dtype=object)
-    site_label = np.full(n, None, dtype=object)
-    for i in np.flatnonzero(np.array([x is not None and x in crit_by_id for x in sr], dtype=bool)):
-        c = crit_by_id[sr[i]]
-        cat = str(c.get("category", c.get("kind", "")))
-        site_group[i] = MEETING_EXCLUSION if cat.startswith("excl") else NOT_MEETING_INCLUSION
-        site_label[i] = _crit_reason(sr[i], c.get("label", ""))
     executable = bool(proto.criteria) and all(isinstance(c, dict) and "rule" in c for c in proto.criteria)
-    has_sr = np.array([x is not None for x in sr], dtype=bool)
     sr_code, sr_values = pd.factorize(pd.Series(sr, dtype=object), use_na_sentinel=True)
     sr_values = np.asarray(sr_values, dtype=object)
     value_group = np.full(len(sr_values), -1, dtype=np.int8)
@@ -326,12 +311,9 @@ def flow_inputs(data) -> FlowInputs:
     return FlowInputs(
         site_reason_code=sr_code.astype(np.int32), site_reason_values=sr_values, site_value_group=value_group,
         site_value_label=value_label,
-        subject_id=sid.to_numpy(dtype=object), randomized=randomized, arm=arm, outcome=o, site_reason=sr,
-        site_group=site_group, site_label=site_label, has_site_reason=has_sr,
+        subject_id=sid.to_numpy(dtype=object), randomized=randomized, arm=arm,
         outcome_code=np.select([o == v for v in _OUTCOME_CODES], list(range(1, len(_OUTCOME_CODES) + 1)),
                                0).astype(np.int8),
-        has_site_group=np.array([g is not None for g in site_group], dtype=bool),
-        site_recorded=np.array([f"as recorded: {x}" if x is not None else NOT_RECORDED for x in sr], dtype=object),
         received=received, not_received_reason=nr_reason,
         lost=ltfu, discontinued_only=disc & ~ltfu, discontinuation_reason=dr, analysed=an,
         analysis_exclusion_reason=exa_reason, has_disposition=has_disp, arms=arms,
