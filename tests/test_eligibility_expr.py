@@ -292,3 +292,13 @@ def test_text_columns_of_any_storage(dtype):
                                               crit("relapse_site in ['bone marrow']", id="C2")])
     assert r.codes[:, 0].tolist() == [0, 1, -1, 0]
     assert r.codes[:, 1].tolist() == [1, 0, -1, 1]
+
+
+def test_text_only_protocol_criteria_are_refused_with_a_way_out(tmp_path):
+    (tmp_path / "txt.yaml").write_text(
+        "id: txt\ntitle: t\nage: {min_years: 1, max_years: 18}\n"
+        "arms: [{code: A, label: a, ratio: 1}, {code: B, label: b, ratio: 1}]\n"
+        "criteria: [{id: INCL01, kind: inclusion, text: 'Adults', source: TI}]\n", encoding="utf-8")
+    p = tk.load_protocol(tmp_path / "txt.yaml")
+    with pytest.raises(ProtocolError, match="text only"):
+        tk.evaluate_eligibility(pd.DataFrame({"subject_id": ["a"]}), protocol=p)

@@ -186,6 +186,11 @@ def criteria_from_protocol(protocol) -> tuple[Criterion, ...]:
     if not raw:
         raise ProtocolError(f"protocol {protocol.id} has no eligibility criteria; add "
                             f"{protocol.id}.criteria.yaml beside its protocol file or pass criteria=[...].")
+    if not any(isinstance(d, Mapping) and "rule" in d for d in raw):
+        raise ProtocolError(
+            f"protocol {protocol.id}'s {len(raw)} criteria are text only (no `rule`, e.g. read from CDISC TI), "
+            "so they cannot be evaluated. Write rules in a <id>.criteria.yaml, pass criteria=[Criterion(...)], "
+            "or use the site's recorded outcomes (trialkit.consort(study, reasons='site')).")
     key = (protocol.id, _freeze(list(raw)))
     hit = _CACHE.get(key)
     if hit is None:
