@@ -302,3 +302,23 @@ def test_text_only_protocol_criteria_are_refused_with_a_way_out(tmp_path):
     p = tk.load_protocol(tmp_path / "txt.yaml")
     with pytest.raises(ProtocolError, match="text only"):
         tk.evaluate_eligibility(pd.DataFrame({"subject_id": ["a"]}), protocol=p)
+
+
+def test_text_where_numbers_are_expected_is_a_data_error_not_a_silent_coercion():
+    from trialkit.errors import DataValidationError
+
+    df = pd.DataFrame({"subject_id": ["a", "b"], "marrow_blasts_pct": ["40", "five"]})
+    with pytest.raises(DataValidationError) as info:
+        tk.evaluate_eligibility(df, criteria=[crit("marrow_blasts_pct >= 5")])
+    fc = info.value.failure_cases
+    assert fc["column"].tolist() == ["marrow_blasts_pct", "marrow_blasts_pct"]
+    assert fc["value"].tolist() == ["40", "five"] and "pd.to_numeric" in fc["fix"].iloc[0]
+
+
+def test_text_dates_for_a_derived_input_are_a_data_error():
+    from trialkit.errors import DataValidationError
+
+    df = pd.DataFrame({"subject_id": ["a"], "diagnosis_date": ["2022-01-10"],
+                       "relapse_date": pd.to_datetime(["2024-05-20"])})
+    with pytest.raises(DataValidationError, match="diagnosis_date"):
+        tk.evaluate_eligibility(df, criteria=[crit("months_diagnosis_to_relapse >= 18")])

@@ -183,9 +183,25 @@ class ColumnCache:
         return self._memo[key]
 
 
+def _check_not_text(s: pd.Series, col: str, want: str) -> None:
+    """Raise DataValidationError when an input the derivations read as numbers/dates holds text."""
+    if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype.kind == "O"):
+        return
+    from ..errors import DataValidationError
+
+    bad = s.dropna().head(5)
+    fc = pd.DataFrame({"table": "screening", "file": "", "row": (bad.index.to_numpy() + 1) if len(bad) else [np.nan],
+                       "column": col, "value": [str(v) for v in bad] if len(bad) else [""],
+                       "problem": f"column holds text ({s.dtype}); the derived inputs read {want}",
+                       "fix": "load the data with trialkit.load_study (which types every column) or convert it, "
+                              "e.g. pd.to_numeric / pd.to_datetime"})
+    raise DataValidationError(fc, source="evaluate_eligibility input")
+
+
 def _num_plain(frame: pd.DataFrame, col: str) -> np.ndarray:
     if col not in frame.columns:
         return np.full(len(frame), np.nan)
+    _check_not_text(frame[col], col, "numbers")
     arr = frame[col].array
     if hasattr(arr, "_mask") and hasattr(arr, "_data"):  # nullable Float64 / Int64: buffers, NaN at NA
         out = arr._data.astype(float, copy=True)
@@ -197,6 +213,7 @@ def _num_plain(frame: pd.DataFrame, col: str) -> np.ndarray:
 def _date_plain(frame: pd.DataFrame, col: str) -> np.ndarray:
     if col not in frame.columns:
         return np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
+    _check_not_text(frame[col], col, "dates")
     return _as_days(frame[col])
 
 
@@ -217,6 +234,7 @@ def _date_rows(frame, col: str, rows: np.ndarray) -> np.ndarray:
     if col not in frame.columns:
         return np.full(int(np.count_nonzero(rows)) if rows.dtype == bool else len(rows), np.datetime64("NaT"),
                        dtype="datetime64[D]")
+    _check_not_text(frame[col], col, "dates")
     return _as_days(frame[col].iloc[np.flatnonzero(rows) if rows.dtype == bool else rows])
 
 

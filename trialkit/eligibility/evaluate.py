@@ -66,7 +66,26 @@ class _Env:
             fill = {NUM: np.nan, BOOL: False, DATE: np.datetime64("NaT")}[kind]
             dtype = {NUM: float, BOOL: bool, DATE: "datetime64[D]"}[kind]
             return Val(np.full(self.n, fill, dtype=dtype), np.zeros(self.n, bool), kind)
-        return _column_val(self.frame[name], _MODEL_KIND.get(name))
+        col = self.frame[name]
+        kind = _MODEL_KIND.get(name)
+        if kind in (NUM, BOOL, DATE) and (pd.api.types.is_string_dtype(col.dtype) or col.dtype.kind == "O"):
+            _wrong_type(name, col, kind)
+        return _column_val(col, kind)
+
+
+def _wrong_type(name: str, col: pd.Series, kind: str):
+    """Raise DataValidationError for an input column stored as text where the model wants numbers,
+    true/false or dates (never coerced silently)."""
+    from ..errors import DataValidationError
+
+    want = {NUM: "numbers", BOOL: "true/false values", DATE: "dates"}[kind]
+    bad = col.dropna().head(5)
+    fc = pd.DataFrame({"table": "screening", "file": "", "row": (bad.index.to_numpy() + 1) if len(bad) else [np.nan],
+                       "column": name, "value": [str(v) for v in bad] if len(bad) else [""],
+                       "problem": f"column holds text ({col.dtype}); the criteria read {want}",
+                       "fix": "load the data with trialkit.load_study (which types every column) or convert it, "
+                              "e.g. pd.to_numeric / astype('boolean') / pd.to_datetime"})
+    raise DataValidationError(fc, source="evaluate_eligibility input")
 
 
 def _to_val(out, n: int, name: str) -> Val:
