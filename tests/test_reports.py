@@ -186,7 +186,9 @@ def test_manifest_records_each_site(rendered, study_dir):
     assert e["status"] == "ok" and e["error"] is None and e["file"] == "sites/DE06.html"
     assert e["parameters"]["site_id"] == "DE06" and e["parameters"]["data_cut_date"] == "2025-10-01"
     assert e["trialkit_version"] == tk.__version__ and e["duration_s"] > 0
-    assert e["counts"] == {"screened": 7, "eligible": 5, "randomized": 4, "arms": {"ALLR3": 1, "InO": 3}}
+    # DE06: 7 screened; j = 2, 5 have 2 % blasts (not eligible), j = 1 lacks cd22_positive (undetermined)
+    assert e["counts"] == {"screened": 7, "eligible_rules": 4, "undetermined": 1, "eligible": 5, "randomized": 4,
+                           "arms": {"ALLR3": 1, "InO": 3}}
     assert len(e["input_hash"]) == 64 and len(e["site_data_checksum"]) == 64
 
 
@@ -331,3 +333,26 @@ def test_dask_executor_if_installed(study_dir, tmp_path):
         run = tk.render_site_reports(study_dir, sites=["FR09"], out=tmp_path, executor=client.get_executor(),
                                      progress=False)
     assert [r.status for r in run.results] == ["ok"]
+
+
+def test_invalid_study_is_refused_before_any_kernel(tmp_path, capsys):
+    study = make_tiny_study()
+    bad = study.randomization.copy()
+    bad.loc[0, "arm"] = "XYZ"  # not an arm of B1931036
+    write_study(study.replace(randomization=bad), tmp_path / "study")
+    code = reports_cli.cli_main([str(tmp_path / "study"), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 1
+    assert "arm not in protocol b1931036" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "sites").exists() or not any((tmp_path / "out" / "sites").iterdir())
+
+
+def test_process_pool_executor(study_dir, tmp_path):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
+        run = tk.render_site_reports(study_dir, sites=["FR09", "IT04"], out=tmp_path, executor=ex, progress=False)
+    assert [r.status for r in run.results] == ["ok", "ok"], run.to_frame()["error"].tolist()
+    m = json.loads(run.manifest.read_text())
+    assert m["run"]["executor"] == "ProcessPoolExecutor"
+    assert m["sites"]["FR09"]["worker"] == m["sites"]["IT04"]["worker"]  # one worker process, one warm kernel

@@ -64,7 +64,7 @@ def add_reports_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_reports_command(args) -> int:
     """Run the command for parsed ``args``; print a summary; return the exit code."""
-    from ..errors import TrialkitError
+    from ..errors import DataValidationError, TrialkitError
     from .runner import render_site_reports
 
     sites = "all" if args.sites == ["all"] else args.sites
@@ -73,6 +73,8 @@ def run_reports_command(args) -> int:
                                   only_failed=args.only_failed, force=args.force,
                                   data_cut_date=args.data_cut_date, parameters=dict(args.param),
                                   plotly_js=args.plotly_js, timeout=args.timeout, progress=not args.no_progress)
+    except DataValidationError:
+        raise  # `trialkit` prints every data problem with its file and line
     except TrialkitError as exc:
         print(f"trialkit reports: {exc}", file=sys.stderr)
         return 1
@@ -94,7 +96,13 @@ def cli_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="trialkit reports", description=add_reports_subparser.__doc__)
     add_reports_arguments(p)
     args = p.parse_args(argv)
-    return run_reports_command(args)
+    from ..errors import DataValidationError
+
+    try:
+        return run_reports_command(args)
+    except DataValidationError as exc:
+        print(f"trialkit reports: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

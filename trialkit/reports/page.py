@@ -83,7 +83,8 @@ def index_page(manifest: dict) -> str:
     n_ok = sum(1 for e in sites.values() if e.get("status") == "ok")
     n_failed = sum(1 for e in sites.values() if e.get("status") == "failed")
     arms = study.get("arms", [])
-    head = ["site", "name", "country", "status", "screened", "eligible (site verdict)", "randomized",
+    head = ["site", "name", "country", "status", "screened", "eligible (rules)", "undetermined",
+            "eligible (site verdict)", "randomized",
             *[f"{a}" for a in arms], "rendered", "seconds", "report / error"]
     rows = []
     for sid in sorted(sites):
@@ -100,7 +101,7 @@ def index_page(manifest: dict) -> str:
             link = f'<div class="tk-error">{html.escape(str(e.get("error") or "not rendered"))}</div>'
         cells = [html.escape(sid), html.escape(str(e.get("site_name") or "")),
                  html.escape(str(e.get("country") or "")), badge,
-                 *[html.escape(str(c.get(k, ""))) for k in ("screened", "eligible", "randomized")],
+                 *[html.escape(str(c.get(k, ""))) for k in ("screened", "eligible_rules", "undetermined", "eligible", "randomized")],
                  *[html.escape(str((c.get("arms") or {}).get(a, ""))) for a in arms],
                  html.escape(str(e.get("rendered_at", ""))), html.escape(f"{e.get('duration_s', 0):.2f}"), link]
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")

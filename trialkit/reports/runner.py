@@ -243,11 +243,16 @@ def _input_hash(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _site_counts(sub: Study) -> dict:
+def _site_counts(sub: Study, eligible: pd.Series | None) -> dict:
+    """Key counts of one site for the index: screened, eligible (rules and site verdict), randomized."""
     scr, rnd = sub.screening, sub.randomization
-    return {"screened": int(len(scr)), "eligible": int((scr["screening_outcome"] == "eligible").sum()),
-            "randomized": int(len(rnd)),
-            "arms": {a: int((rnd["arm"] == a).sum()) for a in sub.protocol.arm_codes}}
+    out = {"screened": int(len(scr))}
+    if eligible is not None:
+        e = eligible.reindex(pd.Index(scr["subject_id"]))
+        out.update(eligible_rules=int(e.eq(True).sum()), undetermined=int(e.isna().sum()))
+    out.update(eligible=int((scr["screening_outcome"] == "eligible").sum()), randomized=int(len(rnd)),
+               arms={a: int((rnd["arm"] == a).sum()) for a in sub.protocol.arm_codes})
+    return out
 
 
 def _read_manifest(path: Path) -> dict:
@@ -416,7 +421,13 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
     try:
         # ---- study-wide work, once ------------------------------------------------------------------
         checksum = study.checksum()
-        aggregates = study_aggregates(study, min_cell=min_cell, checksum=checksum)
+        eligibility, eligible = None, None
+        if len(study.screening) and study.protocol.criteria:
+            from ..eligibility import evaluate_eligibility
+
+            eligibility = evaluate_eligibility(study)
+            eligible = eligibility.eligible
+        aggregates = study_aggregates(study, min_cell=min_cell, checksum=checksum, eligibility=eligibility)
         tk_version = trialkit.__version__
         src_hash = _source_hash()
         tmpl_hash = hashlib.sha256(template_text.encode()).hexdigest()
@@ -436,7 +447,7 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
                      "parameters": {**params, "site_id": sid, "study_path": f"{study.source} [rows of site {sid} only]"},
                      "study_checksum": checksum, "site_data_checksum": site_sum, "input_hash": h,
                      "trialkit_version": tk_version, "template": str(template.name), "template_sha256": tmpl_hash,
-                     "counts": _site_counts(sub)}
+                     "counts": _site_counts(sub, eligible)}
             entries[sid] = entry
             if only_failed and prev.get("status") == "ok" and path.exists():
                 results[sid] = SiteResult(sid, "unchanged", path, None, 0.0)
