@@ -67,6 +67,13 @@ def test_fixed_accrual_frame_and_protocol_scheme(p):
     st = sim.strata
     assert st["mean_n"].tolist() == [30.0, 30.0]
     assert (st["p95_abs_imbalance"] <= 1 + 1e-9).all()
+    # within a stratum every block starts at deviation 0, and inside a 6-block |N_InO - 2n/3| peaks
+    # at 4/3 (4 InO first: 4 - 8/3; or 2 ALLR3 first: 0 - 4/3)
+    assert (st["p95_abs_max"] <= 4 / 3 + 1e-9).all() and (st["mean_abs_max"] >= st["mean_abs_imbalance"]).all()
+    one = tk.simulate_design(frame.iloc[:3], protocol=p, n_trials=200, seed=3,
+                             schemes=Scheme("blocks", stratify_by=("age_group",), block_sizes=(3,)))
+    # one block of 3: orders IIA and AII peak at 2/3, IAI at 1/3 -> 95th percentile 2/3
+    assert one.strata["p95_abs_max"].iloc[0] == pytest.approx(2 / 3)
 
 
 def test_minimization_keeps_the_two_to_one_ratio(p, sites):
@@ -128,3 +135,13 @@ def test_simulate_rejects_bad_accrual(p):
         tk.simulate_design(frame, protocol=p, n_patients=5, n_trials=5)
     assert np.isfinite(tk.simulate_design(frame, protocol=p, n_trials=5, schemes="blocks by site_id")
                        .summary["mean_abs_final"].iloc[0])
+
+
+def test_column_quantiles_equal_numpy():
+    from trialkit.randomization.simulate import column_quantiles
+
+    rng = np.random.default_rng(0)
+    for shape in [(1000, 40), (7, 5), (1, 3)]:
+        c = np.cumsum(rng.integers(0, 2, shape), axis=1)
+        np.testing.assert_array_equal(column_quantiles(c, [0.025, 0.5, 0.975]),
+                                      np.quantile(c, [0.025, 0.5, 0.975], axis=0))

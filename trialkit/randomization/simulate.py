@@ -223,7 +223,9 @@ class DesignSimulation:
         n_strata_used, n_strata_incomplete``.
     strata : DataFrame
         One row per scheme and stratum of the scheme: ``scheme, stratum, mean_n,
-        mean_abs_imbalance, p95_abs_imbalance, share_incomplete``.
+        mean_abs_imbalance, p95_abs_imbalance`` (final), ``mean_abs_max, p95_abs_max`` (largest
+        |N_exp − p_exp·n| within the stratum during enrollment; over the trials in which the stratum
+        has patients) and ``share_incomplete``.
     band : DataFrame
         Pointwise quantiles of ``D(j)`` over enrollment order: ``scheme, j, lower, median, upper``.
     """
@@ -278,10 +280,10 @@ def _accrual_frame(accrual, protocol: Protocol, n_patients, factor_probs, rng, n
 def _draw(rng: np.random.Generator, weights: np.ndarray, shape) -> np.ndarray:
     """Categorical draws with the given weights (inverse CDF; much faster than Generator.choice with p)."""
     if np.all(weights == weights[0]):
-        return rng.integers(0, len(weights), size=shape)
+        return rng.integers(0, len(weights), size=shape, dtype=np.int32)
     cdf = np.cumsum(weights / weights.sum())
     idx = np.searchsorted(cdf, rng.random(shape), side="right")
-    return np.minimum(idx, len(weights) - 1).astype(np.int64)
+    return np.minimum(idx, len(weights) - 1).astype(np.int32)
 
 
 def _random_strata(weights: pd.Series, protocol: Protocol, factors, n_trials, n_patients, rng, factor_probs):
@@ -322,13 +324,52 @@ def _random_strata(weights: pd.Series, protocol: Protocol, factors, n_trials, n_
 def _combine(codes: dict, factors, shape) -> tuple[np.ndarray, list[str]]:
     if not factors:
         return np.zeros(shape, dtype=np.int64), ["all"]
-    S = np.zeros_like(codes[factors[0]][0], dtype=np.int64)
+    S = np.zeros(codes[factors[0]][0].shape, dtype=np.int32)
     labels = [""]
     for f in factors:
         c, lab = codes[f]
         S = S * len(lab) + c
         labels = [f"{a} / {b}" if a else b for a in labels for b in lab]
     return S, labels
+
+
+def column_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(counts, qs, axis=0)`` (linear interpolation) for small non-negative integers.
+
+    Builds one histogram per column with a single ``bincount`` instead of sorting every column:
+    the k-th order statistic of a column is the first value whose cumulative count exceeds k.
+    """
+    T, N = counts.shape
+    V = int(counts.max()) + 1
+    hist = np.bincount((np.arange(N)[None, :] * V + counts).ravel(), minlength=N * V).reshape(N, V)
+    cdf = np.cumsum(hist, axis=1)
+    out = np.empty((len(qs), N))
+    for r, q in enumerate(qs):
+        h = q * (T - 1)
+        lo, frac = int(np.floor(h)), h - np.floor(h)
+        v_lo = (cdf <= lo).sum(axis=1)
+        v_hi = (cdf <= min(lo + 1, T - 1)).sum(axis=1)
+        out[r] = v_lo + frac * (v_hi - v_lo)
+    return out
+
+
+def _stratum_running_max(arms: np.ndarray, S: np.ndarray, n_strata: int, exp_idx: int, p_exp: float) -> np.ndarray:
+    """Largest |N_exp − p_exp·n| reached within each (trial, stratum) over enrollment: (T, n_strata)."""
+    T, N = arms.shape
+    if n_strata == 1:  # one stratum: the overall running maximum
+        path = np.cumsum(arms == exp_idx, axis=1) - p_exp * np.arange(1, N + 1)
+        return np.abs(path).max(axis=1)[:, None]
+    index = (S + (np.arange(T) * n_strata)[:, None]).T.copy()
+    step = (arms == exp_idx).T - p_exp  # (N, T): +1/3 for InO, -2/3 for ALLR3
+    dev = np.zeros(T * n_strata)
+    worst = np.zeros(T * n_strata)
+    for i in range(N):  # one vectorized step per patient; indices are distinct within a step
+        idx = index[i]
+        d = dev[idx] + step[i]
+        dev[idx] = d
+        worst[idx] = np.maximum(worst[idx], np.abs(d))
+    worst = np.round(worst, 9)  # the running sums of ±p carry rounding error
+    return worst.reshape(T, n_strata)
 
 
 def simulate_design(accrual, *, protocol: str | Protocol | None = None,
@@ -423,7 +464,8 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
         arms, open_block = simulate_arms(protocol, scheme, np.ascontiguousarray(S), n_strata=nS, rng=rng,
                                          levels=lv, n_levels=nlv)
         j = np.arange(1, N + 1)
-        path = np.cumsum(arms == exp_idx, axis=1, dtype=np.int32) - j[None, :] * p[exp_idx]  # (T, N)
+        n_exp_path = np.cumsum(arms == exp_idx, axis=1, dtype=np.int32)  # (T, N)
+        path = n_exp_path - j[None, :] * p[exp_idx]
         if len(shares) == 2:  # both arms deviate by the same amount
             absmax = np.abs(path).max(axis=1)
             final = np.stack([-path[:, -1], path[:, -1]], axis=1) if exp_idx == 1 else np.stack(
@@ -440,6 +482,7 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
         n_s = cnt.sum(axis=2)
         d_s = np.abs(cnt - n_s[..., None] * p[None, None, :]).max(axis=2)
         used = n_s > 0
+        m_s = _stratum_running_max(arms, S, nS, exp_idx, p[exp_idx])
         n_used = used.sum(axis=1)
         n_open = (open_block & used).sum(axis=1)
         lab = scheme.label
@@ -459,12 +502,15 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             masked = np.where(used, d_s, np.nan)
+            masked_max = np.where(used, m_s, np.nan)
             strata_rows.append(pd.DataFrame({
                 "scheme": lab, "stratum": labels, "mean_n": n_s.mean(axis=0),
                 "mean_abs_imbalance": np.nanmean(masked, axis=0) if used.any() else np.nan,
                 "p95_abs_imbalance": np.nanquantile(masked, 0.95, axis=0),
+                "mean_abs_max": np.nanmean(masked_max, axis=0) if used.any() else np.nan,
+                "p95_abs_max": np.nanquantile(masked_max, 0.95, axis=0),
                 "share_incomplete": (open_block & used).sum(axis=0) / np.maximum(used.sum(axis=0), 1)}))
-        q = np.quantile(path, [alpha, 0.5, 1 - alpha], axis=0)
+        q = column_quantiles(n_exp_path, [alpha, 0.5, 1 - alpha]) - j[None, :] * p[exp_idx]
         bands.append(pd.DataFrame({"scheme": lab, "j": j, "lower": q[0], "median": q[1], "upper": q[2]}))
     strata_df = pd.concat(strata_rows, ignore_index=True)
     return DesignSimulation(summary=pd.DataFrame(summaries), trials=pd.concat(trials, ignore_index=True),
