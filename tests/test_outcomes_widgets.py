@@ -6,6 +6,7 @@ import pytest
 
 import trialkit as tk
 from trialkit.errors import TrialkitError
+from trialkit.outcomes import survival_data
 from trialkit.widgets.outcomes import (
     ALL,
     compute_view,
@@ -50,7 +51,7 @@ def test_compute_view_calls_each_part(study):
 
 def test_subgroup_view_restricts_everything_and_skips_the_forest(study):
     view = compute_view(study, endpoint="OS", subgroup="sex = F")
-    n_female = int((tk.outcomes.survival_data(study, endpoint="OS", covariates=["sex"]).frame["sex"] == "F").sum())
+    n_female = int((survival_data(study, endpoint="OS", covariates=["sex"]).frame["sex"] == "F").sum())
     assert view.km.summary["n"].sum() == n_female
     assert view.subgroups is None and view.forest is None
 

@@ -59,6 +59,11 @@ class SurvivalData:
     reference: str | None = None
 
 
+def stratum_codes(frame: pd.DataFrame, strata: tuple[str, ...]) -> np.ndarray:
+    """One integer code per combination of the strata columns' levels (vectorized, no row loop)."""
+    return frame.groupby(list(strata), sort=True, dropna=False, observed=True).ngroup().to_numpy()
+
+
 def _is_study(data) -> bool:
     return hasattr(data, "outcomes") and hasattr(data, "randomization") and hasattr(data, "protocol")
 
@@ -166,8 +171,10 @@ def _from_adtte(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return out, notes
 
 
-def _group_order(col: pd.Series, protocol_arms: tuple[str, ...] | None, by: str) -> tuple[str, ...]:
-    present = [str(x) for x in pd.unique(col.dropna().astype(str))]
+def _group_order(col: pd.Series, protocol_arms: tuple[str, ...] | None, by: str, uniques=None) -> tuple[str, ...]:
+    if uniques is None:
+        uniques = pd.unique(col.dropna())
+    present = list(dict.fromkeys(str(x) for x in uniques))
     if isinstance(col.dtype, pd.CategoricalDtype):
         order = [str(c) for c in col.cat.categories if str(c) in present]
     elif by == "arm" and protocol_arms:
@@ -248,15 +255,17 @@ def survival_data(data, *, endpoint: str | None = None, by: str | None = "arm", 
                                 "(subject_id, endpoint, event 0/1, time_days), an ADaM ADTTE (PARAMCD, AVAL, CNSR) "
                                 "or a Study")
         if "endpoint" in frame.columns:
-            available = sorted(pd.unique(frame["endpoint"].dropna().astype(str)))
+            ep_codes, ep_uniques = pd.factorize(frame["endpoint"])  # one pass: the list and the selection
+            names = [str(e) for e in ep_uniques]
+            available = sorted(names)
             if endpoint is None and len(available) == 1:
                 endpoint = available[0]
             if endpoint is None:
                 raise TrialkitError(f"say which endpoint to analyse: endpoint= one of {available}")
-            sel = frame["endpoint"].astype("string") == endpoint
-            if not sel.any():
+            if endpoint not in names:
                 raise TrialkitError(f"endpoint {endpoint!r} is not in the data; available: {', '.join(available)}")
-            frame = frame[sel.to_numpy()]
+            sel = ep_codes == names.index(endpoint)
+            frame = frame[sel] if not sel.all() else frame
         frame, pop_notes = _select_population_frame(frame, population)
         notes += pop_notes
     else:
@@ -285,8 +294,10 @@ def survival_data(data, *, endpoint: str | None = None, by: str | None = "arm", 
         problems.append(f"{int((time < 0).sum())} negative time_days")
     if (~np.isin(event, [0, 1])).any():
         problems.append(f"{int((~np.isin(event, [0, 1])).sum())} event values that are not 0/1")
-    if by and frame[by].isna().any():
-        problems.append(f"{int(frame[by].isna().sum())} missing `{by}`")
+    if by:
+        raw_codes, uniques = pd.factorize(frame[by])
+        if (raw_codes < 0).any():
+            problems.append(f"{int((raw_codes < 0).sum())} missing `{by}`")
     for c in strata_t:
         if frame[c].isna().any():
             problems.append(f"{int(frame[c].isna().sum())} missing stratum `{c}`")
@@ -295,15 +306,17 @@ def survival_data(data, *, endpoint: str | None = None, by: str | None = "arm", 
                             + ". Fix these records or filter them out before the analysis (no row is dropped silently).")
 
     res = pd.DataFrame({
-        "subject_id": (frame["subject_id"].astype("string").to_numpy() if "subject_id" in frame.columns
-                       else np.arange(len(frame)).astype(str)),
+        "subject_id": (frame["subject_id"].to_numpy() if "subject_id" in frame.columns
+                       else np.arange(len(frame))),
         "time": time / TIME_UNITS[time_unit],
         "event": event.astype("int64"),
     })
     groups: tuple[str, ...] = ("all",)
     if by:
-        groups = _group_order(frame[by], protocol_arms, by)
-        res["group"] = pd.Categorical(frame[by].astype(str).to_numpy(), categories=list(groups))
+        groups = _group_order(frame[by], protocol_arms, by, uniques)
+        position = np.array([groups.index(str(u)) for u in uniques], dtype=np.int64)
+        res["group"] = pd.Categorical.from_codes(position[raw_codes] if len(uniques) else raw_codes,
+                                                 categories=list(groups))
     else:
         res["group"] = pd.Categorical(["all"] * len(frame), categories=["all"])
     for c in dict.fromkeys(strata_t + cov_t):

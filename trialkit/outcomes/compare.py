@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TrialkitError
-from ._data import survival_data
+from ._data import stratum_codes, survival_data
 from .survival import _html
 
 __all__ = ["logrank", "LogrankResult", "weighted_logrank"]
@@ -48,6 +48,9 @@ def weighted_logrank(time, event, group, *, strata=None, p: float = 0.0, q: floa
     group = np.asarray(group, dtype=np.int64)
     K = int(group.max()) + 1 if len(group) else 0
     strata_codes = np.zeros(len(time), np.int64) if strata is None else pd.factorize(np.asarray(strata))[0]
+    if K == 0:
+        return {"statistic": np.nan, "df": 0, "observed": np.zeros(0), "expected": np.zeros(0), "score": np.zeros(0),
+                "covariance": np.zeros((0, 0))}
     U = np.zeros(K)
     V = np.zeros((K, K))
     obs = np.zeros(K)
@@ -181,7 +184,7 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
                             f"{n_present} ({', '.join(sd.groups)}) after selection")
     stratum = None
     if sd.strata:
-        stratum = f[list(sd.strata)].astype(str).agg(" / ".join, axis=1).to_numpy()
+        stratum = stratum_codes(f, sd.strata)
     res = weighted_logrank(f["time"].to_numpy(), f["event"].to_numpy(), codes, strata=stratum,
                            p=p if weights != "logrank" else 0.0, q=q if weights != "logrank" else 0.0)
     wname = "log-rank" if weights == "logrank" else f"Fleming-Harrington G({p:g},{q:g})"

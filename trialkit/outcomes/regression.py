@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TrialkitError
-from ._data import AGE_BANDS, SurvivalData, quiet_lifelines, survival_data
+from ._data import AGE_BANDS, SurvivalData, quiet_lifelines, stratum_codes, survival_data
 from .survival import _html, _z
 
 __all__ = ["cox", "CoxResult", "cox_subgroups", "SubgroupResult", "TIES"]
@@ -63,7 +63,7 @@ def _fit(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float) -> tup
         df = X.assign(_time=f["time"].to_numpy(), _event=f["event"].to_numpy())
         strata = None
         if sd.strata:
-            df["_stratum"] = f[list(sd.strata)].astype(str).agg(" / ".join, axis=1).to_numpy()
+            df["_stratum"] = stratum_codes(f, sd.strata)
             strata = ["_stratum"]
         with quiet_lifelines():
             cph = CoxPHFitter(alpha=1 - conf_level).fit(df, "_time", "_event", strata=strata)
@@ -73,7 +73,7 @@ def _fit(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float) -> tup
 
     strata = None
     if sd.strata:
-        strata = pd.factorize(f[list(sd.strata)].astype(str).agg(" / ".join, axis=1))[0]
+        strata = stratum_codes(f, sd.strata)
     r = PHReg(f["time"].to_numpy(), X.to_numpy(), status=f["event"].to_numpy(), strata=strata,
               ties="breslow").fit()
     return pd.DataFrame({"coef": r.params, "se": r.bse}, index=X.columns), float(r.llf)

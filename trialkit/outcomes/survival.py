@@ -104,11 +104,14 @@ def _step_value(t: np.ndarray, y: np.ndarray, at: np.ndarray, t_last: float) -> 
 
 
 def _counts_at(time: np.ndarray, event: np.ndarray, at: np.ndarray):
-    ts = np.sort(time)
+    """(at risk: time >= t, events with time <= t, censored with time <= t) for each t in ``at``."""
+    order = np.argsort(time, kind="stable")
+    ts, es = time[order], event[order]
     n_risk = len(ts) - np.searchsorted(ts, at, side="left")
-    te = np.sort(time[event == 1])
-    tc = np.sort(time[event == 0])
-    return n_risk, np.searchsorted(te, at, side="right"), np.searchsorted(tc, at, side="right")
+    upto = np.searchsorted(ts, at, side="right")
+    cum_e = np.concatenate([[0], np.cumsum(es)])
+    n_event = cum_e[upto]
+    return n_risk, n_event, upto - n_event
 
 
 def _html(title: str, frames: list[tuple[str, pd.DataFrame]], notes=()) -> str:
@@ -239,11 +242,12 @@ def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks
         curves.append(pd.DataFrame({"group": g, "time": t, "n_risk": n.astype(int), "n_event": d.astype(int),
                                     "n_censor": c.astype(int), "survival": s, "lower": lo, "upper": hi}))
         t_last = float(tg.max())
-        nr_l = _counts_at(tg, eg, lm)[0]
+        nr, ne, nc = _counts_at(tg, eg, np.concatenate([lm, times]))
+        nr_l = nr[:len(lm)]
+        nr, ne, nc = nr[len(lm):], ne[len(lm):], nc[len(lm):]
         lands.append(pd.DataFrame({"group": g, "time": lm, "n_risk": nr_l,
                                    "survival": _step_value(t, s, lm, t_last), "lower": _step_value(t, lo, lm, t_last),
                                    "upper": _step_value(t, hi, lm, t_last)}))
-        nr, ne, nc = _counts_at(tg, eg, times)
         risk.append(pd.DataFrame({"group": g, "time": times, "n_risk": nr, "n_events": ne, "n_censored": nc}))
     cat = pd.CategoricalDtype(list(sd.groups), ordered=True)
 
