@@ -193,3 +193,16 @@ def test_agrees_with_tableone_and_multilevel_chance_limit(cdisc_dir):
     assert race["df"] == 2  # three races present in the two arms
     assert race["chance_limit"] == pytest.approx(np.sqrt((1 / 86 + 1 / 84) * chi2.ppf(0.95, 2)))
     assert race["chance_limit"] == pytest.approx(0.3755, abs=1e-4)
+
+
+def test_chance_band_matches_the_spread_of_smd_under_randomization():
+    """Re-randomize 100 fixed patients 67:33 2,000 times: SD of the SMD ≈ sqrt(1/67 + 1/33) = 0.2127."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=100)
+    d = []
+    for _ in range(2000):
+        arm = rng.permutation(np.r_[np.ones(67, bool), np.zeros(33, bool)])
+        d.append(smd_continuous(x[~arm].mean(), x[~arm].std(ddof=1), x[arm].mean(), x[arm].std(ddof=1)))
+    band = np.sqrt(1 / 67 + 1 / 33)
+    assert np.std(d) == pytest.approx(band, rel=0.06)  # MC error of an SD from 2,000 draws ~ 1.6 %
+    assert np.mean(np.abs(d) > 1.96 * band) == pytest.approx(0.05, abs=0.015)

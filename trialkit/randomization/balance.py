@@ -19,7 +19,8 @@ The table reports ``|d|`` (the multi-level form has no sign); the signed value i
 
 Chance band. Under randomization, ``d`` of one covariate is approximately normal with standard
 error ``sqrt(1/n_A + 1/n_B)`` (the large-sample variance of d at d = 0:
-``(n_A + n_B)/(n_A n_B) = 1/n_A + 1/n_B``; Hedges & Olkin 1985, eq. 5.14). For 67 vs 33 patients
+``(n_A + n_B)/(n_A n_B) = 1/n_A + 1/n_B``, the first term of ``V_d = (n_A + n_B)/(n_A n_B) +
+d²/(2(n_A + n_B))``; Hedges & Olkin 1985, ch. 5; Borenstein et al. 2009, ch. 4). For 67 vs 33 patients
 this is 0.213, so the customary "SMD > 0.1 means imbalance" rule would flag most covariates of a
 100-patient trial by chance alone. We report this standard error as the band and flag a covariate
 only beyond the 95 % chance limit ``sqrt((1/n_A + 1/n_B) · χ²_{df, 0.95})`` with ``df = 1`` for
@@ -37,6 +38,8 @@ treatment groups in propensity-score matched samples. *Stat Med* 2009;28:3083-31
 Yang D, Dalton JE. A unified approach to measuring the effect size between two groups using
 SAS. SAS Global Forum 2012, paper 335-2012.
 Hedges LV, Olkin I. *Statistical Methods for Meta-Analysis*. Academic Press, 1985, ch. 5.
+Borenstein M, Hedges LV, Higgins JPT, Rothstein HR. *Introduction to Meta-Analysis*. Wiley,
+2009, ch. 4 (variance of d).
 Moher D, Hopewell S, Schulz KF, et al. CONSORT 2010 explanation and elaboration. *BMJ*
 2010;340:c869 (item 15).
 """
