@@ -150,24 +150,28 @@ def funnel(data, *, order: Iterable[str] | None = None, protocol=None, threshold
     rows = []
     m = len(screen)
     Ps = P if screen == list(range(P.shape[1])) else P[:, screen]
-    fail = Ps == 0
-    unk = Ps < 0
-    ff = _first_index(fail)
-    fu = _first_index(unk)
-    excluded = np.bincount(ff, minlength=m + 1)
-    # subjects still in after step j with every input known so far: min(ff, fu) > j
-    known_until = np.bincount(np.minimum(ff, fu), minlength=m + 1)
-    all_known_after = n - np.cumsum(known_until)[:m]
-    # unknown at step j among those still in after it: unk[:, j] and ff > j
-    unknown = [int(np.count_nonzero(unk[:, j] & (ff > j))) for j in range(m)]
+    # one forward pass over the criteria (columns are contiguous): who is still in, and who is still in
+    # with every input known so far
+    alive = np.ones(n, dtype=bool)
+    known = np.ones(n, dtype=bool)
+    n_fail = np.zeros(n, dtype=np.int16)
     entering = n
+    passes, fails = {}, {}  # independent counts per screening criterion, from the same pass
     for step, j in enumerate(screen):
-        rows.append(_row(step + 1, crits[j], entering, int(excluded[step]), int(unknown[step]),
-                         int(all_known_after[step])))
-        entering -= int(excluded[step])
-    eligible_mask = (ff == m) & (fu == m)
-    totals = {"screened": int(n), "eligible": int(eligible_mask.sum()), "not_eligible": int((ff < m).sum()),
-              "undetermined": int(((ff == m) & (fu < m)).sum())}
+        col = Ps[:, step]
+        fail = col == 0
+        ok = col == 1
+        passes[j], fails[j] = int(np.count_nonzero(ok)), int(np.count_nonzero(fail))
+        n_fail += fail
+        alive &= ~fail
+        remaining = int(np.count_nonzero(alive))
+        unknown = int(np.count_nonzero(alive & (col < 0)))
+        known &= ok
+        rows.append(_row(step + 1, crits[j], entering, entering - remaining, unknown, int(np.count_nonzero(known))))
+        entering = remaining
+    eligible_mask = known
+    totals = {"screened": int(n), "eligible": int(np.count_nonzero(known)), "not_eligible": int(n - entering),
+              "undetermined": int(entering - np.count_nonzero(known))}
     if post:
         Pp = P[:, post]
         pf = _first_index(Pp == 0)
@@ -185,12 +189,18 @@ def funnel(data, *, order: Iterable[str] | None = None, protocol=None, threshold
         totals["off_protocol_after_enrollment"] = off
     seq = pd.DataFrame(rows, columns=["step", "criterion_id", "label", "category", "stage", "entering", "excluded",
                                       "unknown", "remaining", "remaining_all_known"])
-    ind = res.summary()
-    n_fail = np.zeros(n, dtype=np.int16)
-    for j in range(m):
-        n_fail += fail[:, j]
+    if post:
+        ind = res.summary()
+    else:
+        cs = [crits[j] for j in screen]
+        met = [fails[j] if c.is_exclusion else passes[j] for j, c in zip(screen, cs)]
+        not_met = [passes[j] if c.is_exclusion else fails[j] for j, c in zip(screen, cs)]
+        ind = pd.DataFrame({"criterion_id": [c.id for c in cs], "category": [c.category for c in cs],
+                            "stage": [c.stage for c in cs], "label": [c.label for c in cs], "met": met,
+                            "not_met": not_met, "unknown": [n - a - b for a, b in zip(met, not_met)],
+                            "excludes": [fails[j] for j in screen]})
     single = n_fail == 1
-    sole_counts = {crits[jj].id: int(np.count_nonzero(fail[:, j] & single)) for j, jj in enumerate(screen)}
+    sole_counts = {crits[jj].id: int(np.count_nonzero((Ps[:, j] == 0) & single)) for j, jj in enumerate(screen)}
     ind["sole_reason"] = [int(sole_counts.get(cid, 0)) for cid in ind["criterion_id"]]
     ind = ind.set_index("criterion_id").loc[[crits[j].id for j in idx]].reset_index()
     out = FunnelResult(sequential=seq, independent=ind, totals=totals, protocol_id=res.protocol_id)
