@@ -37,6 +37,14 @@ def plot_cumulative_allocation(result, *, title: str | None = None, height: int 
     plotly.graph_objects.Figure
         Traces (``meta``): ``scheme_band`` (filled), ``complete_band`` (two dotted lines),
         ``observed`` (the step curve).
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> study = tk.load_study("data/demo/b1931036")
+    >>> fig = tk.plot_cumulative_allocation(tk.cumulative_allocation(study, n_sim=200))
+    >>> [t.meta for t in fig.data]
+    ['scheme_band', 'complete_band', 'complete_band', 'observed']
     """
     import plotly.graph_objects as go
 
@@ -82,6 +90,14 @@ def plot_allocation_by_site(frame: pd.DataFrame, *, by: str = "site_id", arms: t
     -------
     plotly.graph_objects.Figure
         One marker trace per arm (``meta`` = arm code); sites ordered by first randomization.
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> study = tk.load_study("data/demo/b1931036")
+    >>> fig = tk.plot_allocation_by_site(tk.allocation_over_time(study), arms=study.protocol.arm_codes)
+    >>> [t.meta for t in fig.data]
+    ['ALLR3', 'InO']
     """
     import plotly.graph_objects as go
 
@@ -118,6 +134,13 @@ def plot_smd(table, *, title: str | None = None, height: int | None = None):
     plotly.graph_objects.Figure
         ``meta``: ``chance_band`` (shaded 0–band), ``limit`` (per-covariate chance limits),
         ``smd`` (one marker trace per comparison).
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> fig = tk.plot_smd(tk.balance_table(tk.load_study("data/demo/b1931036")))
+    >>> [t.meta for t in fig.data]
+    ['chance_band', 'limit', 'smd']
     """
     import plotly.graph_objects as go
 
@@ -158,6 +181,14 @@ def plot_design_simulation(sim, *, title: str | None = None, height: int = 420):
     plotly.graph_objects.Figure
         Two box traces (``meta`` = ``final`` and ``max``) with one box per scheme, drawn from the
         5/25/50/75/95 % quantiles (the 10,000 values are not embedded in the figure).
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> sim = tk.simulate_design(tk.load_study("data/demo/b1931036"), n_trials=500,
+    ...                          schemes=["complete", "blocks by site_id"])
+    >>> [t.meta for t in tk.plot_design_simulation(sim).data]
+    ['final', 'max']
     """
     import plotly.graph_objects as go
 

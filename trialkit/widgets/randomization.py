@@ -205,8 +205,14 @@ def on_run_simulation(ex: BalanceExplorer, button=None) -> None:
 
 
 def _show(out, fig) -> None:
+    """Put ``fig`` in an Output widget (outside a Jupyter kernel there is nothing to draw into)."""
+    from IPython import get_ipython
     from IPython.display import display
 
+    out.figure = fig  # kept for tests and scripts
+    if getattr(get_ipython(), "kernel", None) is None:
+        out.outputs = ()
+        return
     out.clear_output(wait=True)
     if fig is not None:
         with out:
@@ -235,8 +241,11 @@ def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed
 
     Examples
     --------
-    >>> ex = balance_explorer({"b1931036": tk.load_study("../data/demo/b1931036")})  # doctest: +SKIP
-    >>> ex  # doctest: +SKIP
+    >>> import trialkit as tk
+    >>> ex = tk.balance_explorer(tk.load_study("data/demo/b1931036"), n_sim=200, sim_trials=200)
+    >>> ex.w["country"].value = "Germany"  # what a user does in the notebook
+    >>> "randomized" in ex.w["status"].value
+    True
     """
     import ipywidgets as W
 
