@@ -323,7 +323,7 @@ def plot_screen_failure_rates(rates: pd.DataFrame, *, title: str | None = None, 
     else:
         for g, sub in r.groupby(by, sort=True):
             fig.add_trace(go.Scatter(x=sub["period"].tolist(), y=sub["rate"].tolist(), mode="lines+markers",
-                                     name=str(g), meta=str(g),
+                                     name=str(g), meta=str(g), connectgaps=True,
                                      customdata=np.c_[sub["failed"], sub["screened"]].tolist(),
                                      hovertemplate=str(g) + " · %{x|%Y-%m}<br>%{y:.0%} (%{customdata[0]} of "
                                                    "%{customdata[1]})<extra></extra>"))
@@ -333,7 +333,7 @@ def plot_screen_failure_rates(rates: pd.DataFrame, *, title: str | None = None, 
         fig.add_trace(go.Scatter(x=list(tot.index), y=overall.tolist(),
                                  mode="lines", name="all countries", meta="overall",
                                  line={"color": "black", "width": 3, "dash": "dash"}))
-        fig.update_layout(height=height or 440, yaxis={"tickformat": ".0%", "range": [0, 1.05]},
+        fig.update_layout(height=height or 440, yaxis={"tickformat": ".0%", "range": [-0.03, 1.05]},
                           yaxis_title="screen-failure rate", xaxis_title="period of screening")
     fig.update_layout(title=title or f"Screen-failure rate by {'site' if by == 'site_id' else by} over time",
                       template="plotly_white")
