@@ -239,12 +239,20 @@ def test_failing_site_does_not_stop_others_then_only_failed(study_dir, executor,
     assert json.loads(again.manifest.read_text())["run"]["rendered"] == 1
 
 
-def test_cli_exits_nonzero_when_a_site_fails(study_dir, tmp_path, capsys, monkeypatch):
-    # the CLI runs its own executor; a bad template path is refused before any kernel (exit 1)
+def test_cli_refuses_unknown_parameter(study_dir, tmp_path, capsys):
     code = reports_cli.cli_main([str(study_dir), "--sites", "AT01", "--out", str(tmp_path), "--no-progress",
                                  "--param", "no_such=1"])
     assert code == 1
     assert "unknown report parameter 'no_such'" in capsys.readouterr().err
+
+
+def test_cli_exits_nonzero_when_a_site_fails(study_dir, tmp_path, capsys):
+    code = reports_cli.cli_main([str(study_dir), "--sites", "DE06", "--out", str(tmp_path), "--no-progress",
+                                 "--jobs", "1", "--template", str(FIX / "broken_for_de06.ipynb")])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "0 rendered, 0 unchanged (skipped), 1 failed" in captured.out
+    assert "FAILED DE06: RuntimeError: deliberately broken template for DE06" in captured.err
 
 
 def test_cli_renders_and_exits_zero(study_dir, tmp_path, capsys):
@@ -356,3 +364,27 @@ def test_process_pool_executor(study_dir, tmp_path):
     m = json.loads(run.manifest.read_text())
     assert m["run"]["executor"] == "ProcessPoolExecutor"
     assert m["sites"]["FR09"]["worker"] == m["sites"]["IT04"]["worker"]  # one worker process, one warm kernel
+
+
+def test_dead_or_hung_kernel_fails_its_site_and_is_replaced(study_dir, tmp_path):
+    # one worker: DE06 kills the kernel, FR09 hangs past the timeout, AT01 must still render
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        run = tk.render_site_reports(study_dir, sites=["DE06", "FR09", "AT01"], out=tmp_path, executor=ex,
+                                     progress=False, timeout=8, template=FIX / "kills_kernel.ipynb")
+        ex.submit(tk_kernel.shutdown_kernels).result()
+    status = {r.site_id: r.status for r in run.results}
+    assert status == {"DE06": "failed", "FR09": "failed", "AT01": "ok"}
+    errors = {r.site_id: r.error for r in run.results}
+    assert errors["DE06"].startswith("DeadKernelError")
+    assert errors["FR09"].startswith("CellTimeoutError")
+
+
+def test_page_shell_inline_plotly_and_bad_mode():
+    from trialkit.reports.page import page
+
+    inline = page("<p>x</p>", title="t", plotly_js="inline")
+    assert "<script src=" not in inline and len(inline) > 3_000_000
+    shared = page("<p>x</p>", title="<t>", plotly_js="shared")
+    assert "<title>&lt;t&gt;</title>" in shared and len(shared) < 10_000
+    with pytest.raises(ValueError, match="'shared' or 'inline'"):
+        page("<p>x</p>", title="t", plotly_js="cdn")

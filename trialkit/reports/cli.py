@@ -56,6 +56,8 @@ def add_reports_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-cut-date", default=None, help="data-cut date for the header (default: study.yaml)")
     p.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
                    help="template parameter (JSON value), e.g. --param show_subject_listings=false")
+    p.add_argument("--template", default=None, metavar="IPYNB",
+                   help="a papermill template of your own (default: trialkit's site_report.ipynb)")
     p.add_argument("--plotly-js", choices=("shared", "inline"), default="shared",
                    help="one shared assets/plotly.min.js (default) or plotly.js inside every page")
     p.add_argument("--timeout", type=float, default=600, help="seconds per notebook cell (default 600)")
@@ -72,7 +74,8 @@ def run_reports_command(args) -> int:
         run = render_site_reports(args.study, sites=sites, out=args.out, jobs=args.jobs,
                                   only_failed=args.only_failed, force=args.force,
                                   data_cut_date=args.data_cut_date, parameters=dict(args.param),
-                                  plotly_js=args.plotly_js, timeout=args.timeout, progress=not args.no_progress)
+                                  plotly_js=args.plotly_js, timeout=args.timeout, template=args.template,
+                                  progress=not args.no_progress)
     except DataValidationError:
         raise  # `trialkit` prints every data problem with its file and line
     except TrialkitError as exc:
