@@ -315,11 +315,14 @@ def plot_screen_failure_rates(rates: pd.DataFrame, *, title: str | None = None, 
         piv = piv.reindex(columns=sorted(piv.columns))
         cnt = cnt.reindex(index=piv.index, columns=piv.columns, fill_value=0)
         fig.add_trace(go.Heatmap(z=piv.to_numpy(dtype=float).tolist(), x=[pd.Timestamp(c) for c in piv.columns],
-                                 y=piv.index.astype(str).tolist(), colorscale="Oranges", zmin=0, zmax=1,
+                                 y=piv.index.astype(str).tolist(), colorscale="YlOrRd", zmin=0, zmax=1,
+                                 xgap=1, ygap=1,
                                  customdata=cnt.to_numpy().tolist(), meta="heatmap", colorbar={"title": "failure rate"},
                                  hovertemplate="%{y} · %{x|%Y-%m}<br>rate %{z:.0%} of %{customdata} screened"
                                                "<extra></extra>"))
-        fig.update_layout(height=height or max(360, 14 * len(piv) + 160), xaxis_title="period of screening")
+        fig.update_layout(height=height or max(360, 16 * len(piv) + 160), xaxis_title="period of screening",
+                          yaxis={"type": "category", "dtick": 1, "tickfont": {"size": 10}},
+                          plot_bgcolor="#f4f4f4")  # grey = no screening in that period; 0 % is pale yellow
     else:
         for g, sub in r.groupby(by, sort=True):
             fig.add_trace(go.Scatter(x=sub["period"].tolist(), y=sub["rate"].tolist(), mode="lines+markers",
