@@ -192,7 +192,7 @@ def test_consort_site_reasons_only_and_not_recorded():
     flow = tk.consort(st.replace(screening=scr), reasons="site")
     assert flow.n("excluded", group="Not meeting inclusion criteria",
                   reason="B_IN02_BLASTS: Marrow blasts >= 5 % (>= M2)") == 1  # a recorded id maps to its label
-    assert flow.n("excluded", group="Screen failure, criterion not recorded", reason="reason not recorded") == 1
+    assert flow.n("excluded", group="Screen failure, criterion not identified", reason="reason not recorded") == 1
     assert flow.n("excluded", group="Other reasons", reason="screening outcome not recorded") == 1
     assert any("no recorded reason" in note for note in flow.notes)
 
@@ -247,7 +247,7 @@ def test_consort_reconciles_on_the_cdisc_pilot(cdisc_dir):
     # CDISC Pilot 01: DM has 306 subjects, 52 with ARMCD = SCRNFAIL, 254 randomized (86 / 84 / 84)
     assert (flow.n("assessed"), flow.n("excluded"), flow.n("randomized")) == (306, 52, 254)
     # no IE domain and no SUPPDS reason for screen failures: shown as not recorded, nothing invented
-    assert flow.n("excluded", group="Screen failure, criterion not recorded", reason="reason not recorded") == 52
+    assert flow.n("excluded", group="Screen failure, criterion not identified", reason="reason not recorded") == 52
     assert flow.n("excluded", group="Not meeting inclusion criteria") == 0
     assert [flow.n("allocated", arm=a) for a in flow.arms] == [86, 84, 84]
     assert sum(flow.n("analysed", arm=a) for a in flow.arms) == 254
@@ -271,3 +271,16 @@ def test_funnel_and_consort_reconcile_on_the_demo_studies(fixture, request):
     d = tk.screening_disagreements(study, result=res)
     assert set(d["disagreement"]) <= {"site eligible, rules exclude", "site eligible, rules undetermined",
                                       "site screen failure, rules eligible"}
+
+
+def test_site_reasons_naming_several_criteria_or_free_text():
+    st = small_b_study()
+    scr = st.screening.copy()
+    scr["screen_failure_reason"] = pd.array(
+        [NA] * 4 + ["B_EX04_PH_POSITIVE; B_IN02_BLASTS", "investigator judgement", NA, NA], dtype="string")
+    flow = tk.consort(st.replace(screening=scr), reasons="site")
+    # filed under the first named criterion's group, every named criterion listed
+    assert flow.n("excluded", group="Meeting exclusion criteria",
+                  reason="B_EX04_PH_POSITIVE: Philadelphia-positive; B_IN02_BLASTS: Marrow blasts >= 5 % (>= M2)") == 1
+    assert flow.n("excluded", group="Screen failure, criterion not identified",
+                  reason="as recorded: investigator judgement") == 1

@@ -13,6 +13,7 @@ reasons (the CDISC pilot has no IE domain) show "reason not recorded".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -25,7 +26,7 @@ __all__ = ["consort", "ConsortResult", "FlowInputs", "flow_inputs", "EXCLUSION_G
 
 NOT_MEETING_INCLUSION = "Not meeting inclusion criteria"
 MEETING_EXCLUSION = "Meeting exclusion criteria"
-NOT_ELIGIBLE_UNSPECIFIED = "Screen failure, criterion not recorded"
+NOT_ELIGIBLE_UNSPECIFIED = "Screen failure, criterion not identified"
 DECLINED = "Declined to participate"
 OTHER = "Other reasons"
 EXCLUSION_GROUPS = (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, NOT_ELIGIBLE_UNSPECIFIED, DECLINED, OTHER)
@@ -303,11 +304,14 @@ def flow_inputs(data) -> FlowInputs:
     value_group = np.full(len(sr_values), -1, dtype=np.int8)
     value_label = np.full(len(sr_values), None, dtype=object)
     for k, v in enumerate(sr_values):
-        if v in crit_by_id:
-            c = crit_by_id[v]
+        # a recorded reason naming criterion ids ("B_IN02_BLASTS", or "INCL01; EXCL09" from CDISC IE) is
+        # filed under the first named criterion's group; free text stays as recorded
+        ids = [t for t in (x.strip() for x in re.split(r"[;,]", str(v))) if t in crit_by_id]
+        if ids:
+            c = crit_by_id[ids[0]]
             excl = str(c.get("category", c.get("kind", ""))).startswith("excl")
             value_group[k] = EXCLUSION_GROUPS.index(MEETING_EXCLUSION if excl else NOT_MEETING_INCLUSION)
-            value_label[k] = _crit_reason(v, c.get("label", ""))
+            value_label[k] = "; ".join(_crit_reason(i, _short_label(crit_by_id[i])) for i in ids)
     return FlowInputs(
         site_reason_code=sr_code.astype(np.int32), site_reason_values=sr_values, site_value_group=value_group,
         site_value_label=value_label,
@@ -515,6 +519,15 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     out = ConsortResult(boxes=boxes, subject_columns=subj, arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio,
                         protocol_id=fi.protocol_id, notes=tuple(notes))
     return out.check()
+
+
+def _short_label(c: dict) -> str:
+    """A criterion's label, else the start of its wording (CDISC TI criteria have text only)."""
+    label = str(c.get("label") or "")
+    if label:
+        return label
+    text = " ".join(str(c.get("text") or "").split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _crit_reason(cid: str, label: str | None) -> str:
