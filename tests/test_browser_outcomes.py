@@ -56,3 +56,10 @@ def test_outcomes_explorer_in_jupyterlab(jupyter_server):
         assert page.locator(".tk-outcomes-errors li").count() == 0
         shot = screenshot(page, "outcomes_explorer")
         assert shot.stat().st_size > 50_000
+
+        # the forest plot of hazard ratios across subgroups, further down the output
+        page.wait_for_selector(".tk-outcomes-forest .js-plotly-plot")
+        labels = page.locator(".tk-outcomes-forest .ytick text").all_text_contents()  # SVG: no innerText
+        assert labels[0].startswith("All subjects") and any(t.startswith("sex: F") for t in labels)
+        page.locator(".tk-outcomes-forest").scroll_into_view_if_needed()
+        assert screenshot(page, "outcomes_forest").stat().st_size > 50_000

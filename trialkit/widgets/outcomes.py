@@ -161,8 +161,10 @@ def _controls(widgets, options: dict, endpoint: str | None) -> dict:
     for name, w in c.items():
         if name != "conf_type":
             w.layout = layout
-        w.style = style
+            w.style = style
         w.add_class(f"tk-outcomes-{name.replace('_', '-')}")
+    c["conf_type"].style = {"description_width": "90px", "button_width": "80px"}
+    c["conf_type"].tooltips = ["SAS / lifelines default", "R survival default"]
     return c
 
 
