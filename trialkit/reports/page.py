@@ -11,7 +11,7 @@ __all__ = ["page", "install_plotly_js", "index_page", "CSS"]
 
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2d3d;margin:0;background:#fff}
-main{max-width:1100px;margin:0 auto;padding:18px 28px 40px}
+main{max-width:1100px;margin:0 auto;padding:18px 28px 40px}main.tk-wide{max-width:1500px}
 h1{font-size:1.6em;margin:.3em 0}h1 small{color:#6b7c93;font-weight:normal;font-size:.6em;margin-left:.5em}
 h2{font-size:1.25em;border-bottom:2px solid #e3e8ee;padding-bottom:4px;margin-top:1.6em}
 p{line-height:1.45}
@@ -22,6 +22,7 @@ table.tk-header th{background:#f3f6f9;width:13em}table.tk-header td{font-family:
 .tk-note,.tk-empty{color:#566b80;font-style:italic}
 .tk-status-ok{color:#1e7e34;font-weight:600}.tk-status-failed{color:#b02a37;font-weight:600}
 .tk-status-unchanged{color:#566b80}
+table.tk-index td:nth-child(2){min-width:14em}table.tk-index td:last-child{max-width:28em}
 .tk-error{font-family:ui-monospace,Menlo,monospace;font-size:.85em;color:#b02a37;white-space:pre-wrap}
 .tk-noplotly{display:none;border:1px solid #b02a37;color:#b02a37;padding:6px 10px;margin:8px 0}
 footer{color:#8a9aab;font-size:.8em;margin-top:2em}
@@ -120,5 +121,5 @@ def index_page(manifest: dict) -> str:
             + f'<table class="tk-index"><thead><tr>{thead}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>Site reports — {html.escape(str(study.get('protocol', '')))}</title><style>{CSS}</style></head>"
-            f"<body><main>{body}<footer>Counts are the site's own; the pages compare each site with "
+            f"<body><main class=\"tk-wide\">{body}<footer>Counts are the site's own; the pages compare each site with "
             "study aggregates in which cells under 5 patients are suppressed.</footer></main></body></html>\n")

@@ -127,9 +127,11 @@ def _write_site_folder(task: SiteTask, folder: Path) -> None:
     if task.data_cut_date:
         cfg["data_cut_date"] = task.data_cut_date
     (folder / "study.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    from .sections import AGGREGATES_FILE
+    from .sections import AGGREGATES_FILE, SITE_FILE
 
     (folder / AGGREGATES_FILE).write_text(json.dumps(task.aggregates), encoding="utf-8")
+    (folder / SITE_FILE).write_text(json.dumps({"site_id": task.site_id, "protocol": task.protocol,
+                                                "data_cut_date": task.data_cut_date}), encoding="utf-8")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -364,7 +366,9 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
             raise ReportError(f"data_cut_date {data_cut_date!r} is not a date; give YYYY-MM-DD.") from None
 
     if isinstance(study_path, Study):
-        study = study_path
+        from ..schemas import validate_study
+
+        study = validate_study(study_path)  # every problem in one DataValidationError, before any kernel
     else:
         from ..io.flatfile import load_study
 
@@ -428,6 +432,7 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
             eligibility = evaluate_eligibility(study)
             eligible = eligibility.eligible
         aggregates = study_aggregates(study, min_cell=min_cell, checksum=checksum, eligibility=eligibility)
+        aggregates["validated"] = True  # load_study / validate_study above raised on any problem
         tk_version = trialkit.__version__
         src_hash = _source_hash()
         tmpl_hash = hashlib.sha256(template_text.encode()).hexdigest()

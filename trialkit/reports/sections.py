@@ -26,6 +26,7 @@ __all__ = ["SiteReport", "load_site", "header", "screening_summary", "screen_fai
 
 SUPPRESSED = "<5"
 AGGREGATES_FILE = "study_aggregates.json"
+SITE_FILE = "trialkit_site.json"  # marks a per-site folder written by the runner
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,21 @@ def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | N
         When the folder holds rows of another site (the runner never writes such a folder; a hand-made
         one is refused rather than risk showing another site's patients).
     """
-    from ..io.flatfile import load_study
-
     folder = Path(study_path)
-    study = load_study(folder, protocol=protocol, validate=False)
+    marker = folder / SITE_FILE
+    if marker.exists():  # written by the runner from a validated study: read the typed Parquet as is
+        from ..model import TABLES
+        from ..protocols import get_protocol
+
+        meta = json.loads(marker.read_text(encoding="utf-8"))
+        tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in TABLES}
+        cut0 = meta.get("data_cut_date")
+        study = Study(protocol=get_protocol(protocol or meta["protocol"]), **tables, source=str(folder),
+                      data_cut_date=pd.Timestamp(cut0) if cut0 else None)
+    else:  # a folder of files made by hand: the flat-file loader (not validated here, see data_quality)
+        from ..io.flatfile import load_study
+
+        study = load_study(folder, protocol=protocol, validate=False)
     others = set(study.sites["site_id"]) | set(study.randomization["site_id"])
     others.discard(site_id)
     if others:
@@ -466,7 +478,8 @@ def data_quality(rep: SiteReport) -> pd.DataFrame:
       (:func:`trialkit.screening_disagreements`);
     * out-of-window dates: dates after the data cut, screening before the site's activation or the
       study start, treatment start before randomization, end of induction outside Day 28 ± 2;
-    * schema and cross-table problems of the site's rows (:func:`trialkit.schemas.study_problems`).
+    * schema and cross-table problems of the site's rows (:func:`trialkit.schemas.study_problems`),
+      unless the runner validated the whole study before splitting it (then there are none).
     """
     s = rep.study
     rows: list[tuple[str, str, str]] = []
@@ -518,11 +531,11 @@ def data_quality(rep: SiteReport) -> pd.DataFrame:
         rows += [(sid, "end of induction out of window",
                   f"Day {int(x)} (protocol: Day {EOI_DAY} ± {EOI_TOLERANCE})")
                  for sid, x in zip(out["subject_id"], day[out.index])]
-    from ..schemas import study_problems
+    if not rep.aggregates.get("validated"):  # the runner validated the whole study before splitting it
+        from ..schemas import study_problems
 
-    probs = study_problems(s)
-    for rec in probs.itertuples(index=False):
-        rows.append(("", f"{rec.table}: {rec.problem}", f"column {rec.column}, value {rec.value}"))
+        for rec in study_problems(s).itertuples(index=False):
+            rows.append(("", f"{rec.table}: {rec.problem}", f"column {rec.column}, value {rec.value}"))
     return pd.DataFrame(rows, columns=["subject_id", "finding", "detail"])
 
 
