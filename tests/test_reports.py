@@ -330,6 +330,12 @@ def test_study_aggregates_suppress_small_cells():
     assert agg["arms"]["ALLR3"]["randomized"] is None and agg["arms"]["InO"]["randomized"] is None
     assert agg["site_verdicts"] == {"eligible": 17, "screen failure": 8, "declined": 0, "other": 0,
                                     "not recorded": 0}
+    # 25 screened: 13 eligible by the rules, 8 not eligible, 4 undetermined (<5, hence 8 hidden too)
+    assert agg["rules"] == {"eligible": 13, "not_eligible": None, "undetermined": None}
+    assert agg["criteria_excluding"]["B_IN02_BLASTS"] == 8
+    # the hidden arm sizes must not come back through per-arm denominators
+    assert agg["response"]["InO"] == {"assessed": None, "cr_cri": None, "mrd_assessed": None, "mrd_negative": None}
+    assert agg["events"]["EFS"]["InO"] == {"n": None, "events": None}
     with pytest.raises(ValueError, match="min_cell"):
         study_aggregates(make_tiny_study(), min_cell=2)
 

@@ -14,7 +14,15 @@ Suppression rules (statistical disclosure control, as in e.g. the ONS and CMS sm
 * when exactly one cell of a group with a published total is suppressed, the next smallest cell is
   suppressed too, so the hidden one cannot be recovered by subtraction;
 * a cumulative series over time is thinned so that every published step adds at least ``min_cell``
-  patients (monthly increments of 1–4 cannot be read off by differencing).
+  patients (monthly increments of 1–4 cannot be read off by differencing);
+* when an arm's randomized count is suppressed, every per-arm figure (response, events) is
+  suppressed too, since its denominators would reveal the arm sizes.
+
+Limitation: suppression is complete within each group, not across every pair of tables. A
+difference between two published tables can still disclose a small count in unusual data, e.g.
+when a single criterion accounts for every screen failure, its count equals "not eligible" and
+"undetermined" follows from the totals. The study figures are for context; check them before
+sending reports outside the trial team when the study is very small.
 """
 
 from __future__ import annotations
@@ -195,6 +203,13 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
         allocation.update(p_binomial=None if pd.isna(row["p_binomial"]) else float(row["p_binomial"]),
                           p_scheme=None if pd.isna(row["p_scheme"]) else float(row["p_scheme"]))
 
+    # per-arm figures must not undo the arms' complementary suppression: an arm's assessed or
+    # at-risk count usually equals its randomized count, which would reveal the hidden arm by subtraction
+    arms_shown = suppress_group(arm_counts, min_cell=min_cell)
+    if any(v is None for v in arms_shown.values()):
+        response = {a: dict.fromkeys(v, None) for a, v in response.items()}
+        events = {ep: {a: dict.fromkeys(v, None) for a, v in by_arm.items()} for ep, by_arm in events.items()}
+
     n_sites = int(s.sites["site_id"].nunique())
     rand_sites = rnd.groupby("site_id").size() if len(rnd) else pd.Series(dtype=int)
     return {
@@ -209,8 +224,7 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
                                                    else None),
         "counts": counts,
         "site_verdicts": suppress_group(verdicts, min_cell=min_cell),
-        "arms": {a: {"randomized": v, "planned_share": s.protocol.ratio[a] / total}
-                 for a, v in suppress_group(arm_counts, min_cell=min_cell).items()},
+        "arms": {a: {"randomized": v, "planned_share": s.protocol.ratio[a] / total} for a, v in arms_shown.items()},
         "rules": rules,
         "criteria_excluding": excluding,
         "allocation": allocation,
