@@ -190,12 +190,12 @@ def get_worker(kernel_name: str = "python3") -> KernelWorker:
     return w
 
 
-def shutdown_kernels() -> int:
-    """Shut down every warm kernel of this process; return how many there were."""
+def shutdown_kernels(*, this_thread_only: bool = False) -> int:
+    """Shut down the warm kernels of this process (or of this thread); return how many there were."""
     with _lock:
-        ws = [w for (pid, _, _), w in _workers.items() if pid == os.getpid()]
-        for k in [k for k in _workers if k[0] == os.getpid()]:
-            del _workers[k]
+        keys = [k for k in _workers if k[0] == os.getpid()
+                and (not this_thread_only or k[1] == threading.get_ident())]
+        ws = [_workers.pop(k) for k in keys]
     for w in ws:
         w.shutdown()
     return len(ws)

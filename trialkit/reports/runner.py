@@ -199,6 +199,17 @@ def _warm_up(barrier, kernel_name: str) -> None:
     get_worker(kernel_name)
 
 
+def _cool_down(barrier) -> None:
+    """Stop this thread's warm kernel (the barrier puts one call on each thread)."""
+    from .kernel import shutdown_kernels
+
+    try:
+        barrier.wait(timeout=30)
+    except Exception:  # noqa: BLE001
+        pass
+    shutdown_kernels(this_thread_only=True)
+
+
 # ------------------------------------------------------------------------------------------------
 # parameters
 # ------------------------------------------------------------------------------------------------
@@ -412,14 +423,14 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
     own = executor is None
     warm = []
     if own:
-        n_workers = jobs or min(2, os.cpu_count() or 1, len(requested))
-        executor = ThreadPoolExecutor(max_workers=max(1, n_workers), thread_name_prefix="tk-report")
+        n_workers = max(1, jobs or min(2, os.cpu_count() or 1, len(requested)))
+        executor = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="tk-report")
         # start kernels early only when some site will surely render (force, failed or never rendered)
         if force or any(prev_sites.get(x, {}).get("status") != "ok" for x in requested):
             import threading
 
-            barrier = threading.Barrier(max(1, n_workers))  # one warm-up per thread, all at once
-            warm = [executor.submit(_warm_up, barrier, kernel_name) for _ in range(max(1, n_workers))]
+            barrier = threading.Barrier(n_workers)  # one warm-up per thread, all at once
+            warm = [executor.submit(_warm_up, barrier, kernel_name) for _ in range(n_workers)]
 
     outcomes: dict[str, dict] = {}
     try:
@@ -495,6 +506,11 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
         if own:
             for w in warm:  # a kernel that could not start fails the sites, not the run
                 w.exception()
+            import threading
+
+            barrier = threading.Barrier(n_workers)  # each thread stops its own kernel, on its own loop
+            for f in [executor.submit(_cool_down, barrier) for _ in range(n_workers)]:
+                f.exception()
             executor.shutdown(wait=True)
             from .kernel import shutdown_kernels
 
