@@ -79,6 +79,7 @@ def test_template_has_no_outputs_and_hides_code():
     ({"no_such_option": 1}, "unknown report parameter 'no_such_option'"),
     ({"show_outcomes": "yes"}, "should be bool"),
     ({"site_id": "AT01"}, "set by the runner"),
+    ({"data_cut_date": "2025-01-01"}, "use the data_cut_date= argument"),
 ])
 def test_bad_parameters_refused_before_any_kernel(study_dir, tmp_path, monkeypatch, parameters, message):
     def no_kernel(*a, **k):
@@ -394,3 +395,10 @@ def test_page_shell_inline_plotly_and_bad_mode():
     assert "<title>&lt;t&gt;</title>" in shared and len(shared) < 10_000
     with pytest.raises(ValueError, match="'shared' or 'inline'"):
         page("<p>x</p>", title="t", plotly_js="cdn")
+
+
+def test_page_and_manifest_agree_on_the_site_checksum(rendered):
+    m = json.loads(rendered.manifest.read_text())
+    for sid in SITES:
+        text = (rendered.out / "sites" / f"{sid}.html").read_text(encoding="utf-8")
+        assert f"<th>Site data checksum</th><td>{m['sites'][sid]['site_data_checksum']}</td>" in text

@@ -36,7 +36,8 @@ __all__ = ["render_site_reports", "ReportRun", "SiteResult", "SiteTask", "run_si
            "template_parameters"]
 
 DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "site_report.ipynb"
-_RUNNER_PARAMS = ("site_id", "study_path")  # set by the runner, never by the caller
+_REQUIRED_PARAMS = ("site_id", "study_path")  # every template must declare these
+_RUNNER_PARAMS = ("site_id", "study_path", "protocol", "data_cut_date")  # set by the runner, never by the caller
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -225,13 +226,14 @@ _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float), 
 
 
 def _check_parameters(contract: dict, parameters: dict) -> dict:
-    missing = [p for p in _RUNNER_PARAMS if p not in contract]
+    missing = [p for p in _REQUIRED_PARAMS if p not in contract]
     if missing:
         raise ReportError(f"the template has no parameter(s) {', '.join(missing)} in its `parameters` cell; "
                           "a site report template must declare site_id and study_path.")
     for k, v in parameters.items():
         if k in _RUNNER_PARAMS:
-            raise ReportError(f"parameter {k!r} is set by the runner for each site; do not pass it.")
+            hint = " (use the data_cut_date= argument / --data-cut-date)" if k == "data_cut_date" else ""
+            raise ReportError(f"parameter {k!r} is set by the runner for each site; do not pass it{hint}.")
         if k not in contract:
             raise ReportError(f"unknown report parameter {k!r}; the template accepts: "
                               f"{', '.join(p for p in contract if p not in _RUNNER_PARAMS)}.")
@@ -404,9 +406,14 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
         if unknown:
             raise ReportError(f"site(s) {', '.join(map(repr, unknown))} are not in the study's sites table "
                               f"({len(known)} sites, e.g. {', '.join(known[:5])}).")
-    for sid in known:
-        check_site_id(sid)
-    names = safe_names(known)
+    valid = []
+    for sid in known:  # an unusable id elsewhere in the study does not block the requested sites
+        try:
+            valid.append(check_site_id(sid))
+        except ReportError:
+            if sid in requested:
+                raise
+    names = safe_names(valid)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -418,6 +425,8 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
 
     previous = _read_manifest(manifest_path)
     prev_sites = previous.get("sites", {}) if isinstance(previous.get("sites"), dict) else {}
+    if (previous.get("study") or {}).get("protocol") not in (None, study.protocol.id):
+        prev_sites = {}  # the folder held another study's reports: its entries are not carried over
 
     # ---- start the workers' kernels now (everything is validated), while the study-wide work runs --
     own = executor is None
