@@ -185,7 +185,9 @@ def test_manifest_records_each_site(rendered, study_dir):
     assert sorted(m["sites"]) == SITES
     e = m["sites"]["DE06"]
     assert e["status"] == "ok" and e["error"] is None and e["file"] == "sites/DE06.html"
-    assert e["parameters"]["site_id"] == "DE06" and e["parameters"]["data_cut_date"] == "2025-10-01"
+    assert e["parameters"] == {"site_id": "DE06", "study_path": f"{study_dir} [rows of site DE06 only]",
+                               "data_cut_date": "2025-10-01", "protocol": "b1931036",
+                               "show_subject_listings": True, "show_outcomes": True}
     assert e["trialkit_version"] == tk.__version__ and e["duration_s"] > 0
     # DE06: 7 screened; j = 2, 5 have 2 % blasts (not eligible), j = 1 lacks cd22_positive (undetermined)
     assert e["counts"] == {"screened": 7, "eligible_rules": 4, "undetermined": 1, "eligible": 5, "randomized": 4,

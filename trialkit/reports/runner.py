@@ -11,6 +11,7 @@ folder, so nothing a site id or a worker does can write elsewhere.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -372,6 +373,14 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
     except Exception as exc:  # noqa: BLE001 - any unreadable template
         raise ReportError(f"template {template} cannot be read as a notebook ({exc}).") from None
     params = _check_parameters(contract, dict(parameters or {}))
+    defaults = {}
+    for k, v in contract.items():  # the template's own defaults, so the manifest records every value used
+        if k not in _RUNNER_PARAMS:
+            try:
+                defaults[k] = ast.literal_eval(str(v.get("default")))
+            except (ValueError, SyntaxError):
+                defaults[k] = v.get("default")
+    effective = {**defaults, **params}
     if data_cut_date is not None:
         try:
             data_cut_date = pd.Timestamp(data_cut_date).date().isoformat()
@@ -469,7 +478,8 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
             row = sub.sites.iloc[0] if len(sub.sites) else {}
             entry = {"file": rel, "site_name": None if pd.isna(row.get("site_name")) else str(row.get("site_name")),
                      "country": None if pd.isna(row.get("country")) else str(row.get("country")),
-                     "parameters": {**params, "site_id": sid, "study_path": f"{study.source} [rows of site {sid} only]"},
+                     "parameters": {**effective, **params, "site_id": sid,
+                                    "study_path": f"{study.source} [rows of site {sid} only]"},
                      "study_checksum": checksum, "site_data_checksum": site_sum, "input_hash": h,
                      "trialkit_version": tk_version, "template": str(template.name), "template_sha256": tmpl_hash,
                      "counts": _site_counts(sub, eligible)}
