@@ -404,3 +404,54 @@ def test_page_and_manifest_agree_on_the_site_checksum(rendered):
     for sid in SITES:
         text = (rendered.out / "sites" / f"{sid}.html").read_text(encoding="utf-8")
         assert f"<th>Site data checksum</th><td>{m['sites'][sid]['site_data_checksum']}</td>" in text
+
+
+@pytest.fixture(scope="module")
+def de06_report(tmp_path_factory):
+    """DE06's report data as the template sees it, built without a kernel."""
+    from trialkit.reports.data import site_subset, study_aggregates
+    from trialkit.reports.runner import SiteTask, _write_site_folder
+    from trialkit.reports.sections import load_site
+
+    study = make_tiny_study()
+    folder = tmp_path_factory.mktemp("de06")
+    sub = site_subset(study, "DE06")
+    _write_site_folder(SiteTask(site_id="DE06", tables=sub.tables(), protocol="b1931036", data_cut_date="2025-10-01",
+                                aggregates=study_aggregates(study), parameters={}, template=""), folder)
+    return load_site(folder, site_id="DE06")
+
+
+def test_screening_summary_site_against_suppressed_study(de06_report):
+    from trialkit.reports.sections import screening_summary, table
+
+    got = screening_summary(de06_report)
+    # DE06: 7 screened; the tiny study: 25 screened, 13 / 8 / 4 by the rules (8 and 4 suppressed)
+    expected = pd.DataFrame([
+        ("screened", 7, 25),
+        ("eligible by the protocol's rules", 4, 13),
+        ("not eligible by the rules", 2, None),
+        ("undetermined (criterion inputs missing)", 1, None),
+        ("site's verdict: eligible", 5, 17),
+        ("site's verdict: screen failure", 2, 8),
+        ("site's verdict: declined", 0, 0),
+        ("site's verdict: other / not recorded", 0, 0),
+        ("randomized", 4, 13)], columns=["measure", "site", "study"], dtype=object)
+    pd.testing.assert_frame_equal(got, expected)
+    html = table(got)._repr_html_()
+    assert "<td>not eligible by the rules</td><td>2</td><td>&lt;5</td>" in html
+    assert "<td>screened</td><td>7</td><td>25</td>" in html  # integers stay integers
+
+
+def test_allocation_and_data_quality_sections(de06_report):
+    from trialkit.reports.sections import allocation, data_quality
+
+    alloc = allocation(de06_report)
+    # 4 randomized at DE06 (ALLR3 1, InO 3) against 2:1; study arms hidden (ALLR3 = 4 < 5)
+    assert alloc.values.tolist() == [["ALLR3", "1/3", 1, 1.3, None, 4.3], ["InO", "2/3", 3, 2.7, None, 8.7]]
+    dq = data_quality(de06_report)
+    findings = sorted(zip(dq["finding"], dq["detail"]))
+    # j = 1 lacks cd22_positive; j = 0 has its end of induction on Day 36 (fixture: start + 35 days)
+    # and the site called that patient eligible while the rules cannot decide
+    assert findings == [("end of induction out of window", "Day 36 (protocol: Day 28 ± 2)"),
+                        ("missing criterion input", "B_IN02_CD22: cd22_positive, cd22_pct"),
+                        ("site verdict vs rules: site eligible, rules undetermined", "undetermined: B_IN02_CD22")]

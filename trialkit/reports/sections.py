@@ -115,6 +115,12 @@ class _HTML:
         return self.text
 
 
+def _frame(rows, columns) -> pd.DataFrame:
+    """A result frame that keeps ``None`` (a suppressed study cell) as ``None`` and integers as
+    integers; pandas would turn a column of ints and ``None`` into floats and NaN ("missing")."""
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
 def _cell(v) -> str:
     if v is None:
         return SUPPRESSED
@@ -230,7 +236,7 @@ def screening_summary(rep: SiteReport) -> pd.DataFrame:
              None if sv.get("other") is None or sv.get("not recorded") is None
              else sv["other"] + sv["not recorded"]),
             ("randomized", len(s.randomization), counts.get("randomized"))]
-    return pd.DataFrame(rows, columns=["measure", "site", "study"])
+    return _frame(rows, ["measure", "site", "study"])
 
 
 def screen_failures(rep: SiteReport) -> pd.DataFrame:
@@ -261,8 +267,8 @@ def screen_failures(rep: SiteReport) -> pd.DataFrame:
         rows.append((cid, r["label"], r["category"], int(r["excludes"]), int(seq.get(cid, 0)), int(r["unknown"]),
                      round(100 * r["excludes"] / n, 1), st,
                      None if st is None or not study_n else round(100 * st / study_n, 1)))
-    return pd.DataFrame(rows, columns=["criterion", "label", "category", "excluding", "first excluding",
-                                       "unknown", "% of screened", "study excluding", "study % of screened"])
+    return _frame(rows, ["criterion", "label", "category", "excluding", "first excluding", "unknown",
+                         "% of screened", "study excluding", "study % of screened"])
 
 
 def _missing_inputs(scr_row: pd.Series, inputs) -> list[str]:
@@ -385,8 +391,8 @@ def allocation(rep: SiteReport) -> pd.DataFrame:
         rows.append((arm, f"{ratio[arm]}/{total}", obs, round(n * ratio[arm] / total, 1),
                      (agg_arms.get(arm) or {}).get("randomized"),
                      None if study_n is None else round(study_n * ratio[arm] / total, 1)))
-    return pd.DataFrame(rows, columns=["arm", "planned share", "site observed", "site expected",
-                                       "study observed", "study expected"])
+    return _frame(rows, ["arm", "planned share", "site observed", "site expected", "study observed",
+                         "study expected"])
 
 
 def allocation_note(rep: SiteReport) -> _HTML:
@@ -466,8 +472,10 @@ def pace_figure(rep: SiteReport):
 # ------------------------------------------------------------------------------------------------
 # data quality
 # ------------------------------------------------------------------------------------------------
-#: End of Treatment (induction) is Day 28 ± 2 (B1931036 registry record); Day 1 = first dose.
-EOI_DAY, EOI_TOLERANCE = 28, 2
+#: End-of-induction assessment windows (day, tolerance; Day 1 = first dose) by protocol, from the
+#: protocols' own text: B1931036 "End of Treatment ... (Day 28 ± 2 days)" (registry record). A
+#: protocol without an entry gets no end-of-induction window check.
+EOI_WINDOWS = {"b1931036": (28, 2)}
 
 
 def data_quality(rep: SiteReport) -> pd.DataFrame:
@@ -477,7 +485,8 @@ def data_quality(rep: SiteReport) -> pd.DataFrame:
     * disagreements between the site's screening verdict and the protocol's rules
       (:func:`trialkit.screening_disagreements`);
     * out-of-window dates: dates after the data cut, screening before the site's activation or the
-      study start, treatment start before randomization, end of induction outside Day 28 ± 2;
+      study start, treatment start before randomization, end of induction outside the protocol's
+      window (:data:`EOI_WINDOWS`: Day 28 ± 2 for B1931036);
     * schema and cross-table problems of the site's rows (:func:`trialkit.schemas.study_problems`),
       unless the runner validated the whole study before splitting it (then there are none).
     """
@@ -526,11 +535,12 @@ def data_quality(rep: SiteReport) -> pd.DataFrame:
         bad = d[d["treatment_start_date"] < d["randomization_date"]]
         rows += [(sid, "treatment before randomization", f"treatment_start_date = {a.date()} < {b.date()}")
                  for sid, a, b in zip(bad["subject_id"], bad["treatment_start_date"], bad["randomization_date"])]
-        day = (d["end_of_induction_date"] - d["treatment_start_date"]).dt.days + 1
-        out = d[(day - EOI_DAY).abs() > EOI_TOLERANCE]
-        rows += [(sid, "end of induction out of window",
-                  f"Day {int(x)} (protocol: Day {EOI_DAY} ± {EOI_TOLERANCE})")
-                 for sid, x in zip(out["subject_id"], day[out.index])]
+        if s.protocol.id in EOI_WINDOWS:
+            eoi_day, tol = EOI_WINDOWS[s.protocol.id]
+            day = (d["end_of_induction_date"] - d["treatment_start_date"]).dt.days + 1
+            out = d[(day - eoi_day).abs() > tol]
+            rows += [(sid, "end of induction out of window", f"Day {int(x)} (protocol: Day {eoi_day} ± {tol})")
+                     for sid, x in zip(out["subject_id"], day[out.index])]
     if not rep.aggregates.get("validated"):  # the runner validated the whole study before splitting it
         from ..schemas import study_problems
 
@@ -591,4 +601,4 @@ def outcome_summary(rep: SiteReport) -> pd.DataFrame:
             med = "median not reached" if pd.isna(rec.median) else f"median {rec.median:.1f} months"
             rows.append((f"{ep} events", rec.group, int(rec.n), f"{int(rec.events)} events; {med}", "",
                          frac(a.get("events"), a.get("n"))))
-    return pd.DataFrame(rows, columns=cols)
+    return _frame(rows, cols)
