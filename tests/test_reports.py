@@ -455,3 +455,24 @@ def test_allocation_and_data_quality_sections(de06_report):
     assert findings == [("end of induction out of window", "Day 36 (protocol: Day 28 ± 2)"),
                         ("missing criterion input", "B_IN02_CD22: cd22_positive, cd22_pct"),
                         ("site verdict vs rules: site eligible, rules undetermined", "undetermined: B_IN02_CD22")]
+
+
+def test_outcome_summary_and_screen_failures(de06_report):
+    from trialkit.reports.sections import outcome_summary, screen_failures
+
+    # DE06 randomized ALLR3 1 (NR, MRD+), InO 3 (CR, NR, CR; MRD- twice). Exact (Clopper-Pearson) 95 % CIs:
+    # 0/1 -> 0 to 0.975; 2/3 -> 0.094 to 0.992 (Clopper & Pearson 1934; beta quantiles B(.025; 2, 2) and
+    # B(.975; 3, 1)). Study cells are hidden: the ALLR3 arm has fewer than 5 patients study-wide.
+    assert outcome_summary(de06_report).values.tolist() == [
+        ["CR/CRi at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %", None],
+        ["CR/CRi at end of induction", "InO", 3, "2 (67 %)", "9–99 %", None],
+        ["MRD negative at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %", None],
+        ["MRD negative at end of induction", "InO", 3, "2 (67 %)", "9–99 %", None],
+        ["EFS events", "ALLR3", 1, "1 event; median 3.9 months", "", None],
+        ["EFS events", "InO", 3, "1 event; median not reached", "", None],
+        ["OS events", "ALLR3", 1, "0 events; median not reached", "", None],
+        ["OS events", "InO", 3, "0 events; median not reached", "", None]]
+    # 2 of 7 screened have 2 % blasts (< 5 %); one lacks the CD22 inputs (unknown, not a failure)
+    assert screen_failures(de06_report).values.tolist() == [
+        ["B_IN02_CD22", "CD22-positive", "inclusion", 0, 0, 1, 0.0, 0, 0.0],
+        ["B_IN02_BLASTS", "Marrow blasts >= 5 % (>= M2)", "inclusion", 2, 2, 0, 28.6, 8, 32.0]]

@@ -599,6 +599,6 @@ def outcome_summary(rep: SiteReport) -> pd.DataFrame:
         for rec in km(s, endpoint=ep, time_unit="months").summary.itertuples(index=False):
             a = (agg_e.get(ep) or {}).get(rec.group) or {}
             med = "median not reached" if pd.isna(rec.median) else f"median {rec.median:.1f} months"
-            rows.append((f"{ep} events", rec.group, int(rec.n), f"{int(rec.events)} events; {med}", "",
+            rows.append((f"{ep} events", rec.group, int(rec.n), f"{int(rec.events)} event{'' if int(rec.events) == 1 else 's'}; {med}", "",
                          frac(a.get("events"), a.get("n"))))
     return _frame(rows, cols)
