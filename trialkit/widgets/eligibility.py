@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._common import as_study_map
+
 __all__ = ["eligibility_explorer", "EligibilityExplorer", "EligibilityView", "compute_view", "filter_mask",
            "filter_study", "on_protocol_change", "on_filter_change", "on_rule_change", "on_reset", "on_export",
            "on_tab_change", "render_tab", "refresh", "ALL", "TABS"]
@@ -408,15 +410,7 @@ def eligibility_explorer(studies, *, export_path: str = "eligibility_exclusions.
     """
     import ipywidgets as W
 
-    if hasattr(studies, "protocol"):
-        studies = {studies.protocol.id: studies}
-    elif not isinstance(studies, Mapping):
-        studies = {s.protocol.id: s for s in studies}
-    studies = dict(studies)
-    if not studies:
-        from ..errors import TrialkitError
-
-        raise TrialkitError("eligibility_explorer needs at least one study; load one with tk.load_study(...).")
+    studies = as_study_map(studies, "eligibility_explorer")
     lay = W.Layout(width="260px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),

@@ -16,10 +16,12 @@ other table, so the same compute functions run on the subset.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+from ._common import as_study_map
 
 __all__ = ["balance_explorer", "BalanceExplorer", "filter_study", "on_protocol_change", "on_filter_change",
            "on_run_simulation", "ALL"]
@@ -249,15 +251,7 @@ def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed
     """
     import ipywidgets as W
 
-    if hasattr(studies, "protocol"):
-        studies = {studies.protocol.id: studies}
-    elif not isinstance(studies, Mapping):
-        studies = {s.protocol.id: s for s in studies}
-    studies = dict(studies)
-    if not studies:
-        from ..errors import TrialkitError
-
-        raise TrialkitError("balance_explorer needs at least one study; load one with tk.load_study(...).")
+    studies = as_study_map(studies, "balance_explorer")
     lay = W.Layout(width="260px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),
