@@ -22,7 +22,6 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/trialkit demo --out data/demo
 	$(BIN)/trialkit reports data/demo/b1931036 --sites all --out reports/b1931036 --jobs 2
-	@echo "Per-site reports: $(CURDIR)/reports/b1931036/index.html"
 
 # Browser tests drive Debian's Chromium through playwright (never `playwright install`).
 browser:
