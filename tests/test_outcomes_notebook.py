@@ -23,8 +23,9 @@ def _run(tmp_path, **parameters) -> dict:
     import papermill as pm
 
     out = tmp_path / "outcomes.out.ipynb"
+    # time limits so a kernel that never starts (port clash on a busy machine) fails instead of hanging
     pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, cwd=str(NOTEBOOK.parent), progress_bar=False,
-                        kernel_name="python3")
+                        kernel_name="python3", start_timeout=120, execution_timeout=600)
     return json.loads(out.read_text())
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import trialkit as tk
 from trialkit.errors import TrialkitError
 from trialkit.outcomes import survival_data
 from trialkit.widgets.outcomes import (
