@@ -70,7 +70,7 @@ def plot_cumulative_allocation(result, *, title: str | None = None, height: int 
     fig.update_layout(title=title or f"Cumulative allocation to {e} minus its planned share "
                       f"(ρ = {result.planned_prop:.3g})", xaxis_title="enrollment order j",
                       yaxis_title=f"N_{e}(j) − ρ·j", height=height, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.2})
+                      legend={"orientation": "h", "y": -0.3, "yanchor": "top"}, margin={"b": 110})
     return fig
 
 
