@@ -111,13 +111,42 @@ def _failures_from_pandera(err: pa.errors.SchemaErrors, table: str, source: Sour
     return out
 
 
+#: Tables longer than this are validated in row chunks (pandera's checks hold a transient copy of
+#: what they validate; chunks keep that to a fraction of the table). Keys are checked whole.
+CHUNK_ROWS = 100_000
+
+
 def validate_table(df: pd.DataFrame, table: str, *, source: SourceInfo | None = None) -> pd.DataFrame:
     """Validate one table lazily; return its problems (empty frame when valid). Never raises on data."""
-    try:
-        schema(table).validate(df, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        return _failures_from_pandera(err, table, source)
-    return pd.DataFrame(columns=FAILURE_COLUMNS)
+    if len(df) <= CHUNK_ROWS:
+        try:
+            schema(table).validate(df, lazy=True)
+        except pa.errors.SchemaErrors as err:
+            return _failures_from_pandera(err, table, source)
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    frames = []
+    cols_schema = pa.DataFrameSchema(schema(table).columns, strict=False, name=table)  # same checks, no key check
+    missing_reported = False
+    for start in range(0, len(df), CHUNK_ROWS):
+        try:
+            cols_schema.validate(df.iloc[start:start + CHUNK_ROWS], lazy=True)
+        except pa.errors.SchemaErrors as err:
+            f = _failures_from_pandera(err, table, source)
+            table_level = f["row"].isna()
+            if missing_reported:  # a missing column is reported once, not once per chunk
+                f = f[~table_level]
+            missing_reported = missing_reported or bool(table_level.any())
+            frames.append(f)
+    keys = [k for k in KEYS[table] if k in df]
+    if len(keys) == len(KEYS[table]):
+        dup = df.duplicated(subset=keys, keep=False).to_numpy()
+        if dup.any():
+            pos = df.index[dup]
+            vals = df.loc[dup, keys].astype(str).agg(" / ".join, axis=1).to_numpy()
+            frames.append(_problem(table, source, pos, ", ".join(keys), vals, "duplicated key",
+                                   _fix_for("duplicate", keys[0], table)))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FAILURE_COLUMNS)
 
 
 def _problem(table, source, positions, column, values, problem, fix) -> pd.DataFrame:

@@ -97,7 +97,10 @@ def read_table_file(path: Path, *, encoding: str | None = None, sheet: str | int
 
         info["row_base"] = 1
         strings = {pa.string(): STRING, pa.large_string(): STRING}
-        return pq.read_table(path).to_pandas(types_mapper=strings.get), info
+        # self_destruct frees each Arrow column as soon as it is converted (lower peak memory)
+        df = pq.read_table(path).to_pandas(types_mapper=strings.get, self_destruct=True, split_blocks=True)
+        pa.default_memory_pool().release_unused()  # hand the converted Arrow buffers back to the system
+        return df, info
     if ext in (".xlsx", ".xls"):
         df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
         return df, info
@@ -297,7 +300,8 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
     """
     notes: list[str] = []
     problems: list[pd.DataFrame] = []
-    df = df.reset_index(drop=True)
+    if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
+        df = df.reset_index(drop=True)  # (a deep copy in pandas 2: only when needed)
     mapping = dict(columns_map or {})
     canon_names = {c.name for c in columns(table)}
     rename = {}
@@ -309,7 +313,7 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
             if norm in canon_names and norm != c:
                 rename[c] = norm
     if rename:
-        df = df.rename(columns=rename)
+        df = df.rename(columns=rename, copy=False)
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
     if dupes:
         problems.append(pd.DataFrame([{"table": table, "file": file, "row": np.nan, "column": d, "value": "",
@@ -353,6 +357,9 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
         is_text = df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype)
         canon[c] = _clean_strings(df[c])[0] if is_text else df[c]
     probs = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=FAILURE_COLUMNS)
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
     return canon, probs, notes
 
 
