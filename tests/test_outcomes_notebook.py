@@ -21,11 +21,15 @@ def test_notebook_is_thin_and_committed_without_outputs():
 
 def _run(tmp_path, **parameters) -> dict:
     import papermill as pm
+    from traitlets.config import Config
 
     out = tmp_path / "outcomes.out.ipynb"
-    # time limits so a kernel that never starts (port clash on a busy machine) fails instead of hanging
+    # IPC transport: TCP ports picked for a kernel can be taken by another kernel started at the same
+    # moment (the browser tests' JupyterLab), which leaves the client waiting forever; time limits as a
+    # backstop so a kernel that never answers fails instead of hanging the suite.
     pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, cwd=str(NOTEBOOK.parent), progress_bar=False,
-                        kernel_name="python3", start_timeout=120, execution_timeout=600)
+                        kernel_name="python3", start_timeout=120, execution_timeout=300,
+                        config=Config({"KernelManager": {"transport": "ipc"}}))
     return json.loads(out.read_text())
 
 
