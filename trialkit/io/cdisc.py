@@ -106,7 +106,7 @@ import pandas as pd
 
 from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError
 from ..model import columns, empty_table
-from ..protocols import Protocol, _parse, get_protocol, load_protocol
+from ..protocols import Protocol, get_protocol, load_protocol, parse_protocol
 from ..schemas import SourceInfo, study_problems
 from ..study import Study
 from .flatfile import coerce_column, parse_dates
@@ -474,7 +474,7 @@ def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
         "planned_enrollment": planned, "sites": site_dicts, "endpoints": endpoints, "ti_criteria": criteria,
         "countries": {"registered": sorted({s["country"] for s in site_dicts})},
     }
-    return _parse(raw, "")
+    return parse_protocol(raw, "")
 
 
 def _resolve_protocol(protocol, d) -> Protocol:

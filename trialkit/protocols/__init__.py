@@ -26,7 +26,7 @@ from ..errors import ProtocolError
 
 _HERE = Path(__file__).parent
 
-__all__ = ["Arm", "Factor", "SiteEntry", "Protocol", "get_protocol", "protocols", "load_protocol"]
+__all__ = ["Arm", "Factor", "SiteEntry", "Protocol", "get_protocol", "protocols", "load_protocol", "parse_protocol"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,12 @@ def _as_tuple_of(cls, items, where):
         raise ProtocolError(f"{where}: {exc}. Check the keys against trialkit.protocols.{cls.__name__}.") from None
 
 
-def _parse(raw: dict[str, Any], source: str) -> Protocol:
+def parse_protocol(raw: dict[str, Any], source: str = "") -> Protocol:
+    """Build a :class:`Protocol` from a mapping with the protocol file's keys (checked as a file is).
+
+    ``source`` names where the mapping came from, for error messages and to find a neighbouring
+    ``<id>.criteria.yaml``; leave it empty for a protocol built in code (e.g. from CDISC trial design).
+    """
     missing = [k for k in ("id", "title", "arms", "age") if k not in raw]
     if missing:
         raise ProtocolError(f"{source}: missing key(s) {', '.join(missing)}; every protocol file needs them.")
@@ -212,7 +217,7 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
         raise ProtocolError(f"{p}: not valid YAML ({exc}).") from None
     if not isinstance(raw, dict):
         raise ProtocolError(f"{p}: expected a mapping at the top level.")
-    return _parse(raw, str(p))
+    return parse_protocol(raw, str(p))
 
 
 def _search_dirs() -> list[Path]:
