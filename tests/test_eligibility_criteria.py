@@ -194,6 +194,17 @@ def test_post_enrollment_criterion_is_not_a_screen_failure():
     assert r.post_enrollment.tolist() == [False]
 
 
+def test_mpal_window_counts_from_enrollment_date_when_given():
+    # A_BASE is screened Monday 2024-01-01. Confirmation on Wednesday 2024-01-17 is 12 business days
+    # after screening (Jan 2-5, 8-12, 15-17) but 7 after enrollment on Monday 2024-01-08 (Jan 9-12, 15-17).
+    mpal = {"diagnosis": "MPAL", "mpal_confirmation_date": "2024-01-17"}
+    assert _status("aall1732", A_BASE, mpal, "A_IN01_MPAL_CONFIRMATION") == NOT_MET
+    assert _status("aall1732", A_BASE, {**mpal, "enrollment_date": "2024-01-08"},
+                   "A_IN01_MPAL_CONFIRMATION") == MET
+    assert _status("aall1732", A_BASE, {**mpal, "enrollment_date": "2024-01-05"},
+                   "A_IN01_MPAL_CONFIRMATION") == NOT_MET  # Jan 8-12, 15-17: 8 business days
+
+
 def test_insufficient_sample_not_for_blly():
     row = {"diagnosis": "B-LLy", "apec14b1_enrolled": False, "diagnostic_marrow_sufficient": False}
     assert _status("aall1732", A_BASE, row, "A_EX03_INSUFFICIENT_SAMPLE") == NOT_MET

@@ -164,6 +164,10 @@ SCREENING = (
     # the site's own verdict
     _c("screening_outcome", "string", "Site-recorded outcome of screening", allowed=SCREENING_OUTCOMES),
     _c("screen_failure_reason", "string", "Site-recorded reason (free text or criterion id)"),
+    # enrollment (kept last: the generator draws per column in this order, so adding columns at the end
+    # leaves existing synthetic data unchanged)
+    _c("enrollment_date", "datetime", "Date of enrollment on study (on-study date); post-enrollment windows "
+       "count from it, or from screening_date when it is empty"),
 )
 
 RANDOMIZATION = (

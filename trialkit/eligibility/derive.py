@@ -283,8 +283,14 @@ def derive_wbc_days_before_therapy(frame: pd.DataFrame) -> np.ndarray:
 
 
 def derive_mpal_confirmation_business_days(frame: pd.DataFrame) -> np.ndarray:
-    """Business days after ``screening_date`` (on-study date) up to ``mpal_confirmation_date``."""
-    return business_days_between(_date(frame, "screening_date"), _date(frame, "mpal_confirmation_date"))
+    """Business days after enrollment up to ``mpal_confirmation_date``.
+
+    Enrollment is ``enrollment_date``; where that is empty, ``screening_date`` stands in for it
+    (exports often carry only the on-study date).
+    """
+    enrolled = _date(frame, "enrollment_date")
+    start = np.where(np.isnat(enrolled), _date(frame, "screening_date"), enrolled)
+    return business_days_between(start, _date(frame, "mpal_confirmation_date"))
 
 
 @dataclass(frozen=True)
@@ -316,6 +322,7 @@ DERIVED_INPUTS: dict[str, DerivedInput] = {d.name: d for d in (
     DerivedInput("wbc_days_before_therapy", derive_wbc_days_before_therapy, ("wbc_date", "therapy_start_date"),
                  "Days from the WBC measurement to the start of protocol therapy", "days"),
     DerivedInput("mpal_confirmation_business_days", derive_mpal_confirmation_business_days,
-                 ("screening_date", "mpal_confirmation_date"),
-                 "Business days from enrollment (screening_date) to central MPAL confirmation", "business days"),
+                 ("enrollment_date", "screening_date", "mpal_confirmation_date"),
+                 "Business days from enrollment (enrollment_date, else screening_date) to central MPAL "
+                 "confirmation", "business days"),
 )}
