@@ -183,19 +183,24 @@ class ColumnCache:
         return self._memo[key]
 
 
-def _check_not_text(s: pd.Series, col: str, want: str) -> None:
-    """Raise DataValidationError when an input the derivations read as numbers/dates holds text."""
-    if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype.kind == "O"):
-        return
+def raise_text_column(s: pd.Series, col: str, want: str, *, reader: str = "the derived inputs",
+                      convert: str = "pd.to_numeric / pd.to_datetime") -> None:
+    """Raise DataValidationError: ``col`` holds text where ``reader`` reads ``want`` (never coerced)."""
     from ..errors import DataValidationError
 
     bad = s.dropna().head(5)
     fc = pd.DataFrame({"table": "screening", "file": "", "row": (bad.index.to_numpy() + 1) if len(bad) else [np.nan],
                        "column": col, "value": [str(v) for v in bad] if len(bad) else [""],
-                       "problem": f"column holds text ({s.dtype}); the derived inputs read {want}",
+                       "problem": f"column holds text ({s.dtype}); {reader} read {want}",
                        "fix": "load the data with trialkit.load_study (which types every column) or convert it, "
-                              "e.g. pd.to_numeric / pd.to_datetime"})
+                              f"e.g. {convert}"})
     raise DataValidationError(fc, source="evaluate_eligibility input")
+
+
+def _check_not_text(s: pd.Series, col: str, want: str) -> None:
+    """Raise DataValidationError when an input the derivations read as numbers/dates holds text."""
+    if pd.api.types.is_string_dtype(s.dtype) or s.dtype.kind == "O":
+        raise_text_column(s, col, want)
 
 
 def _num_plain(frame: pd.DataFrame, col: str) -> np.ndarray:

@@ -76,16 +76,11 @@ class _Env:
 def _wrong_type(name: str, col: pd.Series, kind: str):
     """Raise DataValidationError for an input column stored as text where the model wants numbers,
     true/false or dates (never coerced silently)."""
-    from ..errors import DataValidationError
+    from .derive import raise_text_column
 
     want = {NUM: "numbers", BOOL: "true/false values", DATE: "dates"}[kind]
-    bad = col.dropna().head(5)
-    fc = pd.DataFrame({"table": "screening", "file": "", "row": (bad.index.to_numpy() + 1) if len(bad) else [np.nan],
-                       "column": name, "value": [str(v) for v in bad] if len(bad) else [""],
-                       "problem": f"column holds text ({col.dtype}); the criteria read {want}",
-                       "fix": "load the data with trialkit.load_study (which types every column) or convert it, "
-                              "e.g. pd.to_numeric / astype('boolean') / pd.to_datetime"})
-    raise DataValidationError(fc, source="evaluate_eligibility input")
+    raise_text_column(col, name, want, reader="the criteria",
+                      convert="pd.to_numeric / astype('boolean') / pd.to_datetime")
 
 
 def _to_val(out, n: int, name: str) -> Val:
