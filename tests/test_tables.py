@@ -21,7 +21,8 @@ def test_frame_html_escapes_flags_and_cuts():
     df = pd.DataFrame({"name": ["<b>x</b>", "y"], "v": [0.5, 2.25]})
     h = frame_html(df, caption="cap & more", digits=1, flags=pd.DataFrame({"v": [False, True]}))
     assert "&lt;b&gt;x&lt;/b&gt;" in h and "cap &amp; more" in h
-    assert "<span class='tk-flag'>2.2</span>" in h  # round-half-even of 2.25 at 1 decimal
+    assert 'class="data row1 col1 num tk-flag" >2.2</td>' in h  # round-half-even of 2.25 at 1 decimal
+    assert 'class="data row0 col1 num" >0.5</td>' in h  # an unflagged number: right-aligned, not red
     long = pd.DataFrame({"a": range(10)})
     assert "(first 3 of 10 rows shown)" in frame_html(long, max_rows=3)
 

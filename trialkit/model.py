@@ -194,6 +194,9 @@ DISPOSITION = (
     _c("death_date", "datetime", "Date of death"),
     _c("last_contact_date", "datetime", "Last date known alive (or date of death)"),
     _c("analysed", "boolean", "Included in the primary analysis population"),
+    _c("safety", "boolean", "In the safety population (ADaM SAFFL); where empty, `treated` defines it"),
+    _c("efficacy", "boolean", "In the efficacy population (ADaM EFFFL)"),
+    _c("per_protocol", "boolean", "In the per-protocol population (ADaM PPROTFL)"),
 )
 
 RESPONSE = (

@@ -27,6 +27,11 @@ class Study:
         Where the data came from (a folder, "cdisc", "synthetic(seed=…)").
     notes : tuple of str
         What the loader did that a reader should know (imputed partial dates, mapped columns, …).
+    data_cut_date : pandas.Timestamp, optional
+    adam : dict of str to DataFrame
+        The ADaM datasets the study was loaded from, by lower-case name (``"adsl"``, ``"adtte"``),
+        each with ``subject_id`` added; empty for other sources. The analysis layer offers every ADSL
+        variable as a covariate.
     """
 
     protocol: Protocol
@@ -39,6 +44,7 @@ class Study:
     source: str = ""
     notes: tuple[str, ...] = ()
     data_cut_date: pd.Timestamp | None = None
+    adam: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by canonical name."""

@@ -24,17 +24,20 @@ import pandas as pd
 
 from .errors import TrialkitError
 
-__all__ = ["format_value", "frame_html", "frame_latex", "render_table", "FORMATS"]
+__all__ = ["format_value", "frame_html", "frame_latex", "render_table", "result_html", "FORMATS"]
 
 FORMATS = (".html", ".xlsx", ".tex", ".csv")
 
-_CSS = ("<style>.tk-table{border-collapse:collapse;font-size:12px;font-family:system-ui,sans-serif}"
+_CSS = ("<style>.tk-result{font-family:system-ui,sans-serif;margin:4px 0}"
+        ".tk-result .tk-title{font-weight:600;margin:2px 0 6px}"
+        ".tk-result .tk-part{margin:2px 0 10px}.tk-result .tk-notes{color:#555;font-size:12px;margin:4px 0}"
+        ".tk-table{border-collapse:collapse;font-size:12px;font-family:system-ui,sans-serif}"
         ".tk-table th{border-bottom:2px solid #444;padding:3px 8px;text-align:left;background:#f4f4f4}"
         ".tk-table td{padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:left;white-space:nowrap}"
         ".tk-table td.num{text-align:right;font-variant-numeric:tabular-nums}"
-        ".tk-table tr.tk-head td{font-weight:600;background:#fafafa}"
+        ".tk-table td.tk-head{font-weight:600;background:#fafafa}"
         ".tk-table caption{caption-side:bottom;text-align:left;color:#555;padding-top:6px;max-width:60em}"
-        ".tk-flag{color:#b00;font-weight:600}</style>")
+        ".tk-table td.tk-flag{color:#b00;font-weight:600}</style>")
 
 
 def format_value(v, digits: int = 2) -> str:
@@ -60,9 +63,32 @@ def _formatted(df: pd.DataFrame, digits: int) -> pd.DataFrame:
     return df.apply(lambda col: col.map(lambda v: format_value(v, digits))).astype(str)
 
 
+def _styler_html(df: pd.DataFrame, *, caption: str, digits: int, head_rows=None, flags=None) -> str:
+    """One table through pandas' Styler: formatted text, numeric cells right-aligned, flagged cells red."""
+    text = _formatted(df, digits)
+    text.columns = [str(c) for c in df.columns]
+    classes = pd.DataFrame("", index=text.index, columns=text.columns)
+    for j, c in enumerate(df.columns):
+        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
+            classes.iloc[:, j] = "num"
+        if flags is not None and c in flags:
+            flagged = flags[c].reindex(df.index).fillna(False).astype(bool).to_numpy()
+            classes.iloc[flagged, j] = classes.iloc[flagged, j] + " tk-flag"
+    if head_rows is not None:
+        head = pd.Series(head_rows).reindex(df.index).fillna(False).astype(bool).to_numpy()
+        classes.iloc[head, :] = classes.iloc[head, :] + " tk-head"
+    from pandas.io.formats.style import Styler
+
+    sty = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format(escape="html")
+           .set_td_classes(classes.apply(lambda c: c.str.strip())).set_table_attributes("class='tk-table'"))
+    if caption:
+        sty = sty.set_caption(html.escape(caption))
+    return sty.to_html(doctype_html=False)
+
+
 def frame_html(df: pd.DataFrame, *, caption: str = "", digits: int = 2, index: bool = False,
                head_rows: pd.Series | None = None, flags: pd.DataFrame | None = None, max_rows: int = 500) -> str:
-    """Render a frame as a self-contained HTML table (the ``_repr_html_`` of trialkit results).
+    """Render a frame as an HTML table: the one table renderer behind every result's ``_repr_html_``.
 
     Parameters
     ----------
@@ -76,24 +102,30 @@ def frame_html(df: pd.DataFrame, *, caption: str = "", digits: int = 2, index: b
     shown = df if len(df) <= max_rows else df.head(max_rows)
     if index:
         shown = shown.reset_index()
-    text = _formatted(shown, digits)
-    numeric = [pd.api.types.is_numeric_dtype(shown[c]) for c in shown.columns]
-    out = [_CSS, "<table class='tk-table'>"]
     cap = caption + (f" (first {max_rows} of {len(df)} rows shown)" if len(df) > max_rows else "")
-    if cap:
-        out.append(f"<caption>{html.escape(cap)}</caption>")
-    out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns) + "</tr></thead>")
-    out.append("<tbody>")
-    for i in range(len(text)):
-        cls = " class='tk-head'" if head_rows is not None and bool(head_rows.iloc[i]) else ""
-        cells = []
-        for j, c in enumerate(text.columns):
-            v = html.escape(text.iat[i, j])
-            if flags is not None and c in flags and bool(flags[c].iloc[i]):
-                v = f"<span class='tk-flag'>{v}</span>"
-            cells.append(f"<td class='num'>{v}</td>" if numeric[j] else f"<td>{v}</td>")
-        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    return _CSS + _styler_html(shown, caption=cap, digits=digits,
+                               head_rows=None if head_rows is None else pd.Series(head_rows).iloc[:len(shown)],
+                               flags=flags)
+
+
+def result_html(result, *, digits: int = 3, max_rows: int = 200) -> str:
+    """A trialkit result as HTML: its title, each of its tables (``html_parts()``) and its notes.
+
+    The one ``_repr_html_`` of :class:`trialkit.results.Result`; site reports use it too.
+    """
+    out = [_CSS, "<div class='tk-result'>", f"<div class='tk-title'>{html.escape(result.title())}</div>"]
+    for item in result.html_parts():
+        caption, df = item[0], item[1]
+        opts = item[2] if len(item) > 2 else {}
+        shown = df if len(df) <= max_rows else df.head(max_rows)
+        cap = caption + (f" (first {max_rows} of {len(df)} rows shown)" if len(df) > max_rows else "")
+        out.append("<div class='tk-part'>" + _styler_html(shown, caption=cap, digits=opts.get("digits", digits),
+                                                          head_rows=opts.get("head_rows"), flags=opts.get("flags"))
+                   + "</div>")
+    notes = getattr(result, "notes", ()) or ()
+    if notes:
+        out.append("<ul class='tk-notes'>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes) + "</ul>")
+    out.append("</div>")
     return "".join(out)
 
 
