@@ -73,3 +73,7 @@ class DataValidationError(TrialkitError):
 
 class TrialkitWarning(UserWarning):
     """Something was accepted but deserves the user's attention (e.g. imputed partial dates)."""
+
+
+class EmptySelectionError(TrialkitError):
+    """A population, subgroup or filter left no subjects to analyse (the message names which)."""

@@ -48,9 +48,9 @@ def plot_cumulative_allocation(result, *, title: str | None = None, height: int 
     """
     import plotly.graph_objects as go
 
-    t = result.table
+    t = result.summary
     e = result.experimental_arm
-    lvl = f"{result.level:.0%}"
+    lvl = f"{result.conf_level:.0%}"
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.r_[t["j"], t["j"][::-1]], y=np.r_[t["scheme_upper"], t["scheme_lower"][::-1]],
                              fill="toself", fillcolor=_rgba(ARM_COLORS[1], 0.18), line={"width": 0},
@@ -155,7 +155,7 @@ def plot_smd(table, *, title: str | None = None, height: int | None = None):
                                  name=f"chance scale √(1/n_A+1/n_B) = {table.band:.3f}"))
     lim = s.drop_duplicates("variable").set_index("variable")["chance_limit"].reindex(variables)
     fig.add_trace(go.Scatter(x=lim.to_numpy(), y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14,
-                             "color": "#B00"}, name=f"{table.level:.0%} chance limit", meta="limit"))
+                             "color": "#B00"}, name=f"{table.conf_level:.0%} chance limit", meta="limit"))
     for i, (comp, g) in enumerate(s.groupby("comparison", sort=False)):
         g = g.set_index("variable").reindex(variables)
         fig.add_trace(go.Scatter(x=g["abs_smd"], y=labels, mode="markers", name=f"|SMD| {comp}", meta="smd",

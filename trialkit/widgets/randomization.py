@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..tables import frame_html
 from ._common import as_study_map
 
 __all__ = ["balance_explorer", "BalanceExplorer", "filter_study", "on_protocol_change", "on_filter_change",
@@ -158,7 +159,7 @@ def on_filter_change(ex: BalanceExplorer, change=None) -> None:
         return
     alloc = tk.allocation_summary(s, n_sim=ex.n_sim, seed=ex.seed)
     ex.last["allocation"] = alloc
-    w["alloc"].value = alloc._repr_html_(levels=["overall", "stratum", "country"])
+    w["alloc"].value = frame_html(alloc.display_frame(["overall", "stratum", "country"]), caption=alloc.caption)
     covs = list(w["covariates"].value)
     if covs:
         bt = tk.balance_table(s, covariates=covs)
