@@ -34,6 +34,10 @@ _LAZY: dict[str, str] = {
     "load_protocol": "trialkit.protocols",
     "DataValidationError": "trialkit.errors",
     "TrialkitError": "trialkit.errors",
+    "EmptySelectionError": "trialkit.errors",
+    "analysis_set": "trialkit.analysis_set",
+    "AnalysisSet": "trialkit.analysis_set",
+    "Result": "trialkit.results",
     # eligibility
     "evaluate_eligibility": "trialkit.eligibility",
     "funnel": "trialkit.eligibility",
