@@ -125,15 +125,8 @@ def _records(b: pd.DataFrame) -> list[tuple]:
     return list(zip(*cols, pd.to_numeric(b["n"], errors="coerce").tolist()))
 
 
-def check_boxes(b: pd.DataFrame, arms) -> list[str]:
-    """Every reconciliation failure of a CONSORT box frame, as messages (empty when all hold)."""
-    missing = [c for c in _BOX_COLUMNS if c not in b.columns]
-    if missing:
-        return [f"box frame lacks column(s) {missing}"]
-    recs = _records(b)
-    problems = []
-    if any(not (n >= 0) for *_, n in recs):
-        problems.append("a count is negative or missing")
+def _box_index(recs) -> tuple[dict, dict, dict]:
+    """(box totals by (box, arm), group sub-totals by (box, arm, group), reasons by (box, arm))."""
     totals: dict = {}
     groups: dict = {}
     reasons: dict = {}
@@ -144,6 +137,38 @@ def check_boxes(b: pd.DataFrame, arms) -> list[str]:
             groups[(box, arm, group)] = groups.get((box, arm, group), 0) + n
         else:
             reasons.setdefault((box, arm), []).append((group, n))
+    return totals, groups, reasons
+
+
+def _check_arm(a: str, na: int, tot, reasons: dict) -> list[str]:
+    """The sums within one arm: received + not received, analysed + excluded, reasons of each box."""
+    problems = []
+    rec, notrec = tot("received", a), tot("not_received", a)
+    if rec + notrec != na:
+        problems.append(f"{a}: allocated ({na}) != received ({rec}) + not received ({notrec})")
+    an, exa = tot("analysed", a), tot("excluded_from_analysis", a)
+    if an + exa != na:
+        problems.append(f"{a}: allocated ({na}) != analysed ({an}) + excluded from analysis ({exa})")
+    for box in ("not_received", "lost_to_follow_up", "discontinued", "excluded_from_analysis"):
+        t = tot(box, a)
+        r = sum(n for _, n in reasons.get((box, a), []))
+        if t and r != t:
+            problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r)})")
+    if tot("lost_to_follow_up", a) + tot("discontinued", a) > na:
+        problems.append(f"{a}: lost to follow-up + discontinued exceed allocated ({na})")
+    return problems
+
+
+def check_boxes(b: pd.DataFrame, arms) -> list[str]:
+    """Every reconciliation failure of a CONSORT box frame, as messages (empty when all hold)."""
+    missing = [c for c in _BOX_COLUMNS if c not in b.columns]
+    if missing:
+        return [f"box frame lacks column(s) {missing}"]
+    recs = _records(b)
+    problems = []
+    if any(not (n >= 0) for *_, n in recs):
+        problems.append("a count is negative or missing")
+    totals, groups, reasons = _box_index(recs)
 
     def tot(box, arm=None):
         if (box, arm) not in totals:
@@ -158,28 +183,14 @@ def check_boxes(b: pd.DataFrame, arms) -> list[str]:
     if gsum != excluded:
         problems.append(f"excluded ({excluded}) != sum of its groups ({int(gsum)})")
     for (box, _arm, g), gt in groups.items():
-        if box != "excluded":
-            continue
-        r = [n for grp, n in reasons.get(("excluded", None), []) if grp == g]
+        r = [n for grp, n in reasons.get(("excluded", None), []) if grp == g] if box == "excluded" else []
         if r and sum(r) != gt:
             problems.append(f"excluded / {g}: {int(gt)} != sum of its reasons ({int(sum(r))})")
     alloc = [tot("allocated", a) for a in arms]
     if sum(alloc) != randomized:
         problems.append(f"randomized ({randomized}) != sum allocated per arm ({sum(alloc)})")
     for a, na in zip(arms, alloc):
-        rec, notrec = tot("received", a), tot("not_received", a)
-        if rec + notrec != na:
-            problems.append(f"{a}: allocated ({na}) != received ({rec}) + not received ({notrec})")
-        an, exa = tot("analysed", a), tot("excluded_from_analysis", a)
-        if an + exa != na:
-            problems.append(f"{a}: allocated ({na}) != analysed ({an}) + excluded from analysis ({exa})")
-        for box in ("not_received", "lost_to_follow_up", "discontinued", "excluded_from_analysis"):
-            t = tot(box, a)
-            r = sum(n for _, n in reasons.get((box, a), []))
-            if t and r != t:
-                problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r)})")
-        if tot("lost_to_follow_up", a) + tot("discontinued", a) > na:
-            problems.append(f"{a}: lost to follow-up + discontinued exceed allocated ({na})")
+        problems += _check_arm(a, na, tot, reasons)
     return problems
 
 

@@ -249,6 +249,33 @@ class SubgroupResult(Result):
         return plot_forest(self, **kwargs)
 
 
+def _interaction_p(base: SurvivalData, sg: str, levels: list[str], reference, ties: str, conf_level: float) -> float:
+    """Likelihood-ratio p-value of arm × ``sg`` (NaN when a model cannot be fitted)."""
+    from scipy.stats import chi2
+
+    f = base.frame
+    try:
+        ok = f[sg].notna().to_numpy()
+        fs = f[ok]
+        lv = fs[sg].astype(str).to_numpy()
+        sd0 = SurvivalData(frame=fs, endpoint=base.endpoint, by=base.by, groups=base.groups,
+                           time_unit=base.time_unit, population=base.population, reference=base.reference)
+        X0, arm_terms = _design(sd0, reference)
+        for lev in levels[1:]:
+            X0[f"_lev[{lev}]"] = (lv == lev).astype(float)
+        X1 = X0.copy()
+        for col, _, _ in arm_terms:
+            for lev in levels[1:]:
+                X1[f"{col}:{lev}"] = X0[col] * (lv == lev)
+        X1 = X1.loc[:, X1.abs().sum() > 0]
+        _, ll0 = _fit_checked(sd0, X0, ties, conf_level)
+        _, ll1 = _fit_checked(sd0, X1, ties, conf_level)
+    except Exception:  # noqa: BLE001 - a non-estimable interaction is reported as NaN
+        return np.nan
+    dfree = X1.shape[1] - X0.shape[1]
+    return float(chi2.sf(max(2 * (ll1 - ll0), 0.0), dfree)) if dfree > 0 else np.nan
+
+
 def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgroups=("age_band", "sex", "country"),
                   ties: str = "efron", reference: str | None = None, conf_level: float = 0.95,
                   population: str | None = None) -> SubgroupResult:
@@ -308,28 +335,8 @@ def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgrou
     for sg in subgroups:
         values = f[sg]
         levels = _level_order(data, sg, values)
-        p_int = np.nan
-        if len(levels) > 1 and len(base.groups) > 1:
-            try:
-                ok = values.notna().to_numpy()
-                fs = f[ok]
-                lv = fs[sg].astype(str).to_numpy()
-                sd0 = SurvivalData(frame=fs, endpoint=base.endpoint, by=by, groups=base.groups,
-                                   time_unit=base.time_unit, population=population, reference=base.reference)
-                X0, arm_terms = _design(sd0, reference)
-                for lev in levels[1:]:
-                    X0[f"_lev[{lev}]"] = (lv == lev).astype(float)
-                X1 = X0.copy()
-                for col, _, _ in arm_terms:
-                    for lev in levels[1:]:
-                        X1[f"{col}:{lev}"] = X0[col] * (lv == lev)
-                X1 = X1.loc[:, X1.abs().sum() > 0]
-                _, ll0 = _fit_checked(sd0, X0, ties, conf_level)
-                _, ll1 = _fit_checked(sd0, X1, ties, conf_level)
-                dfree = X1.shape[1] - X0.shape[1]
-                p_int = float(chi2.sf(max(2 * (ll1 - ll0), 0.0), dfree)) if dfree > 0 else np.nan
-            except Exception:  # noqa: BLE001 - reported as NaN with a note below
-                p_int = np.nan
+        p_int = _interaction_p(base, sg, levels, reference, ties, conf_level) \
+            if len(levels) > 1 and len(base.groups) > 1 else np.nan
         first = len(rows)
         for lev in levels:
             m = (values.astype("string") == lev).fillna(False).to_numpy()

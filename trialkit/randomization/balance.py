@@ -342,6 +342,99 @@ def _p_value(kind, samples, table=None):
     return float(stats.chi2_contingency(t, correction=False).pvalue), "Pearson chi-square"
 
 
+def _continuous(var: str, s: pd.Series, gg: np.ndarray, G: int, names: list[str], pvalues: bool):
+    """Table 1 rows (mean, SD, median, quartiles, missing per group and overall) and SMDs vs the first group."""
+    kind = "continuous"
+    stat_rows: list[tuple] = []
+    smd_rows: list[dict] = []
+    x = s.to_numpy(dtype=float, na_value=np.nan)
+    ok = ~np.isnan(x)
+    cnt = np.bincount(gg[ok], minlength=G + 1)[:G]
+    tot = np.bincount(gg[ok], weights=x[ok], minlength=G + 1)[:G]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = tot / cnt
+        dev = (x[ok] - np.append(mean, np.nan)[gg[ok]]) ** 2
+        var_ = np.bincount(gg[ok], weights=dev, minlength=G + 1)[:G] / (cnt - 1)
+    sd = np.sqrt(var_)
+    miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
+    xs = x[ok]
+    per = [xs[gg[ok] == k] for k in range(G)] + [xs]
+    for k, name in enumerate([*names, "Overall"]):
+        v = per[k]
+        if k < G:
+            mu, sdev, nn, mm = mean[k], sd[k], cnt[k], miss[k]
+        else:
+            nn, mm = len(v), int((~ok).sum())
+            mu = v.mean() if nn else np.nan
+            sdev = v.std(ddof=1) if nn > 1 else np.nan
+        q = np.quantile(v, [0.25, 0.5, 0.75]) if len(v) else [np.nan] * 3
+        stat_rows += [(var, kind, "", name, "n", float(nn)), (var, kind, "", name, "mean", float(mu)),
+                      (var, kind, "", name, "sd", float(sdev)), (var, kind, "", name, "median", float(q[1])),
+                      (var, kind, "", name, "q1", float(q[0])), (var, kind, "", name, "q3", float(q[2])),
+                      (var, kind, "", name, "missing", float(mm))]
+    for k in range(1, G):
+        d = smd_continuous(mean[0], sd[0], mean[k], sd[k]) if min(cnt[0], cnt[k]) > 1 else np.nan
+        row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
+               "n_ref": int(cnt[0]), "n_other": int(cnt[k]), "df": 1}
+        if pvalues:
+            row["p_value"], row["test"] = _p_value(kind, per[:G])
+        smd_rows.append(row)
+    return stat_rows, smd_rows
+
+
+def _levels_of(var: str, s: pd.Series, protocol) -> tuple[list, np.ndarray]:
+    """The levels of a categorical covariate (declared order first) and each row's level code."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return list(s.cat.categories), s.cat.codes.to_numpy().astype(np.int64)
+    if pd.api.types.is_bool_dtype(s):
+        lv = [False, True]
+    else:
+        pf = {f.name: f.levels for f in protocol.stratification} if protocol else {}
+        present = list(pd.unique(s.dropna()))
+        lv = [x for x in pf.get(var, ()) if x in set(present)]
+        lv += sorted([x for x in present if x not in set(lv)], key=str)
+    return lv, pd.Categorical(s, categories=lv).codes.astype(np.int64)
+
+
+def _categorical(var: str, s: pd.Series, gg: np.ndarray, G: int, names: list[str], pvalues: bool, protocol):
+    """Table 1 rows (count and percent per level, missing) and SMDs (Yang & Dalton) vs the first group."""
+    stat_rows: list[tuple] = []
+    smd_rows: list[dict] = []
+    lv, c = _levels_of(var, s, protocol)
+    L = len(lv)
+    ok = c >= 0
+    tab = np.bincount(gg[ok] * L + c[ok], minlength=(G + 1) * L).reshape(G + 1, L)
+    over = tab.sum(axis=0)
+    tab = tab[:G]
+    miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
+    nonmiss = tab.sum(axis=1)
+    kind = "binary" if L == 2 else ("categorical" if L > 2 else "constant")
+    disp = ["yes" if x is True else "no" if x is False else str(x) for x in lv]
+    for k, name in enumerate([*names, "Overall"]):
+        counts = tab[k] if k < G else over
+        tot = counts.sum()
+        for j in range(L):
+            stat_rows.append((var, kind, disp[j], name, "count", float(counts[j])))
+            stat_rows.append((var, kind, disp[j], name, "percent", float(100 * counts[j] / tot) if tot else np.nan))
+        mm = miss[k] if k < G else int((~ok).sum())
+        stat_rows.append((var, kind, "", name, "missing", float(mm)))
+    for k in range(1, G):
+        if nonmiss[0] and nonmiss[k]:
+            pa, pb = tab[0] / nonmiss[0], tab[k] / nonmiss[k]
+            d = smd_categorical(pa, pb)
+            if L == 2:
+                d = float(np.sign(pb[1] - pa[1]) * d)
+        else:
+            d = np.nan
+        row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
+               "n_ref": int(nonmiss[0]), "n_other": int(nonmiss[k]),
+               "df": max(int(((tab[0] + tab[k]) > 0).sum()) - 1, 1)}
+        if pvalues:
+            row["p_value"], row["test"] = _p_value(kind, None, tab)
+        smd_rows.append(row)
+    return stat_rows, smd_rows
+
+
 def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = None,
                   categorical: Sequence[str] = (), labels: Mapping[str, str] | None = None,
                   protocol: str | Protocol | None = None, reference: str | None = None,
@@ -442,85 +535,12 @@ def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = N
     cat_force = set(categorical)
     for var in covariates:
         s = df[var]
-        kind = _kind(s, var in cat_force)
-        if kind == "continuous":
-            x = s.to_numpy(dtype=float, na_value=np.nan)
-            ok = ~np.isnan(x)
-            cnt = np.bincount(gg[ok], minlength=G + 1)[:G]
-            tot = np.bincount(gg[ok], weights=x[ok], minlength=G + 1)[:G]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = tot / cnt
-                dev = (x[ok] - np.append(mean, np.nan)[gg[ok]]) ** 2
-                var_ = np.bincount(gg[ok], weights=dev, minlength=G + 1)[:G] / (cnt - 1)
-            sd = np.sqrt(var_)
-            miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
-            xs = x[ok]
-            per = [xs[gg[ok] == k] for k in range(G)] + [xs]
-            for k, name in enumerate([*names, "Overall"]):
-                v = per[k]
-                if k < G:
-                    mu, sdev, nn, mm = mean[k], sd[k], cnt[k], miss[k]
-                else:
-                    nn, mm = len(v), int((~ok).sum())
-                    mu = v.mean() if nn else np.nan
-                    sdev = v.std(ddof=1) if nn > 1 else np.nan
-                q = np.quantile(v, [0.25, 0.5, 0.75]) if len(v) else [np.nan] * 3
-                stat_rows += [(var, kind, "", name, "n", float(nn)), (var, kind, "", name, "mean", float(mu)),
-                              (var, kind, "", name, "sd", float(sdev)), (var, kind, "", name, "median", float(q[1])),
-                              (var, kind, "", name, "q1", float(q[0])), (var, kind, "", name, "q3", float(q[2])),
-                              (var, kind, "", name, "missing", float(mm))]
-            for k in range(1, G):
-                d = smd_continuous(mean[0], sd[0], mean[k], sd[k]) if min(cnt[0], cnt[k]) > 1 else np.nan
-                row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
-                       "n_ref": int(cnt[0]), "n_other": int(cnt[k]), "df": 1}
-                if pvalues:
-                    row["p_value"], row["test"] = _p_value(kind, per[:G])
-                smd_rows.append(row)
+        if _kind(s, var in cat_force) == "continuous":
+            rows, smds = _continuous(var, s, gg, G, names, pvalues)
         else:
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                lv = list(s.cat.categories)
-                c = s.cat.codes.to_numpy().astype(np.int64)
-            else:
-                if pd.api.types.is_bool_dtype(s):
-                    lv = [False, True]
-                else:
-                    pf = {f.name: f.levels for f in protocol.stratification} if protocol else {}
-                    present = list(pd.unique(s.dropna()))
-                    lv = [x for x in pf.get(var, ()) if x in set(present)]
-                    lv += sorted([x for x in present if x not in set(lv)], key=str)
-                c = pd.Categorical(s, categories=lv).codes.astype(np.int64)
-            L = len(lv)
-            ok = c >= 0
-            tab = np.bincount(gg[ok] * L + c[ok], minlength=(G + 1) * L).reshape(G + 1, L)
-            over = tab.sum(axis=0)
-            tab = tab[:G]
-            miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
-            nonmiss = tab.sum(axis=1)
-            kind = "binary" if L == 2 else ("categorical" if L > 2 else "constant")
-            disp = ["yes" if x is True else "no" if x is False else str(x) for x in lv]
-            for k, name in enumerate([*names, "Overall"]):
-                counts = tab[k] if k < G else over
-                tot = counts.sum()
-                for j in range(L):
-                    stat_rows.append((var, kind, disp[j], name, "count", float(counts[j])))
-                    stat_rows.append((var, kind, disp[j], name, "percent",
-                                      float(100 * counts[j] / tot) if tot else np.nan))
-                mm = miss[k] if k < G else int((~ok).sum())
-                stat_rows.append((var, kind, "", name, "missing", float(mm)))
-            for k in range(1, G):
-                if nonmiss[0] and nonmiss[k]:
-                    pa, pb = tab[0] / nonmiss[0], tab[k] / nonmiss[k]
-                    d = smd_categorical(pa, pb)
-                    if L == 2:
-                        d = float(np.sign(pb[1] - pa[1]) * d)
-                else:
-                    d = np.nan
-                row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
-                       "n_ref": int(nonmiss[0]), "n_other": int(nonmiss[k]),
-                       "df": max(int(((tab[0] + tab[k]) > 0).sum()) - 1, 1)}
-                if pvalues:
-                    row["p_value"], row["test"] = _p_value(kind, None, tab)
-                smd_rows.append(row)
+            rows, smds = _categorical(var, s, gg, G, names, pvalues, protocol)
+        stat_rows += rows
+        smd_rows += smds
     stats = pd.DataFrame(stat_rows, columns=["variable", "kind", "level", "group", "statistic", "value"])
     smd_df = pd.DataFrame(smd_rows, columns=["variable", "kind", "comparison", "smd", "n_ref", "n_other", "df",
                                              *(["p_value", "test"] if pvalues else [])])

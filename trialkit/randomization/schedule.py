@@ -399,13 +399,13 @@ class ScheduleCheck(Result):
         return [("differing slots (first 20)", self.differences.head(20))] if self.n_mismatched else []
 
 
-def verify_schedule(schedule: Schedule | str | PathLike) -> ScheduleCheck:
+def verify_schedule(data: Schedule | str | PathLike) -> ScheduleCheck:
     """Regenerate a schedule from its stored parameters and compare it slot by slot.
 
     Parameters
     ----------
-    schedule : Schedule or path
-        A :class:`Schedule` or a CSV written by :meth:`Schedule.to_csv`.
+    data : Schedule or path
+        The schedule to check: a :class:`Schedule` or a CSV written by :meth:`Schedule.to_csv`.
 
     Returns
     -------
@@ -418,8 +418,7 @@ def verify_schedule(schedule: Schedule | str | PathLike) -> ScheduleCheck:
     >>> tk.verify_schedule(s).ok
     True
     """
-    if not isinstance(schedule, Schedule):
-        schedule = read_schedule(schedule)
+    schedule = data if isinstance(data, Schedule) else read_schedule(data)
     regen = generate_schedule(schedule.protocol_id, n_per_stratum=schedule.n_per_stratum, seed=schedule.seed,
                               strata=schedule.strata, levels=dict(schedule.levels),
                               algorithm=schedule.algorithm, block_sizes=schedule.block_sizes or None)

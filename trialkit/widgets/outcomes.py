@@ -204,7 +204,7 @@ def on_control_change(explorer, change) -> None:
         refresh(explorer)
 
 
-def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "months"):
+def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "months"):
     """Interactive outcomes explorer for a :class:`~trialkit.Study`.
 
     Controls: endpoint, population, subgroup, stratification (log-rank and Cox strata) and the CI
@@ -215,7 +215,7 @@ def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "m
 
     Parameters
     ----------
-    study : Study
+    data : Study
     endpoint : str, optional
         Initial endpoint (default the first time-to-event endpoint).
     time_unit : str, default "months"
@@ -232,7 +232,7 @@ def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "m
     """
     import ipywidgets as widgets
 
-    options = explorer_options(study)
+    options = explorer_options(data)
     if not options["endpoint"]:
         raise TrialkitError("this study has no time-to-event endpoint in its outcomes table; nothing to explore")
     controls = _controls(widgets, options, endpoint)
@@ -256,7 +256,7 @@ def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "m
     box = widgets.VBox([row1, row2, outputs["status"], outputs["errors"], outputs["figure"], tables,
                         outputs["forest"]])
     box.add_class("tk-outcomes-explorer")
-    box.study = study
+    box.study = data
     box.controls = controls
     box.outputs = outputs
     box.time_unit = time_unit

@@ -222,13 +222,13 @@ def _show(out, fig) -> None:
             display(fig)
 
 
-def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed: int = 0,
+def balance_explorer(data, *, n_sim: int = 2000, sim_trials: int = 2000, seed: int = 0,
                      schemes: Sequence[str] = DEFAULT_SCHEMES) -> BalanceExplorer:
     """Build the explorer over one or more studies.
 
     Parameters
     ----------
-    studies : Study, sequence of Study or mapping {name: Study}
+    data : Study, sequence of Study or mapping {name: Study}
         The studies to choose from (one per protocol, e.g. the two demo studies).
     n_sim : int
         Re-randomizations behind the scheme p-values and the cumulative band.
@@ -252,7 +252,7 @@ def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed
     """
     import ipywidgets as W
 
-    studies = as_study_map(studies, "balance_explorer")
+    studies = as_study_map(data, "balance_explorer")
     lay = W.Layout(width="260px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),
