@@ -173,11 +173,10 @@ def test_no_module_imports_one_that_imports_it_back():
     files = [p for p in PACKAGE.rglob("*.py")]
     modules = {_module_name(p) for p in files}
     graph = {_module_name(p): _imports(p, modules) for p in files}
-    # a package's __init__ re-exporting its submodules is not a cycle through them: drop edges into a
-    # package from its own submodules' parents only when they are the package itself
     index, low, stack, on, cycles = {}, {}, [], set(), []
+    counter = [0]
 
-    def strong(v, counter=[0]):  # Tarjan's strongly connected components
+    def strong(v):  # Tarjan's strongly connected components
         index[v] = low[v] = counter[0]
         counter[0] += 1
         stack.append(v)

@@ -297,8 +297,6 @@ def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgrou
     SubgroupResult
         A level without events in some arm keeps its row with ``hr`` NaN and a ``note``.
     """
-    from scipy.stats import chi2
-
     subgroups = (subgroups,) if isinstance(subgroups, str) else tuple(subgroups)
     sd_all = survival_data(data, endpoint=endpoint, by=by, covariates=subgroups, population=population,
                            reference=reference, require_reference=True)
