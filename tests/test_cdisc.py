@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import trialkit as tk
-from trialkit.errors import DataValidationError, StudyFolderError
+from trialkit.errors import DataValidationError, StudyFolderError, TrialkitError
 from trialkit.io.cdisc import clean_frame, load_cdisc, map_cdisc, protocol_from_sdtm
 
 
@@ -123,7 +123,8 @@ def test_pilot_disposition_by_reason(pilot):
     # last contact = death date for the dead (DM RFPENDTC of 01-710-1083 is a day after death)
     assert d.set_index("subject_id").loc["01-710-1083", "last_contact_date"] == pd.Timestamp("2013-08-02")
     assert d["treated"].all() and d["analysed"].all()
-    assert int(d["efffl"].sum()) == 234
+    # ADSL flags are the canonical population columns: EFFFL Y for 234 (bare pandas: ADSL EFFFL value_counts)
+    assert int(d["efficacy"].sum()) == 234 and d["safety"].all() and d["per_protocol"].isna().all()
 
 
 @pytest.mark.cdisc
@@ -413,7 +414,9 @@ def test_aval_disagreeing_with_dates():
     tte = _domains()["adtte"].assign(AVAL=[144.0, 151.0, 59.0, 11.0])
     with pytest.raises(DataValidationError) as exc:
         map_cdisc(_domains(adtte=tte))
-    assert _fc(exc) == [("adtte.xpt", 2, "AVAL (time_days)")]
+    # reported once, by the ADTTE reader (the model's own time_days check names the same record)
+    assert _fc(exc) == [("adtte.xpt", 2, "AVAL")]
+    assert exc.value.failure_cases["value"].iloc[0] == "AVAL=151 but ADT - STARTDT + 1 = 152"
 
 
 def test_duplicated_subject_in_dm():
@@ -451,7 +454,7 @@ def test_validate_false_returns_study_and_notes_unmapped_values():
 
 
 def test_unknown_domain_name():
-    with pytest.raises(ValueError, match="unknown domain"):
+    with pytest.raises(TrialkitError, match="unknown domain"):
         map_cdisc({**_domains(), "lb": pd.DataFrame()})
 
 
