@@ -26,6 +26,8 @@ from .flatfile import parse_dates
 __all__ = ["read_xpt", "clean_frame", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "first_available"]
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
+#: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
+_ISO_8601 = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?"
 _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (pandas-dev/pandas#50670)
 
 
@@ -112,6 +114,13 @@ def no_problems() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "row" else "object") for c in FAILURE_COLUMNS})
 
 
+def _missing(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list or array value is not missing
+        return False
+
+
 class Problems:
     """Collects problems of one mapping step; :meth:`frame` returns them as one frame."""
 
@@ -123,7 +132,7 @@ class Problems:
         records = np.asarray(records, dtype=float)
         if not len(records):
             return
-        vals = pd.Series(list(values), dtype="object").astype(str).values if values is not None else ""
+        vals = ["" if _missing(v) else str(v) for v in values] if values is not None else ""
         self.frames.append(pd.DataFrame({"table": table, "file": file, "row": records, "column": variable,
                                          "value": vals, "problem": problem, "fix": fix}))
 
@@ -154,10 +163,18 @@ def upper(s: pd.Series) -> pd.Series:
 
 
 def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
-    """Parse an SDTM ISO 8601 ``--DTC`` variable (partial dates imputed to the first day and noted)."""
+    """Parse an SDTM ISO 8601 ``--DTC`` variable (partial dates imputed to the first day and noted).
+
+    Only the ISO 8601 extended format SDTM prescribes is read; anything else ("01/06/2020" — January
+    or June?) is a problem, never a guess.
+    """
     if df is None or var not in df.columns:
         return col(df, var, "datetime64[ns]")
-    dates, failed, imputed = parse_dates(df[var], partial="first")
+    values = df[var]
+    text = values.astype("string").str.strip()
+    not_iso = (text.notna() & ~text.str.fullmatch(_ISO_8601).fillna(False)).to_numpy(dtype=bool)
+    dates, failed, imputed = parse_dates(values.mask(not_iso), partial="first")  # "01/06/2020" is ambiguous
+    failed = failed | not_iso
     probs.add_mask(failed.to_numpy(), df, var, table=table, file=file, problem=f"{var} is not an ISO 8601 date",
                    fix=f"write {var} in {file} as YYYY-MM-DD (ISO 8601; partial dates such as 2013-05 are allowed)")
     if imputed.any():
