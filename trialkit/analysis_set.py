@@ -605,3 +605,19 @@ def _population_columns(population, available) -> list[str]:
     key = _population_key(population)
     cols = {"randomized": [], "safety": ["safety", "treated"]}.get(key, [key] if key in POPULATIONS else [population])
     return [c for c in cols if c in available]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``trialkit.analysis_set`` is both this module and the public function ``analysis_set()``.
+
+    Importing a module binds it to the package attribute of the same name, which would shadow the
+    function ``trialkit.analysis_set``; making the module callable (with the function's signature and
+    docstring) keeps ``tk.analysis_set(study, ...)`` working whichever is bound.
+    """
+
+    def __call__(self, data, **kwargs) -> AnalysisSet:
+        return analysis_set(data, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
+__signature__ = __import__("inspect").signature(analysis_set)
