@@ -226,8 +226,9 @@ def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "m
     --------
     >>> tk.outcomes_explorer(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
     """
-    import ipywidgets as widgets
+    from .._optional import require
 
+    widgets = require("ipywidgets", feature="outcomes_explorer")
     options = explorer_options(study)
     if not options["endpoint"]:
         raise TrialkitError("this study has no time-to-event endpoint in its outcomes table; nothing to explore")

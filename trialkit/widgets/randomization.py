@@ -249,8 +249,9 @@ def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed
     >>> "randomized" in ex.w["status"].value
     True
     """
-    import ipywidgets as W
+    from .._optional import require
 
+    W = require("ipywidgets", feature="balance_explorer")
     studies = as_study_map(studies, "balance_explorer")
     lay = W.Layout(width="260px")
     w = {
