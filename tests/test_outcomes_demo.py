@@ -50,6 +50,7 @@ def test_stratified_tests_and_models_on_the_protocol_strata(study):
     assert e == pytest.approx(b, rel=0.05)  # ties are few in day-level data: the two agree closely
 
 
+@pytest.mark.slow
 def test_subgroups_response_and_followup(study):
     factors = [f.name for f in study.protocol.stratification]
     sg = tk.cox_subgroups(study, endpoint="EFS", subgroups=["age_band", "sex", *factors])

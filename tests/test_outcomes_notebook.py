@@ -44,6 +44,7 @@ def _text(nb) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("protocol", ["b1931036", "aall1732"])
 def test_notebook_runs_on_demo(tmp_path, protocol):
     nb = _run(tmp_path, data_dir=f"../data/demo/{protocol}", endpoint="OS")
@@ -51,6 +52,7 @@ def test_notebook_runs_on_demo(tmp_path, protocol):
     assert f"Study {protocol}" in text and "Median follow-up (OS, months)" in text
 
 
+@pytest.mark.kernel
 def test_notebook_runs_on_the_cdisc_pilot(tmp_path, cdisc_dir):
     nb = _run(tmp_path, cdisc_dir=str(cdisc_dir), endpoint="TTDE", time_unit="days")
     text = _text(nb)

@@ -111,6 +111,7 @@ def test_allocation_over_time_running_counts():
         allocation_over_time(toy_study(arms), by="ward")
 
 
+@pytest.mark.slow
 @pytest.mark.cdisc
 def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_dir):
     """CDISC Pilot 01 (1:1:1, placebo / low / high dose): 86 / 84 / 84 randomized."""

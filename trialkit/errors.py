@@ -36,6 +36,13 @@ class ReportError(TrialkitError):
     """A per-site report could not be set up or rendered."""
 
 
+class MissingDependencyError(TrialkitError, ImportError):
+    """A feature needs an optional extra that is not installed (the message names the pip command).
+
+    Also an ``ImportError``, so code that treats a missing package as "not available" keeps working.
+    """
+
+
 class DataValidationError(TrialkitError):
     """Input data break the canonical model.
 

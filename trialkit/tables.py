@@ -175,6 +175,9 @@ def render_table(result, path: str | PathLike, *, caption: str | None = None, di
     elif suffix == ".csv":
         df.to_csv(path, index=False)
     else:
+        from ._optional import require
+
+        require("openpyxl", feature=f"writing {path.name}")
         with pd.ExcelWriter(path, engine="openpyxl") as xw:
             df.to_excel(xw, index=False, startrow=2, sheet_name="table")
             xw.sheets["table"].cell(row=1, column=1, value=cap)

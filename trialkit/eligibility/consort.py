@@ -377,8 +377,9 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     Examples
     --------
     >>> import trialkit as tk
-    >>> flow = tk.consort(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
-    >>> flow.n("allocated", arm="InO")  # doctest: +SKIP
+    >>> flow = tk.consort(tk.load_study("data/demo/b1931036"))
+    >>> flow.n("allocated", arm="InO")
+    61
     """
     from .evaluate import evaluate_eligibility
 

@@ -102,6 +102,10 @@ def read_table_file(path: Path, *, encoding: str | None = None, sheet: str | int
         pa.default_memory_pool().release_unused()  # hand the converted Arrow buffers back to the system
         return df, info
     if ext in (".xlsx", ".xls"):
+        if ext == ".xlsx":
+            from .._optional import require
+
+            require("openpyxl", feature=f"reading {path.name}")
         df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
         return df, info
     raw = path.read_bytes()

@@ -145,10 +145,12 @@ def response_rates(data, *, by: str = "arm", endpoints=None, responders=None, di
 
     Examples
     --------
-    >>> import trialkit as tk
-    >>> res = tk.response_rates(tk.load_study("data/demo/b1931036"), endpoints="EOI_CR")
-    >>> res.summary[["group", "n", "responders"]].to_dict("records")
-    [{'group': 'ALLR3', 'n': 35, 'responders': 18}, {'group': 'InO', 'n': 61, 'responders': 41}]
+    >>> tk.response_rates(study).summary
+         endpoint  group   n  responders  missing      rate     lower     upper
+    0      EOI_CR  ALLR3  35          18        0  0.514286  0.339891  0.686171
+    1      EOI_CR    InO  61          41        0  0.672131  0.539981  0.786934
+    2  EOI_MRDNEG  ALLR3  35          13        4  0.371429  0.214732  0.550769
+    3  EOI_MRDNEG    InO  61          28        3  0.459016  0.330644  0.591501
     """
     from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 

@@ -215,9 +215,12 @@ def km(data, *, endpoint: str | None = None, by: str | None = "arm", conf_type: 
     Examples
     --------
     >>> import trialkit as tk
-    >>> study = tk.load_study("data/demo/b1931036")            # doctest: +SKIP
-    >>> res = tk.km(study, endpoint="EFS", time_unit="months")  # doctest: +SKIP
-    >>> res.summary[["group", "median", "median_lower", "median_upper"]]  # doctest: +SKIP
+    >>> study = tk.load_study("data/demo/b1931036")
+    >>> res = tk.km(study, endpoint="EFS", time_unit="months")
+    >>> res.summary[["group", "median", "median_lower", "median_upper"]]
+       group    median  median_lower  median_upper
+    0  ALLR3  1.938398      0.985626     11.564682
+    1    InO  8.344969      2.004107     19.022587
     """
     if conf_type not in CONF_TYPES:
         raise TrialkitError(f"conf_type must be 'log-log' (SAS, lifelines) or 'log' (R), not {conf_type!r}")
@@ -319,7 +322,11 @@ def median_followup(data, *, endpoint: str | None = None, by: str | None = "arm"
 
     Examples
     --------
-    >>> tk.median_followup(study, endpoint="OS", time_unit="months").summary  # doctest: +SKIP
+    >>> tk.median_followup(study, endpoint="OS", time_unit="months").summary
+         group   n     median      lower      upper
+    0    ALLR3  35   7.326489   4.402464  14.685832
+    1      InO  61  13.338809  11.006160  21.289528
+    2  overall  96  12.188912  10.480493  15.638604
     """
     sd = survival_data(data, endpoint=endpoint, by=by, population=population, time_unit=time_unit)
     f = sd.frame

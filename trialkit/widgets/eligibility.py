@@ -408,7 +408,9 @@ def eligibility_explorer(data, *, export_path: str = "eligibility_exclusions.csv
     >>> ex = eligibility_explorer(tk.load_study("../data/demo/b1931036"))  # doctest: +SKIP
     >>> ex  # doctest: +SKIP
     """
-    import ipywidgets as W
+    from .._optional import require
+
+    W = require("ipywidgets", feature="eligibility_explorer")
 
     studies = as_study_map(data, "eligibility_explorer")
     lay = W.Layout(width="260px")

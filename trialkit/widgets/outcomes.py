@@ -230,8 +230,9 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     --------
     >>> tk.outcomes_explorer(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
     """
-    import ipywidgets as widgets
+    from .._optional import require
 
+    widgets = require("ipywidgets", feature="outcomes_explorer")
     options = explorer_options(data)
     if not options["endpoint"]:
         raise TrialkitError("this study has no time-to-event endpoint in its outcomes table; nothing to explore")

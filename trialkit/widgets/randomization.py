@@ -250,8 +250,9 @@ def balance_explorer(data, *, n_sim: int = 2000, sim_trials: int = 2000, seed: i
     >>> "randomized" in ex.w["status"].value
     True
     """
-    import ipywidgets as W
+    from .._optional import require
 
+    W = require("ipywidgets", feature="balance_explorer")
     studies = as_study_map(data, "balance_explorer")
     lay = W.Layout(width="260px")
     w = {
