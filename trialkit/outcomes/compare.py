@@ -168,7 +168,7 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
     Examples
     --------
     >>> res = tk.logrank(study, endpoint="EFS", strata=["age_group", "relapse_timing"])
-    >>> res.test[["test", "statistic", "df", "p_value"]]
+    >>> res.summary[["test", "statistic", "df", "p_value"]]
                       test  statistic  df   p_value
     0  stratified log-rank   2.148851   1  0.142677
     """

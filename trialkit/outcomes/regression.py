@@ -189,7 +189,7 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
     Examples
     --------
     >>> res = tk.cox(study, endpoint="EFS", strata=["age_group"], covariates=["sex"])
-    >>> res.table[["term", "comparison", "hr", "lower", "upper", "p_value"]]
+    >>> res.summary[["term", "comparison", "hr", "lower", "upper", "p_value"]]
       term    comparison        hr     lower    upper   p_value
     0  arm  InO vs ALLR3  0.664528  0.384065  1.14980  0.144027
     1  sex        M vs F  0.777444  0.461501  1.30968  0.344105

@@ -279,10 +279,10 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
     --------
     >>> import trialkit as tk
     >>> s = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, strata=["age_group"])
-    >>> s.summary()  # each list ends on a complete block of 3 or 6, so 12 or 15 slots
-    arm          stratum   n  ALLR3  InO
-    0     1 to <10 years  12      4    8
-    1    10 to <18 years  15      5   10
+    >>> s.summary  # each list ends on a complete block of 3 or 6, so 12 or 15 slots
+               stratum   n  ALLR3  InO
+    0   1 to <10 years  12      4    8
+    1  10 to <18 years  15      5   10
     """
     protocol = get_protocol(protocol)
     if algorithm not in ALGORITHMS:
