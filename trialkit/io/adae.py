@@ -219,7 +219,10 @@ def _grade(df: pd.DataFrame, severity: pd.Series, probs: _Problems, notes: list[
         probs.add(np.flatnonzero(bad.to_numpy()), f"{var} (grade)", raw[bad], f"{var} must be a CTCAE grade 1-5",
                   f"write {var} as 1, 2, 3, 4 or 5")
         grade = num.where(~bad).astype("Int64")
-    from_sev = grade.isna() & severity.notna()
+        recorded = raw.notna()
+    else:
+        recorded = pd.Series(False, index=df.index)
+    from_sev = grade.isna() & ~recorded & severity.notna()  # a bad recorded grade is reported, not replaced
     if from_sev.any():
         grade = grade.mask(from_sev, severity.map(SEVERITY_GRADE).astype("Int64"))
         where = "no toxicity grade variable" if var is None else f"{var} empty"

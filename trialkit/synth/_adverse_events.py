@@ -175,7 +175,9 @@ def _draw_grades(profile: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _windows(c: dict) -> tuple[np.ndarray, np.ndarray]:
     """(first, last) day of each subject's adverse-event window, NaN for the untreated."""
-    first = c["start"]
+    # a subject whose last contact precedes the first dose (the course model allows it for an MPAL patient taken
+    # off protocol before treatment began) has no window
+    first = np.where(c["start"] <= c["last"], c["start"], np.nan)
     stop = np.where(np.isnan(c["eoi"]), c["disc_day"], c["eoi"]) + WINDOW_AFTER_TREATMENT
     stop = np.fmin(stop, c["last"])
     return first, np.where(np.isnan(first), np.nan, np.fmax(stop, first))
