@@ -345,4 +345,4 @@ def test_a_malformed_aesi_section_is_reported():
     proto = tk.get_protocol("b1931036")
     bad = dataclasses.replace(proto, raw={**proto.raw, "aesi": {"vod": {"label": "VOD"}}})
     with pytest.raises(TrialkitError, match="aesi category 'vod' in protocol 'b1931036' lists no `terms:`"):
-        tk.ae_table(tiny_study().replace(protocol=bad))
+        tk.aesi(tiny_study().replace(protocol=bad))

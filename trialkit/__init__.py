@@ -80,6 +80,7 @@ _LAZY: dict[str, str] = {
     "aesi": "trialkit.safety",
     "plot_ae_dotplot": "trialkit.plots.safety",
     "plot_cumulative_incidence": "trialkit.plots.safety",
+    "safety_explorer": "trialkit.widgets.safety",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

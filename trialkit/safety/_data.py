@@ -88,18 +88,27 @@ def aesi_categories(protocol) -> dict[str, dict]:
 
 def _category_from_protocol(events: pd.DataFrame, protocol) -> tuple[pd.Series, int]:
     cats = aesi_categories(protocol) if protocol is not None else {}
-    current = events["aesi_category"].astype("string")
-    todo = current.isna()
+    current = events["aesi_category"]
+    todo = current.isna().to_numpy()
     if not cats or not todo.any():
         return current, 0
-    pt = events["preferred_term"].astype("string").str.casefold()
-    soc = events["soc"].astype("string").str.casefold()
-    found = pd.Series(pd.NA, index=events.index, dtype="string")
-    for name, spec in cats.items():
-        hit = pt.isin([t.casefold() for t in spec["terms"]]) | soc.isin([s.casefold() for s in spec["socs"]])
-        found = found.mask(found.isna() & hit.fillna(False), name)
-    filled = todo & found.notna()
-    return current.mask(filled, found), int(filled.sum())
+    # match on the distinct terms and classes only (a million records have a few hundred)
+    pt_code, pt_names = pd.factorize(events["preferred_term"])
+    soc_code, soc_names = pd.factorize(events["soc"])
+    pt_fold = np.array([str(t).casefold() for t in pt_names], dtype=object)
+    soc_fold = np.array([str(t).casefold() for t in soc_names], dtype=object)
+    found = np.full(len(events), None, dtype=object)
+    for name, spec in reversed(list(cats.items())):  # the first category listing a term wins
+        pt_hit = np.isin(pt_fold, [t.casefold() for t in spec["terms"]])
+        soc_hit = np.isin(soc_fold, [t.casefold() for t in spec["socs"]])
+        hit = (pt_code >= 0) & pt_hit[np.maximum(pt_code, 0)] | (soc_code >= 0) & soc_hit[np.maximum(soc_code, 0)]
+        found[hit] = name
+    filled = todo & pd.notna(found)
+    if not filled.any():
+        return current, 0
+    out = current.astype(object).to_numpy(copy=True)
+    out[filled] = found[filled]
+    return pd.Series(out, index=events.index, dtype=current.dtype), int(filled.sum())
 
 
 def _treatment_emergent(events: pd.DataFrame, first_dose: pd.Series) -> tuple[pd.Series, list[str]]:
@@ -118,9 +127,14 @@ def _treatment_emergent(events: pd.DataFrame, first_dose: pd.Series) -> tuple[pd
     return te.mask(todo, pd.array(derived, dtype="boolean")), notes
 
 
+#: the event columns the derivations read (always kept by ``event_columns``)
+_NEEDED = ("subject_id", "term", "preferred_term", "soc", "start_date", "grade", "outcome", "treatment_emergent",
+           "aesi_category")
+
+
 def safety_data(data, *, by: str | None = "arm", population: str | None = "safety", subgroup=None,
                 reference: str | None = None, treatment_emergent: bool = True,
-                require_reference: bool = False) -> SafetyData:
+                require_reference: bool = False, event_columns=None) -> SafetyData:
     """The subjects of ``population`` and their adverse events (see the module docstring).
 
     Parameters
@@ -133,6 +147,10 @@ def safety_data(data, *, by: str | None = "arm", population: str | None = "safet
         SAFFL) where recorded, else the treated subjects.
     treatment_emergent : bool, default True
         Keep treatment-emergent events only (False: every event of the population's subjects).
+    event_columns : sequence of str, optional
+        Keep only these event columns (besides those the derivations read): a large table is then not
+        copied whole when it is filtered. The AESI category is filled only when ``aesi_category`` is
+        among them.
     """
     if not is_study(data):
         raise TrialkitError(f"safety analyses take a Study, not a {type(data).__name__}; map ADaM ADAE or SDTM AE "
@@ -142,35 +160,43 @@ def safety_data(data, *, by: str | None = "arm", population: str | None = "safet
     if ae is None or not len(ae):
         raise TrialkitError("this study has no adverse events (its adverse_events table is empty): load "
                             "adverse_events.csv with the study, or map ADaM ADAE / SDTM AE onto it")
+    if event_columns is not None:
+        ae = ae[[c for c in ae.columns if c in set(event_columns) | set(_NEEDED)]]
     columns = [c for c in _SUBJECT_COLUMNS if c in data.disposition.columns]
     aset = analysis_set(data, by=by, population=population, subgroup=subgroup, reference=reference,
                         columns=columns, require_reference=require_reference)
     subjects = aset.frame.reset_index(drop=True)
     notes = list(aset.notes)
-    pos = pd.Index(subjects["subject_id"].astype("string")).get_indexer(ae["subject_id"].astype("string"))
+    pos = pd.Index(subjects["subject_id"].astype(object)).get_indexer(ae["subject_id"].astype(object))
     outside = pos < 0
     if outside.any():
         notes.append(f"{int(outside.sum())} adverse event(s) of {ae.loc[outside, 'subject_id'].nunique()} subject(s) "
                      f"outside the analysis population ({aset.population}) left out")
-    ev = ae[~outside].reset_index(drop=True)
-    pos = pos[~outside]
-    first_dose = (subjects["treatment_start_date"].iloc[pos].reset_index(drop=True) if "treatment_start_date" in
-                  subjects else pd.Series(pd.NaT, index=ev.index, dtype="datetime64[ns]"))
+        ev = ae[~outside].reset_index(drop=True)
+        pos = pos[~outside]
+    else:
+        ev = ae.reset_index(drop=True)
+    first_dose = (pd.Series(subjects["treatment_start_date"].to_numpy()[pos]) if "treatment_start_date" in subjects
+                  else pd.Series(pd.NaT, index=ev.index, dtype="datetime64[ns]"))
     te, te_notes = _treatment_emergent(ev, first_dose)
     notes += te_notes
-    category, n_cat = _category_from_protocol(ev, aset.protocol)
+    wants_category = event_columns is None or "aesi_category" in event_columns
+    category, n_cat = _category_from_protocol(ev, aset.protocol) if wants_category else (ev["aesi_category"], 0)
     if n_cat:
         notes.append(f"aesi_category from the protocol's `aesi:` for {n_cat} event(s)")
+    changes = {}
     uncoded = ev["preferred_term"].isna()
     if uncoded.any():
         notes.append(f"{int(uncoded.sum())} event(s) not yet MedDRA-coded, shown under their reported term in "
                      f"'{UNCODED_SOC}'")
-    fatal = (ev["outcome"].astype("string").eq("fatal").fillna(False) | ev["grade"].eq(5).fillna(False))
+        changes["preferred_term"] = ev["preferred_term"].fillna(ev["term"]).fillna("(no term)")
+        changes["soc"] = ev["soc"].mask(uncoded, UNCODED_SOC)
+    if ev["soc"].isna().any():
+        changes["soc"] = changes.get("soc", ev["soc"]).fillna(UNCODED_SOC)
+    fatal = ev["outcome"].eq("fatal").fillna(False).to_numpy(dtype=bool) | ev["grade"].eq(5).fillna(False).to_numpy(
+        dtype=bool)
     ev = ev.assign(
-        treatment_emergent=te, aesi_category=category,
-        preferred_term=ev["preferred_term"].astype("string").fillna(ev["term"].astype("string")).fillna("(no term)"),
-        soc=ev["soc"].astype("string").mask(uncoded, UNCODED_SOC).fillna(UNCODED_SOC),
-        fatal=fatal.to_numpy(dtype=bool), subject_pos=pos,
+        treatment_emergent=te, aesi_category=category, **changes, fatal=fatal, subject_pos=pos,
         group=pd.Categorical.from_codes(subjects["group"].cat.codes.to_numpy()[pos],
                                         dtype=subjects["group"].dtype))
     if treatment_emergent:

@@ -253,7 +253,7 @@ def ae_table(data, *, by: str | None = "arm", rows: str = "pt", min_pct: float =
     _check_args(rows, sort, min_pct, grade)
     conf_level = check_conf_level(conf_level)
     sd = safety_data(data, by=by, population=population, subgroup=subgroup, reference=reference,
-                     treatment_emergent=treatment_emergent)
+                     treatment_emergent=treatment_emergent, event_columns=("serious", "related"))
     notes = list(sd.notes)
     ev = _filter(sd.events, grade=grade, soc=soc, serious=serious, related=related, notes=notes)
     if not len(ev):
@@ -265,18 +265,23 @@ def ae_table(data, *, by: str | None = "arm", rows: str = "pt", min_pct: float =
     group = ev["group"].cat.codes.to_numpy().astype(np.int64)
     subject = ev["subject_pos"].to_numpy().astype(np.int64)
     grade_code = ev["grade"].fillna(0).to_numpy(dtype=np.int64)
-    soc_code, soc_names = pd.factorize(ev["soc"].astype(str), sort=False)
-    pt_code, pt_index = pd.factorize(pd.MultiIndex.from_arrays([soc_code, ev["preferred_term"].astype(str)]))
+    soc_code, soc_names = pd.factorize(ev["soc"], sort=False)
+    soc_names = np.asarray(soc_names, dtype=object)
+    term_code, term_names = pd.factorize(ev["preferred_term"], sort=False)
+    term_names = np.asarray(term_names, dtype=object)
+    # a row is a (SOC, term) pair: one integer per pair, then the pairs present
+    pt_code, pairs = pd.factorize(soc_code.astype(np.int64) * max(len(term_names), 1) + term_code)
+    pair_soc, pair_term = pairs // max(len(term_names), 1), pairs % max(len(term_names), 1)
     blocks = [_counts(np.zeros(len(ev), dtype=np.int64), 1, subject, group, grade_code, n_groups),
               _counts(soc_code.astype(np.int64), len(soc_names), subject, group, grade_code, n_groups)]
     kind = ["any"] + ["soc"] * len(soc_names)
     socs = [""] + list(soc_names)
     terms = [ANY_ROW] + [""] * len(soc_names)
     if rows == "pt":
-        blocks.append(_counts(pt_code.astype(np.int64), len(pt_index), subject, group, grade_code, n_groups))
-        kind += ["pt"] * len(pt_index)
-        socs += [soc_names[s] for s in pt_index.get_level_values(0)]
-        terms += list(pt_index.get_level_values(1))
+        blocks.append(_counts(pt_code.astype(np.int64), len(pairs), subject, group, grade_code, n_groups))
+        kind += ["pt"] * len(pairs)
+        socs += list(soc_names[pair_soc])
+        terms += list(term_names[pair_term])
     n = np.vstack([b[0] for b in blocks])
     events = np.vstack([b[1] for b in blocks])
     worst = np.concatenate([b[2] for b in blocks])
