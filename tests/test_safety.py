@@ -346,3 +346,20 @@ def test_a_malformed_aesi_section_is_reported():
     bad = dataclasses.replace(proto, raw={**proto.raw, "aesi": {"vod": {"label": "VOD"}}})
     with pytest.raises(TrialkitError, match="aesi category 'vod' in protocol 'b1931036' lists no `terms:`"):
         tk.aesi(tiny_study().replace(protocol=bad))
+
+
+def test_vectorised_fisher_test_equals_scipy():
+    """fisher_two_sided is checked against scipy.stats.fisher_exact (its definition of the two-sided p) on random
+    tables, small and trial-sized; the published p-values of Table 14-5.01 are in test_safety_cdisc.py."""
+    from scipy.stats import fisher_exact
+
+    from trialkit.safety._stats import fisher_two_sided
+
+    rng = np.random.default_rng(7)
+    n1, n0 = rng.integers(1, 300, 400), rng.integers(1, 300, 400)
+    k1, k0 = rng.binomial(n1, 0.2), rng.binomial(n0, rng.uniform(0.05, 0.4, 400))
+    n1, n0 = np.r_[n1, 20_000, 5, 10], np.r_[n0, 9_000, 5, 20]
+    k1, k0 = np.r_[k1, 4_100, 0, 10], np.r_[k0, 1_700, 0, 0]
+    ours = fisher_two_sided(k1, n1, k0, n0)
+    ref = [fisher_exact([[a, b - a], [c, d - c]]).pvalue for a, b, c, d in zip(k1, n1, k0, n0)]
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-300)
