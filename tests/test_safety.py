@@ -363,3 +363,15 @@ def test_vectorised_fisher_test_equals_scipy():
     ours = fisher_two_sided(k1, n1, k0, n0)
     ref = [fisher_exact([[a, b - a], [c, d - c]]).pvalue for a, b, c, d in zip(k1, n1, k0, n0)]
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s: tk.ae_table(s, serious="yes"), "serious must be True, False or None, not 'yes'"),
+    (lambda s: tk.ae_summary(s, treatment_emergent="no"), "treatment_emergent must be True or False"),
+    (lambda s: tk.aesi(s, times="a month"), "times are landmark times"),
+    (lambda s: tk.aesi(s, times=[-1]), "times are landmark times"),
+    (lambda s: tk.ae_table(s, by="sex"), "sex"),
+])
+def test_bad_argument_types_are_trialkit_errors(call, message):
+    with pytest.raises(TrialkitError, match=message):
+        call(tiny_study())

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import TrialkitError
 
-__all__ = ["risk_differences", "fisher_two_sided", "aalen_johansen", "DIFFERENCE_METHOD", "check_conf_level"]
+__all__ = ["risk_differences", "fisher_two_sided", "aalen_johansen", "DIFFERENCE_METHOD", "check_conf_level",
+           "check_flag"]
 
 DIFFERENCE_METHOD = "Newcombe hybrid score (Wilson) interval, Newcombe 1998 method 10"
 
@@ -32,6 +33,14 @@ def check_conf_level(conf_level) -> float:
     if not 0 < c < 1:
         raise TrialkitError(f"conf_level must lie strictly between 0 and 1 (e.g. 0.95), not {conf_level!r}")
     return c
+
+
+def check_flag(name: str, value, *, optional: bool = False):
+    """A true/false argument (None too when ``optional``); anything else is an error naming the argument."""
+    if (value is None and optional) or isinstance(value, bool | np.bool_):
+        return value if value is None else bool(value)
+    allowed = "True, False or None" if optional else "True or False"
+    raise TrialkitError(f"{name} must be {allowed}, not {value!r}")
 
 
 def fisher_two_sided(k1, n1, k0, n0) -> np.ndarray:

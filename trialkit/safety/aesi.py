@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import TrialkitError
 from ..results import Result
 from ._data import aesi_categories, safety_data
-from ._stats import DIFFERENCE_METHOD, aalen_johansen, check_conf_level, risk_differences
+from ._stats import DIFFERENCE_METHOD, aalen_johansen, check_conf_level, check_flag, risk_differences
 from .summary import participant_counts
 
 __all__ = ["aesi", "AESIResult", "LANDMARK_DAYS"]
@@ -146,6 +146,19 @@ def _times(sd, cat_ev: pd.DataFrame, cut, notes: list[str]) -> tuple[np.ndarray,
     return days, status, usable
 
 
+def _landmark_times(times, scale: float) -> np.ndarray:
+    if times is None:
+        return np.asarray(LANDMARK_DAYS, dtype=float) / scale
+    values = [times] if isinstance(times, int | float) else list(times) if not isinstance(times, str) else [times]
+    try:
+        out = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        out = np.array([np.nan])
+    if not len(out) or np.isnan(out).any() or (out < 0).any():
+        raise TrialkitError(f"times are landmark times (numbers >= 0 in time_unit), e.g. times=[30, 100]; not {times!r}")
+    return out
+
+
 def _landmarks(incidence: pd.DataFrame, times: np.ndarray) -> pd.DataFrame:
     rows = []
     for g, cur in incidence.groupby("group", sort=False, observed=True):
@@ -194,6 +207,8 @@ def aesi(data, *, category: str = "hepatic_vod_sos", by: str | None = "arm", pop
     conf_level = check_conf_level(conf_level)
     if time_unit not in TIME_UNITS:
         raise TrialkitError(f"time_unit must be one of {', '.join(TIME_UNITS)}, not {time_unit!r}")
+    treatment_emergent = check_flag("treatment_emergent", treatment_emergent)
+    lm_times = _landmark_times(times, TIME_UNITS[time_unit])
     sd = safety_data(data, by=by, population=population, subgroup=subgroup, reference=reference,
                      treatment_emergent=treatment_emergent)
     category, label = _resolve_category(category, sd, data.protocol)
@@ -234,7 +249,6 @@ def aesi(data, *, category: str = "hepatic_vod_sos", by: str | None = "arm", pop
     incidence = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=["group", "time", "at_risk", "events", "competing", "censored", "cif", "lower", "upper"])
     incidence["group"] = pd.Categorical(incidence["group"], categories=groups, ordered=True)
-    lm_times = np.asarray(times if times is not None else np.asarray(LANDMARK_DAYS) / scale, dtype=float)
     listing = _listing(cat_ev, sd)
     return AESIResult(summary=summary, differences=differences, incidence=incidence,
                       landmarks=_landmarks(incidence, lm_times), listing=listing, category=category, label=label,

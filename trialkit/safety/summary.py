@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..results import Result
 from ._data import safety_data
-from ._stats import DIFFERENCE_METHOD, check_conf_level, risk_differences
+from ._stats import DIFFERENCE_METHOD, check_conf_level, check_flag, risk_differences
 
 __all__ = ["ae_summary", "AESummaryResult", "SUMMARY_CATEGORIES"]
 
@@ -148,6 +148,7 @@ def ae_summary(data, *, by: str | None = "arm", population: str | None = "safety
     [{'group': 'ALLR3', 'N': 33}, {'group': 'InO', 'N': 60}]
     """
     conf_level = check_conf_level(conf_level)
+    treatment_emergent = check_flag("treatment_emergent", treatment_emergent)
     sd = safety_data(data, by=by, population=population, subgroup=subgroup, reference=reference,
                      treatment_emergent=treatment_emergent)
     ev = sd.events

@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import EmptySelectionError, TrialkitError
 from ..results import Result
 from ._data import safety_data
-from ._stats import DIFFERENCE_METHOD, check_conf_level, risk_differences
+from ._stats import DIFFERENCE_METHOD, check_conf_level, check_flag, risk_differences
 
 __all__ = ["ae_table", "AETableResult", "ROWS", "SORTS", "ANY_ROW"]
 
@@ -252,6 +252,8 @@ def ae_table(data, *, by: str | None = "arm", rows: str = "pt", min_pct: float =
     """
     _check_args(rows, sort, min_pct, grade)
     conf_level = check_conf_level(conf_level)
+    serious, related = check_flag("serious", serious, optional=True), check_flag("related", related, optional=True)
+    treatment_emergent = check_flag("treatment_emergent", treatment_emergent)
     sd = safety_data(data, by=by, population=population, subgroup=subgroup, reference=reference,
                      treatment_emergent=treatment_emergent, event_columns=("serious", "related"))
     notes = list(sd.notes)
