@@ -61,7 +61,11 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
 
     kind = "pt" if (result.summary["kind"] == "pt").any() else "soc"
     s, d, keep = _dot_rows(result, kind, top)
-    labels = s.drop_duplicates("order").set_index("order")["term" if kind == "pt" else "soc"].astype(str)
+    rows = s.drop_duplicates("order").set_index("order")
+    labels = rows["term" if kind == "pt" else "soc"].astype(str)
+    twice = labels.duplicated(keep=False)
+    if twice.any():  # a term recorded under two classes would share one row of a categorical axis
+        labels = labels.where(~twice, labels + " (" + rows["soc"].astype(str) + ")")
     y = [labels[o] for o in keep]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.55, 0.45], horizontal_spacing=0.03,
                         subplot_titles=("Participants with the event (%)",
@@ -88,7 +92,8 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     if comps:
         fig.add_vline(x=0, line=dict(color="#888", width=1, dash="dot"), row=1, col=2)
     fig.update_yaxes(tickfont=dict(size=11), row=1, col=1)
-    fig.update_xaxes(title_text="%", rangemode="tozero", row=1, col=1)
+    top_pct = float(s["pct"].max()) if len(s) else 0.0
+    fig.update_xaxes(title_text="%", range=[-2, max(10.0, top_pct * 1.05)], row=1, col=1)  # dots at 0 stay whole
     fig.update_xaxes(title_text="percentage points", row=1, col=2)
     fig.update_layout(title=title or result.title(), height=height or max(320, 90 + 22 * len(keep)),
                       template="plotly_white", legend=dict(orientation="h", y=-0.12), margin=dict(l=10, r=10, t=80))
