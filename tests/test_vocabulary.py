@@ -23,6 +23,7 @@ FIRST_ARGUMENT = {
     "generate_schedule": "protocol", "synthesize": "protocol", "render_table": "result",
     "plot_km": "result", "plot_forest": "result", "plot_smd": "result", "plot_cumulative_allocation": "result",
     "plot_design_simulation": "result",
+    "plot_ae_dotplot": "result", "plot_cumulative_incidence": "result",  # safety (issue 11)
 }
 #: names that the one vocabulary replaced
 FORBIDDEN = {"level": "conf_level", "alpha": "conf_level", "stratify_by": "strata", "factors": "strata",

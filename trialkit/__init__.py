@@ -1,4 +1,4 @@
-"""trialkit: screening, enrollment, randomization and outcome analytics for randomized trials.
+"""trialkit: screening, enrollment, randomization, outcome and safety analytics for randomized trials.
 
 The public API is listed in ``__all__``. Names are imported lazily on first use so that
 ``import trialkit`` stays cheap (lifelines and scipy load only when a survival function is called).
@@ -75,6 +75,13 @@ _LAZY: dict[str, str] = {
     "outcomes_explorer": "trialkit.widgets.outcomes",
     # reports
     "render_site_reports": "trialkit.reports",
+    # safety
+    "ae_summary": "trialkit.safety",
+    "ae_table": "trialkit.safety",
+    "aesi": "trialkit.safety",
+    "plot_ae_dotplot": "trialkit.plots.safety",
+    "plot_cumulative_incidence": "trialkit.plots.safety",
+    "safety_explorer": "trialkit.widgets.safety",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

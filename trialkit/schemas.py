@@ -252,8 +252,37 @@ def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) ->
             out.append(_problem("outcomes", src("outcomes"), o.index[bad], "time_days", vals,
                                 "time_days disagrees with end_date - start_date + 1",
                                 "recompute time_days from the dates (ADaM AVAL = ADT - STARTDT + 1)"))
+    out += adverse_event_problems(s, sources)
     frames = [f for f in out if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
+# ---- adverse events (issue 11) ------------------------------------------------------------------
+def adverse_event_problems(study, sources: dict[str, SourceInfo] | None = None) -> list[pd.DataFrame]:
+    """Checks of the ``adverse_events`` table against the others: the subject is randomized, an event
+    does not end before it starts, and a grade 5 (death related to the event) has a fatal outcome."""
+    ae = getattr(study, "adverse_events", None)
+    if ae is None or not len(ae):
+        return []
+    src = (sources or {}).get("adverse_events")
+    out = []
+    rnd = study.randomization
+    rnd_ids = pd.Index(rnd["subject_id"]) if len(rnd) else pd.Index([])
+    bad = np.flatnonzero((~ae["subject_id"].isin(rnd_ids)).to_numpy())
+    if len(bad):
+        out.append(_problem("adverse_events", src, ae.index[bad], "subject_id", ae["subject_id"].iloc[bad],
+                            "subject with an adverse event is not in the randomization table",
+                            "add the randomization record, or correct the subject_id"))
+    out.append(_date_order(ae, "adverse_events", src, "start_date", "end_date",
+                           "an adverse event cannot end before it starts; check both dates"))
+    if "grade" in ae and "outcome" in ae:
+        outcome = ae["outcome"].astype("string")
+        bad = np.flatnonzero((ae["grade"].eq(5) & outcome.notna() & outcome.ne("fatal")).fillna(False).to_numpy())
+        if len(bad):
+            out.append(_problem("adverse_events", src, ae.index[bad], "outcome", outcome.iloc[bad],
+                                "grade 5 (death related to the event) but the outcome is not 'fatal'",
+                                "correct the grade (1-4) or set the outcome to 'fatal'"))
+    return [f for f in out if f is not None and len(f)]
 
 
 def study_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:

@@ -95,6 +95,7 @@ def site_subset(study: Study, site_id: str) -> Study:
         disposition=rows(study.disposition, rnd_ids),
         response=rows(study.response, rnd_ids),
         outcomes=rows(study.outcomes, rnd_ids),
+        adverse_events=rows(study.adverse_events, rnd_ids),  # issue 11: a site sees its own patients' events only
         source=f"{study.source} [site {site_id}]",
     )
 
