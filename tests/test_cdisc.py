@@ -180,7 +180,7 @@ def test_pilot_adsl_baseline_covariates_in_balance_table(pilot, cdisc_dir):
     bt = tk.balance_table(pilot, covariates=["weight_kg", "bmi"])
     assert bt.groups == ["Pbo", "Xan_Lo", "Xan_Hi"] and bt.n == {"Pbo": 86, "Xan_Lo": 84, "Xan_Hi": 84,
                                                                  "Overall": 254}
-    st = bt.stats.set_index(["variable", "level", "group", "statistic"])["value"]
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
     adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin-1")
     arm_of = {"Placebo": "Pbo", "Xanomeline Low Dose": "Xan_Lo", "Xanomeline High Dose": "Xan_Hi"}
     for var, source in (("weight_kg", "WEIGHTBL"), ("bmi", "BMIBL")):

@@ -108,12 +108,14 @@ def _run(tmp_path, **parameters) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_notebook_runs_on_the_demo(tmp_path):
     text = _run(tmp_path, data_dir="../data/demo/aall1732")
     assert "Study aall1732" in text and "adverse_events=" in text
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_notebook_runs_on_the_cdisc_pilot(tmp_path, cdisc_dir):
     text = _run(tmp_path, cdisc_dir=str(cdisc_dir), category="DERMATOLOGIC EVENTS")
     assert "Study cdiscpilot01" in text and "adverse_events=1191" in text

@@ -26,8 +26,8 @@ from .visits import map_sv
 
 __all__ = ["map_cdisc", "SDTM_DOMAINS", "ADAM_DATASETS", "REQUIRED_VARIABLES"]
 
-SDTM_DOMAINS = ("dm", "ds", "sv", "suppds", "ie", "ta", "ti", "ts")
-ADAM_DATASETS = ("adsl", "adtte")
+SDTM_DOMAINS = ("dm", "ds", "sv", "suppds", "ie", "ta", "ti", "ts", "ae")
+ADAM_DATASETS = ("adsl", "adtte", "adae")
 
 #: Variables a domain must have to be mapped at all (others are used when present).
 REQUIRED_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -41,10 +41,12 @@ REQUIRED_VARIABLES: dict[str, tuple[str, ...]] = {
     "ts": ("TSPARMCD", "TSVAL"),
     "adsl": ("USUBJID",),
     "adtte": (*ADTTE_REQUIRED, "STARTDT", "ADT"),
+    "adae": ("USUBJID",),
+    "ae": ("USUBJID",),
 }
 
 #: The canonical tables a Study gets from the mappers.
-_TABLES = ("sites", "screening", "randomization", "disposition", "outcomes")
+_TABLES = ("sites", "screening", "randomization", "disposition", "outcomes", "adverse_events")
 
 #: Source variable of each canonical column, to name it in validation problems.
 _SOURCE_VARIABLE = {
@@ -93,7 +95,7 @@ def subject_problems(d: dict[str, pd.DataFrame], files: dict[str, str]) -> pd.Da
     """Records of the other domains whose USUBJID is empty or not in DM."""
     probs = Problems()
     dm_subjects = d["dm"]["USUBJID"]
-    for name in ("ds", "sv", "ie", "suppds", "adsl", "adtte"):
+    for name in ("ds", "sv", "ie", "suppds", "adsl", "adtte", "adae", "ae"):
         if name in d:
             unknown = ~d[name]["USUBJID"].isin(dm_subjects) | d[name]["USUBJID"].isna()
             probs.add_mask(unknown.to_numpy(), d[name], "USUBJID", table=name.upper(), file=files[name],
@@ -113,6 +115,20 @@ def _outcomes(adtte: pd.DataFrame, file: str) -> Mapped:
         notes += ("outcomes take arms from randomization (DM ARMCD), not from the ADTTE treatment variable",)
     return Mapped(res.outcomes.drop(columns="arm", errors="ignore"), res.problems, notes,
                   records=np.arange(len(adtte), dtype=float))
+
+
+def _adverse_events(d: dict[str, pd.DataFrame], f: dict[str, str]) -> Mapped:
+    """ADaM ADAE (else SDTM AE) through :func:`trialkit.io.adae.map_adverse_events`; empty without either."""
+    from ..adae import map_adverse_events
+
+    name = "adae" if "adae" in d else "ae" if "ae" in d else None
+    if name is None:
+        return Mapped(empty_table("adverse_events"))
+    m = map_adverse_events(d[name], file=f[name])
+    notes = m.notes + ((f"adverse events from SDTM AE (no ADAE given)",) if name == "ae" else ())
+    if name == "adae" and "ae" in d:
+        notes += ("AE given as well as ADAE: adverse events come from ADAE",)
+    return Mapped(m.frame, m.problems, notes, records=np.asarray(m.records, dtype=float))
 
 
 def _map_domains(d: dict[str, pd.DataFrame], f: dict[str, str]) -> dict[str, Mapped]:
@@ -140,12 +156,15 @@ def _map_domains(d: dict[str, pd.DataFrame], f: dict[str, str]) -> dict[str, Map
                                            ta=d.get("ta"), files=f)
     m["disposition"] = map_disposition(dm, ds=frame("ds"), adsl=frame("adsl"), files=f)
     m["outcomes"] = _outcomes(d["adtte"], f["adtte"]) if "adtte" in d else Mapped(empty_table("outcomes"))
+    m["adverse_events"] = _adverse_events(d, f)
     return m
 
 
 def _notes(parts: dict[str, Mapped], d: dict) -> tuple[str, ...]:
     notes = [n for p in parts.values() for n in p.notes]
-    notes += [f"{name.upper()} not provided" for name in SDTM_DOMAINS + ADAM_DATASETS if name not in d and name != "ie"]
+    optional = {"ie", "ae"} | ({"adae"} if "ae" in d else set())
+    notes += [f"{name.upper()} not provided" for name in SDTM_DOMAINS + ADAM_DATASETS if name not in d
+              and name not in optional]
     if "ie" not in d:
         notes.append("IE not provided: screen-failure reasons come only from SUPPDS ENTCRIT, if any")
     return tuple(dict.fromkeys(notes))  # a DM date parsed by two mappers is noted once
@@ -195,6 +214,8 @@ def _model_problems(study: Study, parts: dict[str, Mapped], d: dict, f: dict) ->
         "randomization": SourceInfo(f["dm"], 1, positions=parts["randomization"].records),
         "disposition": SourceInfo(f["ds"] if "ds" in d else f["dm"], 1, positions=parts["disposition"].records),
         "outcomes": SourceInfo(f.get("adtte", "adtte.xpt"), 1),
+        "adverse_events": SourceInfo(f.get("adae", f.get("ae", "adae.xpt")), 1,
+                                     positions=parts["adverse_events"].records),
     }
     model = _at_adsl_records(study_problems(study, sources), d["dm"], parts.get("adsl"), f.get("adsl"))
     return _name_source_variables(model)
@@ -224,7 +245,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     ----------
     domains : dict of str to DataFrame
         Frames by lower-case domain name: ``dm`` (required), ``ds``, ``sv``, ``suppds``, ``ie``,
-        ``ta``, ``ti``, ``ts``, ``adsl``, ``adtte``. Variable names are matched case-insensitively;
+        ``ta``, ``ti``, ``ts``, ``ae``, ``adsl``, ``adtte``, ``adae``. Variable names are matched case-insensitively;
         character values may be bytes (as ``pandas.read_sas`` returns them) or str.
     protocol, validate
         As in :func:`load_cdisc`.
@@ -234,7 +255,8 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     Returns
     -------
     Study
-        With ``adam`` holding ADSL and ADTTE (every variable, ``subject_id`` added) when given.
+        With ``adam`` holding ADSL, ADTTE and ADAE (every variable, ``subject_id`` added) when given;
+        ``adverse_events`` from ADAE (else SDTM AE).
 
     Raises
     ------
