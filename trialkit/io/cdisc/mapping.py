@@ -125,7 +125,7 @@ def _adverse_events(d: dict[str, pd.DataFrame], f: dict[str, str]) -> Mapped:
     if name is None:
         return Mapped(empty_table("adverse_events"))
     m = map_adverse_events(d[name], file=f[name])
-    notes = m.notes + ((f"adverse events from SDTM AE (no ADAE given)",) if name == "ae" else ())
+    notes = m.notes + (("adverse events from SDTM AE (no ADAE given)",) if name == "ae" else ())
     if name == "adae" and "ae" in d:
         notes += ("AE given as well as ADAE: adverse events come from ADAE",)
     return Mapped(m.frame, m.problems, notes, records=np.asarray(m.records, dtype=float))
