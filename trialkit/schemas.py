@@ -9,7 +9,7 @@ sites), gathering *every* problem into one frame before raising one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandera.pandas as pa
 from .errors import FAILURE_COLUMNS, DataValidationError
 from .model import KEYS, REQUIRED_TABLES, TABLES, Column, columns, pandas_dtype
 
-__all__ = ["schema", "validate_study", "validate_table", "SourceInfo"]
+__all__ = ["schema", "validate_study", "validate_table", "SourceInfo", "data_cut_warnings"]
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,14 @@ class SourceInfo:
 
     ``row_base`` is added to the 0-based position of a record: 2 for a flat file with a header
     line (the first record is line 2), 1 for Parquet/SAS files (1-based record number).
+    ``lines``, when given, is the line (or spreadsheet row) of each record as an editor shows it
+    (blank lines and line breaks inside quoted fields counted) and takes precedence.
     """
 
     file: str
     row_base: int = 2
     positions: np.ndarray | None = None  # source position of each row when rows were reordered
+    lines: np.ndarray | None = field(default=None, repr=False)
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -84,8 +87,10 @@ def _row_numbers(index_values, source: SourceInfo | None):
     if source is None:
         return idx + 1
     if source.positions is not None:
-        pos = idx.map(lambda i: source.positions[int(i)] if pd.notna(i) else np.nan)
-        return pos + source.row_base
+        idx = idx.map(lambda i: source.positions[int(i)] if pd.notna(i) else np.nan)
+    if source.lines is not None:
+        return idx.map(lambda i: source.lines[int(i)] if pd.notna(i) and 0 <= int(i) < len(source.lines)
+                       else np.nan)
     return idx + source.row_base
 
 
@@ -254,6 +259,43 @@ def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) ->
                                 "recompute time_days from the dates (ADaM AVAL = ADT - STARTDT + 1)"))
     frames = [f for f in out if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
+#: Date columns not checked against the data cut: planned dates and site activation may lie after it.
+NOT_CUT_CHECKED = {("sites", "activation_date"), ("screening", "therapy_start_date")}
+
+
+def data_cut_warnings(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:
+    """Dates after the study's data cut: one warning row per column with the count, the first
+    line and its value (screening, randomization, milestones, last contact, events).
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> from trialkit.schemas import data_cut_warnings
+    >>> len(data_cut_warnings(tk.load_study("data/demo/b1931036")))
+    0
+    """
+    sources = sources or {}
+    cut = study.data_cut_date
+    rows = []
+    if cut is None:
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    for table in TABLES:
+        df = getattr(study, table)
+        for c in columns(table):
+            if c.dtype != "datetime" or c.name not in df or (table, c.name) in NOT_CUT_CHECKED:
+                continue
+            late = np.flatnonzero((df[c.name] > cut).fillna(False).to_numpy())
+            if not len(late):
+                continue
+            src = sources.get(table)
+            line = _row_numbers(late[:1], src).iloc[0]
+            rows.append({"table": table, "file": src.file if src else table, "row": line, "column": c.name,
+                         "value": str(df[c.name].iloc[late[0]].date()),
+                         "problem": f"{len(late)} date(s) after the data cut {cut.date()}",
+                         "fix": "check the dates (or the data_cut_date in study.yaml)"})
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
 def study_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:
