@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..errors import ProtocolError, ReconciliationError
+from ..errors import InputTypeError, ProtocolError, ReconciliationError
 
 __all__ = ["consort", "ConsortResult", "FlowInputs", "flow_inputs", "EXCLUSION_GROUPS"]
 
@@ -232,8 +232,8 @@ def flow_inputs(data) -> FlowInputs:
     from ..study import Study
 
     if not isinstance(data, Study):
-        raise TypeError(f"consort needs a Study (screening + randomization + disposition), got {type(data).__name__}; "
-                        "build one with trialkit.load_study / load_cdisc / synthesize.")
+        raise InputTypeError(f"consort needs a Study (screening + randomization + disposition), got {type(data).__name__}; "
+                             "build one with trialkit.load_study / load_cdisc / synthesize.")
     scr, rnd, dsp, proto = data.screening, data.randomization, data.disposition, data.protocol
     sid = scr["subject_id"].astype("string").reset_index(drop=True)
     if sid.duplicated().any():

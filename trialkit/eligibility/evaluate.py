@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pandas.core.arrays.masked import BaseMaskedArray
 
-from ..errors import ProtocolError
+from ..errors import InputTypeError, ProtocolError
 from ..model import columns as model_columns
 from .criteria import Criterion, criteria_from_protocol
 from .derive import DERIVED_INPUTS, ColumnCache
@@ -408,7 +408,7 @@ def _split_data(data) -> tuple[pd.DataFrame, Any]:
         return data.screening, data.protocol
     if isinstance(data, pd.DataFrame):
         return data, None
-    raise TypeError(f"evaluate_eligibility needs a Study or a screening DataFrame, got {type(data).__name__}.")
+    raise InputTypeError(f"evaluate_eligibility needs a Study or a screening DataFrame, got {type(data).__name__}.")
 
 
 def _resolve_params(crits: tuple[Criterion, ...], thresholds: Mapping[str, float] | None) -> dict[str, dict]:

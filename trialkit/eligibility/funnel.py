@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ProtocolError, ReconciliationError
+from ..errors import InputTypeError, ProtocolError, ReconciliationError
 from .evaluate import EligibilityResult, evaluate_eligibility
 
 __all__ = ["FunnelResult", "funnel", "exclusion_list", "screening_disagreements", "as_result",
@@ -235,7 +235,7 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
         ``subject_id, site_id, country, screening_date, criterion_id, label, category, stage, status,
         first_excluding, text`` (``status`` is "met" for an exclusion criterion that excludes, "not
         met" for a failed inclusion criterion, or "unknown"). Sorted by criterion order, then in
-        the data's row order. Export with ``.to_csv(path, index=False)`` or ``.to_excel(path, index=False)``.
+        the data's row order. Export with ``trialkit.io.export.write_table(frame, path)`` (formula-safe).
     """
     res = as_result(data, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
                     criteria=criteria)
@@ -314,8 +314,8 @@ def screening_disagreements(data, *, protocol=None, result: EligibilityResult | 
 
     frame = data.screening if isinstance(data, Study) else data
     if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"screening_disagreements needs a Study or a screening DataFrame, got "
-                        f"{type(data).__name__}.")
+        raise InputTypeError(f"screening_disagreements needs a Study or a screening DataFrame, got "
+                             f"{type(data).__name__}.")
     if "screening_outcome" not in frame.columns:
         raise ProtocolError("the data have no `screening_outcome` column, so there is no site verdict to compare; "
                             "add it (values: eligible, screen failure, declined, other).")

@@ -104,7 +104,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError
+from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError, UsageError
 from ..model import columns, empty_table
 from ..protocols import Protocol, get_protocol, load_protocol, parse_protocol
 from ..schemas import SourceInfo, study_problems
@@ -511,7 +511,7 @@ def map_cdisc(domains: dict[str, pd.DataFrame], *, protocol: str | os.PathLike |
     """
     unknown = sorted(set(k.lower() for k in domains) - set(SDTM_DOMAINS) - set(ADAM_DATASETS))
     if unknown:
-        raise ValueError(f"unknown domain(s) {', '.join(unknown)}; map_cdisc reads "
+        raise UsageError(f"unknown domain(s) {', '.join(unknown)}; map_cdisc reads "
                          f"{', '.join(SDTM_DOMAINS + ADAM_DATASETS)}")
     d = {k.lower(): clean_frame(v) for k, v in domains.items() if v is not None}
     if "dm" not in d:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import ExportError
 
-__all__ = ["write_table", "neutralize", "risky_cells", "FORMULA_TRIGGERS"]
+__all__ = ["write_table", "csv_text", "neutralize", "risky_cells", "FORMULA_TRIGGERS"]
 
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -124,6 +124,21 @@ def write_table(data: pd.DataFrame, path: str | os.PathLike, *, sheet: str = "ta
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}.") from None
     return path
+
+
+def csv_text(data: pd.DataFrame, *, date_format: str | None = None, lineterminator: str = "\n") -> str:
+    """The CSV text :func:`write_table` would write (formula-like cells neutralized), for writers that
+    add lines of their own around the table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from trialkit.io.export import csv_text
+    >>> csv_text(pd.DataFrame({"arm": ["InO", "@SUM(A1)"]}))
+    "arm\nInO\n'@SUM(A1)\n"
+    """
+    safe, _ = neutralize(_safe_header(data))
+    return safe.to_csv(index=False, date_format=date_format, lineterminator=lineterminator)
 
 
 def _cell_value(v):

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import BalanceError
 from ..protocols import Protocol, get_protocol
 
 __all__ = ["BalanceTable", "balance_table", "smd", "DEFAULT_STUDY_COVARIATES"]
@@ -63,10 +63,6 @@ __all__ = ["BalanceTable", "balance_table", "smd", "DEFAULT_STUDY_COVARIATES"]
 DEFAULT_STUDY_COVARIATES = ("age_years", "sex", "height_cm", "weight_kg", "diagnosis", "relapse_site",
                             "marrow_blasts_pct", "cd22_pct", "wbc_per_ul", "cns_status", "down_syndrome",
                             "testicular_involvement")
-
-
-class BalanceError(TrialkitError):
-    """The balance table cannot be computed from the given data."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,16 +26,12 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import AllocationError
 from ..protocols import Protocol, get_protocol
 from .simulate import Scheme, protocol_scheme, simulate_arms, stratum_codes
 
 __all__ = ["AllocationSummary", "CumulativeAllocation", "allocation_summary", "cumulative_allocation",
            "allocation_over_time", "min_attainable_p"]
-
-
-class AllocationError(TrialkitError):
-    """Allocation monitoring cannot run on the given data."""
 
 
 def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:

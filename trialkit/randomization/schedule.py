@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import ScheduleError
+from ..io.export import csv_text
 from ..protocols import Protocol, get_protocol
 
 __all__ = ["Schedule", "ScheduleCheck", "generate_schedule", "verify_schedule", "read_schedule",
@@ -44,10 +45,6 @@ __all__ = ["Schedule", "ScheduleCheck", "generate_schedule", "verify_schedule", 
 ALGORITHMS = ("blocks", "complete")
 SCHEDULE_COLUMNS = ["stratum", "sequence", "block", "block_size", "arm"]
 _SITE_FACTORS = ("site_id", "country", "region")
-
-
-class ScheduleError(TrialkitError):
-    """A schedule cannot be generated or verified with the given arguments."""
 
 
 def _version() -> str:
@@ -213,7 +210,7 @@ class Schedule:
         for k, v in self.metadata().items():
             lines.append(f"# {k}: {json.dumps(v)}")
         buf = io.StringIO()
-        self.table.to_csv(buf, index=False, lineterminator="\n")
+        buf.write(csv_text(self.table))
         path.write_text("\n".join(lines) + "\n" + buf.getvalue(), encoding="utf-8")
         return path
 

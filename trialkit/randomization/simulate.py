@@ -34,17 +34,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import SimulationError
 from ..protocols import Protocol, get_protocol
 
 __all__ = ["Scheme", "DesignSimulation", "simulate_design", "protocol_scheme", "simulate_arms",
            "stratum_codes"]
 
 SCHEMES = ("complete", "blocks", "minimization")
-
-
-class SimulationError(TrialkitError):
-    """A design simulation cannot run with the given arguments."""
 
 
 @dataclass(frozen=True)
