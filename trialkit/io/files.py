@@ -46,6 +46,8 @@ class RawTable:
     problems: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     encoding: str | None = None
+    bad_lines: set = field(default_factory=set)  # records whose fields do not line up with the header
+    unread: set = field(default_factory=set)  # (line, column) of values that could not be read
 
 
 class FileProblem(Exception):
@@ -124,11 +126,11 @@ def _strict(raw: bytes, encoding: str, table: str) -> str:
 
 def sniff_delimiter(text: str, default: str = ",") -> str:
     """The field delimiter of CSV text (``,`` ``;`` tab or ``|``)."""
-    sample = "\n".join(text.splitlines()[:50])
+    sample = "\n".join(text[:200_000].splitlines()[:50])
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
-        first = text.splitlines()[0] if text else ""
+        first = text[:200_000].splitlines()[0] if text else ""
         counts = {d: first.count(d) for d in ",;\t|"}
         best = max(counts, key=counts.get)
         return best if counts[best] else default
@@ -144,6 +146,7 @@ class _Parsed:
     lines: np.ndarray
     header_line: int
     problems: list[dict] = field(default_factory=list)
+    bad_lines: set = field(default_factory=set)
 
 
 def _simple_enough(text: str, delim: str) -> bool:
@@ -224,10 +227,12 @@ def _careful_parse(text: str, delim: str, *, table: str, file: str) -> _Parsed:
     body = keep[1:]
     lines = np.array([starts[i] for i in body], dtype=np.int64)
     cols: list[list] = [[] for _ in range(width)]
+    bad_lines = set()
     for i in body:
         r, line = rows[i], starts[i]
         if len(r) != width:
             problems.append(_width_problem(table, file, line, r, header))
+            bad_lines.add(line)
             r = (r + [""] * width)[:width]
         for j, v in enumerate(r):
             if "\x00" in v:
@@ -237,7 +242,7 @@ def _careful_parse(text: str, delim: str, *, table: str, file: str) -> _Parsed:
                                             "UTF-16 or a corrupted export"))
             cols[j].append(v)
     return _Parsed(header, [pa.chunked_array([pa.array(c, type=pa.string())]) for c in cols], lines, header_line,
-                   problems)
+                   problems, bad_lines)
 
 
 class _CsvError(Exception):
@@ -276,7 +281,7 @@ def _width_problem(table, file, line, row, header) -> dict:
 
 def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise FileProblem("the file is empty", f"export the {table} table again")
     text, used = decode_bytes(raw, encoding, table=table)
     delim = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
@@ -290,7 +295,7 @@ def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
     frame = _named_frame(parsed.header, parsed.columns, parsed.header_line, table=table, file=path.name,
                          problems=problems)
     notes = [f"{path.name}: read as {used}"] if used not in ("utf-8", "utf-8-sig") else []
-    return RawTable(frame, parsed.lines, "text", problems, notes, used)
+    return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines)
 
 
 def _named_frame(header: list, columns: list, header_line: int, *, table: str, file: str,

@@ -179,6 +179,15 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
     (``lines[i]`` for record ``i``, else ``i + row_base``). ``config`` gives the settings of
     ``study.yaml``; without it the keyword arguments do.
     """
+    canon, probs, notes, _ = _coerce_table(df, table, file=file, row_base=row_base, lines=lines, config=config,
+                                           kind=kind, decimal=decimal, date_format=date_format, dayfirst=dayfirst,
+                                           partial=partial, columns_map=columns_map, values_map=values_map)
+    return canon, probs, notes
+
+
+def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, date_format, dayfirst, partial,
+                  columns_map, values_map):
+    """:func:`coerce_table`, also returning the set of ``(line, column)`` whose value was not read."""
     cfg = config or StudyConfig(data={k: v for k, v in {
         "decimal": decimal, "date_format": date_format, "dayfirst": dayfirst, "partial_dates": partial,
         "columns": {table: columns_map} if columns_map else None,
@@ -188,6 +197,7 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
     if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
         df = df.reset_index(drop=True)  # (a deep copy in pandas 2: only when needed)
     rows: list[dict] = []
+    unread: set = set()
     headers = [str(c) for c in df.columns]
     df = _map_columns(df, table, file, cfg, rows, notes)
     canon_names = {c.name for c in columns(table)}
@@ -207,7 +217,8 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
             out[col.name] = pd.Series(pd.NA if col.dtype != "datetime" else pd.NaT, index=range(n),
                                       dtype=pandas_dtype(col))
             continue
-        out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, lines, row_base, problems, notes)
+        out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, (lines, row_base), problems, notes,
+                                     unread)
     canon = pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
     for c in [c for c in df.columns if c not in canon_names]:
         canon[c] = _extra_column(df[c], table, file, c, cfg, notes)
@@ -217,10 +228,11 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
-    return canon, probs, notes
+    return canon, probs, notes, unread
 
 
-def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, lines, row_base, problems, notes):
+def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, where, problems, notes, unread):
+    lines, row_base = where
     if col.dtype != "string" and str(values.dtype) == pandas_dtype(col) and \
             cfg.setting("na_values", table, col.name) is None:
         return values  # typed source (Parquet) already in the canonical dtype
@@ -233,6 +245,8 @@ def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, lines, 
                                            "store the column as text or as the canonical type")]))
         return pd.Series(pd.NA if col.dtype != "datetime" else pd.NaT, index=values.index, dtype=pandas_dtype(col))
     problems.extend(_issue_rows(res, values, table, file, col.name, lines, row_base))
+    failed = np.flatnonzero(res.failed())
+    unread.update((int(x), col.name) for x in _positions_to_lines(failed, lines, row_base))
     notes.extend(res.notes)
     if res.imputed is not None and res.imputed.any():
         notes.append(f"{file}: {int(res.imputed.sum())} partial date(s) in `{col.name}` imputed to the "
@@ -297,7 +311,8 @@ def _expected_headers(table: str, cfg: StudyConfig) -> set[str]:
 
 
 def _read_one(folder: Path, table: str, cfg: StudyConfig) -> tuple[pd.DataFrame | None, RawTable | None, list]:
-    """Read and coerce one table: ``(canonical frame or None, raw, [problem frames])``."""
+    """Read and coerce one table: ``(canonical frame or None, raw, [problem frames])``; ``raw.unread``
+    holds the ``(line, column)`` of the values that could not be read."""
     f = _find_file(folder, table, cfg)
     if f is None:
         if table in ("sites", "screening"):
@@ -312,7 +327,11 @@ def _read_one(folder: Path, table: str, cfg: StudyConfig) -> tuple[pd.DataFrame 
     except OSError as exc:
         return None, None, [pd.DataFrame([_row(table, f.name, None, "", "", f"cannot be read ({exc.strerror})",
                                                "check the file's permissions")])]
-    canon, probs, tnotes = coerce_table(raw.frame, table, file=f.name, lines=raw.lines, config=cfg, kind=raw.kind)
+    canon, probs, tnotes, raw.unread = _coerce_table(
+        raw.frame, table, file=f.name, row_base=2, lines=raw.lines, config=cfg, kind=raw.kind, decimal=None,
+        date_format=None, dayfirst=None, partial="first", columns_map=None, values_map=None)
+    if raw.bad_lines and len(probs):  # values of a record that does not line up were reported with it
+        probs = probs[~probs["row"].isin(raw.bad_lines)]
     raw.notes.extend(tnotes)
     raw.frame = None  # the raw values are no longer needed
     frames = [pd.DataFrame(raw.problems, columns=FAILURE_COLUMNS)] if raw.problems else []
@@ -392,7 +411,7 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
     if not folder.is_dir():
         raise StudyPathError(f"{folder} is not a folder; give the folder that holds sites.csv, screening.csv, …")
     cfg = read_config(folder, protocol=protocol)
-    frames, sources, notes, problems = {}, {}, [], []
+    frames, sources, notes, problems, skip = {}, {}, [], [], {}
     for table in TABLES:
         canon, raw, probs = _read_one(folder, table, cfg)
         problems += probs
@@ -402,6 +421,7 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
         frames[table] = canon
         sources[table] = SourceInfo(raw_name(folder, table, cfg), 1 if raw.kind == "parquet" else 2, lines=raw.lines)
         notes += raw.notes
+        skip[sources[table].file] = (raw.bad_lines, raw.unread)
         if not validate and probs:
             n = sum(len(p) for p in probs)
             notes.append(f"{sources[table].file}: {n} problem(s) found while reading (unreadable values are "
@@ -414,7 +434,7 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
     if len(late):
         study = study.replace(notes=study.notes + tuple(f"warning: {w}" for w in _describe_warnings(late)))
     if validate:
-        problems.append(study_problems(study, sources))
+        problems.append(_without_consequences(study_problems(study, sources), skip))
         problems = [p for p in problems if len(p)]
         if problems:
             raise DataValidationError(pd.concat(problems, ignore_index=True), source=str(folder), warnings=late)
@@ -422,6 +442,22 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
         warnings.warn(TrialkitWarning(f"{len(late)} column(s) hold dates after the data cut "
                                       f"{study.data_cut_date.date()}; see study.notes"), stacklevel=2)
     return study
+
+
+def _without_consequences(frame: pd.DataFrame, skip: dict) -> pd.DataFrame:
+    """Drop the schema's findings that only repeat a reading problem: anything on a record whose
+    fields do not line up with the header, and "empty value" where a value was there but unreadable."""
+    if not len(frame) or not skip:
+        return frame
+    keep = np.ones(len(frame), dtype=bool)
+    for i, rec in enumerate(frame.itertuples(index=False)):
+        bad, unread = skip.get(rec.file, (set(), set()))
+        if rec.row != rec.row:
+            continue
+        line = int(rec.row)
+        if line in bad or (str(rec.problem).startswith("empty value") and (line, rec.column) in unread):
+            keep[i] = False
+    return frame[keep]
 
 
 def raw_name(folder: Path, table: str, cfg: StudyConfig) -> str:

@@ -270,14 +270,16 @@ def read_numbers(values: pd.Series, dtype: str, settings: ReadSettings, na: np.n
                 issues.append(Issue(other, "not a number (a date or yes/no value where a number is expected)",
                                     "enter a number"))
         _text_numbers(text, textual, out, settings, issues)
-    res = ColumnRead(pd.Series(out, index=values.index).astype("Float64"), issues)
+    res = ColumnRead(pd.Series(pd.arrays.FloatingArray(out, np.isnan(out)), index=values.index), issues)
     if dtype == "Int64":
         frac = np.flatnonzero(~np.isnan(out) & (out != np.round(out)))
         if len(frac):
             res.issues.append(Issue(frac, "value is not a whole number", "correct the value in the source file"))
         big = np.abs(out) > 2**53
         vals = np.where(np.isnan(out) | big | (out != np.round(out)), np.nan, out)
-        res.values = pd.Series(vals, index=values.index).astype("Float64").round().astype("Int64")
+        missing = np.isnan(vals)
+        res.values = pd.Series(pd.arrays.IntegerArray(np.where(missing, 0, vals).astype(np.int64), missing),
+                               index=values.index)
         if big.any():
             res.issues.append(Issue(np.flatnonzero(big), "number too large for a whole-number column",
                                     "correct the value"))
@@ -296,7 +298,7 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
             has_dot = _bool_np(pc.match_substring(sub, "."))
             amb = _match(sub, "amb_dot") if has_dot.any() else np.zeros(len(pos), bool)
             if settings.decimal == "." or not amb.any() or (has_dot & ~amb).any():
-                out[pos] = _to_float(sub, ".")
+                out[pos] = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
                 return
     votes = _decimal_votes(sub)
     sub_vals = np.asarray(sub.to_numpy(zero_copy_only=False), dtype=object)
@@ -507,9 +509,10 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
         left[ok] = False
     iso = _dmatch(sub, "iso")
     if iso.all() and left.all():  # fast path: every value is YYYY-MM-DD
-        put(iso, _strptime(sub))
+        put(iso, _strptime(sub, iso))
         return
-    put(iso & left, _strptime(sub))
+    if (iso & left).any():
+        put(iso & left, _strptime(sub, iso & left))
     _iso_time(sub, pos, left, put, w)
     _partial_iso(sub, left, put, settings.partial)
     if settings.date_format:
@@ -534,13 +537,14 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
                               f"a `date_format` in {settings.declared}"))
 
 
-def _strptime(arr) -> np.ndarray:
-    """The leading YYYY-MM-DD of each text as datetime64[ns]; NaT where that day does not exist
-    (pyarrow's strptime would roll 2023-02-31 over to 2023-03-03)."""
+def _strptime(arr, mask: np.ndarray) -> np.ndarray:
+    """The leading YYYY-MM-DD of the texts of ``mask`` (checked to be digits there) as
+    datetime64[ns]; NaT where that day does not exist (pyarrow's strptime would roll 2023-02-31
+    over to 2023-03-03)."""
+    text = arr if mask.all() else pc.if_else(pa.chunked_array([pa.array(mask)]), arr, "2000-01-01")
+
     def part(a, b):
-        digits = pc.utf8_slice_codeunits(arr, a, b)
-        ok = pc.match_substring_regex(digits, r"^\d+$")
-        return pc.cast(pc.if_else(ok, digits, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+        return pc.cast(pc.utf8_slice_codeunits(text, a, b), pa.int64()).to_numpy(zero_copy_only=False)
     return _from_parts(part(0, 4), part(5, 7), part(8, 10))
 
 
@@ -548,7 +552,7 @@ def _iso_time(sub, pos, left, put, w: _DateWork) -> None:
     m = _dmatch(sub, "iso_time") & left
     if not m.any():
         return
-    put(m, _strptime(sub))
+    put(m, _strptime(sub, m))
     t = pc.utf8_slice_codeunits(sub, 11, 19)
     midnight = _bool_np(pc.match_substring_regex(t, r"^00:00(:00)?$"))
     if (m & ~midnight).any():
@@ -646,8 +650,9 @@ def _day_month(sub, pos, left, put, settings: ReadSettings, w: _DateWork) -> Non
         elif neutral.any():
             first = np.flatnonzero(neutral)[0]
             w.issues.append(Issue(pos[neutral], "", "", report=False))
-            w.issues.append(Issue(pos[[first]], f"day/month order cannot be told: in all {int(neutral.sum())} "
-                                  f"value(s) such as {sub[int(first)].as_py()!r} both day and month are ≤ 12",
+            w.issues.append(Issue(pos[[first]], f"day/month order cannot be told: {int(neutral.sum())} value(s) "
+                                  f"such as {sub[int(first)].as_py()!r} have day and month ≤ 12, and no value of the "
+                                  "column decides the order",
                                   _ORDER_FIX.format(where=settings.declared), per_row=False))
             left[neutral] = False
             order = "dmy"  # only values with day == month remain, which read the same either way
@@ -682,7 +687,6 @@ def _serials(sub, left, put) -> None:
 def read_bools(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray | None) -> ColumnRead:
     if pd.api.types.is_bool_dtype(values.dtype):
         return ColumnRead(values.astype("boolean").mask(na))
-    n = len(values)
     issues = []
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         issues.append(Issue(np.flatnonzero(~na), "wrong type: the file stores dates where yes/no values are "
@@ -691,14 +695,13 @@ def read_bools(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray | None) 
     lower = pc.utf8_lower(text)
     t = _bool_np(pc.is_in(lower, value_set=pa.array(TRUE_WORDS)))
     f = _bool_np(pc.is_in(lower, value_set=pa.array(FALSE_WORDS)))
-    out = np.full(n, None, dtype=object)
-    out[t & ~na] = True
-    out[f & ~na] = False
+    known = (t | f) & ~na
     bad = np.flatnonzero(~na & ~t & ~f)
     if len(bad):
         issues.append(Issue(bad, "value is not a yes/no value (use true/false, yes/no, 1/0)",
                             "correct the value in the source file"))
-    return ColumnRead(pd.Series(pd.array(out, dtype="boolean"), index=values.index), issues)
+    out = pd.arrays.BooleanArray(t & known, ~known)
+    return ColumnRead(pd.Series(out, index=values.index), issues)
 
 
 def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
