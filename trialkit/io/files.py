@@ -31,7 +31,7 @@ __all__ = ["RawTable", "read_raw", "decode_bytes", "sniff_delimiter", "EXTENSION
 EXTENSIONS = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xlsm", ".xls")
 TEXT_EXTENSIONS = (".csv", ".tsv", ".txt")
 EXCEL_EXTENSIONS = (".xlsx", ".xlsm", ".xls")
-_ENCODING_FIX = ("declare the file's encoding in study.yaml, e.g. `encoding: {table}: {enc}}}` (or save the "
+_ENCODING_FIX = ("declare the file's encoding in study.yaml, e.g. `encoding: {{{table}: {enc}}}` (or save the "
                  "file as UTF-8)")
 
 
@@ -364,10 +364,18 @@ def _blank(v) -> bool:
 
 
 def _header_of(ws) -> tuple[int | None, list]:
+    """The header row: the first row with two or more values (title lines of one value above it are
+    skipped), else the first row with a value."""
+    first = None
     for i, row in _sheet_rows(ws):
-        if any(not _blank(v) for v in row):
+        filled = sum(not _blank(v) for v in row)
+        if filled and first is None:
+            first = (i, list(row))
+        if filled >= 2:
             return i, list(row)
-    return None, []
+        if i > 50:
+            break
+    return first if first is not None else (None, [])
 
 
 def _read_excel(path: Path, *, table: str, sheet, expected: set[str]) -> RawTable:
@@ -410,6 +418,8 @@ def _read_excel(path: Path, *, table: str, sheet, expected: set[str]) -> RawTabl
     problems += _formula_problems(path, name, header_line, rows, lines, header, table=table)
     frame = _named_frame(header, cols, header_line, table=table, file=path.name, problems=problems)
     notes = [f"{path.name}: read from sheet {name!r}"] if len(names) > 1 else []
+    if header_line > 1:
+        notes.append(f"{path.name}: the table's header is on row {header_line}; the rows above it were not read")
     return RawTable(frame, np.array(lines, dtype=np.int64), "excel", problems, notes)
 
 

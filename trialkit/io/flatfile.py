@@ -12,8 +12,8 @@ A study folder holds one file per canonical table — ``sites``, ``screening``, 
     values:                       # recode values of a column, per table
       randomization: {arm: {"Inotuzumab ozogamicin": InO, "ALL R3": ALLR3}}
     date_format: "%d.%m.%Y"       # strftime format of non-ISO dates (global, per table or per column)
-    date_order: dmy               # day/month order when no value of a column decides it
-    decimal: ","                  # decimal mark when no value of a column decides it
+    date_order: dmy               # day/month order (default: inferred per column from the values)
+    decimal: ","                  # decimal mark (default: inferred per column from the values)
     encoding: cp1252              # default: detected (UTF-8 with or without BOM, UTF-16 BOM, else cp1252)
     na_values: ["", NA, ND]       # tokens read as missing (replaces the default list)
     sheet: Data                   # worksheet of Excel files (name, or position from 1)
@@ -421,7 +421,8 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
         frames[table] = canon
         sources[table] = SourceInfo(raw_name(folder, table, cfg), 1 if raw.kind == "parquet" else 2, lines=raw.lines)
         notes += raw.notes
-        skip[sources[table].file] = (raw.bad_lines, raw.unread)
+        absent = {c for p in probs for c in p.loc[p["problem"] == "required column is missing", "column"]}
+        skip[sources[table].file] = (raw.bad_lines, raw.unread, absent)
         if not validate and probs:
             n = sum(len(p) for p in probs)
             notes.append(f"{sources[table].file}: {n} problem(s) found while reading (unreadable values are "
@@ -446,16 +447,17 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
 
 def _without_consequences(frame: pd.DataFrame, skip: dict) -> pd.DataFrame:
     """Drop the schema's findings that only repeat a reading problem: anything on a record whose
-    fields do not line up with the header, and "empty value" where a value was there but unreadable."""
+    fields do not line up with the header, and "empty value" where a value was there but unreadable
+    or where the whole column is missing (reported once)."""
     if not len(frame) or not skip:
         return frame
     keep = np.ones(len(frame), dtype=bool)
     for i, rec in enumerate(frame.itertuples(index=False)):
-        bad, unread = skip.get(rec.file, (set(), set()))
+        bad, unread, absent = skip.get(rec.file, (set(), set(), set()))
         if rec.row != rec.row:
             continue
-        line = int(rec.row)
-        if line in bad or (str(rec.problem).startswith("empty value") and (line, rec.column) in unread):
+        line, empty = int(rec.row), str(rec.problem).startswith("empty value")
+        if line in bad or (empty and ((line, rec.column) in unread or rec.column in absent)):
             keep[i] = False
     return frame[keep]
 

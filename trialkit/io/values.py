@@ -663,10 +663,11 @@ def _day_month(sub, pos, left, put, settings: ReadSettings, w: _DateWork) -> Non
     dates = _from_parts(y, m, d)
     bad = take & np.isnat(dates)
     if bad.any() and declared:
-        w.issues.append(Issue(pos[bad], f"not a real date in the declared order {order}",
+        w.issues.append(Issue(pos[bad], f"value is not a date in the declared order {order} (no such day)",
                               f"correct the value, or the date_order in {settings.declared}"))
         left[bad] = False
-    put(take & ~bad, dates)
+        take &= ~bad
+    put(take, dates)
 
 
 def _serials(sub, left, put) -> None:
