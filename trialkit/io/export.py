@@ -15,6 +15,7 @@ lists, Table 1, explorer downloads, problem reports, study folders) goes through
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from pathlib import Path
@@ -118,7 +119,8 @@ def write_table(data: pd.DataFrame, path: str | os.PathLike, *, sheet: str = "ta
     try:
         if suffix == ".csv":
             safe, _ = neutralize(_safe_header(frame))
-            safe.to_csv(path, index=False, date_format=date_format, lineterminator=lineterminator, encoding=encoding)
+            safe.to_csv(path, index=False, date_format=date_format, lineterminator=lineterminator, encoding=encoding,
+                        quoting=_quoting(safe))
         else:
             _write_xlsx(frame, path, sheet=sheet, caption=caption)
     except OSError as exc:
@@ -138,7 +140,17 @@ def csv_text(data: pd.DataFrame, *, date_format: str | None = None, lineterminat
     "arm\nInO\n'@SUM(A1)\n"
     """
     safe, _ = neutralize(_safe_header(data))
-    return safe.to_csv(index=False, date_format=date_format, lineterminator=lineterminator)
+    return safe.to_csv(index=False, date_format=date_format, lineterminator=lineterminator, quoting=_quoting(safe))
+
+
+def _quoting(data: pd.DataFrame) -> int:
+    """Minimal quoting, or every field quoted when a text holds a carriage return (Python's csv
+    writer quotes line breaks of the line terminator only, and an unquoted CR splits the record)."""
+    for j in range(data.shape[1]):
+        s = data.iloc[:, j]
+        if _is_text_column(s) and s.map(lambda v: isinstance(v, str) and "\r" in v).any():
+            return csv.QUOTE_ALL
+    return csv.QUOTE_MINIMAL
 
 
 def _cell_value(v):
