@@ -290,3 +290,19 @@ def test_dates_and_numbers_in_object_columns_are_read_by_kind():
     assert [(i.positions.tolist(), i.problem) for i in res.issues] == [([3], "not a date")]
     num = read_values(pd.Series([1, 2.5, "3,5", np.nan], dtype=object), "Float64", ReadSettings())
     assert num.values.tolist() == [1.0, 2.5, 3.5, pd.NA]
+
+
+def test_without_validation_the_notes_count_what_could_not_be_read(tmp_path):
+    s = load_quietly(study_from(tmp_path, "decimal_mixed"), validate=False)
+    assert s.screening["marrow_blasts_pct"].tolist() == [45.5, pd.NA, 3.0, 80.25]
+    assert any(n.startswith("screening.csv: 1 problem(s) found while reading") for n in s.notes)
+
+
+def test_bad_path_arguments_are_trialkit_errors():
+    from trialkit import load_study
+    from trialkit.errors import InputTypeError, StudyPathError
+
+    with pytest.raises(InputTypeError, match="str or pathlib.Path"):
+        load_study(None)
+    with pytest.raises(StudyPathError, match="not a folder"):
+        load_study(MINIMAL / "sites.csv")

@@ -338,6 +338,17 @@ def _read_one(folder: Path, table: str, cfg: StudyConfig) -> tuple[pd.DataFrame 
     return canon, raw, frames + ([probs] if len(probs) else [])
 
 
+def _folder(path) -> Path:
+    from ..errors import InputTypeError
+
+    if not isinstance(path, str | os.PathLike):
+        raise InputTypeError(f"give the study folder as a path (str or pathlib.Path), not a {type(path).__name__}.")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise StudyPathError(f"{folder} is not a folder; give the folder that holds sites.csv, screening.csv, …")
+    return folder
+
+
 def load_table(path: str | os.PathLike, table: str, *, protocol: str | None = None):
     """One canonical table of a study folder, read with the folder's ``study.yaml``.
 
@@ -356,9 +367,7 @@ def load_table(path: str | os.PathLike, table: str, *, protocol: str | None = No
 
     if table not in TABLES:
         raise UsageError(f"unknown table {table!r}; the canonical tables are {', '.join(TABLES)}.")
-    folder = Path(path)
-    if not folder.is_dir():
-        raise StudyPathError(f"{folder} is not a folder; give the folder that holds sites.csv, screening.csv, …")
+    folder = _folder(path)
     cfg = read_config(folder, protocol=protocol)
     canon, raw, problems = _read_one(folder, table, cfg)
     if canon is None:
@@ -407,9 +416,7 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
     >>> study.protocol.ratio
     {'ALLR3': 1, 'InO': 2}
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise StudyPathError(f"{folder} is not a folder; give the folder that holds sites.csv, screening.csv, …")
+    folder = _folder(path)
     cfg = read_config(folder, protocol=protocol)
     frames, sources, notes, problems, skip = {}, {}, [], [], {}
     for table in TABLES:
