@@ -306,3 +306,22 @@ def test_bad_path_arguments_are_trialkit_errors():
         load_study(None)
     with pytest.raises(StudyPathError, match="not a folder"):
         load_study(MINIMAL / "sites.csv")
+
+
+def test_excel_sep_line_sets_the_delimiter_and_keeps_line_numbers(tmp_path):
+    text = "sep=;\n" + SCREENING.replace(",", ";").replace("12.1", "twelve")
+    pr = problems_of(study_from(tmp_path, screening__csv=text))
+    assert located(pr) == [("screening.csv", 4, "age_years")]
+
+
+def test_more_number_and_date_spellings():
+    from decimal import Decimal
+
+    from trialkit.io.values import ReadSettings, read_values
+
+    num = read_values(pd.Series(["\u22125.5", "3"], dtype="string[pyarrow]"), "Float64", ReadSettings())
+    assert num.values.tolist() == [-5.5, 3.0] and num.issues == []
+    dec = read_values(pd.Series([Decimal("0.0085"), None], dtype=object), "Float64", ReadSettings())
+    assert dec.values.tolist() == [0.0085, pd.NA] and dec.issues == []
+    dates = read_values(pd.Series(["2023-7-1", "2023-07-17"], dtype="string[pyarrow]"), "datetime", ReadSettings())
+    assert dates.values.tolist() == [pd.Timestamp("2023-07-01"), pd.Timestamp("2023-07-17")]

@@ -284,7 +284,12 @@ def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
     if not raw or raw.isspace():
         raise FileProblem("the file is empty", f"export the {table} table again")
     text, used = decode_bytes(raw, encoding, table=table)
-    delim = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
+    notes = [f"{path.name}: read as {used}"] if used not in ("utf-8", "utf-8-sig") else []
+    hint = re.match(r"sep=(.)\r?\n", text)  # Excel's "sep=;" first line: the delimiter, not the header
+    if hint:
+        notes.append(f"{path.name}: line 1 {hint.group(0).strip()!r} read as the delimiter")
+        text = "\n" + text[hint.end():]  # keeps the line numbers
+    delim = hint.group(1) if hint else "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
     parsed = None
     if _simple_enough(text, delim):
         parsed = _fast_parse(text, raw if used == "utf-8" else None, delim)
@@ -294,7 +299,6 @@ def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
     problems = list(parsed.problems)
     frame = _named_frame(parsed.header, parsed.columns, parsed.header_line, table=table, file=path.name,
                          problems=problems)
-    notes = [f"{path.name}: read as {used}"] if used not in ("utf-8", "utf-8-sig") else []
     return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -97,7 +98,7 @@ def _kind_codes(values: pd.Series) -> np.ndarray:
             return 1
         if isinstance(v, bool | np.bool_):
             return 3
-        if isinstance(v, int | float | np.integer | np.floating):
+        if isinstance(v, int | float | np.integer | np.floating | Decimal):
             return 2
         if isinstance(v, _dt.date | _dt.datetime | pd.Timestamp | np.datetime64):
             return 4
@@ -292,6 +293,8 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
     if not len(pos):
         return
     sub = pc.take(text, pa.array(pos)) if len(pos) < len(textual) else text
+    if pc.any(pc.match_substring(sub, "\u2212")).as_py():  # the typographic minus sign of some exports
+        sub = pc.replace_substring(sub, "\u2212", "-")
     if not settings.decimal or settings.decimal == ".":  # fast path: plain numbers, decimal point decided
         plain = _match(sub, "plain")
         if plain.all():
@@ -347,7 +350,7 @@ _D = {
     "basic": r"^(19|20|21)\d{2}(0[1-9]|1[0-2])\d{2}$",
     "dmy": r"^(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<y>\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$",
     "dmy2": r"^\d{1,2}([./-])\d{1,2}([./-])\d{2}$",
-    "ymd": r"^(?P<y>\d{4})[/.](?P<m>\d{1,2})[/.](?P<d>\d{1,2})$",
+    "ymd": r"^(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})$",
     "month_year": r"^(?P<m>\d{1,2})[/.-](?P<y>\d{4})$",
     "d_mon_y": r"^(?P<d>\d{1,2})[ ./-]?(?P<mon>\pL{3,9})\.?[ ./,-]*(?P<y>\d{4})$",
     "mon_d_y": r"^(?P<mon>\pL{3,9})\.?[ ./-]?(?P<d>\d{1,2}),?[ ./-]*(?P<y>\d{4})$",
