@@ -129,7 +129,7 @@ def write_table(data: pd.DataFrame, path: str | os.PathLike, *, sheet: str = "ta
 
 
 def csv_text(data: pd.DataFrame, *, date_format: str | None = None, lineterminator: str = "\n") -> str:
-    """The CSV text :func:`write_table` would write (formula-like cells neutralized), for writers that
+    r"""The CSV text :func:`write_table` would write (formula-like cells neutralized), for writers that
     add lines of their own around the table.
 
     Examples
