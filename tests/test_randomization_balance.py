@@ -68,7 +68,7 @@ def test_table_layout_counts_and_band_on_67_vs_33():
 def test_pvalues_only_on_request():
     df = pd.DataFrame({"arm": ["A"] * 6 + ["B"] * 6, "x": [1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 7.0],
                        "c": list("aabbab") + list("bbbbba")})
-    bt = tk.balance_table(df, covariates=["x", "c"], pvalues=True)
+    bt = tk.balance_table(df, covariates=["x", "c"], pvalues=True, reference="A")
     from scipy import stats
 
     sm = bt.smd.set_index("variable")
@@ -80,11 +80,13 @@ def test_pvalues_only_on_request():
 
 
 def test_three_arms_compare_with_reference_and_keep_rows_without_group():
-    df = pd.DataFrame({"g": ["P", "L", "H", "P", "L", "H", None], "x": [1, 2, 3, 2, 3, 5, 9.0]})
-    bt = tk.balance_table(df, by="g", order=["P", "L", "H"], covariates=["x"])
+    # a categorical declares the order (P first = the reference), never the alphabet
+    df = pd.DataFrame({"g": pd.Categorical(["P", "L", "H", "P", "L", "H", None], categories=["P", "L", "H"]),
+                       "x": [1, 2, 3, 2, 3, 5, 9.0]})
+    bt = tk.balance_table(df, by="g", covariates=["x"])
     assert bt.smd["comparison"].tolist() == ["L vs P", "H vs P"]
     assert bt.n["Overall"] == 7 and "1 row(s) have no `g` value" in bt.caption
-    over = bt.stats.query("variable == 'x' and group == 'Overall' and statistic == 'mean'")["value"].iloc[0]
+    over = bt.summary.query("variable == 'x' and group == 'Overall' and statistic == 'mean'")["value"].iloc[0]
     assert over == pytest.approx(25 / 7)
 
 
@@ -94,9 +96,9 @@ def test_cdisc_adsl_against_hand_computation(cdisc_dir):
     adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin1")
     order = ["Placebo", "Xanomeline Low Dose", "Xanomeline High Dose"]
     covs = ["AGE", "SEX", "RACE", "HEIGHTBL", "WEIGHTBL", "BMIBL"]
-    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs, order=order)
+    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs)  # ordered by TRT01PN, not alphabetically
     assert bt.n == {"Placebo": 86, "Xanomeline Low Dose": 84, "Xanomeline High Dose": 84, "Overall": 254}
-    st = bt.stats.set_index(["variable", "level", "group", "statistic"])["value"]
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
     g = adsl.groupby("TRT01P")
     for v in ("AGE", "HEIGHTBL", "WEIGHTBL", "BMIBL"):
         for arm in order:
@@ -140,21 +142,23 @@ def test_cdisc_study_via_load_cdisc(cdisc_dir):
     ages = study.screening.set_index("subject_id")["age_years"]
     rnd = study.randomization.set_index("subject_id")["arm"]
     x = ages[rnd.index][rnd == ref].dropna()
-    st = bt.stats.set_index(["variable", "level", "group", "statistic"])["value"]
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
     assert st[("age_years", "", ref, "mean")] == pytest.approx(x.astype(float).mean())
     assert len(adsl) == 254
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"by": "treatment"}, "grouping column `treatment` is not in the frame"),
-    ({"covariates": ["x", "height"]}, r"covariate\(s\) \['height'\]"),
+    ({"covariates": ["x", "height"]}, r"column\(s\) 'height' not in the data"),
     ({"covariates": ["x", "arm"]}, "is the grouping column"),
     ({"covariates": ["x", "x"]}, "repeat a column"),
     ({"covariates": []}, "no covariates"),
-    ({"covariates": ["x"], "order": ["A"]}, "lacks group"),
+    ({"covariates": ["x"], "reference": "C"}, "reference='C' is not one of the groups"),
+    ({"covariates": ["x"]}, "which group is the reference"),  # A/B: nothing says which is the control
 ])
 def test_balance_rejects_bad_calls(kwargs, match):
     df = pd.DataFrame({"arm": ["A", "B"], "x": [1.0, 2.0]})
+    kwargs = {"reference": "A", **kwargs} if kwargs.get("covariates") != ["x"] else kwargs
     with pytest.raises(BalanceError, match=match):
         tk.balance_table(df, **kwargs)
 
@@ -163,7 +167,7 @@ def test_balance_rejects_other_inputs_and_bad_export(tmp_path):
     with pytest.raises(BalanceError, match="expected a Study or a DataFrame"):
         tk.balance_table([1, 2, 3])
     s = toy_study(["InO", "ALLR3", "InO"])
-    with pytest.raises(BalanceError, match="use by='arm'"):
+    with pytest.raises(BalanceError, match="'treatment' are in none of the study's tables.*did you mean 'treated'"):
         tk.balance_table(s, by="treatment")
     bt = tk.balance_table(s, covariates=["age_years"])
     with pytest.raises(BalanceError, match="writes .xlsx"):
@@ -181,7 +185,7 @@ def test_agrees_with_tableone_and_multilevel_chance_limit(cdisc_dir):
     adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin1")
     adsl = adsl[adsl["TRT01P"].isin(["Placebo", "Xanomeline High Dose"])]
     covs, cats = ["AGE", "HEIGHTBL", "WEIGHTBL", "BMIBL", "SEX", "RACE"], ["SEX", "RACE"]
-    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs, order=["Placebo", "Xanomeline High Dose"])
+    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t1 = TableOne(adsl, columns=covs, categorical=cats, groupby="TRT01P", smd=True, pval=False,

@@ -183,3 +183,7 @@ def describe(rec) -> str:
 
 class TrialkitWarning(UserWarning):
     """Something was accepted but deserves the user's attention (e.g. dates after the data cut)."""
+
+
+class EmptySelectionError(TrialkitError):
+    """A population, subgroup or filter left no subjects to analyse (the message names which)."""

@@ -11,13 +11,14 @@ Moeschberger 2003, §7.5); the unstratified case reproduces lifelines' ``multiva
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..errors import TrialkitError
+from ..results import Result
 from ._data import stratum_codes, survival_data
-from .survival import _html
 
 __all__ = ["logrank", "LogrankResult", "weighted_logrank"]
 
@@ -93,44 +94,48 @@ def weighted_logrank(time, event, group, *, strata=None, p: float = 0.0, q: floa
 
 
 @dataclass(frozen=True)
-class LogrankResult:
+class LogrankResult(Result):
     """A (stratified, weighted) log-rank test.
 
     Attributes
     ----------
-    test : DataFrame
+    summary : DataFrame
         One row: ``endpoint, test, weights, strata, statistic, df, p_value``.
     groups : DataFrame
         One row per group: ``group, n, observed, expected, o_minus_e, score, variance`` (observed
         and expected counts are unweighted; score and variance carry the weights).
     """
 
-    test: pd.DataFrame
+    summary: pd.DataFrame
     groups: pd.DataFrame
     endpoint: str | None
     weights: str
     strata: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    analysis: ClassVar[str] = "logrank"
+
     @property
     def statistic(self) -> float:
-        return float(self.test["statistic"].iloc[0])
+        return float(self.summary["statistic"].iloc[0])
 
     @property
     def p_value(self) -> float:
-        return float(self.test["p_value"].iloc[0])
+        return float(self.summary["p_value"].iloc[0])
 
     @property
     def df(self) -> int:
-        return int(self.test["df"].iloc[0])
+        return int(self.summary["df"].iloc[0])
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.test
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "groups": self.groups}
 
-    def _repr_html_(self) -> str:
-        t = self.test.iloc[0]
-        return _html(f"{t['test']}: χ² = {t['statistic']:.3f} on {t['df']} df, p = {t['p_value']:.4g}",
-                     [("", self.groups)], self.notes)
+    def settings(self) -> dict:
+        return {"endpoint": self.endpoint, "weights": self.weights, "strata": self.strata}
+
+    def title(self) -> str:
+        t = self.summary.iloc[0]
+        return f"{t['test']} ({self.endpoint or ''}): chi-square = {t['statistic']:.3f} on {t['df']} df, p = {t['p_value']:.4g}"
 
 
 def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, weights: str = "logrank",
@@ -184,12 +189,12 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
                             f"{n_present} ({', '.join(sd.groups)}) after selection")
     stratum = None
     if sd.strata:
-        stratum = stratum_codes(f, sd.strata)
+        stratum = stratum_codes(f, sd.strata)[0]
     res = weighted_logrank(f["time"].to_numpy(), f["event"].to_numpy(), codes, strata=stratum,
                            p=p if weights != "logrank" else 0.0, q=q if weights != "logrank" else 0.0)
     wname = "log-rank" if weights == "logrank" else f"Fleming-Harrington G({p:g},{q:g})"
     name = ("stratified " if sd.strata else "") + wname
-    test = pd.DataFrame([{"endpoint": sd.endpoint, "test": name, "weights": wname,
+    summary = pd.DataFrame([{"endpoint": sd.endpoint, "test": name, "weights": wname,
                           "strata": ", ".join(sd.strata), "statistic": res["statistic"], "df": res["df"],
                           "p_value": float(chi2.sf(res["statistic"], res["df"]))}])
     n = np.bincount(codes, minlength=len(sd.groups))
@@ -200,5 +205,5 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
     notes = list(sd.notes)
     if stratum is not None:
         notes.append(f"{len(np.unique(stratum))} strata from {', '.join(sd.strata)}")
-    return LogrankResult(test=test, groups=groups, endpoint=sd.endpoint, weights=wname, strata=sd.strata,
+    return LogrankResult(summary=summary, groups=groups, endpoint=sd.endpoint, weights=wname, strata=sd.strata,
                          notes=tuple(notes))

@@ -9,13 +9,16 @@ Wald intervals, so the two methods differ only in the partial likelihood.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ..analysis_set import group_order
 from ..errors import TrialkitError
-from ._data import AGE_BANDS, SurvivalData, quiet_lifelines, stratum_codes, survival_data
-from .survival import _html, _z
+from ..results import Result
+from ._data import SurvivalData, quiet_lifelines, stratum_codes, survival_data
+from .survival import _z
 
 __all__ = ["cox", "CoxResult", "cox_subgroups", "SubgroupResult", "TIES"]
 
@@ -46,7 +49,7 @@ def _design(sd: SurvivalData, reference: str | None) -> tuple[pd.DataFrame, list
             cols[c] = v.to_numpy(dtype=float)
             terms.append((c, c, "per unit"))
         else:
-            levels = sorted(pd.unique(v.astype(str)))
+            levels = list(group_order(v))
             for lev in levels[1:]:
                 name = f"{c}[{lev}]"
                 cols[name] = (v.astype(str) == lev).to_numpy(dtype=float)
@@ -63,7 +66,7 @@ def _fit(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float) -> tup
         df = X.assign(_time=f["time"].to_numpy(), _event=f["event"].to_numpy())
         strata = None
         if sd.strata:
-            df["_stratum"] = stratum_codes(f, sd.strata)
+            df["_stratum"] = stratum_codes(f, sd.strata)[0]
             strata = ["_stratum"]
         with quiet_lifelines():
             cph = CoxPHFitter(alpha=1 - conf_level).fit(df, "_time", "_event", strata=strata)
@@ -73,10 +76,14 @@ def _fit(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float) -> tup
 
     strata = None
     if sd.strata:
-        strata = stratum_codes(f, sd.strata)
+        strata = stratum_codes(f, sd.strata)[0]
     r = PHReg(f["time"].to_numpy(), X.to_numpy(), status=f["event"].to_numpy(), strata=strata,
               ties="breslow").fit()
     return pd.DataFrame({"coef": r.params, "se": r.bse}, index=X.columns), float(r.llf)
+
+
+class _NotConverged(TrialkitError):
+    """A Cox fit warned of non-convergence (separation, an arm without events)."""
 
 
 def _fit_checked(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float):
@@ -88,7 +95,7 @@ def _fit_checked(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float
         out = _fit(sd, X, ties, conf_level)
     bad = [w for w in caught if "Convergence" in type(w.message).__name__ or issubclass(w.category, RuntimeWarning)]
     if bad:
-        raise ArithmeticError(str(bad[0].message).strip().splitlines()[0])
+        raise _NotConverged(str(bad[0].message).strip().splitlines()[0])
     for w in caught:  # pass on anything else untouched
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out
@@ -108,12 +115,12 @@ def _table(est: pd.DataFrame, terms, conf_level: float) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class CoxResult:
+class CoxResult(Result):
     """A Cox model's hazard ratios.
 
     Attributes
     ----------
-    table : DataFrame
+    summary : DataFrame
         One row per term: ``term, comparison, coef, se, hr, lower, upper, z, p_value`` (Wald).
     n, events : int
     ties : {"efron", "breslow"}
@@ -122,7 +129,7 @@ class CoxResult:
         The log partial likelihood at the estimate.
     """
 
-    table: pd.DataFrame
+    summary: pd.DataFrame
     endpoint: str | None
     n: int
     events: int
@@ -133,17 +140,21 @@ class CoxResult:
     log_likelihood: float
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    analysis: ClassVar[str] = "cox"
+
     @property
     def method(self) -> str:
         return TIES[self.ties]
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.table.assign(ties=self.ties, strata=", ".join(self.strata), n=self.n, events=self.events)
+    def settings(self) -> dict:
+        return {"endpoint": self.endpoint, "n": self.n, "events": self.events, "ties": self.ties,
+                "method": self.method, "strata": self.strata, "covariates": self.covariates,
+                "conf_level": self.conf_level, "log_likelihood": self.log_likelihood}
 
-    def _repr_html_(self) -> str:
+    def title(self) -> str:
         strata = f", stratified by {', '.join(self.strata)}" if self.strata else ""
-        return _html(f"Cox model for {self.endpoint or ''}: {self.n} subjects, {self.events} events, ties "
-                     f"{self.method}{strata}, {self.conf_level:.0%} Wald CI", [("", self.table)], self.notes)
+        return (f"Cox model for {self.endpoint or ''}: {self.n} subjects, {self.events} events, ties "
+                f"{self.method}{strata}, {self.conf_level:.0%} Wald CI")
 
 
 def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), strata=None, ties: str = "efron",
@@ -183,7 +194,7 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
         raise TrialkitError(f"ties must be 'efron' or 'breslow', not {ties!r}")
     _z(conf_level)
     sd = survival_data(data, endpoint=endpoint, by=by, strata=strata, covariates=covariates,
-                       population=population, subgroup=subgroup)
+                       population=population, subgroup=subgroup, reference=reference, require_reference=True)
     f = sd.frame
     if int(f["event"].sum()) == 0:
         raise TrialkitError(f"{sd.endpoint}: no events in the selected subjects, so no hazard ratio can be "
@@ -198,45 +209,71 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
     except Exception as exc:  # convergence failures of either fitter
         raise TrialkitError(f"the Cox model for {sd.endpoint} did not converge ({type(exc).__name__}: {exc}); "
                             "an arm or covariate level may have no events: drop that covariate or merge levels") from exc
-    return CoxResult(table=_table(est, terms, conf_level), endpoint=sd.endpoint, n=len(f),
+    return CoxResult(summary=_table(est, terms, conf_level), endpoint=sd.endpoint, n=len(f),
                      events=int(f["event"].sum()), ties=ties, strata=sd.strata, covariates=sd.covariates,
                      conf_level=conf_level, log_likelihood=ll, notes=sd.notes)
 
 
 def _level_order(data, column: str, values: pd.Series) -> list[str]:
-    """Levels in their natural order: protocol strata levels, age bands by age, otherwise sorted."""
-    present = sorted(pd.unique(values.dropna().astype(str)))
-    natural: list[str] = []
-    if column == "age_band":
-        natural = list(AGE_BANDS)
-    protocol = getattr(data, "protocol", None)
-    for factor in getattr(protocol, "stratification", ()) or ():
-        if factor.name == column:
-            natural = list(factor.levels)
-    return [lv for lv in natural if lv in present] + [lv for lv in present if lv not in natural]
+    """Levels in their natural order (protocol strata levels, age bands by age; see group_order)."""
+    return list(group_order(values, protocol=getattr(data, "protocol", None), column=column))
 
 
 @dataclass(frozen=True)
-class SubgroupResult:
+class SubgroupResult(Result):
     """Hazard ratios of the arms within subgroups, ready for a forest plot.
 
-    ``table`` has ``subgroup, level, comparison, n, events, hr, lower, upper, p_interaction,
+    ``summary`` has ``subgroup, level, comparison, n, events, hr, lower, upper, p_interaction,
     note``; the first rows (``subgroup == "All"``) are the whole population. ``p_interaction``
     is the likelihood-ratio test of arm × subgroup (one value per subgroup variable).
     """
 
-    table: pd.DataFrame
+    summary: pd.DataFrame
     endpoint: str | None
     ties: str
     conf_level: float
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.table
+    analysis: ClassVar[str] = "cox_subgroups"
 
-    def _repr_html_(self) -> str:
-        return _html(f"Hazard ratios by subgroup ({self.endpoint or ''}, Cox {TIES[self.ties]})",
-                     [("", self.table)], self.notes)
+    def settings(self) -> dict:
+        return {"endpoint": self.endpoint, "ties": self.ties, "conf_level": self.conf_level}
+
+    def title(self) -> str:
+        return f"Hazard ratios by subgroup ({self.endpoint or ''}, Cox {TIES[self.ties]})"
+
+    def figure(self, **kwargs):
+        """The forest plot (:func:`trialkit.plot_forest`)."""
+        from ..plots.outcomes import plot_forest
+
+        return plot_forest(self, **kwargs)
+
+
+def _interaction_p(base: SurvivalData, sg: str, levels: list[str], reference, ties: str, conf_level: float) -> float:
+    """Likelihood-ratio p-value of arm × ``sg`` (NaN when a model cannot be fitted)."""
+    from scipy.stats import chi2
+
+    f = base.frame
+    try:
+        ok = f[sg].notna().to_numpy()
+        fs = f[ok]
+        lv = fs[sg].astype(str).to_numpy()
+        sd0 = SurvivalData(frame=fs, endpoint=base.endpoint, by=base.by, groups=base.groups,
+                           time_unit=base.time_unit, population=base.population, reference=base.reference)
+        X0, arm_terms = _design(sd0, reference)
+        for lev in levels[1:]:
+            X0[f"_lev[{lev}]"] = (lv == lev).astype(float)
+        X1 = X0.copy()
+        for col, _, _ in arm_terms:
+            for lev in levels[1:]:
+                X1[f"{col}:{lev}"] = X0[col] * (lv == lev)
+        X1 = X1.loc[:, X1.abs().sum() > 0]
+        _, ll0 = _fit_checked(sd0, X0, ties, conf_level)
+        _, ll1 = _fit_checked(sd0, X1, ties, conf_level)
+    except Exception:  # noqa: BLE001 - a non-estimable interaction is reported as NaN
+        return np.nan
+    dfree = X1.shape[1] - X0.shape[1]
+    return float(chi2.sf(max(2 * (ll1 - ll0), 0.0), dfree)) if dfree > 0 else np.nan
 
 
 def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgroups=("age_band", "sex", "country"),
@@ -260,10 +297,9 @@ def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgrou
     SubgroupResult
         A level without events in some arm keeps its row with ``hr`` NaN and a ``note``.
     """
-    from scipy.stats import chi2
-
     subgroups = (subgroups,) if isinstance(subgroups, str) else tuple(subgroups)
-    sd_all = survival_data(data, endpoint=endpoint, by=by, covariates=subgroups, population=population)
+    sd_all = survival_data(data, endpoint=endpoint, by=by, covariates=subgroups, population=population,
+                           reference=reference, require_reference=True)
     f = sd_all.frame
     rows = []
 
@@ -297,28 +333,8 @@ def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgrou
     for sg in subgroups:
         values = f[sg]
         levels = _level_order(data, sg, values)
-        p_int = np.nan
-        if len(levels) > 1 and len(base.groups) > 1:
-            try:
-                ok = values.notna().to_numpy()
-                fs = f[ok]
-                lv = fs[sg].astype(str).to_numpy()
-                sd0 = SurvivalData(frame=fs, endpoint=base.endpoint, by=by, groups=base.groups,
-                                   time_unit=base.time_unit, population=population, reference=base.reference)
-                X0, arm_terms = _design(sd0, reference)
-                for lev in levels[1:]:
-                    X0[f"_lev[{lev}]"] = (lv == lev).astype(float)
-                X1 = X0.copy()
-                for col, _, _ in arm_terms:
-                    for lev in levels[1:]:
-                        X1[f"{col}:{lev}"] = X0[col] * (lv == lev)
-                X1 = X1.loc[:, X1.abs().sum() > 0]
-                _, ll0 = _fit_checked(sd0, X0, ties, conf_level)
-                _, ll1 = _fit_checked(sd0, X1, ties, conf_level)
-                dfree = X1.shape[1] - X0.shape[1]
-                p_int = float(chi2.sf(max(2 * (ll1 - ll0), 0.0), dfree)) if dfree > 0 else np.nan
-            except Exception:  # noqa: BLE001 - reported as NaN with a note below
-                p_int = np.nan
+        p_int = _interaction_p(base, sg, levels, reference, ties, conf_level) \
+            if len(levels) > 1 and len(base.groups) > 1 else np.nan
         first = len(rows)
         for lev in levels:
             m = (values.astype("string") == lev).fillna(False).to_numpy()
@@ -337,4 +353,4 @@ def cox_subgroups(data, *, endpoint: str | None = None, by: str = "arm", subgrou
             for r in rows[rows_before:]:
                 r["note"] = (r["note"] + "; " if r["note"] else "") + f"{na} subject(s) with `{sg}` missing"
     table = pd.DataFrame(rows)
-    return SubgroupResult(table=table, endpoint=base.endpoint, ties=ties, conf_level=conf_level, notes=sd_all.notes)
+    return SubgroupResult(summary=table, endpoint=base.endpoint, ties=ties, conf_level=conf_level, notes=sd_all.notes)

@@ -9,11 +9,13 @@ at chosen times, all as tidy frames.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import EmptySelectionError, TrialkitError
+from ..results import Result
 from ._data import SurvivalData, quiet_lifelines, survival_data
 
 __all__ = ["km", "median_followup", "KMResult", "FollowupResult", "CONF_TYPES", "nice_times"]
@@ -114,17 +116,8 @@ def _counts_at(time: np.ndarray, event: np.ndarray, at: np.ndarray):
     return n_risk, n_event, upto - n_event
 
 
-def _html(title: str, frames: list[tuple[str, pd.DataFrame]], notes=()) -> str:
-    parts = [f"<b>{title}</b>"]
-    for caption, df in frames:
-        parts.append(f"<div><i>{caption}</i>{df.to_html(index=False, na_rep='NE', float_format=lambda v: f'{v:.3g}')}</div>")
-    if notes:
-        parts.append("<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
-    return "".join(parts)
-
-
 @dataclass(frozen=True)
-class KMResult:
+class KMResult(Result):
     """Kaplan–Meier estimates of one endpoint by group.
 
     Attributes
@@ -156,19 +149,36 @@ class KMResult:
     population: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    analysis: ClassVar[str] = "km"
+    part_keys: ClassVar[dict] = {"curves": ("group", "time"), "landmarks": ("group", "time"),
+                                 "risk_table": ("group", "time")}
+
     @property
     def conf_method(self) -> str:
         return CONF_TYPES[self.conf_type]
 
-    def to_frame(self) -> pd.DataFrame:
-        """The per-group summary with the CI method named in a column."""
-        return self.summary.assign(conf_type=self.conf_type, conf_level=self.conf_level, time_unit=self.time_unit)
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "landmarks": self.landmarks, "risk_table": self.risk_table,
+                "curves": self.curves}
 
-    def _repr_html_(self) -> str:
-        pct = f"{self.conf_level:.0%}"
-        return _html(f"Kaplan–Meier: {self.endpoint or ''} by {self.by or 'all'} ({pct} CI, {self.conf_method})",
-                     [("median (" + self.time_unit + ")", self.summary), ("landmarks", self.landmarks),
-                      ("numbers at risk", self.risk_table)], self.notes)
+    def settings(self) -> dict:
+        return {"endpoint": self.endpoint, "by": self.by, "conf_type": self.conf_type,
+                "conf_method": self.conf_method, "conf_level": self.conf_level, "time_unit": self.time_unit,
+                "population": self.population}
+
+    def title(self) -> str:
+        return (f"Kaplan–Meier: {self.endpoint or ''} by {self.by or 'all'} ({self.conf_level:.0%} CI, "
+                f"{self.conf_method}); times in {self.time_unit}")
+
+    def html_parts(self):
+        return [(f"median ({self.time_unit})", self.summary), ("landmarks", self.landmarks),
+                ("numbers at risk", self.risk_table)]
+
+    def figure(self, **kwargs):
+        """The Kaplan–Meier plot (:func:`trialkit.plot_km`)."""
+        from ..plots.outcomes import plot_km
+
+        return plot_km(self, **kwargs)
 
 
 def km(data, *, endpoint: str | None = None, by: str | None = "arm", conf_type: str = "log-log",
@@ -221,7 +231,7 @@ def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks
     """:func:`km` on already extracted :class:`SurvivalData`."""
     f = sd.frame
     if not len(f):
-        raise TrialkitError(f"no subjects to analyse for {sd.endpoint}; check the population and subgroup")
+        raise EmptySelectionError(f"no subjects to analyse for {sd.endpoint}; check the population and subgroup")
     t_max = float(f["time"].max())
     times = nice_times(t_max, sd.time_unit) if times is None else np.asarray(sorted(times), dtype=float)
     lm = times[times > 0] if landmarks is None else np.asarray(sorted(landmarks), dtype=float)
@@ -266,7 +276,7 @@ def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks
 
 
 @dataclass(frozen=True)
-class FollowupResult:
+class FollowupResult(Result):
     """Median follow-up by reverse Kaplan–Meier (Schemper & Smith 1996).
 
     ``summary`` has ``group, n, median, lower, upper`` (one row per group plus ``"overall"``).
@@ -279,12 +289,14 @@ class FollowupResult:
     method: str = "reverse Kaplan-Meier (censoring as the event), log-log CI"
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.summary.assign(method=self.method, time_unit=self.time_unit)
+    analysis: ClassVar[str] = "median_followup"
 
-    def _repr_html_(self) -> str:
-        return _html(f"Median follow-up ({self.endpoint or ''}, {self.time_unit}): {self.method}",
-                     [("", self.summary)], self.notes)
+    def settings(self) -> dict:
+        return {"endpoint": self.endpoint, "method": self.method, "conf_level": self.conf_level,
+                "time_unit": self.time_unit}
+
+    def title(self) -> str:
+        return f"Median follow-up ({self.endpoint or ''}, {self.time_unit}): {self.method}"
 
 
 def median_followup(data, *, endpoint: str | None = None, by: str | None = "arm", conf_level: float = 0.95,

@@ -154,7 +154,7 @@ def plot_forest(result, *, title: str | None = None, colors=PALETTE[1:], height:
     """
     import plotly.graph_objects as go
 
-    t = result.table if hasattr(result, "table") else result
+    t = result.summary if hasattr(result, "summary") else result
     t = t.reset_index(drop=True)
     keys = list(dict.fromkeys(zip(t["subgroup"], t["level"])))
     y_of = {k: i for i, k in enumerate(keys)}

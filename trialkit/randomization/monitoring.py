@@ -13,30 +13,38 @@ Two reference distributions are reported side by side and must not be confused:
     the protocol factors): ``(1 + #{|D_sim| ≥ |D_obs|}) / (1 + n_sim)``. A small value means the
     observed split is unusual *for this scheme* — the signal of an allocation error.
 
-Groups with too few patients for either test to reach ``alpha`` even at the most extreme split are
+Groups with too few patients for either test to reach ``1 - conf_level`` even at the most extreme split are
 flagged ``too small to test`` and get no p-value: a one-patient site is always "2:1 violated".
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ..analysis_set import group_order, is_study, stratum_codes, with_site_columns
 from ..errors import AllocationError
 from ..protocols import Protocol, get_protocol
-from .simulate import Scheme, protocol_scheme, simulate_arms, stratum_codes
+from ..results import Result
+from .simulate import Scheme, protocol_scheme, simulate_arms
 
 __all__ = ["AllocationSummary", "CumulativeAllocation", "allocation_summary", "cumulative_allocation",
            "allocation_over_time", "min_attainable_p"]
 
 
+def _check_conf_level(conf_level: float) -> None:
+    if not 0 < conf_level < 1:
+        raise AllocationError(f"conf_level must lie strictly between 0 and 1 (e.g. 0.95), not {conf_level!r}")
+
+
 def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:
     """(randomization frame with country/region joined from sites, protocol)."""
-    if hasattr(data, "randomization") and hasattr(data, "protocol"):
+    if is_study(data):
         rnd = data.randomization
         protocol = protocol or data.protocol
         sites = data.sites
@@ -58,12 +66,8 @@ def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:
     if rnd["arm"].isna().any():
         raise AllocationError(f"{int(rnd['arm'].isna().sum())} randomized subject(s) have no arm; fill `arm` "
                               "(the randomized arm) before monitoring the allocation.")
-    rnd = rnd.copy()
-    if sites is not None and len(sites) and "site_id" in rnd:
-        look = sites.drop_duplicates("site_id").set_index("site_id")
-        for col in ("country", "region"):
-            if col not in rnd and col in look:
-                rnd[col] = rnd["site_id"].map(look[col])
+    if sites is not None:
+        rnd = with_site_columns(rnd, data, ("country", "region"))
     if "randomization_date" in rnd:
         rnd = rnd.sort_values("randomization_date", kind="stable")
     return rnd.reset_index(drop=True), protocol
@@ -71,10 +75,10 @@ def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:
 
 def _scheme_for(rnd: pd.DataFrame, protocol: Protocol, scheme) -> Scheme:
     sch = Scheme.parse(scheme) if scheme is not None else protocol_scheme(protocol)
-    missing = [f for f in sch.stratify_by if f not in rnd]
+    missing = [f for f in sch.strata if f not in rnd]
     if missing and scheme is None and "stratum" in rnd:
         # the protocol factors are not separate columns; the stratum label carries their combination
-        sch = Scheme(sch.algorithm, stratify_by=("stratum",), block_sizes=sch.block_sizes,
+        sch = Scheme(sch.algorithm, strata=("stratum",), block_sizes=sch.block_sizes,
                      label=sch.label + " (via `stratum`)")
     elif missing:
         raise AllocationError(f"the scheme stratifies by {missing}, which are not columns of the randomization "
@@ -85,11 +89,11 @@ def _scheme_for(rnd: pd.DataFrame, protocol: Protocol, scheme) -> Scheme:
 def _simulate_counts(rnd: pd.DataFrame, protocol: Protocol, scheme: Scheme, n_sim: int, seed: int):
     """(T, N) arm indices under the scheme, re-randomizing the observed accrual sequence."""
     rng = np.random.default_rng(seed)
-    s1, labels = stratum_codes(rnd, scheme.stratify_by)
+    s1, labels = stratum_codes(rnd, scheme.strata)
     S = np.ascontiguousarray(np.broadcast_to(s1, (n_sim, len(rnd))))
     lv, nlv = None, []
     if scheme.algorithm == "minimization":
-        per = [stratum_codes(rnd, [f]) for f in scheme.stratify_by]
+        per = [stratum_codes(rnd, [f]) for f in scheme.strata]
         lv = np.broadcast_to(np.stack([c for c, _ in per], axis=-1), (n_sim, len(rnd), len(per)))
         nlv = [len(lab) for _, lab in per]
     arms, _ = simulate_arms(protocol, scheme, S, n_strata=len(labels), rng=rng, levels=lv, n_levels=nlv)
@@ -107,12 +111,12 @@ def min_attainable_p(n: int, p: float) -> float:
 
 
 @dataclass(frozen=True)
-class AllocationSummary:
+class AllocationSummary(Result):
     """Result of :func:`allocation_summary`.
 
     Attributes
     ----------
-    table : DataFrame
+    summary : DataFrame
         One row per level, group and tested arm: ``level, group, n, n_<arm>… (dose order), arm,
         prop, planned_prop, expected, difference, p_binomial, scheme_low, scheme_high, p_scheme,
         testable, note``. With two arms only the experimental arm is tested (the other mirrors
@@ -120,17 +124,27 @@ class AllocationSummary:
         the arm's count under the protocol's scheme.
     """
 
-    table: pd.DataFrame
+    summary: pd.DataFrame
     protocol_id: str
     experimental_arm: str
     planned_prop: float
     scheme: str
     n_sim: int
-    alpha: float
+    conf_level: float
     seed: int = 0
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.table
+    analysis: ClassVar[str] = "allocation_summary"
+
+    def settings(self) -> dict:
+        return {"protocol": self.protocol_id, "experimental_arm": self.experimental_arm,
+                "planned_prop": self.planned_prop, "scheme": self.scheme, "n_sim": self.n_sim,
+                "conf_level": self.conf_level, "seed": self.seed}
+
+    def title(self) -> str:
+        return f"Allocation vs plan ({self.protocol_id})"
+
+    def html_parts(self):
+        return [(self.caption, self.display_frame())]
 
     @property
     def caption(self) -> str:
@@ -139,12 +153,12 @@ class AllocationSummary:
                 f"(with more than two arms every arm is tested against its own planned share). "
                 f"p_binomial: exact binomial test vs the planned share (reference: complete randomization). "
                 f"p_scheme: Monte Carlo p-value from {self.n_sim:,} re-randomizations of the same patients "
-                f"with the protocol's scheme ({self.scheme}). Groups too small for any test to reach "
-                f"α = {self.alpha} are flagged and get no p-value.")
+                f"with the protocol's scheme ({self.scheme}, seed {self.seed}). Groups too small for any test to "
+                f"reach p < {1 - self.conf_level:.2g} are flagged and get no p-value.")
 
     def display_frame(self, levels: Sequence[str] | None = None) -> pd.DataFrame:
         """A compact, formatted view: one row per group, counts as ``a / b``, ranges as ``lo–hi``."""
-        t = self.table if levels is None else self.table[self.table["level"].isin(levels)]
+        t = self.summary if levels is None else self.summary[self.summary["level"].isin(levels)]
         arms = [c[2:] for c in t.columns if c.startswith("n_")]
 
         def p(v):
@@ -167,53 +181,50 @@ class AllocationSummary:
                                                           "expected": f"expected {t['arm'].iloc[0]}"})
         return out
 
-    def _repr_html_(self, levels: Sequence[str] | None = None) -> str:
-        from ..tables import frame_html
 
-        return frame_html(self.display_frame(levels), caption=self.caption)
-
-
-def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "country", "site_id"),
+def allocation_summary(data, *, levels: Sequence[str] = ("overall", "stratum", "country", "site_id"),
                        protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
-                       n_sim: int = 10_000, seed: int = 0, alpha: float = 0.05) -> AllocationSummary:
+                       n_sim: int = 10_000, seed: int = 0, conf_level: float = 0.95) -> AllocationSummary:
     """Observed vs planned allocation, overall and by stratum, country and site.
 
     Parameters
     ----------
-    study : Study or DataFrame
+    data : Study or DataFrame
         A Study, or its randomization table (then give ``protocol``). ``country`` and ``region``
         are joined from the study's sites when the randomization table lacks them.
-    by : sequence of str
-        Levels to report: ``"overall"`` and any column (``stratum``, ``country``, ``site_id``, a
-        stratification factor).
+    levels : sequence of str
+        Reporting levels: ``"overall"`` and any column (``stratum``, ``country``, ``site_id``, a
+        stratification factor), each reported group by group. (Not ``by``: ``by`` names one grouping
+        column everywhere in trialkit; this is a list of them.)
     scheme : Scheme or str, optional
         The reference scheme; default the protocol's own (``randomization.method``).
     n_sim : int
         Re-randomizations for ``p_scheme`` (default 10,000).
-    alpha : float
-        Level below which a group must be able to reach for its tests to be reported.
+    conf_level : float, default 0.95
+        A group's tests are reported only when it could reach p < 1 − conf_level.
 
     Returns
     -------
     AllocationSummary
-        ``.table`` (see the class) — one row per group, never dropping one.
+        ``.summary`` (see the class) — one row per group, never dropping one.
 
     Examples
     --------
     >>> import trialkit as tk
     >>> res = tk.allocation_summary(tk.load_study("data/demo/b1931036"), n_sim=1000)
-    >>> res.table["level"].unique().tolist()
+    >>> res.summary["level"].unique().tolist()
     ['overall', 'stratum', 'country', 'site_id']
-    >>> bool(res.table.query("level == 'site_id' and n == 1")["testable"].any())
+    >>> bool(res.summary.query("level == 'site_id' and n == 1")["testable"].any())
     False
     """
     from scipy.stats import binomtest
 
-    rnd, protocol = _unpack(study, protocol)
+    rnd, protocol = _unpack(data, protocol)
     if not len(rnd):
         raise AllocationError("no randomized subjects; allocation monitoring needs at least one.")
-    if isinstance(by, str):
-        by = (by,)
+    _check_conf_level(conf_level)
+    alpha = 1 - conf_level
+    by = (levels,) if isinstance(levels, str) else tuple(levels)
     bad = [b for b in by if b != "overall" and b not in rnd]
     if bad:
         raise AllocationError(f"cannot group by {bad}: not columns of the randomization table (or the sites "
@@ -232,7 +243,8 @@ def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "cou
             groups = [("all", np.ones(len(rnd), dtype=bool))]
         else:
             key = rnd[level].astype("string").fillna("(missing)")
-            groups = [(g, (key == g).to_numpy()) for g in sorted(key.unique())]
+            order = group_order(key, protocol=protocol, column=level)
+            groups = [(g, (key == g).to_numpy()) for g in order]
         for g, mask in groups:
             n = int(mask.sum())
             counts = rnd.loc[mask, "arm"].value_counts()
@@ -262,45 +274,61 @@ def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "cou
                             "scheme_high": float(hi), "p_scheme": p_sch, "testable": bool(testable), "note": note})
                 rows.append(row)
     table = pd.DataFrame(rows)
-    return AllocationSummary(table=table, protocol_id=protocol.id, experimental_arm=exp, planned_prop=p_exp,
-                             scheme=sch.label, n_sim=int(n_sim), alpha=alpha, seed=seed)
+    return AllocationSummary(summary=table, protocol_id=protocol.id, experimental_arm=exp, planned_prop=p_exp,
+                             scheme=sch.label, n_sim=int(n_sim), conf_level=conf_level, seed=seed)
 
 
 @dataclass(frozen=True)
-class CumulativeAllocation:
+class CumulativeAllocation(Result):
     """Result of :func:`cumulative_allocation`.
 
     Attributes
     ----------
-    table : DataFrame
+    summary : DataFrame
         One row per randomized subject in enrollment order: ``j, subject_id, randomization_date,
         arm, n_<exp>, expected, deviation`` (``n_exp(j) − ρ·j``), ``scheme_lower, scheme_upper``
         (pointwise band from re-randomizing with the protocol scheme) and ``complete_lower,
         complete_upper`` (the same under complete randomization).
     """
 
-    table: pd.DataFrame
+    summary: pd.DataFrame
     protocol_id: str
     experimental_arm: str
     planned_prop: float
     scheme: str
-    level: float
+    conf_level: float
     n_sim: int
     ties_note: str = ""
-    extra: dict = field(default_factory=dict, repr=False)
+    seed: int = 0
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.table
+    analysis: ClassVar[str] = "cumulative_allocation"
+    part_keys: ClassVar[dict] = {"summary": ("j", "subject_id", "randomization_date", "arm")}
 
-    def _repr_html_(self) -> str:  # pragma: no cover - presentation
-        from ..tables import frame_html
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return (self.ties_note,) if self.ties_note else ()
 
-        return frame_html(self.table.tail(20), caption=f"Cumulative allocation ({self.protocol_id}); "
-                          f"{self.level:.0%} bands from {self.n_sim:,} simulations. {self.ties_note}", digits=3)
+    def settings(self) -> dict:
+        return {"protocol": self.protocol_id, "experimental_arm": self.experimental_arm,
+                "planned_prop": self.planned_prop, "scheme": self.scheme, "conf_level": self.conf_level,
+                "n_sim": self.n_sim, "seed": self.seed}
+
+    def title(self) -> str:
+        return (f"Cumulative allocation ({self.protocol_id}); {self.conf_level:.0%} bands from {self.n_sim:,} "
+                f"simulations (seed {self.seed})")
+
+    def html_parts(self):
+        return [("last 20 subjects", self.summary.tail(20))]
+
+    def figure(self, **kwargs):
+        """The cumulative allocation plot (:func:`trialkit.plot_cumulative_allocation`)."""
+        from ..plots.randomization import plot_cumulative_allocation
+
+        return plot_cumulative_allocation(self, **kwargs)
 
 
-def cumulative_allocation(study, *, protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
-                          n_sim: int = 2000, seed: int = 0, level: float = 0.95) -> CumulativeAllocation:
+def cumulative_allocation(data, *, protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
+                          n_sim: int = 2000, seed: int = 0, conf_level: float = 0.95) -> CumulativeAllocation:
     """Cumulative experimental-arm count minus its planned share, ``N_exp(j) − ρ·j``, over enrollment.
 
     Subjects are ordered by ``randomization_date`` (ties keep the table's order; the note says how
@@ -312,16 +340,17 @@ def cumulative_allocation(study, *, protocol: str | Protocol | None = None, sche
     -------
     CumulativeAllocation
     """
-    rnd, protocol = _unpack(study, protocol)
+    rnd, protocol = _unpack(data, protocol)
     if not len(rnd):
         raise AllocationError("no randomized subjects; the cumulative allocation needs at least one.")
+    _check_conf_level(conf_level)
     arms = list(protocol.ratio)
     exp = protocol.experimental_arm
     rho = float(protocol.allocation_proportions[exp])
     sch = _scheme_for(rnd, protocol, scheme)
     j = np.arange(1, len(rnd) + 1)
     n_exp = np.cumsum((rnd["arm"] == exp).to_numpy())
-    alpha = (1 - level) / 2
+    alpha = (1 - conf_level) / 2
     out = pd.DataFrame({"j": j, "subject_id": rnd["subject_id"].to_numpy()})
     if "randomization_date" in rnd:
         out["randomization_date"] = rnd["randomization_date"].to_numpy()
@@ -340,11 +369,11 @@ def cumulative_allocation(study, *, protocol: str | Protocol | None = None, sche
         if dup.any():
             note = (f"{int(dup.sum())} subjects share a randomization date with another; within a day the "
                     "table's order is used.")
-    return CumulativeAllocation(table=out, protocol_id=protocol.id, experimental_arm=exp, planned_prop=rho,
-                                scheme=sch.label, level=level, n_sim=n_sim, ties_note=note)
+    return CumulativeAllocation(summary=out, protocol_id=protocol.id, experimental_arm=exp, planned_prop=rho,
+                                scheme=sch.label, conf_level=conf_level, n_sim=n_sim, ties_note=note, seed=seed)
 
 
-def allocation_over_time(study, *, by: str = "site_id", protocol: str | Protocol | None = None) -> pd.DataFrame:
+def allocation_over_time(data, *, by: str = "site_id", protocol: str | Protocol | None = None) -> pd.DataFrame:
     """Allocation by group over calendar time: one row per randomized subject, with running counts.
 
     Returns
@@ -354,7 +383,7 @@ def allocation_over_time(study, *, by: str = "site_id", protocol: str | Protocol
         ``n_<arm>`` cumulative counts within the group, ``prop_<exp>`` running share and
         ``expected_<exp>`` (``ρ·k``), sorted by date.
     """
-    rnd, protocol = _unpack(study, protocol)
+    rnd, protocol = _unpack(data, protocol)
     if by not in rnd:
         raise AllocationError(f"cannot group by {by!r}: not a column of the randomization table; available: "
                               f"{', '.join(map(str, rnd.columns))}.")

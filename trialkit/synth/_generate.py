@@ -159,12 +159,12 @@ def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.rand
     for k, key in enumerate(uniq):
         key = key if isinstance(key, tuple) else (key,)
         at = codes == k
-        sched = generate_schedule(protocol, n_per_stratum=int(at.sum()), seed=seed, stratify_by=names,
+        sched = generate_schedule(protocol, n_per_stratum=int(at.sum()), seed=seed, strata=names,
                                   levels={nm: [lv] for nm, lv in zip(names, key)})
-        arms[at] = sched.table["arm"].to_numpy(dtype=object)[rank[at]]
+        arms[at] = sched.allocations["arm"].to_numpy(dtype=object)[rank[at]]
         labels[at] = " / ".join(key) if names else "all"
     note = (f"randomization: stratified permuted blocks, the lists of trialkit.generate_schedule(seed={seed}, "
-            f"stratify_by={names}, block sizes {list(protocol.block_sizes)})")
+            f"strata={names}, block sizes {list(protocol.block_sizes)})")
     return arms, labels, note
 
 

@@ -389,12 +389,12 @@ def _show(out, fig, html: str | None = None) -> None:
             display(HTML(html))
 
 
-def eligibility_explorer(studies, *, export_path: str = "eligibility_exclusions.csv") -> EligibilityExplorer:
+def eligibility_explorer(data, *, export_path: str = "eligibility_exclusions.csv") -> EligibilityExplorer:
     """Build the eligibility explorer over one or more studies.
 
     Parameters
     ----------
-    studies : Study, sequence of Study or mapping {name: Study}
+    data : Study, sequence of Study or mapping {name: Study}
         The studies to choose from (e.g. the two demo studies).
     export_path : str
         Where the "Export exclusion list" button writes its CSV.
@@ -411,7 +411,7 @@ def eligibility_explorer(studies, *, export_path: str = "eligibility_exclusions.
     """
     import ipywidgets as W
 
-    studies = as_study_map(studies, "eligibility_explorer")
+    studies = as_study_map(data, "eligibility_explorer")
     lay = W.Layout(width="260px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),
