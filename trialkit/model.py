@@ -341,6 +341,9 @@ def data_model_markdown() -> str:
                 rng = f"{'' if c.min is None else c.min} – {'' if c.max is None else c.max}"
             req = "yes" if c.required else ""
             out.append(f"| `{c.name}` | {c.dtype} | {req} | {c.unit or ''} | {rng} | {c.description} |")
+    from .conventions import reading_markdown  # study.yaml, missing tokens, decimal and date inference
+
+    out += ["", reading_markdown().rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

@@ -173,12 +173,11 @@ def render_table(result, path: str | PathLike, *, caption: str | None = None, di
     elif suffix == ".tex":
         path.write_text(frame_latex(df, caption=cap, digits=digits), encoding="utf-8")
     elif suffix == ".csv":
-        df.to_csv(path, index=False)
-    else:
-        from ._optional import require
+        from .io.export import write_table
 
-        require("openpyxl", feature=f"writing {path.name}")
-        with pd.ExcelWriter(path, engine="openpyxl") as xw:
-            df.to_excel(xw, index=False, startrow=2, sheet_name="table")
-            xw.sheets["table"].cell(row=1, column=1, value=cap)
+        write_table(df, path)
+    else:
+        from .io.export import write_table
+
+        write_table(df, path, sheet="table", caption=cap)
     return path

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis_set import analysis_set, is_study
-from ..errors import TrialkitError
+from ..errors import BalanceError, TrialkitError
 from ..protocols import Protocol
 from ..results import Result
 
@@ -67,10 +67,6 @@ __all__ = ["BalanceTable", "balance_table", "smd", "DEFAULT_STUDY_COVARIATES", "
 DEFAULT_STUDY_COVARIATES = ("age_years", "sex", "height_cm", "weight_kg", "diagnosis", "relapse_site",
                             "marrow_blasts_pct", "cd22_pct", "wbc_per_ul", "cns_status", "down_syndrome",
                             "testicular_involvement")
-
-
-class BalanceError(TrialkitError):
-    """The balance table cannot be computed from the given data."""
 
 
 # ---------------------------------------------------------------------------------------------

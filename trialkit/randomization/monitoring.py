@@ -28,17 +28,13 @@ import numpy as np
 import pandas as pd
 
 from ..analysis_set import group_order, is_study, stratum_codes, with_site_columns
-from ..errors import TrialkitError
+from ..errors import AllocationError
 from ..protocols import Protocol, get_protocol
 from ..results import Result
 from .simulate import Scheme, protocol_scheme, simulate_arms
 
 __all__ = ["AllocationSummary", "CumulativeAllocation", "allocation_summary", "cumulative_allocation",
            "allocation_over_time", "min_attainable_p"]
-
-
-class AllocationError(TrialkitError):
-    """Allocation monitoring cannot run on the given data."""
 
 
 def _check_conf_level(conf_level: float) -> None:
@@ -184,7 +180,6 @@ class AllocationSummary(Result):
             out = out.drop(columns="arm").rename(columns={"share (planned)": f"{t['arm'].iloc[0]} share (planned)",
                                                           "expected": f"expected {t['arm'].iloc[0]}"})
         return out
-
 
 
 def allocation_summary(data, *, levels: Sequence[str] = ("overall", "stratum", "country", "site_id"),

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import UsageError
 from ..study import Study
 
 __all__ = ["site_subset", "study_aggregates", "suppress", "suppress_split", "suppress_group",
@@ -125,7 +126,7 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
         JSON-serializable; ``None`` stands for a suppressed cell.
     """
     if min_cell < MIN_CELL:
-        raise ValueError(f"min_cell={min_cell}: cells under {MIN_CELL} patients are always suppressed; "
+        raise UsageError(f"min_cell={min_cell}: cells under {MIN_CELL} patients are always suppressed; "
                          f"give min_cell >= {MIN_CELL}.")
     s = study
     scr, rnd = s.screening, s.randomization

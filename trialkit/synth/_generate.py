@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import TrialkitError, UsageError
 from ..model import TABLES, columns, empty_table, pandas_dtype
 from ..protocols import Protocol, get_protocol
 from ..study import Study
@@ -180,12 +180,14 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
         raise TrialkitError(f"no synthetic population model for protocol {proto.id!r}; the generator knows "
                             f"{', '.join(sorted(_population.POPULATIONS))}. Add one in trialkit/synth/_population.py.")
     if int(n_screened) < 1:
-        raise ValueError(f"n_screened must be a positive number of screened patients, not {n_screened!r}.")
+        raise UsageError(f"n_screened must be a positive number of screened patients, not {n_screened!r}.")
     n = int(n_screened)
     wanted = set(TABLES if tables is None else tables)
     unknown = wanted - set(TABLES)
     if unknown:
-        raise ValueError(f"unknown table(s) {sorted(unknown)}; choose from {', '.join(TABLES)}.")
+        raise UsageError(f"unknown table(s) {sorted(unknown)}; choose from {', '.join(TABLES)}.")
+    if int(seed) < 0:
+        raise UsageError(f"seed must be a whole number from 0 up, not {seed!r}.")
     # the eighth stream (adverse events) was added last: spawn(8)[:7] equals spawn(7), so the others are unchanged
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
     r_sites, r_accrual, r_pop, r_verdict, r_missing, r_rand, r_course, r_ae = rngs
@@ -197,7 +199,7 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
     start_day, cut_day = _day_number(start), _day_number(cut)
     accrual_end = cut_day - ACCRUAL_STOP_BEFORE_CUT
     if accrual_end - start_day < 30:
-        raise ValueError(f"data_cut_date {cut.date()} leaves no accrual window after the protocol's start "
+        raise UsageError(f"data_cut_date {cut.date()} leaves no accrual window after the protocol's start "
                          f"({start}); give a cut at least {ACCRUAL_STOP_BEFORE_CUT + 30} days after the start.")
 
     # sites and accrual

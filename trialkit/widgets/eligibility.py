@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io.export import write_table
 from ._common import as_study_map
 
 __all__ = ["eligibility_explorer", "EligibilityExplorer", "EligibilityView", "compute_view", "filter_mask",
@@ -308,7 +309,7 @@ def on_export(ex: EligibilityExplorer, button=None) -> Path | None:
     if view is None:
         return None
     path = Path(ex.export_path)
-    view.exclusions.to_csv(path, index=False)
+    write_table(view.exclusions, path)
     ex.w["export_status"].value = f"<span class='tk-elig-export'>Wrote {len(view.exclusions):,} rows to {path}</span>"
     return path
 
