@@ -278,7 +278,7 @@ def _scaled(fit_res: dict, groups, beta: np.ndarray, p: int):
     return scaled + add, np.linalg.pinv(v_c)
 
 
-def cox_zph(data, *, transform: str = "km", endpoint: str | None = None, by: str = "arm", covariates=(),
+def cox_zph(data, *, transform: str = "km", endpoint: str | None = None, by: str | None = "arm", covariates=(),
             strata=None, ties: str = "efron", reference: str | None = None, population: str | None = None,
             subgroup: dict | None = None) -> CoxZphResult:
     """Test proportional hazards of a Cox model, per term and globally, as R's ``cox.zph``.

@@ -42,8 +42,8 @@ def _design(sd: SurvivalData, reference: str | None) -> tuple[pd.DataFrame, list
     """Numeric design matrix; terms as (column, term label, comparison label)."""
     f = sd.frame
     ref = reference if reference is not None else sd.reference
-    present = [g for g in sd.groups if (f["group"] == g).any()]
-    if ref not in present:
+    present = [g for g in sd.groups if (f["group"] == g).any()] if sd.by is not None else []
+    if sd.by is not None and ref not in present:
         raise TrialkitError(f"reference group {ref!r} has no subjects here; choose one of {', '.join(present)}")
     cols: dict[str, np.ndarray] = {}
     terms = []
@@ -88,7 +88,8 @@ def _fit_full(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float):
             df["_stratum"] = stratum_codes(f, sd.strata)[0]
             strata = ["_stratum"]
         with quiet_lifelines():
-            cph = CoxPHFitter(alpha=1 - conf_level).fit(df, "_time", "_event", strata=strata)
+            cph = CoxPHFitter(alpha=1 - conf_level).fit(df, "_time", "_event", strata=strata,
+                                                        fit_options={"precision": 1e-12, "r_precision": 1e-12})  # to R
         s = cph.summary
         cov = cph.variance_matrix_.loc[list(X.columns), list(X.columns)].to_numpy(dtype=float)
         return pd.DataFrame({"coef": s["coef"], "se": s["se(coef)"]}), float(cph.log_likelihood_), cov
@@ -198,7 +199,7 @@ class CoxResult(Result):
         return [("", self.summary), ("global tests (all coefficients = 0)", self.tests)]
 
 
-def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), strata=None, ties: str = "efron",
+def cox(data, *, endpoint: str | None = None, by: str | None = "arm", covariates=(), strata=None, ties: str = "efron",
         reference: str | None = None, conf_level: float = 0.95, conf_int: str = "wald",
         population: str | None = None, subgroup: dict | None = None) -> CoxResult:
     """Hazard ratios of each arm against the reference arm from a Cox proportional-hazards model.
@@ -208,8 +209,9 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
     data : Study or DataFrame
         See :func:`trialkit.km`.
     endpoint : str, optional
-    by : str, default "arm"
-        The treatment column; each other group is compared with ``reference``.
+    by : str or None, default "arm"
+        The treatment column; each other group is compared with ``reference``. None fits the
+        covariates alone.
     covariates : sequence of str
         Adjustment covariates: numeric columns enter linearly, others as indicators against their
         first level in sort order.
@@ -246,14 +248,16 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
         raise TrialkitError(f"conf_int must be 'wald' or 'profile', not {conf_int!r}")
     _z(conf_level)
     sd = survival_data(data, endpoint=endpoint, by=by, strata=strata, covariates=covariates,
-                       population=population, subgroup=subgroup, reference=reference, require_reference=True)
+                       population=population, subgroup=subgroup, reference=reference,
+                       require_reference=by is not None)
     f = sd.frame
     if int(f["event"].sum()) == 0:
         raise TrialkitError(f"{sd.endpoint}: no events in the selected subjects, so no hazard ratio can be "
                             "estimated; widen the population or subgroup")
     X, terms = _design(sd, reference)
     if not terms:
-        raise TrialkitError(f"only one group in `{by}` after selection, so there is nothing to compare")
+        raise TrialkitError(f"only one group in `{by}` after selection, so there is nothing to compare"
+                            if by is not None else "by=None needs covariates= to fit")
     try:
         est, ll, cov = _fit_full(sd, X, ties, conf_level)
     except TrialkitError:
