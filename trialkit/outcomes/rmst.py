@@ -142,7 +142,7 @@ def _check_tau(tau, f: pd.DataFrame, groups) -> float:
     return tau
 
 
-def rmst(data, *, tau, endpoint: str | None = None, by: str | None = "arm", reference: str | None = None,
+def rmst(data, *, tau=None, endpoint: str | None = None, by: str | None = "arm", reference: str | None = None,
          conf_level: float = 0.95, time_unit: str = "days", population: str | None = None,
          subgroup: dict | None = None) -> RMSTResult:
     """Restricted mean survival time up to ``tau`` by group, with differences and ratios vs the reference.
@@ -151,9 +151,11 @@ def rmst(data, *, tau, endpoint: str | None = None, by: str | None = "arm", refe
     ----------
     data : Study or DataFrame
         See :func:`trialkit.km`.
-    tau : float
+    tau : float, optional
         The truncation time, in ``time_unit``; it must not exceed any group's last follow-up time
-        unless that group's curve has reached its end with an event (survRM2's rule).
+        unless that group's curve has reached its end with an event (survRM2's rule). Default: the
+        smallest of the groups' last follow-up times (survRM2's default when the last observations
+        are censored), said in the notes. Prefer a τ fixed in the analysis plan.
     endpoint : str, optional
     by : str or None, default "arm"
         Groups; None gives one RMST for everyone (no contrasts).
@@ -179,6 +181,11 @@ def rmst(data, *, tau, endpoint: str | None = None, by: str | None = "arm", refe
     sd = survival_data(data, endpoint=endpoint, by=by, population=population, time_unit=time_unit,
                        subgroup=subgroup, reference=reference, require_reference=by is not None)
     f = sd.frame
+    notes = list(sd.notes)
+    if tau is None:
+        present = [g for g in sd.groups if (f["group"] == g).any()]
+        tau = float(min(f.loc[f["group"] == g, "time"].max() for g in present))
+        notes.append(f"tau not given: the smallest of the groups' last follow-up times, {tau:g} {sd.time_unit}")
     tau = _check_tau(tau, f, sd.groups)
     z = _z(conf_level)
     rows, est = [], {}
@@ -207,4 +214,4 @@ def rmst(data, *, tau, endpoint: str | None = None, by: str | None = "arm", refe
     differences = pd.DataFrame(diffs, columns=["comparison", "measure", "estimate", "lower", "upper", "p_value"])
     return RMSTResult(summary=summary, differences=differences, endpoint=sd.endpoint, tau=tau,
                       time_unit=sd.time_unit, conf_level=conf_level, reference=ref if by is not None else None,
-                      population=sd.population, notes=sd.notes)
+                      population=sd.population, notes=tuple(notes))
