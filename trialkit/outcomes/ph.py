@@ -56,49 +56,55 @@ def _transform(time: np.ndarray, event: np.ndarray, transform: str) -> np.ndarra
 
 
 def _stratum_sums(x, r, t, e, efron):
-    """Score (θ part), information blocks and Schoenfeld residuals of one stratum.
+    """Risk-set sums of one stratum at the risk scores ``r`` (= exp(xβ)).
 
-    Returns (events' time, events' x − risk-set mean, per-event information pieces as a list of
-    (time, V) with V the p × p weighted covariance, one entry per Efron sub-step).
+    Returns (time of each event, x − its risk-set mean for each event (the Schoenfeld residual),
+    times of the information pieces, the pieces: the p × p weighted covariance of x over the risk
+    set, one per distinct event time for Breslow, one per tied event for Efron, whose k-th piece
+    removes the fraction k/d of the tied events from the risk set; zph1.c of the survival package).
+    The score is the sum of the residuals and the information the sum of the pieces.
     """
     order = np.argsort(t, kind="stable")
     x, r, t, e = x[order], r[order], t[order], e[order]
     ut, inv = np.unique(t, return_inverse=True)
     p = x.shape[1]
-    rx = r[:, None] * x
-    rxx = r[:, None, None] * x[:, :, None] * x[:, None, :]
     J = len(ut)
-    R = np.bincount(inv, weights=r, minlength=J)
-    A = np.stack([np.bincount(inv, weights=rx[:, k], minlength=J) for k in range(p)], axis=1)
-    C = np.zeros((J, p, p))
-    np.add.at(C, inv, rxx)
+    rx = r[:, None] * x
+    rxx = rx[:, :, None] * x[:, None, :]
     dead = e == 1
-    Rd = np.bincount(inv[dead], weights=r[dead], minlength=J)
-    Ad = np.zeros((J, p))
-    np.add.at(Ad, inv[dead], rx[dead])
-    Cd = np.zeros((J, p, p))
-    np.add.at(Cd, inv[dead], rxx[dead])
+
+    def by_time(values, mask=None):
+        idx = inv if mask is None else inv[mask]
+        vals = values if mask is None else values[mask]
+        out = np.zeros((J,) + vals.shape[1:])
+        np.add.at(out, idx, vals)
+        return out
+
+    R, A, C = by_time(r), by_time(rx), by_time(rxx)
+    Rd, Ad, Cd = by_time(r, dead), by_time(rx, dead), by_time(rxx, dead)
     nd = np.bincount(inv[dead], minlength=J)
     # risk sets: everyone with time >= t (reverse cumulative sums)
     Rr, Ar, Cr = R[::-1].cumsum()[::-1], A[::-1].cumsum(0)[::-1], C[::-1].cumsum(0)[::-1]
-    ev_time, ev_resid, info = [], [], []
-    for j in np.flatnonzero(nd):
-        k_dead = nd[j]
-        fracs = [0.0] if not efron or k_dead == 1 else [i / k_dead for i in range(k_dead)]
-        means = []
-        for frac in fracs:
-            den = Rr[j] - frac * Rd[j]
-            a = Ar[j] - frac * Ad[j]
-            c = Cr[j] - frac * Cd[j]
-            m = a / den
-            means.append(m)
-            weight = 1.0 if efron and k_dead > 1 else float(k_dead)
-            info.append((ut[j], weight * (c / den - np.outer(m, m))))
-        mbar = np.mean(means, axis=0)
-        for i in np.flatnonzero((inv == j) & dead):
-            ev_time.append(ut[j])
-            ev_resid.append(x[i] - mbar)
-    return np.array(ev_time), np.array(ev_resid).reshape(-1, p), info
+    jd = np.flatnonzero(nd)
+    mean = Ar[jd] / Rr[jd, None]
+    mbar = mean.copy()
+    info_t = [ut[jd]]
+    info_v = [nd[jd, None, None] * (Cr[jd] / Rr[jd, None, None] - mean[:, :, None] * mean[:, None, :])]
+    if efron:
+        tied = jd[nd[jd] > 1]
+        keep = nd[jd] == 1  # untied times keep their Breslow piece
+        info_t, info_v = [ut[jd][keep]], [info_v[0][keep]]
+        for j in tied:
+            fr = np.arange(nd[j])[:, None] / nd[j]
+            den = Rr[j] - fr[:, 0] * Rd[j]
+            m = (Ar[j] - fr * Ad[j]) / den[:, None]
+            c = (Cr[j] - fr[:, :, None] * Cd[j]) / den[:, None, None]
+            info_t.append(np.full(nd[j], ut[j]))
+            info_v.append(c - m[:, :, None] * m[:, None, :])
+            mbar[np.searchsorted(jd, j)] = m.mean(axis=0)
+    pos = np.searchsorted(jd, inv[dead])
+    return (ut[inv[dead]], x[dead] - mbar[pos], np.concatenate(info_t),
+            np.concatenate(info_v).reshape(-1, p, p))
 
 
 def zph_score(time, event, X, beta, *, strata=None, ties="efron", transform="km", groups=None):
@@ -140,17 +146,15 @@ def zph_score(time, event, X, beta, *, strata=None, ties="efron", transform="km"
     u_theta = np.zeros(p)
     imat = np.zeros((2 * p, 2 * p))
     ev_t, ev_res, ev_s = [], [], []
+    g_of = dict(zip(time, g_all))  # g depends on the time only
     for s in np.unique(strata):
         m = strata == s
-        et, er, info = _stratum_sums(Xc[m], r[m], time[m], event[m], ties == "efron")
-        gt = dict(zip(time[m][event[m] == 1], g_all[m][event[m] == 1]))
-        for t_, V in info:
-            g = gt[t_]
-            imat[:p, :p] += V
-            imat[:p, p:] += g * V
-            imat[p:, p:] += g * g * V
-        for t_, res in zip(et, er):
-            u_theta += gt[t_] * res
+        et, er, it, iv = _stratum_sums(Xc[m], r[m], time[m], event[m], ties == "efron")
+        g = np.array([g_of[t_] for t_ in it])
+        imat[:p, :p] += iv.sum(axis=0)
+        imat[:p, p:] += np.einsum("k,kij->ij", g, iv)
+        imat[p:, p:] += np.einsum("k,kij->ij", g * g, iv)
+        u_theta += (np.array([g_of[t_] for t_ in et])[:, None] * er).sum(axis=0)
         ev_t.append(et)
         ev_res.append(er)
         ev_s.append(np.full(len(et), s))

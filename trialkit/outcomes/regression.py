@@ -34,7 +34,8 @@ class CoxFit:
     cov: np.ndarray
     ties: str
 
-TIES = {"efron": "Efron (lifelines CoxPHFitter)", "breslow": "Breslow (statsmodels PHReg)"}
+TIES = {"efron": "Efron (lifelines CoxPHFitter, one Newton step to R's precision)",
+        "breslow": "Breslow (statsmodels PHReg)"}
 CI_METHODS = {"wald": "Wald CI", "profile": "Wald and profile-likelihood CI"}
 
 
@@ -88,8 +89,7 @@ def _fit_full(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float):
             df["_stratum"] = stratum_codes(f, sd.strata)[0]
             strata = ["_stratum"]
         with quiet_lifelines():
-            cph = CoxPHFitter(alpha=1 - conf_level).fit(df, "_time", "_event", strata=strata,
-                                                        fit_options={"precision": 1e-12, "r_precision": 1e-12})  # to R
+            cph = CoxPHFitter(alpha=1 - conf_level).fit(df, "_time", "_event", strata=strata)
         s = cph.summary
         cov = cph.variance_matrix_.loc[list(X.columns), list(X.columns)].to_numpy(dtype=float)
         return pd.DataFrame({"coef": s["coef"], "se": s["se(coef)"]}), float(cph.log_likelihood_), cov
@@ -265,12 +265,15 @@ def cox(data, *, endpoint: str | None = None, by: str | None = "arm", covariates
     except Exception as exc:  # convergence failures of either fitter
         raise TrialkitError(f"the Cox model for {sd.endpoint} did not converge ({type(exc).__name__}: {exc}); "
                             "an arm or covariate level may have no events: drop that covariate or merge levels") from exc
-    from .cox_tests import CoxLikelihood, global_tests, profile_limits
+    from .cox_tests import CoxLikelihood, global_tests, newton_polish, profile_limits
 
     beta = est.loc[list(X.columns), "coef"].to_numpy(dtype=float)
     lik = CoxLikelihood(time=f["time"].to_numpy(dtype=float), event=f["event"].to_numpy(dtype=int),
                         X=X.to_numpy(dtype=float), strata=stratum_codes(f, sd.strata)[0] if sd.strata else None,
                         ties=ties)
+    if ties == "efron":  # lifelines' stopping rule leaves ~1e-6; one Newton step reaches R's precision
+        beta, cov, ll = newton_polish(lik, beta, ll)
+        est = pd.DataFrame({"coef": beta, "se": np.sqrt(np.diag(cov))}, index=X.columns)
     table = _table(est, terms, conf_level)
     notes = list(sd.notes)
     if conf_int == "profile":
@@ -282,7 +285,7 @@ def cox(data, *, endpoint: str | None = None, by: str | None = "arm", covariates
                          "without events), so that side of the interval is unbounded")
     return CoxResult(summary=table, endpoint=sd.endpoint, n=len(f), events=int(f["event"].sum()), ties=ties,
                      strata=sd.strata, covariates=sd.covariates, conf_level=conf_level, log_likelihood=ll,
-                     notes=tuple(notes), tests=global_tests(lik, beta, cov), ci_method=conf_int,
+                     notes=tuple(notes), tests=global_tests(lik, beta, cov, ll), ci_method=conf_int,
                      fit_data=CoxFit(sd=sd, X=X, terms=terms, beta=beta, cov=cov, ties=ties))
 
 
