@@ -234,6 +234,7 @@ class CoxZphResult(Result):
     ties: str
     coefficients: tuple[tuple[str, float], ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    time_unit: str = "days"
 
     analysis: ClassVar[str] = "cox_zph"
     part_keys: ClassVar[dict] = {"residuals": ("term", "time"), "smooth": ("term", "x")}
@@ -243,7 +244,7 @@ class CoxZphResult(Result):
 
     def settings(self) -> dict:
         return {"endpoint": self.endpoint, "transform": self.transform, "transform_method": TRANSFORMS[self.transform],
-                "ties": self.ties, "test": "score test of x*g(t) at the fitted model (R survival >= 3.0 cox.zph)"}
+                "ties": self.ties, "time_unit": self.time_unit, "test": "score test of x*g(t) at the fitted model (R survival >= 3.0 cox.zph)"}
 
     def title(self) -> str:
         return (f"Proportional hazards check ({self.endpoint or ''}): score test of each term × g(t), "
@@ -344,4 +345,5 @@ def cox_zph(data, *, transform: str = "km", endpoint: str | None = None, by: str
     coefs = tuple((col, float(b)) for col, b in zip(fit.X.columns, fit.beta))
     return CoxZphResult(summary=out["table"], residuals=pd.concat(res_rows, ignore_index=True),
                         smooth=pd.concat(smooth_rows, ignore_index=True), endpoint=fitted.endpoint,
-                        transform=transform, ties=fit.ties, coefficients=coefs, notes=fitted.notes)
+                        transform=transform, ties=fit.ties, coefficients=coefs, notes=fitted.notes,
+                        time_unit=fit.sd.time_unit)

@@ -78,7 +78,7 @@ def plot_ph_check(result, *, terms=None, height_per_term: int = 300, title: str 
                                  line={"color": "black", "dash": "dot", "width": 1}, name="fitted β (constant)",
                                  meta="beta", legendgroup=term, showlegend=i == 1), row=i, col=1)
         fig.update_yaxes(title_text=f"β(t) for {term}", row=i, col=1)
-    fig.update_xaxes(title_text="time", row=len(names), col=1)
+    fig.update_xaxes(title_text=f"time ({getattr(result, 'time_unit', 'days')})", row=len(names), col=1)
     fig.update_layout(height=max(height_per_term * len(names), 320), template="plotly_white",
                       title=title or f"Proportional hazards check ({result.endpoint or ''}; g(t) = {result.transform})")
     return fig
