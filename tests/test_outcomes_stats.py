@@ -428,3 +428,30 @@ def test_empty_frames_and_populations_are_empty_selection_errors(fn):
 def test_weighted_logrank_engine_on_no_records():
     out = tko.weighted_logrank(np.array([]), np.array([]), np.array([], dtype=int))
     assert np.isnan(out["statistic"]) and out["df"] == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# the new results follow the one result protocol
+# --------------------------------------------------------------------------------------------------
+def test_new_results_follow_the_protocol(demo_b1931036):
+    import dataclasses
+
+    from trialkit.results import ARD_COLUMNS, Result, part_from_frame
+
+    s = demo_b1931036
+    results = {"rmst": tk.rmst(s, endpoint="EFS", tau=12, time_unit="months"),
+               "cox_zph": tk.cox_zph(s, endpoint="EFS", covariates=["sex"]),
+               "cox": tk.cox(s, endpoint="EFS")}
+    for name, res in results.items():
+        assert isinstance(res, Result) and dataclasses.is_dataclass(res) and type(res).__dataclass_params__.frozen
+        assert res.analysis == name and next(iter(res.parts())) == "summary"
+        long = res.to_frame()
+        assert tuple(long.columns) == ARD_COLUMNS
+        assert set(long["part"]) >= {k for k, v in res.parts().items() if len(v)}
+        assert "class='tk-result'" in res._repr_html_()
+    zph = results["cox_zph"]
+    back = part_from_frame(zph.to_frame(), "residuals")
+    assert len(back) == len(zph.residuals)
+    np.testing.assert_array_equal(pd.to_numeric(back["beta_t"]).to_numpy(), zph.residuals["beta_t"].to_numpy())
+    tests = part_from_frame(results["cox"].to_frame(), "tests")
+    assert tests["test"].tolist() == ["likelihood ratio", "Wald", "score (log-rank)"]

@@ -220,8 +220,9 @@ class CoxZphResult(Result):
     summary : DataFrame
         ``term, chisq, df, p_value``; the last row, ``GLOBAL``, tests all terms at once.
     residuals : DataFrame
-        ``term, time, x, beta_t``: the scaled Schoenfeld residuals plus β̂ at each event time
-        (``x`` is the transformed time), an estimate of the time-varying coefficient β(t).
+        ``term, event, time, x, beta_t``: the scaled Schoenfeld residuals plus β̂ for each event
+        (numbered in time order; ``x`` is the transformed time), an estimate of the time-varying
+        coefficient β(t).
     smooth : DataFrame
         ``term, x, time, beta_t, lower, upper``: the natural-spline smooth of β(t) with ±2 SE.
     """
@@ -237,7 +238,7 @@ class CoxZphResult(Result):
     time_unit: str = "days"
 
     analysis: ClassVar[str] = "cox_zph"
-    part_keys: ClassVar[dict] = {"residuals": ("term", "time"), "smooth": ("term", "x")}
+    part_keys: ClassVar[dict] = {"residuals": ("term", "event"), "smooth": ("term", "x")}
 
     def parts(self) -> dict[str, pd.DataFrame]:
         return {"summary": self.summary, "residuals": self.residuals, "smooth": self.smooth}
@@ -336,7 +337,8 @@ def cox_zph(data, *, transform: str = "km", endpoint: str | None = None, by: str
     beta_t, var = _scaled(out, groups, fit.beta, p)
     res_rows, smooth_rows = [], []
     for gi, (name, _) in enumerate(groups):
-        res_rows.append(pd.DataFrame({"term": name, "time": out["time"], "x": out["x"], "beta_t": beta_t[:, gi]}))
+        res_rows.append(pd.DataFrame({"term": name, "event": np.arange(1, len(out["time"]) + 1), "time": out["time"],
+                                      "x": out["x"], "beta_t": beta_t[:, gi]}))
         order = np.argsort(out["x"], kind="stable")
         xs, ts = out["x"][order], out["time"][order]
         px, yh, lo, hi = _smooth(xs, beta_t[order, gi], float(var[gi, gi]))
