@@ -33,7 +33,8 @@ def test_counts_per_arm(adtte):
     expected = pd.DataFrame({"group": pd.Categorical(ARMS, categories=ARMS, ordered=True),
                              "n": [86, 84, 84], "events": [29, 62, 61], "censored": [57, 22, 23]})
     pd.testing.assert_frame_equal(res.summary[expected.columns.tolist()], expected, check_dtype=False)
-    assert "arm taken from TRTP" in res.notes
+    assert ("adtte: arm from TRTP, ordered by TRTAN: Placebo, Xanomeline Low Dose, Xanomeline High Dose"
+            in res.notes)
 
 
 def test_km_curves_medians_and_bands_match_lifelines(adtte):

@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "write_study": "trialkit.io.flatfile",
     "validate_study": "trialkit.schemas",
     "load_cdisc": "trialkit.io.cdisc",
+    "read_adtte": "trialkit.io.adtte",
     "synthesize": "trialkit.synth",
     "get_protocol": "trialkit.protocols",
     "protocols": "trialkit.protocols",

@@ -311,6 +311,10 @@ def _default_labels(study) -> dict:
         if c.unit and text.endswith(f" in {c.unit}"):
             text = text[: -len(f" in {c.unit}")]
         out[c.name] = f"{text}, {c.unit}" if c.unit else text
+    adsl = (getattr(study, "adam", None) or {}).get("adsl")
+    if adsl is not None:  # a study loaded from ADaM: ADSL's own variable labels
+        out.update({k: v for k, v in (adsl.attrs.get("labels") or {}).items() if v})
+        out.setdefault("bmi", (adsl.attrs.get("labels") or {}).get("BMIBL") or "BMI")
     for f in study.protocol.stratification:
         out[f.name] = f"{f.label} (stratification factor)"
     return out
