@@ -1,7 +1,7 @@
 """Cox model inference beyond the Wald interval: the three global tests and profile-likelihood limits.
 
 The score vector and information matrix of the partial likelihood (Efron or Breslow, stratified)
-are the risk-set sums of :func:`trialkit.outcomes.ph._stratum_sums`, the same sums R's ``cox.zph``
+are the risk-set sums of :func:`trialkit.outcomes._risksets.stratum_sums`, the same sums R's ``cox.zph``
 uses (checked against R there); at β = 0 the log partial likelihood has a closed form. Profile
 likelihoods refit with statsmodels' ``PHReg`` (an offset fixes the profiled coefficient). The tests:
 
@@ -49,7 +49,7 @@ def _strata_of(lik: CoxLikelihood) -> np.ndarray:
 
 def score_information(lik: CoxLikelihood, beta) -> tuple[np.ndarray, np.ndarray]:
     """Score vector U(β) and information matrix I(β) of the partial likelihood (summed over strata)."""
-    from .ph import _stratum_sums
+    from ._risksets import stratum_sums as _stratum_sums
 
     X = lik.X - lik.X.mean(axis=0)
     eta = X @ np.asarray(beta, dtype=float)
