@@ -76,6 +76,8 @@ def test_results_render_themselves(study):
         "Cox model": tk.cox(study, endpoint="EFS"),
         "Response rates": tk.response_rates(study),
         "Median follow-up": tk.median_followup(study, endpoint="EFS"),
+        "Restricted mean survival time": tk.rmst(study, endpoint="EFS", tau=6, time_unit="months"),
+        "Proportional hazards check": tk.cox_zph(study, endpoint="EFS"),
     }
     for title, res in parts.items():
         html = res._repr_html_()

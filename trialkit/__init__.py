@@ -70,6 +70,8 @@ _LAZY: dict[str, str] = {
     "response_rates": "trialkit.outcomes",
     "median_followup": "trialkit.outcomes",
     "cox_subgroups": "trialkit.outcomes",
+    "cox_zph": "trialkit.outcomes",
+    "rmst": "trialkit.outcomes",
     "plot_km": "trialkit.plots.outcomes",
     "plot_forest": "trialkit.plots.outcomes",
     "outcomes_explorer": "trialkit.widgets.outcomes",
