@@ -73,3 +73,7 @@ class DataValidationError(TrialkitError):
 
 class TrialkitWarning(UserWarning):
     """Something was accepted but deserves the user's attention (e.g. imputed partial dates)."""
+
+
+class ForecastError(TrialkitError):
+    """A forecast cannot be made from the data and arguments given (no patient yet, no site open, …)."""
