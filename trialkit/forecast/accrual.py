@@ -364,9 +364,15 @@ def _horizon_days(t_days, horizon, as_of, planned, dates, levels) -> float:
     return float(min(max([h, *extra]), MAX_HORIZON_DAYS))
 
 
+def _parse_dates(dates) -> list[pd.Timestamp] | None:
+    if dates is None:
+        return None
+    return [check_date("dates", d) for d in ([dates] if isinstance(dates, str | pd.Timestamp) else dates)]
+
+
 def _count_dates(as_of, dates, planned, horizon_days) -> pd.DatetimeIndex:
     if dates is not None:
-        out = [check_date("dates", d) for d in ([dates] if isinstance(dates, str | pd.Timestamp) else dates)]
+        out = list(dates)
     else:
         out = [as_of + pd.DateOffset(months=k) for k in (3, 6, 9, 12)]
         out = [d for d in out if (d - as_of).days <= max(horizon_days, 365)]
@@ -481,8 +487,52 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
     inp = accrual_input(data, by=by)
     notes: list[str] = []
     as_of, target, planned = _resolve(inp, target, as_of, planned_completion, notes)
+    core = simulate_target(inp, as_of=as_of, target=target, new_sites=new_sites, opening_rate=opening_rate,
+                           n_sims=n_sims, seed=seed, parameter_uncertainty=parameter_uncertainty)
+    st, paths, t_days, rng = core.state, core.paths, core.t_days, core.rng
+    notes = list(core.notes) + notes
+    n = len(st.patients)
+    ratio = ratio if ratio is not None else inp.ratio
+    if ratio is None and st.patients["arm"].notna().any():
+        notes.append("no allocation ratio (give ratio=): no per-arm counts")
+    dates = _parse_dates(dates)
+    horizon_days = _horizon_days(t_days, horizon, as_of, planned, dates, levels)
+    when = _count_dates(as_of, dates, planned, horizon_days)
+    days = np.array([(d - as_of).days for d in when], dtype=float)
+    screening, scr_notes = _screening(st, inp, None if target is None else max(target - n, 0), levels, rng, n_sims)
+    return AccrualForecast(
+        summary=_summary(st, target, t_days, paths, core.future, levels, planned),
+        counts=_counts(st, paths, days, when, ratio, by, levels, rng),
+        fan=_fan(st, paths, horizon_days, levels, rng), observed=_observed(st),
+        sites=_site_table(st, core.model.fit, levels, flag_below), parameters=_parameters(core.model, paths, levels),
+        screening=screening, as_of=as_of, target=target, conf_level=levels, n_sims=n_sims, seed=seed, by=by,
+        planned_completion=planned, parameter_uncertainty=bool(parameter_uncertainty),
+        notes=tuple(notes + scr_notes))
+
+
+@dataclass(frozen=True)
+class TargetSimulation:
+    """The simulation behind :func:`forecast_accrual`: the state on the forecast date, the sites still to
+    open, the fitted model, the rate paths and (with a target not yet reached) the day it is reached."""
+
+    state: AccrualState
+    future: pd.DataFrame
+    model: _Model
+    paths: RatePaths
+    t_days: np.ndarray | None
+    rng: np.random.Generator
+    notes: tuple[str, ...]
+
+
+def simulate_target(inp, *, as_of: pd.Timestamp, target: int | None, new_sites=None, opening_rate=None,
+                    n_sims: int = 10_000, seed: int = 0, parameter_uncertainty: bool = True) -> TargetSimulation:
+    """Fit the model on what was known on ``as_of`` and simulate the day ``target`` is reached.
+
+    :func:`forecast_accrual` builds its result on this; :func:`~trialkit.forecast.calibration.calibrate_accrual`
+    calls it directly (the same code, without the presentation parts).
+    """
     st = state_at(inp, as_of)
-    notes = list(st.notes) + notes
+    notes = list(st.notes)
     future = _future_sites(st, new_sites, opening_rate, notes)
     model = _fit(st)
     rng = np.random.default_rng(seed)
@@ -494,18 +544,5 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
     if model.fit.alpha_at_bound:
         notes.append("the sites' rates do not differ detectably (the Gamma shape is at its upper bound): the model "
                      "is close to one Poisson rate for all sites")
-    ratio = ratio if ratio is not None else inp.ratio
-    if ratio is None and st.patients["arm"].notna().any():
-        notes.append("no allocation ratio (give ratio=): no per-arm counts")
-    horizon_days = _horizon_days(t_days, horizon, as_of, planned, dates, levels)
-    when = _count_dates(as_of, dates, planned, horizon_days)
-    days = np.array([(d - as_of).days for d in when], dtype=float)
-    screening, scr_notes = _screening(st, inp, None if target is None else max(target - n, 0), levels, rng, n_sims)
-    return AccrualForecast(
-        summary=_summary(st, target, t_days, paths, future, levels, planned),
-        counts=_counts(st, paths, days, when, ratio, by, levels, rng),
-        fan=_fan(st, paths, horizon_days, levels, rng), observed=_observed(st),
-        sites=_site_table(st, model.fit, levels, flag_below), parameters=_parameters(model, paths, levels),
-        screening=screening, as_of=as_of, target=target, conf_level=levels, n_sims=n_sims, seed=seed, by=by,
-        planned_completion=planned, parameter_uncertainty=bool(parameter_uncertainty),
-        notes=tuple(notes + scr_notes))
+    return TargetSimulation(state=st, future=future, model=model, paths=paths, t_days=t_days, rng=rng,
+                            notes=tuple(notes))

@@ -131,9 +131,11 @@ def _cohort(inp: AccrualInput, as_of: pd.Timestamp, follow_up: float | None, gap
     status = np.full(len(p), "in follow-up", dtype=object)
     status[event > 0] = "event"
     cens_end = rand + time - 1
-    dropped = (event == 0) & (cens_end < -gap)
-    done = (event == 0) & (follow_up is not None) & (time >= (follow_up or np.inf) - gap)
-    status[dropped] = "dropped out"
+    left_early = (event == 0) & (cens_end < -gap)  # last seen well before the cut
+    fu = np.inf if follow_up is None else follow_up
+    # follow-up complete: reached the limit by the cut, or left within `gap` days of it
+    done = (event == 0) & (time >= fu - np.where(left_early, gap, 0.0))
+    status[left_early & ~done] = "dropped out"
     status[done] = "follow-up complete"
     return _Cohort(rand_day=rand, time=np.maximum(time, 0.5), event=event, status=status,
                    event_day=(rand + time - 1)[event > 0])
