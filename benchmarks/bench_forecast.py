@@ -86,6 +86,7 @@ def bench_simulation(n_sims, n_loop, repeat):
     from trialkit.forecast import _poisson_gamma as pg
 
     n, tau, offsets = make_sites()
+    pg.fit_mle(n[:50], tau[:50])  # warm-up (scipy imports)
     t0 = time.perf_counter()
     fit, grid = pg.fit_mle(n, tau), pg.posterior_grid(n, tau)
     t_fit = time.perf_counter() - t0

@@ -162,7 +162,7 @@ def backtest_accrual(data, *, cutoffs=None, target: int | None = None, conf_leve
     >>> import trialkit as tk
     >>> bt = tk.backtest_accrual(tk.load_study("data/demo/b1931036"), n_sims=1000)
     >>> bt.summary["observed"].tolist()
-    [24, 48, 72]
+    [24, 49, 72]
     """
     from .accrual import forecast_accrual
 

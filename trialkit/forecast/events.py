@@ -341,10 +341,10 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
     --------
     >>> import trialkit as tk
     >>> study = tk.load_study("data/demo/b1931036")
-    >>> fc = tk.forecast_events(study, endpoint="EFS", target_events=60, n_sims=1000)
+    >>> fc = tk.forecast_events(study, endpoint="EFS", target_events=72, n_sims=1000)
     >>> fc.summary[["model", "events", "target_events"]].iloc[:1]
          model  events  target_events
-    0  weibull      42             60
+    0  weibull      57             72
     """
     levels = levels_of(conf_level)
     n_sims = check_int("n_sims", n_sims, minimum=100)
