@@ -82,3 +82,21 @@ def check_date(name: str, value) -> pd.Timestamp:
     if ts is pd.NaT:
         raise ForecastError(f"{name} must be a date (e.g. '2026-06-30'), not {value!r}")
     return ts.normalize()
+
+
+def vertical(df: pd.DataFrame, key: str | None = None) -> pd.DataFrame:
+    """A short wide frame turned on its side for display: ``quantity`` plus one column per row
+    (named by ``key``'s values, else ``value``). Cells keep their own type (dates stay dates)."""
+    names = [str(v) for v in df[key]] if key else (["value"] if len(df) == 1 else [str(i) for i in range(len(df))])
+    cols = [c for c in df.columns if c != key]
+    data = {"quantity": cols}
+    for name, (_, row) in zip(names, df.iterrows()):
+        data[name] = pd.Series([row[c] for c in cols], dtype=object)
+    return pd.DataFrame(data)
+
+
+def interval_text(df: pd.DataFrame, level: float, digits: int = 0) -> pd.Series:
+    """``median (lower–upper)`` per row, for compact tables."""
+    p = pct(level)
+    return (df["median"].map(lambda v: f"{v:.{digits}f}") + " (" + df[f"lower_{p}"].map(lambda v: f"{v:.{digits}f}")
+            + "–" + df[f"upper_{p}"].map(lambda v: f"{v:.{digits}f}") + ")")

@@ -18,7 +18,18 @@ import pandas as pd
 from ..errors import ForecastError
 from ..results import Result
 from . import _poisson_gamma as pg
-from ._common import check_date, check_int, dates_after, day_after, interval_columns, levels_of, quantile_row
+from ._common import (
+    check_date,
+    check_int,
+    dates_after,
+    day_after,
+    interval_columns,
+    interval_text,
+    levels_of,
+    pct,
+    quantile_row,
+    vertical,
+)
 from ._data import AccrualState, accrual_input, default_as_of, state_at
 from ._simulate import RatePaths, draw_rates, group_intensity_at, intensity_at, time_to_intensity
 
@@ -98,13 +109,20 @@ class AccrualForecast(Result):
 
     def html_parts(self):
         flags = pd.DataFrame({"flag": self.sites["flag"], "site_id": self.sites["flag"]})
-        shown = self.counts[self.counts["by"] != "overall"] if self.by else self.counts
-        return [("", self.summary, {"digits": 2}),
-                ("predicted number randomized", shown if len(shown) else self.counts, {"digits": 1}),
-                ("model parameters", self.parameters, {"digits": 4}),
-                ("screening", self.screening, {"digits": 3}),
-                ("sites (flag: rate credibly below the set share of the average site's)", self.sites,
-                 {"digits": 3, "flags": flags})]
+        main = self.counts[self.counts["by"].isin(["overall", "arm"])]
+        out = [("", vertical(self.summary), {"digits": 2}),
+               ("predicted number randomized, overall and per arm", main, {"digits": 1})]
+        if self.by:
+            groups = self.counts[~self.counts["by"].isin(["overall", "arm"])]
+            lv = max(self.conf_level)
+            table = groups.assign(cell=interval_text(groups, lv)).pivot(index="group", columns="date", values="cell")
+            table.columns = [d.date().isoformat() for d in table.columns]
+            out.append((f"predicted number randomized per {self.by}: median ({pct(lv)}% interval)",
+                        table.reset_index().rename(columns={"group": self.by}), {}))
+        return out + [("model parameters", self.parameters, {"digits": 4}),
+                      ("screening", self.screening, {"digits": 3}),
+                      ("sites (flag: rate credibly below the set share of the average site's)", self.sites,
+                       {"digits": 3, "flags": flags})]
 
     def figure(self, **kwargs):
         """The fan chart (:func:`trialkit.plot_accrual_forecast`)."""

@@ -18,7 +18,16 @@ import pandas as pd
 
 from ..errors import ForecastError
 from ..results import Result
-from ._common import check_date, check_int, dates_after, day_after, interval_columns, levels_of, quantile_row
+from ._common import (
+    check_date,
+    check_int,
+    dates_after,
+    day_after,
+    interval_columns,
+    levels_of,
+    quantile_row,
+    vertical,
+)
 from ._data import AccrualInput, accrual_input, default_as_of, state_at
 from ._event_models import Dropout, Piecewise, Weibull, fit_piecewise, fit_weibull
 from ._simulate import time_to_intensity
@@ -90,7 +99,7 @@ class EventForecast(Result):
                 f"({self.model}, {self.n_sims:,} simulated paths)")
 
     def html_parts(self):
-        return [("", self.summary, {"digits": 2}), ("where the patients stand", self.patients, {}),
+        return [("", vertical(self.summary, key="model"), {"digits": 2}), ("where the patients stand", self.patients, {}),
                 ("event-time and dropout models", self.models, {"digits": 4})]
 
     def figure(self, **kwargs):
@@ -381,6 +390,12 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
     elif len(summary) == 2:
         notes.append(f"the {summary[1]['model']} model's median date lies outside the {model} model's "
                      f"{min(levels):.0%} interval: both are reported")
+    other = piecewise if model == "weibull" else weibull
+    if other is not None:
+        aic = {f.name: 2 * f.n_params - 2 * f.loglik for f in (weibull, piecewise) if f is not None}
+        if aic[other.name] < aic[model] - 4:
+            notes.append(f"the {other.name} model fits the observed event times better (AIC {aic[other.name]:.1f} "
+                         f"against {aic[model]:.1f} for {model}): consider model={other.name!r}")
     if acc_target is None:
         notes.append("no accrual target (the protocol has no planned enrollment; give accrual_target=): only the "
                      "patients randomized by the forecast date are followed")
