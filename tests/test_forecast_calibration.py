@@ -18,7 +18,7 @@ import trialkit as tk
 from trialkit.forecast._common import day_after, quantile_row
 from trialkit.forecast._data import accrual_input
 from trialkit.forecast.accrual import simulate_target
-from trialkit.forecast.calibration import SCENARIOS, calibrate_accrual, simulate_accrual
+from trialkit.forecast.calibration import SCENARIOS, calibrate_accrual, calibrate_events, simulate_accrual
 
 #: the per-scenario run takes minutes: it runs with `pytest -m slow` or TRIALKIT_SLOW=1
 RUN_SLOW = os.environ.get("TRIALKIT_SLOW") == "1"
@@ -71,5 +71,17 @@ def test_coverage_of_the_90_interval_per_scenario(request):
         pytest.skip("minutes long: run with `pytest -m slow` or TRIALKIT_SLOW=1")
     cal = calibrate_accrual(n_reps=500, n_sims=2000, seed=2025)
     _show(cal, "accrual forecast calibration, 500 studies per scenario")
+    for _, row in cal.summary.iterrows():
+        assert 0.85 <= row["coverage_90"] <= 0.95, row["scenario"]
+
+
+@pytest.mark.slow
+def test_event_forecast_coverage(request):
+    """The event forecast on simulated studies (Weibull events, exponential dropout, accrual complete):
+    the 90 % interval for the date of the target-th event covers the truth 85-95 % of the time."""
+    if not (RUN_SLOW or "slow" in (request.config.getoption("markexpr") or "").replace("not slow", "")):
+        pytest.skip("minutes long: run with `pytest -m slow` or TRIALKIT_SLOW=1")
+    cal = calibrate_events(n_reps=200, n_sims=1000, seed=5)
+    _show(cal, "event forecast calibration, 200 studies per scenario")
     for _, row in cal.summary.iterrows():
         assert 0.85 <= row["coverage_90"] <= 0.95, row["scenario"]

@@ -22,7 +22,8 @@ from ..results import Result
 from ._common import check_int, levels_of, pct
 from ._poisson_gamma import MONTH
 
-__all__ = ["Scenario", "SCENARIOS", "simulate_accrual", "calibrate_accrual", "CalibrationResult"]
+__all__ = ["Scenario", "SCENARIOS", "simulate_accrual", "calibrate_accrual", "CalibrationResult", "EventScenario",
+           "EVENT_SCENARIOS", "simulate_events", "calibrate_events"]
 
 ORIGIN = pd.Timestamp("2020-01-01")
 
@@ -184,3 +185,76 @@ def calibrate_accrual(scenarios=SCENARIOS, *, n_reps: int = 100, n_sims: int = 2
     summary.append({"scenario": "all", **_score(rep, levels)})
     return CalibrationResult(summary=pd.DataFrame(summary), replicates=rep, conf_level=levels, n_sims=n_sims,
                              seed=seed, parameter_uncertainty=bool(parameter_uncertainty))
+
+
+@dataclass(frozen=True)
+class EventScenario:
+    """A known event process: ``n`` patients randomized uniformly over ``accrual_days`` at one site,
+    Weibull event times (``shape``, ``scale`` days), exponential dropout (``dropout_per_year``), the
+    forecast made ``as_of_day`` days after the first randomization for ``remaining`` more events."""
+
+    name: str
+    n: int = 200
+    accrual_days: float = 730.0
+    shape: float = 0.8
+    scale: float = 700.0
+    dropout_per_year: float = 0.05
+    as_of_day: int = 900
+    remaining: int = 30
+
+
+EVENT_SCENARIOS = (
+    EventScenario("Weibull shape 0.8, accrual complete"),
+    EventScenario("Weibull shape 1.4, early cut", shape=1.4, scale=900.0, as_of_day=500, remaining=25),
+)
+
+
+def simulate_events(scenario: EventScenario, rng: np.random.Generator):
+    """One study from ``scenario``: its frame at the cut (``site_id, activation_date, randomization_date,
+    time_days, event``), the target, the cut and the true date of the target-th event."""
+    sc = scenario
+    rand = np.floor(rng.random(sc.n) * sc.accrual_days).astype(int)
+    t = sc.scale * rng.weibull(sc.shape, sc.n)
+    drop = rng.exponential(365.25 / sc.dropout_per_year, sc.n) if sc.dropout_per_year > 0 else np.full(sc.n, np.inf)
+    event_day = np.where(t < drop, rand + np.ceil(t) - 1, np.inf)  # AVAL = ceil(t): day 1 = randomization day
+    cut = sc.as_of_day
+    seen = rand <= cut
+    d_obs = int((event_day <= cut).sum())
+    target = d_obs + sc.remaining
+    ordered = np.sort(event_day)
+    true_date = ORIGIN + pd.Timedelta(days=int(ordered[target - 1])) if np.isfinite(ordered[target - 1]) else pd.NaT
+    end = np.minimum(np.minimum(rand + np.ceil(t) - 1, rand + np.ceil(drop) - 1), cut)
+    ev = (t < drop) & (rand + np.ceil(t) - 1 <= cut)
+    frame = pd.DataFrame({"site_id": "S1", "activation_date": ORIGIN,
+                          "randomization_date": ORIGIN + pd.to_timedelta(rand, unit="D"),
+                          "time_days": end - rand + 1, "event": ev.astype(int)})[seen]
+    return frame.reset_index(drop=True), target, ORIGIN + pd.Timedelta(days=cut), true_date
+
+
+def calibrate_events(scenarios=EVENT_SCENARIOS, *, n_reps: int = 100, n_sims: int = 1000, conf_level=(0.5, 0.9),
+                     model: str = "weibull", seed: int = 0) -> CalibrationResult:
+    """Run :func:`trialkit.forecast_events` on studies simulated from known event processes and score
+    its intervals for the date of the target-th event (accrual complete at the cut, so the event and
+    dropout models are what is tested)."""
+    from .events import forecast_events
+
+    levels = levels_of(conf_level)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for sc in scenarios:
+        for r in range(check_int("n_reps", n_reps, minimum=1)):
+            frame, target, as_of, true_date = simulate_events(sc, rng)
+            fc = forecast_events(frame, target_events=target, as_of=as_of, model=model, n_sims=n_sims,
+                                 conf_level=levels, seed=int(rng.integers(2**31)), horizon=1)
+            s = fc.summary.iloc[0]
+            rows.append({"scenario": sc.name, "replicate": r, "target": target,
+                         "true_date": true_date if pd.notna(true_date) else pd.Timestamp.max.normalize(),
+                         **{c: s[c] for c in fc.summary.columns if c == "median" or c.startswith(("lower_", "upper_"))}})
+    rep = pd.DataFrame(rows)
+    for c in rep.columns:
+        if c == "median" or c.startswith(("lower_", "upper_")):
+            rep[c] = pd.to_datetime(rep[c]).fillna(pd.Timestamp.max.normalize())  # never reached: beyond any date
+    summary = [{"scenario": sc.name, **_score(rep[rep["scenario"] == sc.name], levels)} for sc in scenarios]
+    summary.append({"scenario": "all", **_score(rep, levels)})
+    return CalibrationResult(summary=pd.DataFrame(summary), replicates=rep, conf_level=levels, n_sims=n_sims,
+                             seed=seed, notes=(f"event model: {model}",))

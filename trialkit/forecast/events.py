@@ -292,7 +292,8 @@ def _settings(inp, target_events, as_of, accrual_target, follow_up_days, model, 
 
 def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = None, as_of=None,
                     model: str = "weibull", cuts=None, accrual_target: int | None = None,
-                    dropout: bool = True, follow_up_days: float | None = None, horizon=None, new_sites=None,
+                    dropout: bool = True, dropout_gap_days: float = DROPOUT_GAP_DAYS,
+                    follow_up_days: float | None = None, horizon=None, new_sites=None,
                     opening_rate: float | None = None, conf_level=(0.5, 0.9), n_sims: int = 5000, seed: int = 0,
                     parameter_uncertainty: bool = True) -> EventForecast:
     """Forecast the date the ``target_events``-th event occurs, pooled over arms (blinded).
@@ -327,8 +328,13 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
         Patients to be randomized in all (default the protocol's planned enrollment; for a frame,
         no further patients unless given).
     dropout : bool, default True
-        Censor for dropout: a censoring more than 90 days before ``as_of`` (and before the end of
-        follow-up) is a dropout; the dropout rate is their number over the total follow-up time.
+        Censor for dropout: a censoring more than ``dropout_gap_days`` before ``as_of`` (and not
+        within that gap of the end of follow-up) is a dropout; the dropout rate is their number over
+        the total follow-up time.
+    dropout_gap_days : float, default 90
+        How long before the forecast date a patient may have been last seen and still count as in
+        follow-up: set it to the data's reporting lag. A longer gap keeps recent dropouts at risk
+        (forecast slightly early); a shorter one takes patients merely not yet seen for dropouts.
     follow_up_days : float, optional
         Days of follow-up per patient (default the protocol's ``follow_up_years``; none for a frame).
     horizon : date-like or number of days, optional
@@ -360,7 +366,7 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
     inp = accrual_input(data, endpoint=endpoint)
     notes: list[str] = []
     as_of, target, acc_target, fu = _settings(inp, target_events, as_of, accrual_target, follow_up_days, model, notes)
-    c = _cohort(inp, as_of, fu, DROPOUT_GAP_DAYS)
+    c = _cohort(inp, as_of, fu, float(dropout_gap_days))
     weibull, piecewise, fit_notes = _fit_models(c, cuts)
     notes += fit_notes
     fits = {"weibull": weibull, "piecewise": piecewise}
