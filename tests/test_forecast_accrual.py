@@ -281,3 +281,20 @@ def test_bad_arguments(kwargs, message):
 def test_bad_data_type():
     with pytest.raises(ForecastError, match="data must be a Study"):
         tk.forecast_accrual([1, 2, 3])
+
+
+def test_a_forecast_date_after_the_data_cut_is_refused(demo_b1931036):
+    with pytest.raises(ForecastError, match="as_of 2026-08-01 is after the data cut 2026-06-30"):
+        tk.forecast_accrual(demo_b1931036, as_of="2026-08-01", n_sims=200)
+    with pytest.raises(ForecastError, match="after the data cut"):
+        tk.forecast_events(demo_b1931036, as_of="2026-08-01", target_events=70, n_sims=200)
+
+
+def test_a_randomization_at_a_site_missing_from_the_sites_table(demo_b1931036):
+    rnd = demo_b1931036.randomization.copy()
+    rnd["site_id"] = rnd["site_id"].astype(object)
+    rnd.loc[3, "site_id"] = "XX99"
+    with pytest.raises(DataValidationError) as err:
+        tk.forecast_accrual(demo_b1931036.replace(randomization=rnd), n_sims=200)
+    fc = err.value.failure_cases
+    assert fc[["table", "row", "column", "value"]].values.tolist() == [["randomization", 5, "site_id", "XX99"]]

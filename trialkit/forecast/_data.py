@@ -170,6 +170,10 @@ def _from_study(study, *, by: str | None, endpoint: str | None) -> AccrualInput:
                              "site_id": rnd["site_id"].astype(str).to_numpy(),
                              "randomization_date": rnd["randomization_date"].to_numpy(dtype="datetime64[ns]"),
                              "arm": rnd["arm"].astype("string").to_numpy(), "_line": np.arange(len(rnd)) + 2})
+    unknown = ~patients["site_id"].isin(sites["site_id"]).to_numpy()
+    for pos in np.flatnonzero(unknown):
+        problems.append(_problem("randomization", pos + 2, "site_id", patients["site_id"].iloc[pos],
+                                 "site is not in the sites table", "add the site to the sites table"))
     _check_site_dates(patients, sites.set_index("site_id")["activation_date"], "randomization", problems)
     _raise(problems, f"study {study.protocol.id}")
     scr = study.screening
@@ -279,6 +283,13 @@ def state_at(inp: AccrualInput, as_of) -> AccrualState:
     sites = sites.assign(group_index=sites["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy())
     return AccrualState(as_of=as_of, sites=sites.reset_index(drop=True), patients=pts.reset_index(drop=True),
                         groups=groups, notes=tuple(notes))
+
+
+def check_as_of(inp: AccrualInput, as_of: pd.Timestamp) -> None:
+    """A forecast date after the data cut would treat the unknown as known (no patient, no event)."""
+    if inp.data_cut is not None and as_of > pd.Timestamp(inp.data_cut).normalize():
+        raise ForecastError(f"as_of {as_of.date()} is after the data cut {pd.Timestamp(inp.data_cut).date()}: "
+                            "nothing is known after the cut; forecast from the cut (leave as_of out) or earlier")
 
 
 def default_as_of(inp: AccrualInput) -> tuple[pd.Timestamp, str | None]:

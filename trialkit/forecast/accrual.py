@@ -30,7 +30,7 @@ from ._common import (
     quantile_row,
     vertical,
 )
-from ._data import AccrualState, accrual_input, default_as_of, state_at
+from ._data import AccrualState, accrual_input, check_as_of, default_as_of, state_at
 from ._simulate import RatePaths, draw_rates, group_intensity_at, intensity_at, time_to_intensity
 
 __all__ = ["forecast_accrual", "AccrualForecast"]
@@ -410,6 +410,7 @@ def _resolve(inp, target, as_of, planned_completion, notes):
             notes.append(note)
     else:
         as_of = check_date("as_of", as_of)
+        check_as_of(inp, as_of)
     target = inp.target if target is None else check_int("target", target, minimum=1)
     planned = None if planned_completion is None else check_date("planned_completion", planned_completion)
     return as_of, target, planned

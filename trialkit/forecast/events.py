@@ -28,7 +28,7 @@ from ._common import (
     quantile_row,
     vertical,
 )
-from ._data import AccrualInput, accrual_input, default_as_of, state_at
+from ._data import AccrualInput, accrual_input, check_as_of, default_as_of, state_at
 from ._event_models import Dropout, Piecewise, Weibull, fit_piecewise, fit_weibull
 from ._simulate import time_to_intensity
 from .accrual import MAX_HORIZON_DAYS, _draw, _fit, _future_sites
@@ -284,6 +284,7 @@ def _settings(inp, target_events, as_of, accrual_target, follow_up_days, model, 
             notes.append(note)
     else:
         as_of = check_date("as_of", as_of)
+        check_as_of(inp, as_of)
     target = None if target_events is None else check_int("target_events", target_events, minimum=1)
     acc = inp.target if accrual_target is None else check_int("accrual_target", accrual_target)
     fu = inp.follow_up_days if follow_up_days is None else float(follow_up_days)
