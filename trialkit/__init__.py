@@ -75,6 +75,16 @@ _LAZY: dict[str, str] = {
     "plot_km": "trialkit.plots.outcomes",
     "plot_forest": "trialkit.plots.outcomes",
     "outcomes_explorer": "trialkit.widgets.outcomes",
+    # forecasting
+    "forecast_accrual": "trialkit.forecast",
+    "forecast_events": "trialkit.forecast",
+    "backtest_accrual": "trialkit.forecast",
+    "backtest_events": "trialkit.forecast",
+    "plot_accrual_forecast": "trialkit.plots.forecast",
+    "plot_event_forecast": "trialkit.plots.forecast",
+    "plot_site_rates": "trialkit.plots.forecast",
+    "plot_backtest": "trialkit.plots.forecast",
+    "forecast_explorer": "trialkit.widgets.forecast",
     # reports
     "render_site_reports": "trialkit.reports",
     # safety

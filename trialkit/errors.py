@@ -194,3 +194,7 @@ class TrialkitWarning(UserWarning):
 
 class EmptySelectionError(TrialkitError):
     """A population, subgroup or filter left no subjects to analyse (the message names which)."""
+
+
+class ForecastError(TrialkitError):
+    """A forecast cannot be made from the data and arguments given (no patient yet, no site open, …)."""
