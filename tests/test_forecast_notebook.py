@@ -39,6 +39,7 @@ def _run(tmp_path, **parameters) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.kernel
 def test_notebook_runs_on_b1931036(tmp_path):
     text = _run(tmp_path, n_sims=1000)
     assert "Accrual forecast to 100 as of 2026-06-30" in text
@@ -47,6 +48,7 @@ def test_notebook_runs_on_b1931036(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_notebook_runs_on_aall1732(tmp_path, request):
     if not (os.environ.get("TRIALKIT_SLOW") == "1" or "slow" in (request.config.getoption("markexpr") or "")
             .replace("not slow", "")):

@@ -22,7 +22,8 @@ FIRST_ARGUMENT = {
     "load_study": "path", "load_protocol": "path", "load_cdisc": "sdtm", "get_protocol": "protocol_id",
     "generate_schedule": "protocol", "synthesize": "protocol", "render_table": "result",
     "plot_km": "result", "plot_forest": "result", "plot_smd": "result", "plot_cumulative_allocation": "result",
-    "plot_design_simulation": "result", "plot_ph_check": "result",
+    "plot_design_simulation": "result", "plot_ph_check": "result", "plot_accrual_forecast": "result",
+    "plot_backtest": "result", "plot_event_forecast": "result", "plot_site_rates": "result",
     "plot_ae_dotplot": "result", "plot_cumulative_incidence": "result",  # safety (issue 11)
 }
 #: names that the one vocabulary replaced

@@ -234,7 +234,7 @@ def on_run_backtest(explorer, _button=None) -> BacktestView:
     return bt
 
 
-def forecast_explorer(study, *, endpoint: str | None = None, n_sims: int = 2000, seed: int = 0):
+def forecast_explorer(data, *, endpoint: str | None = None, n_sims: int = 2000, seed: int = 0):
     """Interactive forecast explorer for a :class:`~trialkit.Study`.
 
     Controls: the forecast date (the data cut or an earlier month end), the target number of
@@ -245,7 +245,7 @@ def forecast_explorer(study, *, endpoint: str | None = None, n_sims: int = 2000,
 
     Parameters
     ----------
-    study : Study
+    data : Study
     endpoint : str, optional
         Initial endpoint (default the first time-to-event endpoint).
     n_sims : int, default 2000
@@ -261,8 +261,10 @@ def forecast_explorer(study, *, endpoint: str | None = None, n_sims: int = 2000,
     --------
     >>> tk.forecast_explorer(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
     """
-    import ipywidgets as widgets
+    from .._optional import require
 
+    widgets = require("ipywidgets", feature="forecast_explorer")
+    study = data
     if not len(study.randomization):
         raise TrialkitError("this study has no randomized patient yet: there is nothing to forecast from")
     options = explorer_options(study)
