@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 def naive_loop(study, sites, work: Path) -> float:
     """papermill CLI + nbconvert CLI per site; returns seconds (data preparation not timed)."""
     from trialkit.reports.data import site_subset, study_aggregates
-    from trialkit.reports.runner import DEFAULT_TEMPLATE, SiteTask, _write_site_folder
+    from trialkit.reports.execute import _write_site_folder
+    from trialkit.reports.plan import DEFAULT_TEMPLATE, SiteTask
 
     agg = study_aggregates(study)
     cut = study.data_cut_date.date().isoformat() if study.data_cut_date is not None else None

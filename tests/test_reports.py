@@ -410,7 +410,8 @@ def test_page_and_manifest_agree_on_the_site_checksum(rendered):
 def de06_report(tmp_path_factory):
     """DE06's report data as the template sees it, built without a kernel."""
     from trialkit.reports.data import site_subset, study_aggregates
-    from trialkit.reports.runner import SiteTask, _write_site_folder
+    from trialkit.reports.execute import _write_site_folder
+    from trialkit.reports.plan import SiteTask
     from trialkit.reports.sections import load_site
 
     study = make_tiny_study()

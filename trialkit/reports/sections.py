@@ -271,36 +271,15 @@ def screen_failures(rep: SiteReport) -> pd.DataFrame:
                          "% of screened", "study excluding", "study % of screened"])
 
 
-def _missing_inputs(scr_row: pd.Series, inputs) -> list[str]:
-    from ..eligibility.derive import DERIVED_INPUTS
-
-    out = []
-    for name in inputs:
-        cols = DERIVED_INPUTS[name].reads if name in DERIVED_INPUTS else (name,)
-        out += [c for c in cols if c in scr_row.index and pd.isna(scr_row[c]) and c not in out]
-    return out
-
-
 def unknowns(rep: SiteReport) -> pd.DataFrame:
     """Criteria that cannot be decided for a patient because an input is missing.
 
     Columns ``subject_id, criterion, label, missing inputs`` (the canonical screening columns that
     are empty, derived inputs expanded to the columns they read).
     """
-    cols = ["subject_id", "criterion", "label", "missing inputs"]
-    if rep.eligibility is None:
-        return pd.DataFrame(columns=cols)
-    from ..eligibility import exclusion_list
+    from .quality import unknown_inputs
 
-    ex = exclusion_list(rep.eligibility, include_unknown=True)
-    ex = ex[ex["status"] == "unknown"]
-    if not len(ex):
-        return pd.DataFrame(columns=cols)
-    inputs = {c.id: c.inputs for c in rep.eligibility.criteria}
-    scr = rep.study.screening.set_index("subject_id")
-    rows = [(sid, cid, label, ", ".join(_missing_inputs(scr.loc[sid], inputs.get(cid, ()))) or "(derived input)")
-            for sid, cid, label in zip(ex["subject_id"], ex["criterion_id"], ex["label"])]
-    return pd.DataFrame(rows, columns=cols)
+    return unknown_inputs(rep.study, rep.eligibility)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -472,81 +451,19 @@ def pace_figure(rep: SiteReport):
 # ------------------------------------------------------------------------------------------------
 # data quality
 # ------------------------------------------------------------------------------------------------
-#: End-of-induction assessment windows (day, tolerance; Day 1 = first dose) by protocol, from the
-#: protocols' own text: B1931036 "End of Treatment ... (Day 28 ± 2 days)" (registry record). A
-#: protocol without an entry gets no end-of-induction window check.
-EOI_WINDOWS = {"b1931036": (28, 2)}
-
-
 def data_quality(rep: SiteReport) -> pd.DataFrame:
     """Findings a data manager should resolve at this site (``subject_id, finding, detail``).
 
-    * missing criterion inputs (the eligibility verdict cannot be reached without them);
-    * disagreements between the site's screening verdict and the protocol's rules
-      (:func:`trialkit.screening_disagreements`);
-    * out-of-window dates: dates after the data cut, screening before the site's activation or the
-      study start, treatment start before randomization, end of induction outside the protocol's
-      window (:data:`EOI_WINDOWS`: Day 28 ± 2 for B1931036);
-    * schema and cross-table problems of the site's rows (:func:`trialkit.schemas.study_problems`),
-      unless the runner validated the whole study before splitting it (then there are none).
+    See :func:`trialkit.reports.quality.findings`: missing criterion inputs, site verdict vs the
+    protocol's rules, dates after the data cut, screening before the study start or the site's
+    activation, treatment before randomization, end of induction outside the protocol's window
+    (``windows: end_of_induction`` of the protocol file: Day 28 ± 2 for B1931036), and schema
+    problems unless the runner validated the whole study before splitting it.
     """
-    s = rep.study
-    rows: list[tuple[str, str, str]] = []
-    for sid, cid, _label, miss in unknowns(rep).itertuples(index=False):
-        rows.append((sid, "missing criterion input", f"{cid}: {miss}"))
-    if rep.eligibility is not None:
-        from ..eligibility import screening_disagreements
+    from .quality import findings
 
-        dis = screening_disagreements(s, result=rep.eligibility)
-        for rec in dis.itertuples(index=False):
-            why = rec.failed_criteria if isinstance(rec.failed_criteria, str) else ""
-            unk = rec.unknown_criteria if isinstance(rec.unknown_criteria, str) else ""
-            site_reason = rec.screen_failure_reason if isinstance(rec.screen_failure_reason, str) else ""
-            detail = "; ".join(x for x in (why and f"rules: {why}", unk and f"undetermined: {unk}",
-                                           site_reason and f"site reason: {site_reason}") if x)
-            rows.append((rec.subject_id, f"site verdict vs rules: {rec.disagreement}", detail))
-
-    cut = rep.data_cut_date
-    date_cols = {"screening": ["screening_date"], "randomization": ["randomization_date"],
-                 "disposition": ["treatment_start_date", "end_of_induction_date", "discontinuation_date",
-                                 "death_date", "last_contact_date"],
-                 "response": ["assessment_date"]}
-    if cut is not None:
-        for t, cols in date_cols.items():
-            df = getattr(s, t)
-            for c in cols:
-                if c in df:
-                    bad = df[df[c] > cut]
-                    rows += [(sid, "date after data cut", f"{t}.{c} = {d.date()} > {cut.date()}")
-                             for sid, d in zip(bad["subject_id"], bad[c])]
-    scr = s.screening
-    starts = []
-    if s.protocol.start_date is not None:
-        starts.append(("study start", pd.Timestamp(s.protocol.start_date)))
-    act = s.sites["activation_date"].dropna() if "activation_date" in s.sites else pd.Series([], dtype=object)
-    if len(act):
-        starts.append(("site activation", pd.Timestamp(act.iloc[0])))
-    for label, d0 in starts:
-        bad = scr[scr["screening_date"] < d0]
-        rows += [(sid, f"screened before {label}", f"screening_date = {d.date()} < {d0.date()}")
-                 for sid, d in zip(bad["subject_id"], bad["screening_date"])]
-    if len(s.disposition) and len(s.randomization):
-        d = s.disposition.merge(s.randomization[["subject_id", "randomization_date"]], on="subject_id", how="left")
-        bad = d[d["treatment_start_date"] < d["randomization_date"]]
-        rows += [(sid, "treatment before randomization", f"treatment_start_date = {a.date()} < {b.date()}")
-                 for sid, a, b in zip(bad["subject_id"], bad["treatment_start_date"], bad["randomization_date"])]
-        if s.protocol.id in EOI_WINDOWS:
-            eoi_day, tol = EOI_WINDOWS[s.protocol.id]
-            day = (d["end_of_induction_date"] - d["treatment_start_date"]).dt.days + 1
-            out = d[(day - eoi_day).abs() > tol]
-            rows += [(sid, "end of induction out of window", f"Day {int(x)} (protocol: Day {eoi_day} ± {tol})")
-                     for sid, x in zip(out["subject_id"], day[out.index])]
-    if not rep.aggregates.get("validated"):  # the runner validated the whole study before splitting it
-        from ..schemas import study_problems
-
-        for rec in study_problems(s).itertuples(index=False):
-            rows.append(("", f"{rec.table}: {rec.problem}", f"column {rec.column}, value {rec.value}"))
-    return pd.DataFrame(rows, columns=["subject_id", "finding", "detail"])
+    return findings(rep.study, eligibility=rep.eligibility, data_cut_date=rep.data_cut_date,
+                    validated=bool(rep.aggregates.get("validated")))
 
 
 def count_findings(findings: pd.DataFrame) -> pd.DataFrame:
