@@ -70,6 +70,7 @@ _LAZY: dict[str, str] = {
     "outcomes_explorer": "trialkit.widgets.outcomes",
     # reports
     "render_site_reports": "trialkit.reports",
+    "render_reports": "trialkit.reports",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

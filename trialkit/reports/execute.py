@@ -1,11 +1,12 @@
 """Execute a report plan: run each task on a worker's warm kernel, keep going when one fails.
 
-The work of one task (:func:`run_site`) is a plain picklable function of a
-:class:`~trialkit.reports.plan.SiteTask`, so any :class:`concurrent.futures.Executor` can run it —
+The work of one task (:func:`run_page`) is a plain picklable function of a
+:class:`~trialkit.reports.plan.ReportTask`, so any :class:`concurrent.futures.Executor` can run it —
 the default thread pool (:class:`Workers`), a process pool, or a ``dask.distributed`` cluster
-(``client.get_executor()``). A task carries its site's rows (never another site's) and the
-suppressed study aggregates; it writes them into a private temporary folder on the worker, runs the
-template there and returns the HTML as text. Nothing here writes into the output folder.
+(``client.get_executor()``). A task carries only what its audience may see (a site's own rows and
+pooled study aggregates; the study team's pooled data; the dsmb's whole study); it writes them into
+a private temporary folder on the worker, runs the template there and returns the HTML as text.
+Nothing here writes into the output folder.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import traceback
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from .plan import SiteTask
+from .plan import ReportTask
 
-__all__ = ["run_site", "execute", "Workers"]
+__all__ = ["run_page", "run_site", "execute", "Workers"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -32,7 +33,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # ------------------------------------------------------------------------------------------------
 # one task (runs on a worker)
 # ------------------------------------------------------------------------------------------------
-def _write_site_folder(task: SiteTask, folder: Path) -> None:
+def _write_task_folder(task: ReportTask, folder: Path) -> None:
+    """The task's tables as Parquet, its aggregates and a marker naming the page and its audience."""
     import yaml
 
     from .sections import AGGREGATES_FILE, SITE_FILE
@@ -44,8 +46,11 @@ def _write_site_folder(task: SiteTask, folder: Path) -> None:
         cfg["data_cut_date"] = task.data_cut_date
     (folder / "study.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     (folder / AGGREGATES_FILE).write_text(json.dumps(task.aggregates), encoding="utf-8")
-    (folder / SITE_FILE).write_text(json.dumps({"site_id": task.site_id, "protocol": task.protocol,
-                                                "data_cut_date": task.data_cut_date}), encoding="utf-8")
+    marker = {"audience": task.audience, "page": task.page, "protocol": task.protocol,
+              "data_cut_date": task.data_cut_date}
+    if task.audience == "site":
+        marker["site_id"] = task.page
+    (folder / SITE_FILE).write_text(json.dumps(marker), encoding="utf-8")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -58,7 +63,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _parameterized(task: SiteTask, folder: Path):
+def _parameterized(task: ReportTask, folder: Path):
     import nbformat
     from papermill.parameterize import parameterize_notebook
 
@@ -68,7 +73,8 @@ def _parameterized(task: SiteTask, folder: Path):
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
         cell.metadata.setdefault("papermill", {})
-    return parameterize_notebook(nb, {**task.parameters, "site_id": task.site_id, "study_path": str(folder)})
+    own = {"site_id": task.page} if task.audience == "site" else {}
+    return parameterize_notebook(nb, {**task.parameters, **own, "study_path": str(folder)})
 
 
 def _drop_stderr(nb) -> int:
@@ -82,7 +88,7 @@ def _drop_stderr(nb) -> int:
     return dropped
 
 
-def run_site(task: SiteTask) -> dict:
+def run_page(task: ReportTask) -> dict:
     """Render one task on this worker's warm kernel; return a JSON-able dict with the page HTML.
 
     Never raises for a failing notebook: the error is in ``result["error"]``.
@@ -91,24 +97,28 @@ def run_site(task: SiteTask) -> dict:
     from .page import page
 
     t0 = time.perf_counter()
-    folder = Path(tempfile.mkdtemp(prefix="tk-site-"))
-    out = {"site_id": task.site_id, "status": "failed", "html": None, "error": None, "stderr_outputs": 0,
+    folder = Path(tempfile.mkdtemp(prefix=f"tk-{task.audience}-"))
+    out = {"page": task.page, "status": "failed", "html": None, "error": None, "stderr_outputs": 0,
            "worker": f"{os.uname().nodename}:{os.getpid()}"}
     try:
-        _write_site_folder(task, folder)
+        _write_task_folder(task, folder)
         nb = _parameterized(task, folder)
         worker = get_worker(task.kernel_name)
         nb = worker.run(nb, timeout=task.timeout)
         out["stderr_outputs"] = _drop_stderr(nb)
         body, _ = worker.exporter.from_notebook_node(nb)
-        out["html"] = page(body, title=task.title, plotly_js=task.plotly_js, footer=task.footer)
+        out["html"] = page(body, title=task.title, plotly_js=task.plotly_js, footer=task.footer,
+                           banner=task.banner)
         out["status"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - one site's failure must not stop the others
+    except Exception as exc:  # noqa: BLE001 - one page's failure must not stop the others
         out["error"] = _error_text(exc)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         out["duration_s"] = round(time.perf_counter() - t0, 3)
     return out
+
+
+run_site = run_page  # the name of earlier versions
 
 
 # ------------------------------------------------------------------------------------------------
@@ -185,8 +195,8 @@ def _failed(exc: BaseException) -> dict:
             "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=2)}"}
 
 
-def execute(tasks: dict[str, SiteTask], executor: Executor, *, progress: bool = True, desc: str = "site reports",
-            run=run_site) -> dict[str, dict]:
+def execute(tasks: dict[str, ReportTask], executor: Executor, *, progress: bool = True, desc: str = "reports",
+            run=run_page) -> dict[str, dict]:
     """Run every task on ``executor``; return each task's outcome dict by its key (never raises)."""
     outcomes: dict[str, dict] = {}
     if not tasks:
@@ -196,7 +206,7 @@ def execute(tasks: dict[str, SiteTask], executor: Executor, *, progress: bool = 
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(futures), desc=desc, unit="site", file=sys.stderr)
+        bar = tqdm(total=len(futures), desc=desc, unit="page", file=sys.stderr)
     for fut in as_completed(futures):
         key = futures[fut]
         try:

@@ -1,13 +1,15 @@
 """Plan a report run: everything decided before and besides the kernels, testable without one.
 
-:func:`prepare` checks the caller's request — options, template and its parameters, data-cut date,
-the study (loaded and validated), the sites and their file names, the output folder and its
-previous manifest — and raises :class:`~trialkit.errors.ReportError` before any kernel starts.
-:func:`plan_sites` then does the study-wide work once (eligibility, suppressed aggregates), cuts
-the study per site, hashes each site's inputs and decides which sites to render and which are
-unchanged. The result, a :class:`ReportPlan`, holds one picklable :class:`SiteTask` per site to
-render; :mod:`trialkit.reports.execute` runs them and :mod:`trialkit.reports.publish` writes the
-pages, the manifest and the index.
+:func:`prepare` checks the caller's request — audience, options, template and its parameters,
+data-cut date, the study (loaded and validated), the sites and their file names, the reporting
+setting, the output folder and its previous manifest — and raises
+:class:`~trialkit.errors.ReportError` before any kernel starts. :func:`plan_sites` then does the
+study-wide work once and prepares each page's data for its audience (:mod:`trialkit.reports.data`:
+a site's own rows and pooled study aggregates; the study team's pooled data; the dsmb's whole
+study), hashes each page's inputs and decides which pages to render and which are unchanged. The
+result, a :class:`ReportPlan`, holds one picklable :class:`ReportTask` per page to render;
+:mod:`trialkit.reports.execute` runs them and :mod:`trialkit.reports.publish` writes the pages, the
+manifest and the index.
 """
 
 from __future__ import annotations
@@ -24,24 +26,28 @@ import pandas as pd
 
 from ..errors import ReportError
 from ..study import Study
-from .data import MIN_CELL, site_subset, study_aggregates
+from .audience import AUDIENCES, CLOSED_BANNER, Audience, Reporting, get_audience, reporting_setting
+from .data import MIN_CELL, SiteSplit, dsmb_data, study_aggregates, study_team_data
 from .naming import check_site_id, inside, safe_names
 
-__all__ = ["DEFAULT_TEMPLATE", "SiteTask", "Template", "RunSetup", "ReportPlan", "prepare", "plan_sites",
+__all__ = ["DEFAULT_TEMPLATE", "ReportTask", "Template", "RunSetup", "ReportPlan", "prepare", "plan_sites",
            "template_parameters", "check_parameters", "load_template", "resolve_sites", "decide", "read_manifest"]
 
-DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "site_report.ipynb"
-REQUIRED_PARAMS = ("site_id", "study_path")  # every template must declare these
+DEFAULT_TEMPLATE = AUDIENCES["site"].template
 RUNNER_PARAMS = ("site_id", "study_path", "protocol", "data_cut_date")  # set by the runner, never by the caller
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float), "Optional[str]": (str, type(None)),
           "Optional[int]": (int, type(None)), "Optional[float]": (int, float, type(None))}
 
 
 @dataclass
-class SiteTask:
-    """Everything one site's rendering needs; picklable, holds only this site's rows."""
+class ReportTask:
+    """Everything one page's rendering needs; picklable, holds only what its audience may see.
 
-    site_id: str
+    ``page`` is the site id of a site report, else the audience's name (``study``, ``dsmb``).
+    """
+
+    page: str
+    audience: str
     tables: dict[str, pd.DataFrame]
     protocol: str
     data_cut_date: str | None
@@ -53,6 +59,7 @@ class SiteTask:
     plotly_js: str = "shared"
     title: str = ""
     footer: str = ""
+    banner: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -70,24 +77,30 @@ class Template:
 class RunSetup:
     """A checked request: what :func:`prepare` established before any kernel starts."""
 
+    audience: Audience
     study: Study
     template: Template
     params: dict  # the caller's parameters plus the runner's (protocol, data_cut_date)
     effective: dict  # the template's defaults overridden by ``params``: every value a page is made with
     data_cut_date: str | None
-    requested: list[str]
-    names: dict[str, str]  # site id -> safe file-name stem
+    requested: list[str]  # site ids (site audience) or the one page name (study, dsmb)
+    names: dict[str, str]  # page -> safe file-name stem
     out: Path
-    previous: dict  # the previous run's manifest entries of this study, by site id
+    previous: dict  # the previous run's manifest entries of this study and audience, by page
     only_failed: bool = False
     force: bool = False
     min_cell: int = MIN_CELL
     timeout: float | None = 600
     kernel_name: str = "python3"
     plotly_js: str = "shared"
+    reporting: Reporting = field(default_factory=Reporting)
 
-    def page_path(self, site_id: str) -> Path:
-        return inside(self.out, "sites", f"{self.names[site_id]}.html")
+    def page_file(self, page: str) -> str:
+        """The page's path relative to the output folder (``sites/DE06.html``, ``pages/study.html``)."""
+        return f"{self.audience.folder}/{self.names[page]}.html"
+
+    def page_path(self, page: str) -> Path:
+        return inside(self.out, self.audience.folder, f"{self.names[page]}.html")
 
     def may_render(self) -> bool:
         """True when some requested site will surely render (so kernels are worth starting early)."""
@@ -102,7 +115,7 @@ class ReportPlan:
     checksum: str
     aggregates: dict
     entries: dict[str, dict]
-    tasks: dict[str, SiteTask]
+    tasks: dict[str, ReportTask]
     unchanged: list[str]
     generated: str
     trialkit_version: str
@@ -118,9 +131,9 @@ def template_parameters(template: str | os.PathLike = DEFAULT_TEMPLATE) -> dict:
     return pm.inspect_notebook(str(template))
 
 
-def load_template(template: str | os.PathLike | None) -> Template:
+def load_template(template: str | os.PathLike | None, *, default: Path = DEFAULT_TEMPLATE) -> Template:
     """Read a template and its parameter contract; :class:`ReportError` when it cannot be used."""
-    path = Path(template) if template is not None else DEFAULT_TEMPLATE
+    path = Path(template) if template is not None else default
     if not path.is_file():
         raise ReportError(f"template {path} does not exist.")
     text = path.read_text(encoding="utf-8")
@@ -134,7 +147,7 @@ def load_template(template: str | os.PathLike | None) -> Template:
 def _check_one(contract: dict, key: str, value) -> None:
     if key in RUNNER_PARAMS:
         hint = " (use the data_cut_date= argument / --data-cut-date)" if key == "data_cut_date" else ""
-        raise ReportError(f"parameter {key!r} is set by the runner for each site; do not pass it{hint}.")
+        raise ReportError(f"parameter {key!r} is set by the runner for each page; do not pass it{hint}.")
     if key not in contract:
         raise ReportError(f"unknown report parameter {key!r}; the template accepts: "
                           f"{', '.join(p for p in contract if p not in RUNNER_PARAMS)}.")
@@ -147,12 +160,12 @@ def _check_one(contract: dict, key: str, value) -> None:
         raise ReportError(f"report parameter {key!r} = {value!r} is not JSON-serializable; pass plain values.") from None
 
 
-def check_parameters(contract: dict, parameters: dict) -> dict:
+def check_parameters(contract: dict, parameters: dict, *, audience: Audience = AUDIENCES["site"]) -> dict:
     """Check the caller's template parameters against the template's contract; return them."""
-    missing = [p for p in REQUIRED_PARAMS if p not in contract]
+    missing = [p for p in audience.required if p not in contract]
     if missing:
         raise ReportError(f"the template has no parameter(s) {', '.join(missing)} in its `parameters` cell; "
-                          "a site report template must declare site_id and study_path.")
+                          f"a {audience.name} report template must declare {' and '.join(audience.required)}.")
     for k, v in parameters.items():
         _check_one(contract, k, v)
     return parameters
@@ -239,30 +252,66 @@ def read_manifest(path: Path) -> dict:
         return {}
 
 
-def previous_entries(manifest: dict, protocol_id: str) -> dict:
-    """The previous run's site entries, or {} when the folder held another study's reports."""
-    prev = manifest.get("sites", {}) if isinstance(manifest.get("sites"), dict) else {}
+def previous_entries(manifest: dict, protocol_id: str, audience: Audience = AUDIENCES["site"]) -> dict:
+    """The previous run's entries, or {} when the folder held another study's reports."""
+    key = audience.entries_key
+    prev = manifest.get(key, {}) if isinstance(manifest.get(key), dict) else {}
     if (manifest.get("study") or {}).get("protocol") not in (None, protocol_id):
         return {}  # the folder held another study's reports: its entries are not carried over
     return prev
 
 
-def output_folder(out) -> Path:
-    """The output folder as an absolute path; refused when it exists and is not a folder."""
+def manifest_audience(manifest: dict) -> str | None:
+    """The audience a manifest was written for (manifests from before audiences are site reports)."""
+    if not manifest:
+        return None
+    return str(manifest.get("audience") or "site")
+
+
+def output_folder(out, audience: Audience = AUDIENCES["site"]) -> Path:
+    """The output folder as an absolute path, checked to be this audience's own.
+
+    Refused when it exists and is not a folder, when it holds another audience's reports, and —
+    open and closed reports are never mixed — when a folder around it holds reports of the other
+    kind (a closed dsmb report inside an open report's folder, or the reverse).
+    """
     path = Path(out).resolve()
     if path.exists() and not path.is_dir():
         raise ReportError(f"output folder {path} exists and is not a folder; give a folder for the reports.")
+    here = manifest_audience(read_manifest(path / "manifest.json"))
+    if here not in (None, audience.name):
+        raise ReportError(f"output folder {path} holds the {here} reports; write the {audience.name} report to "
+                          f"its own folder (e.g. {path.parent / (path.name + '-' + audience.name)}).")
+    for parent in path.parents:
+        there = manifest_audience(read_manifest(parent / "manifest.json"))
+        if there is not None and AUDIENCES.get(there, audience).closed != audience.closed:
+            raise ReportError(f"output folder {path} lies inside {parent}, which holds the {there} reports; "
+                              "closed (dsmb) and open reports never share a folder: choose a folder outside it.")
     return path
 
 
-def prepare(study_path, *, sites="all", out="reports", jobs: int | None = None, only_failed: bool = False,
-            force: bool = False, data_cut_date: str | None = None, parameters: dict | None = None,
-            template=None, min_cell: int = MIN_CELL, timeout: float | None = 600, kernel_name: str = "python3",
-            plotly_js: str = "shared") -> RunSetup:
-    """Check a request (see :func:`trialkit.render_site_reports`); raise ReportError before any kernel."""
+def _study_folder(study_path) -> Path | None:
+    return None if isinstance(study_path, Study) else Path(study_path)
+
+
+def _resolve_pages(audience: Audience, study: Study, sites) -> tuple[list[str], dict[str, str]]:
+    if audience.per_site:
+        return resolve_sites(study, sites)
+    if not (isinstance(sites, str) and sites == "all"):
+        raise ReportError(f"the {audience.name} report covers the whole study in one page; do not pass sites= "
+                          "(or --sites) with it.")
+    return [audience.name], {audience.name: audience.name}
+
+
+def prepare(study_path, *, audience: str = "site", sites="all", out="reports", jobs: int | None = None,
+            only_failed: bool = False, force: bool = False, data_cut_date: str | None = None,
+            parameters: dict | None = None, template=None, min_cell: int = MIN_CELL, timeout: float | None = 600,
+            kernel_name: str = "python3", plotly_js: str = "shared") -> RunSetup:
+    """Check a request (see :func:`trialkit.render_reports`); raise ReportError before any kernel."""
+    aud = get_audience(audience)
     check_options(plotly_js=plotly_js, min_cell=min_cell, jobs=jobs)
-    tmpl = load_template(template)
-    params = check_parameters(tmpl.contract, dict(parameters or {}))
+    tmpl = load_template(template, default=aud.template)
+    params = check_parameters(tmpl.contract, dict(parameters or {}), audience=aud)
     effective = {**template_defaults(tmpl.contract), **params}
     data_cut_date = iso_date(data_cut_date)
     study = load_checked_study(study_path)
@@ -272,12 +321,14 @@ def prepare(study_path, *, sites="all", out="reports", jobs: int | None = None, 
         params["data_cut_date"] = data_cut_date
     if "protocol" in tmpl.contract:
         params["protocol"] = study.protocol.id
-    requested, names = resolve_sites(study, sites)
-    out = output_folder(out)
-    previous = previous_entries(read_manifest(inside(out, "manifest.json")), study.protocol.id)
-    return RunSetup(study=study, template=tmpl, params=params, effective=effective, data_cut_date=data_cut_date,
-                    requested=requested, names=names, out=out, previous=previous, only_failed=only_failed,
-                    force=force, min_cell=min_cell, timeout=timeout, kernel_name=kernel_name, plotly_js=plotly_js)
+    reporting = reporting_setting(study.protocol, _study_folder(study_path))
+    requested, names = _resolve_pages(aud, study, sites)
+    out = output_folder(out, aud)
+    previous = previous_entries(read_manifest(inside(out, "manifest.json")), study.protocol.id, aud)
+    return RunSetup(audience=aud, study=study, template=tmpl, params=params, effective=effective,
+                    data_cut_date=data_cut_date, requested=requested, names=names, out=out, previous=previous,
+                    only_failed=only_failed, force=force, min_cell=min_cell, timeout=timeout,
+                    kernel_name=kernel_name, plotly_js=plotly_js, reporting=reporting)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,46 +377,115 @@ def _text_or_none(row, key):
     return None if v is None or pd.isna(v) else str(v)
 
 
-def plan_sites(setup: RunSetup, *, now: str | None = None) -> ReportPlan:
-    """The study-wide work (once) and one manifest entry and decision per requested site."""
+@dataclass(frozen=True)
+class _Common:
+    """What every page of a run shares."""
+
+    checksum: str
+    eligibility: object
+    version: str
+    code: str
+    now: str
+    footer: str
+
+
+def _common(setup: RunSetup, now: str | None) -> _Common:
     import trialkit
 
     study = setup.study
     checksum = study.checksum()
-    eligibility = eligible = None
+    eligibility = None
     if len(study.screening) and study.protocol.criteria:
         from ..eligibility import evaluate_eligibility
 
         eligibility = evaluate_eligibility(study)
-        eligible = eligibility.eligible
-    aggregates = study_aggregates(study, min_cell=setup.min_cell, checksum=checksum, eligibility=eligibility)
-    aggregates["validated"] = True  # load_study / validate_study raised on any problem
-    version = trialkit.__version__
-    code = source_hash()
     now = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    footer = f"trialkit {version} · study data checksum {checksum} · generated {now}"
-    entries, tasks, unchanged = {}, {}, []
+    version = trialkit.__version__
+    return _Common(checksum=checksum, eligibility=eligibility, version=version, code=source_hash(), now=now,
+                   footer=f"trialkit {version} · study data checksum {checksum} · generated {now}")
+
+
+def _task(setup: RunSetup, c: _Common, page: str, tables: dict, aggregates: dict, title: str) -> ReportTask:
+    return ReportTask(page=page, audience=setup.audience.name, tables=tables, protocol=setup.study.protocol.id,
+                      data_cut_date=setup.data_cut_date, aggregates=aggregates, parameters=setup.params,
+                      template=setup.template.text, kernel_name=setup.kernel_name, timeout=setup.timeout,
+                      plotly_js=setup.plotly_js, title=title, footer=c.footer,
+                      banner=CLOSED_BANNER if setup.audience.closed else "")
+
+
+def _entry(setup: RunSetup, c: _Common, page: str, data_checksum: str, h: str, study_path: str) -> dict:
+    return {"file": setup.page_file(page), "audience": setup.audience.name,
+            "parameters": {**setup.effective, **setup.params,
+                           **({"site_id": page} if setup.audience.per_site else {}), "study_path": study_path},
+            "study_checksum": c.checksum, "site_data_checksum" if setup.audience.per_site else "data_checksum":
+            data_checksum, "input_hash": h, "trialkit_version": c.version,
+            "template": str(setup.template.path.name), "template_sha256": setup.template.sha256}
+
+
+def _hash(setup: RunSetup, c: _Common, data_checksum: str, aggregates_digest: str) -> str:
+    return input_hash(data_checksum, aggregates_digest, setup.params, setup.template.sha256, c.version, c.code,
+                      setup.plotly_js, setup.audience.name)
+
+
+def _keep(plan: ReportPlan, page: str, task_of) -> None:
+    """Decide one page: record it as unchanged, or make its task (``task_of()``) to render."""
+    s = plan.setup
+    entry = plan.entries[page]
+    if decide(s.previous.get(page, {}), entry["input_hash"], s.page_path(page).exists(), force=s.force,
+              only_failed=s.only_failed) == "unchanged":
+        plan.unchanged.append(page)
+    else:
+        plan.tasks[page] = task_of()
+
+
+def _plan_sites(plan: ReportPlan, c: _Common) -> None:
+    """One page per site: the site's own rows and pooled, suppressed study aggregates."""
+    setup, study = plan.setup, plan.setup.study
+    aggregates = study_aggregates(study, min_cell=setup.min_cell, checksum=c.checksum, eligibility=c.eligibility,
+                                  reporting=setup.reporting)
+    aggregates.update(validated=True, audience="site")  # load_study / validate_study raised on any problem
+    plan.aggregates = aggregates
+    eligible = c.eligibility.eligible if c.eligibility is not None else None
+    split = SiteSplit(study)  # the study cut by site once: each site then costs a few slices
+    agg_digest = input_hash(aggregates)
     for sid in setup.requested:
-        sub = site_subset(study, sid)
-        site_sum = sub.checksum()
-        h = input_hash(site_sum, aggregates, setup.params, setup.template.sha256, version, code, setup.plotly_js)
+        sub, site_sum = split.subset_and_checksum(sid)
         row = sub.sites.iloc[0] if len(sub.sites) else {}
-        entries[sid] = {
-            "file": f"sites/{setup.names[sid]}.html", "site_name": _text_or_none(row, "site_name"),
-            "country": _text_or_none(row, "country"),
-            "parameters": {**setup.effective, **setup.params, "site_id": sid,
-                           "study_path": f"{study.source} [rows of site {sid} only]"},
-            "study_checksum": checksum, "site_data_checksum": site_sum, "input_hash": h,
-            "trialkit_version": version, "template": str(setup.template.path.name),
-            "template_sha256": setup.template.sha256, "counts": site_counts(sub, eligible)}
-        if decide(setup.previous.get(sid, {}), h, setup.page_path(sid).exists(), force=setup.force,
-                  only_failed=setup.only_failed) == "unchanged":
-            unchanged.append(sid)
-            continue
-        tasks[sid] = SiteTask(site_id=sid, tables=sub.tables(), protocol=study.protocol.id,
-                              data_cut_date=setup.data_cut_date, aggregates=aggregates, parameters=setup.params,
-                              template=setup.template.text, kernel_name=setup.kernel_name, timeout=setup.timeout,
-                              plotly_js=setup.plotly_js, title=f"Site report — {sid} — {study.protocol.id.upper()}",
-                              footer=footer)
-    return ReportPlan(setup=setup, checksum=checksum, aggregates=aggregates, entries=entries, tasks=tasks,
-                      unchanged=unchanged, generated=now, trialkit_version=version)
+        entry = _entry(setup, c, sid, site_sum, _hash(setup, c, site_sum, agg_digest),
+                       f"{study.source} [rows of site {sid} only]")
+        entry.update(site_name=_text_or_none(row, "site_name"), country=_text_or_none(row, "country"),
+                     counts=split.counts(sid, eligible))
+        plan.entries[sid] = entry
+        _keep(plan, sid, lambda sid=sid, sub=sub: _task(
+            setup, c, sid, sub.tables(), aggregates, f"Site report — {sid} — {study.protocol.id.upper()}"))
+
+
+def _plan_whole(plan: ReportPlan, c: _Common) -> None:
+    """One page for the whole study: the study team's pooled data, or the dsmb's whole study."""
+    setup, study = plan.setup, plan.setup.study
+    name = setup.audience.name
+    if name == "study":
+        from .quality import findings
+
+        found = findings(study, eligibility=c.eligibility, data_cut_date=setup.data_cut_date, validated=True)
+        tables, aggregates = study_team_data(study, findings=found, checksum=c.checksum, reporting=setup.reporting)
+    else:
+        tables, aggregates = dsmb_data(study, checksum=c.checksum)
+    plan.aggregates = aggregates
+    data_sum = study.replace(**tables).checksum()
+    entry = _entry(setup, c, name, data_sum, _hash(setup, c, data_sum, input_hash(aggregates)),
+                   f"{study.source} [{'pooled over arms' if name == 'study' else 'whole study'}]")
+    entry.update(counts={"sites": int(study.sites["site_id"].nunique()), "screened": int(len(study.screening)),
+                         "randomized": int(len(study.randomization))})
+    plan.entries[name] = entry
+    _keep(plan, name, lambda: _task(setup, c, name, tables, aggregates,
+                                    f"{setup.audience.label} — {study.protocol.id.upper()}"))
+
+
+def plan_sites(setup: RunSetup, *, now: str | None = None) -> ReportPlan:
+    """The study-wide work (once), each page's data for its audience, one entry and decision per page."""
+    c = _common(setup, now)
+    plan = ReportPlan(setup=setup, checksum=c.checksum, aggregates={}, entries={}, tasks={}, unchanged=[],
+                      generated=c.now, trialkit_version=c.version)
+    (_plan_sites if setup.audience.per_site else _plan_whole)(plan, c)
+    return plan

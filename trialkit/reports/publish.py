@@ -18,37 +18,50 @@ import pandas as pd
 from .naming import inside
 from .plan import ReportPlan
 
-__all__ = ["SiteResult", "ReportRun", "publish", "write_atomic"]
+__all__ = ["PageResult", "SiteResult", "ReportRun", "publish", "write_atomic"]
 
 
 @dataclass(frozen=True)
-class SiteResult:
-    """What happened to one site: ``status`` is ``ok``, ``failed`` or ``unchanged`` (skipped)."""
+class PageResult:
+    """What happened to one page: ``status`` is ``ok``, ``failed`` or ``unchanged`` (skipped).
 
-    site_id: str
+    ``page`` is the site id of a site report, else ``"study"`` or ``"dsmb"`` (also as ``site_id``).
+    """
+
+    page: str
     status: str
     path: Path | None
     error: str | None = None
     duration_s: float = 0.0
 
+    @property
+    def site_id(self) -> str:
+        return self.page
+
+
+SiteResult = PageResult  # the name of earlier versions
+
 
 @dataclass(frozen=True)
 class ReportRun:
-    """The outcome of :func:`trialkit.render_site_reports`.
+    """The outcome of :func:`trialkit.render_reports` (and :func:`trialkit.render_site_reports`).
 
     Attributes
     ----------
     out, index, manifest : Path
-    results : tuple of SiteResult
-        One per requested site, in request order.
+    results : tuple of PageResult
+        One per requested page (site), in request order.
     duration_s : float
+    audience : str
+        ``site``, ``study`` or ``dsmb``.
     """
 
     out: Path
     index: Path
     manifest: Path
-    results: tuple[SiteResult, ...]
+    results: tuple[PageResult, ...]
     duration_s: float = 0.0
+    audience: str = "site"
 
     @property
     def ok(self) -> bool:
@@ -64,13 +77,14 @@ class ReportRun:
         return {r.site_id: r.path for r in self.results}
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per site: ``site_id, status, path, error, duration_s``."""
-        return pd.DataFrame([{"site_id": r.site_id, "status": r.status, "path": str(r.path) if r.path else None,
+        """One row per page: ``site_id`` (site audience) or ``page``, ``status, path, error, duration_s``."""
+        key = "site_id" if self.audience == "site" else "page"
+        return pd.DataFrame([{key: r.page, "status": r.status, "path": str(r.path) if r.path else None,
                               "error": r.error, "duration_s": r.duration_s} for r in self.results])
 
     def _repr_html_(self) -> str:  # pragma: no cover - presentation
         counts = self.to_frame()["status"].value_counts().to_dict()
-        return (f"<b>Site reports</b> in {self.out} ({counts}); index: {self.index}<br>"
+        return (f"<b>{self.audience} reports</b> in {self.out} ({counts}); index: {self.index}<br>"
                 + self.to_frame().to_html(index=False))
 
 
@@ -80,46 +94,52 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _rendered(entry: dict, outcome: dict, path: Path, now: str) -> SiteResult:
-    """Record a rendered site in its entry and write (or remove) its page."""
-    sid = outcome.get("site_id")
+def _rendered(entry: dict, outcome: dict, path: Path, now: str) -> PageResult:
+    """Record a rendered page in its entry and write (or remove) its file."""
+    sid = outcome.get("page")
     entry.update(status=outcome["status"], error=outcome.get("error"), duration_s=outcome.get("duration_s", 0.0),
                  rendered_at=now, last_run="rendered", worker=outcome.get("worker"),
                  stderr_outputs=outcome.get("stderr_outputs", 0))
     if outcome["status"] == "ok":
         write_atomic(path, outcome["html"])
         entry["page_bytes"] = path.stat().st_size
-        return SiteResult(sid, "ok", path, None, entry["duration_s"])
+        return PageResult(sid, "ok", path, None, entry["duration_s"])
     if path.exists():  # a stale page must not outlive a failed re-render
         path.unlink()
     entry["file"] = None
-    return SiteResult(sid, "failed", None, outcome.get("error"), entry["duration_s"])
+    return PageResult(sid, "failed", None, outcome.get("error"), entry["duration_s"])
 
 
 def _unchanged(entry: dict, prev: dict) -> None:
-    """Record a skipped site: the page on disk was made from the previous entry's inputs."""
+    """Record a skipped page: the file on disk was made from the previous entry's inputs."""
     entry.update(status="ok", error=None, duration_s=prev.get("duration_s", 0.0),
                  rendered_at=prev.get("rendered_at"), last_run="unchanged", page_bytes=prev.get("page_bytes"))
-    for k in ("input_hash", "site_data_checksum", "study_checksum", "parameters", "trialkit_version"):
-        entry[k] = prev.get(k, entry[k])
+    for k in ("input_hash", "site_data_checksum", "data_checksum", "study_checksum", "parameters",
+              "trialkit_version"):
+        if k in entry:
+            entry[k] = prev.get(k, entry[k])
 
 
-def manifest_document(plan: ReportPlan, sites: dict, outcomes: dict, *, executor: str, duration_s: float) -> dict:
+def manifest_document(plan: ReportPlan, entries: dict, outcomes: dict, *, executor: str, duration_s: float) -> dict:
     s = plan.setup
     study = s.study
     return {
+        "audience": s.audience.name,
+        "closed": s.audience.closed,
         "trialkit_version": plan.trialkit_version,
         "generated": plan.generated,
         "study": {"protocol": study.protocol.id, "title": study.protocol.title, "source": str(study.source),
                   "checksum": plan.checksum, "data_cut_date": s.data_cut_date,
-                  "arms": list(study.protocol.arm_codes), "min_cell": s.min_cell},
+                  "arms": list(study.protocol.arm_codes), "min_cell": s.min_cell,
+                  "reporting": {"comparative_outcomes": s.reporting.comparative_outcomes,
+                                "reason": s.reporting.reason, "source": s.reporting.source}},
         "template": {"file": s.template.path.name, "sha256": s.template.sha256},
         "run": {"requested": len(s.requested), "rendered": len(outcomes),
                 "ok": sum(1 for o in outcomes.values() if o["status"] == "ok"),
                 "failed": sum(1 for o in outcomes.values() if o["status"] != "ok"),
                 "unchanged": len(s.requested) - len(outcomes), "only_failed": s.only_failed, "force": s.force,
                 "executor": executor, "plotly_js": s.plotly_js, "duration_s": round(duration_s, 3)},
-        "sites": sites,
+        s.audience.entries_key: entries,
     }
 
 
@@ -129,24 +149,23 @@ def publish(plan: ReportPlan, outcomes: dict[str, dict], *, executor: str, t_sta
 
     s = plan.setup
     out = s.out
-    inside(out, "sites").mkdir(parents=True, exist_ok=True)
+    inside(out, s.audience.folder).mkdir(parents=True, exist_ok=True)
     if s.plotly_js == "shared" and plan.tasks:
         install_plotly_js(out)
-    manifest_sites = dict(s.previous)
+    entries = dict(s.previous)
     results = {}
-    for sid in s.requested:
-        entry = plan.entries[sid]
-        if sid in outcomes:
-            results[sid] = _rendered(entry, {"site_id": sid, **outcomes[sid]}, s.page_path(sid), plan.generated)
+    for key in s.requested:
+        entry = plan.entries[key]
+        if key in outcomes:
+            results[key] = _rendered(entry, {**outcomes[key], "page": key}, s.page_path(key), plan.generated)
         else:
-            _unchanged(entry, s.previous.get(sid, {}))
-            results[sid] = SiteResult(sid, "unchanged", s.page_path(sid), None, 0.0)
-        manifest_sites[sid] = entry
+            _unchanged(entry, s.previous.get(key, {}))
+            results[key] = PageResult(key, "unchanged", s.page_path(key), None, 0.0)
+        entries[key] = entry
     manifest_path, index_path = inside(out, "manifest.json"), inside(out, "index.html")
-    manifest = manifest_document(plan, manifest_sites, outcomes, executor=executor,
-                                 duration_s=time.perf_counter() - t_start)
+    manifest = manifest_document(plan, entries, outcomes, executor=executor, duration_s=time.perf_counter() - t_start)
     write_atomic(manifest_path, json.dumps(manifest, indent=2, default=str))
     write_atomic(index_path, index_page(manifest))
     return ReportRun(out=out, index=index_path, manifest=manifest_path,
-                     results=tuple(results[sid] for sid in s.requested),
-                     duration_s=round(time.perf_counter() - t_start, 3))
+                     results=tuple(results[key] for key in s.requested),
+                     duration_s=round(time.perf_counter() - t_start, 3), audience=s.audience.name)

@@ -22,7 +22,8 @@ from ..study import Study
 
 __all__ = ["SiteReport", "load_site", "header", "screening_summary", "screen_failures", "unknowns",
            "consort", "consort_counts", "consort_figure", "allocation", "pace", "pace_figure", "data_quality",
-           "outcome_summary", "table", "figure", "title", "allocation_note", "count_findings"]
+           "outcome_summary", "study_outcomes", "reporting_note", "table", "figure", "title", "allocation_note",
+           "count_findings", "read_report_folder"]
 
 SUPPRESSED = "<5"
 AGGREGATES_FILE = "study_aggregates.json"
@@ -60,14 +61,15 @@ class SiteReport:
         return rows.iloc[0].to_dict() if len(rows) else {"site_id": self.site_id}
 
 
-def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | None = None) -> SiteReport:
-    """Load a per-site study folder written by the report runner and check it holds one site only.
+def read_report_folder(study_path, *, audience: str, protocol: str | None = None) -> tuple[Study, dict]:
+    """Read a folder written by the report runner for ``audience``: the study and the aggregates.
+
+    A folder made by hand (no runner marker) is read with the flat-file loader, unvalidated.
 
     Raises
     ------
     ReportError
-        When the folder holds rows of another site (the runner never writes such a folder; a hand-made
-        one is refused rather than risk showing another site's patients).
+        When the runner wrote the folder for another audience.
     """
     folder = Path(study_path)
     marker = folder / SITE_FILE
@@ -76,6 +78,10 @@ def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | N
         from ..protocols import get_protocol
 
         meta = json.loads(marker.read_text(encoding="utf-8"))
+        written_for = meta.get("audience", "site")
+        if written_for != audience:
+            raise ReportError(f"{folder} was prepared for the {written_for} report, not the {audience} report; "
+                              f"render it with trialkit.render_reports(..., audience={audience!r}).")
         tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in TABLES}
         cut0 = meta.get("data_cut_date")
         study = Study(protocol=get_protocol(protocol or meta["protocol"]), **tables, source=str(folder),
@@ -84,13 +90,28 @@ def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | N
         from ..io.flatfile import load_study
 
         study = load_study(folder, protocol=protocol, validate=False)
+    agg_file = folder / AGGREGATES_FILE
+    aggregates = json.loads(agg_file.read_text(encoding="utf-8")) if agg_file.exists() else {}
+    return study, aggregates
+
+
+def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | None = None) -> SiteReport:
+    """Load a per-site study folder written by the report runner and check it holds one site only.
+
+    Raises
+    ------
+    ReportError
+        When the folder holds rows of another site (the runner never writes such a folder; a hand-made
+        one is refused rather than risk showing another site's patients), or was prepared for another
+        audience.
+    """
+    folder = Path(study_path)
+    study, aggregates = read_report_folder(folder, audience="site", protocol=protocol)
     others = set(study.sites["site_id"]) | set(study.randomization["site_id"])
     others.discard(site_id)
     if others:
         raise ReportError(f"{folder} holds rows of site(s) {sorted(others)} besides {site_id!r}; a site report "
                           "must be given only its own site's data (render it with trialkit.render_site_reports).")
-    agg_file = folder / AGGREGATES_FILE
-    aggregates = json.loads(agg_file.read_text(encoding="utf-8")) if agg_file.exists() else {}
     cut = pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date
     from ..eligibility import evaluate_eligibility
 
@@ -475,47 +496,85 @@ def count_findings(findings: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # outcomes
 # ------------------------------------------------------------------------------------------------
-def outcome_summary(rep: SiteReport) -> pd.DataFrame:
-    """End-of-induction response and time-to-event summary by arm: site and (suppressed) study.
+def _frac(k, n):
+    return None if k is None or n is None else f"{k} / {n}"
 
-    Rates come from :func:`trialkit.response_rates` (exact Clopper–Pearson 95 % CI), events and
-    medians from :func:`trialkit.km`. Columns ``measure, arm, site n, site result, site 95% CI,
-    study``; ``study`` is "k / n" or ``None`` when suppressed.
-    """
-    s = rep.study
-    cols = ["measure", "arm", "site n", "site result", "site 95% CI", "study"]
-    if not len(s.randomization):
-        return pd.DataFrame(columns=cols)
-    from ..outcomes import km, response_rates
 
-    agg_r = rep.aggregates.get("response") or {}
-    agg_e = rep.aggregates.get("events") or {}
+#: the response endpoints of the reports: (label, aggregate key of responders, aggregate key of assessed)
+RESPONSE_LABELS = {"EOI_CR": ("CR/CRi at end of induction", "cr_cri", "assessed"),
+                   "EOI_MRDNEG": ("MRD negative at end of induction", "mrd_negative", "mrd_assessed")}
 
-    def frac(k, n):
-        return None if k is None or n is None else f"{k} / {n}"
 
+def _site_response_rows(s: Study, by_arm: dict | None) -> list[tuple]:
+    from ..outcomes import response_rates
+
+    agg_r = (by_arm or {}).get("response") or {}
     rows = []
-    names = {"EOI_CR": ("CR/CRi at end of induction", "cr_cri", "assessed"),
-             "EOI_MRDNEG": ("MRD negative at end of induction", "mrd_negative", "mrd_assessed")}
     # an endpoint nobody has been assessed for yet has no rate (response_rates refuses it, rightly)
     assessed = [ep for ep, col in (("EOI_CR", "response"), ("EOI_MRDNEG", "mrd_negative"))
                 if col in s.response and s.response[col].notna().any()]
     for ep in ("EOI_CR", "EOI_MRDNEG"):
         if ep not in assessed:
-            label, k, n = names[ep]
-            rows += [(label, arm, 0, "not assessed yet", "", frac((agg_r.get(arm) or {}).get(k),
-                                                                  (agg_r.get(arm) or {}).get(n)))
+            label, k, n = RESPONSE_LABELS[ep]
+            rows += [(label, arm, 0, "not assessed yet", "",
+                      _frac((agg_r.get(arm) or {}).get(k), (agg_r.get(arm) or {}).get(n)))
                      for arm in s.protocol.arm_codes]
     if assessed:
         for rec in response_rates(s, endpoints=tuple(assessed)).rates.itertuples(index=False):
-            label, k, n = names.get(rec.endpoint, (rec.endpoint, None, None))
+            label, k, n = RESPONSE_LABELS.get(rec.endpoint, (rec.endpoint, None, None))
             a = agg_r.get(rec.group) or {}
             rows.append((label, rec.group, int(rec.n), f"{int(rec.responders)} ({100 * rec.rate:.0f} %)",
-                         f"{100 * rec.lower:.0f}–{100 * rec.upper:.0f} %", frac(a.get(k), a.get(n))))
+                         f"{100 * rec.lower:.0f}–{100 * rec.upper:.0f} %", _frac(a.get(k), a.get(n))))
+    return rows
+
+
+def outcome_summary(rep: SiteReport) -> pd.DataFrame:
+    """End-of-induction response and time-to-event summary of this site's own patients, by arm.
+
+    Rates come from :func:`trialkit.response_rates` (exact Clopper–Pearson 95 % CI), events and
+    medians from :func:`trialkit.km`. Columns ``measure, arm, site n, site result, site 95% CI``:
+    the site knows its own patients' arms. Study-wide figures are pooled over arms
+    (:func:`study_outcomes`); only when the study's reporting setting is open does a ``study``
+    column ("k / n" of the same arm, ``None`` when suppressed) follow.
+    """
+    s = rep.study
+    by_arm = rep.aggregates.get("by_arm")
+    cols = ["measure", "arm", "site n", "site result", "site 95% CI", "study"]
+    if not len(s.randomization):
+        return pd.DataFrame(columns=cols if by_arm else cols[:-1])
+    from ..outcomes import km
+
+    rows = _site_response_rows(s, by_arm)
+    agg_e = (by_arm or {}).get("events") or {}
     for ep in sorted(set(s.outcomes["endpoint"].dropna())):
         for rec in km(s, endpoint=ep, time_unit="months").summary.itertuples(index=False):
             a = (agg_e.get(ep) or {}).get(rec.group) or {}
             med = "median not reached" if pd.isna(rec.median) else f"median {rec.median:.1f} months"
-            rows.append((f"{ep} events", rec.group, int(rec.n), f"{int(rec.events)} event{'' if int(rec.events) == 1 else 's'}; {med}", "",
-                         frac(a.get("events"), a.get("n"))))
-    return _frame(rows, cols)
+            rows.append((f"{ep} events", rec.group, int(rec.n),
+                         f"{int(rec.events)} event{'' if int(rec.events) == 1 else 's'}; {med}", "",
+                         _frac(a.get("events"), a.get("n"))))
+    out = _frame(rows, cols)
+    return out if by_arm else out.drop(columns="study")
+
+
+def study_outcomes(rep) -> pd.DataFrame:
+    """Study-wide outcome and event counts pooled over arms (``measure, study``: "k / n", None = "<5").
+
+    No study-wide outcome is split by arm for a site or the study team: in a running trial the
+    comparison by arm is for the Data Monitoring Committee only.
+    """
+    pooled = rep.aggregates.get("pooled") or {}
+    r = pooled.get("response") or {}
+    rows = [(label, _frac(r.get(k), r.get(n))) for label, k, n in RESPONSE_LABELS.values()]
+    for ep, e in sorted((pooled.get("events") or {}).items()):
+        rows.append((f"{ep} events", _frac(e.get("events"), e.get("n"))))
+    return _frame(rows, ["measure", "study (all arms pooled)"])
+
+
+def reporting_note(rep) -> _HTML:
+    """What this page may show about outcomes, and why (the study's reporting setting)."""
+    rp = rep.aggregates.get("reporting") or {}
+    if rp.get("comparative_outcomes") == "open":
+        return _HTML(f'<p class="tk-audience">{html.escape(rp.get("note") or "")}</p>')
+    return _HTML('<p class="tk-note">Study-wide outcomes are pooled over arms: in a running randomized trial the '
+                 "comparison by arm is for the Data Monitoring Committee only.</p>")
