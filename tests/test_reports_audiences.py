@@ -409,3 +409,65 @@ def test_open_reporting_shows_study_outcomes_by_arm_with_its_reason(executor, tm
     assert m["study"]["reporting"] == {"comparative_outcomes": "open",
                                        "reason": "trial completed; comparison published",
                                        "source": str(d / "study.yaml")}
+
+
+# ------------------------------------------------------------------------------------------------
+# the study report's sections, without a kernel
+# ------------------------------------------------------------------------------------------------
+def _study_report(study):
+    from trialkit.reports.data import study_team_data
+    from trialkit.reports.quality import findings
+    from trialkit.reports.study_sections import StudyReport
+
+    elig = tk.evaluate_eligibility(study)
+    found = findings(study, eligibility=elig, data_cut_date=study.data_cut_date, validated=True)
+    tables, agg = study_team_data(study, findings=found, checksum=study.checksum())
+    return StudyReport(study=study.replace(**tables), aggregates=agg, data_cut_date=study.data_cut_date,
+                       eligibility=elig)
+
+
+def test_study_sections_on_the_tiny_study():
+    from trialkit.reports import study_sections as tks
+
+    study = make_tiny_study()
+    rep = _study_report(study)
+    # per_site = (9, 7, 6, 3) screened; j = 0, 1, 3, 6 randomized: 4, 4, 3, 2. Each site has one j = 1
+    # patient without cd22_positive whom the site called eligible (a missing input and a disagreement)
+    # and one j = 0 patient ending induction on Day 36 (out of the Day 28 ± 2 window): 3 findings per site
+    league = tks.league_table(rep)
+    pd.testing.assert_frame_equal(
+        league[["site", "country", "screened", "randomized", "disagreements", "findings",
+                "findings per screened patient"]],
+        pd.DataFrame({"site": ["AT01", "DE06", "FR09", "IT04"], "country": ["Austria", "Germany", "France", "Italy"],
+                      "screened": [9, 7, 6, 3], "randomized": [4, 4, 3, 2], "disagreements": [1, 1, 1, 1],
+                      "findings": [3, 3, 3, 3], "findings per screened patient": [0.33, 0.43, 0.5, 1.0]}),
+        check_dtype=False)
+    first = study.screening.groupby("site_id")["screening_date"].min()
+    assert league["days to first screened"].tolist() == [
+        (first[s] - pd.Timestamp("2023-06-01")).days for s in league["site"]]
+    assert tks.by_country(rep)[["country", "sites", "screened", "randomized"]].values.tolist() == [
+        ["Austria", 1, 9, 4], ["Germany", 1, 7, 4], ["France", 1, 6, 3], ["Italy", 1, 3, 2]]
+    assert tks.disagreements(rep).values.tolist() == [["site eligible, rules undetermined", 4, 4]]
+    assert tks.findings_summary(rep).values.tolist() == [
+        ["end of induction out of window", 4, 4], ["missing criterion input", 4, 4],
+        ["site verdict vs rules: site eligible, rules undetermined", 4, 4]]
+    enrol = dict(tks.enrollment(rep).values.tolist())
+    assert (enrol["planned enrollment (protocol)"], enrol["randomized"], enrol["% of planned"]) == (100, 13, 13.0)
+    # pooled over arms: CR/CRi and MRD negative 6 of 13, EFS events 7 of 13 (the study team is not suppressed)
+    assert tks.study_outcomes(rep).values.tolist() == [
+        ["CR/CRi at end of induction", "6 / 13"], ["MRD negative at end of induction", "6 / 13"],
+        ["EFS events", "7 / 13"], ["OS events", "0 / 13"]]
+
+
+def test_study_sections_before_anyone_is_randomized():
+    from trialkit.model import empty_table
+    from trialkit.reports import study_sections as tks
+
+    study = make_tiny_study()
+    study = study.replace(randomization=empty_table("randomization"), **{t: empty_table(t) for t in OUTCOME_TABLES})
+    rep = _study_report(study)
+    assert tks.league_table(rep)["randomized"].tolist() == [0, 0, 0, 0]
+    assert "No patient randomized yet." in tks.allocation(rep)._repr_html_()
+    assert tks.allocation_figure(rep).layout.annotations[0].text == "No patient randomized yet."
+    assert dict(tks.enrollment(rep).values.tolist())["randomized"] == 0
+    assert tks.study_outcomes(rep)["study (all arms pooled)"].tolist() == ["0 / 0", "0 / 0"]

@@ -51,6 +51,8 @@ __all__ = ["site_subset", "site_subsets", "SiteSplit", "study_aggregates", "pool
            "suppress_group", "thin_cumulative", "MIN_CELL", "OUTCOME_TABLES"]
 
 CLOSED = Reporting()
+#: re-randomizations behind the study-wide scheme-based allocation p-value (site and study reports)
+ALLOCATION_SIMULATIONS = 2000
 #: tables that hold outcomes (or, through their dates, deaths); only the dsmb kernel gets them whole
 OUTCOME_TABLES = ("disposition", "response", "outcomes")
 
@@ -319,12 +321,14 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
                                min_cell=min_cell)
         ind = f.independent
         excluding = {str(c): suppress(int(n), min_cell=min_cell) for c, n in zip(ind["criterion_id"], ind["excludes"])}
-    # allocation tests of the whole study (statistics, not cells; the counts are suppressed)
+    # allocation tests of the whole study (statistics, not cells; the counts are suppressed). The
+    # scheme-based p-value uses ALLOCATION_SIMULATIONS re-randomizations, as the study report does, so
+    # both show the same value (its memory and time grow with simulations x patients)
     allocation = {"n": suppress(len(rnd), min_cell=min_cell), "p_binomial": None, "p_scheme": None}
     if len(rnd) >= min_cell:
         from ..randomization import allocation_summary
 
-        row = allocation_summary(s, by=("overall",)).table.iloc[0]
+        row = allocation_summary(s, by=("overall",), n_sim=ALLOCATION_SIMULATIONS).table.iloc[0]
         allocation.update(p_binomial=None if pd.isna(row["p_binomial"]) else float(row["p_binomial"]),
                           p_scheme=None if pd.isna(row["p_scheme"]) else float(row["p_scheme"]))
 

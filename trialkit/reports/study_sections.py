@@ -277,12 +277,20 @@ def allocation(rep: StudyReport, *, n_sim: int = 2000):
     return allocation_summary(rep.study, by=("overall", "stratum", "country"), n_sim=n_sim)
 
 
-def allocation_figure(rep: StudyReport):
-    """Cumulative allocation against the protocol's ratio (:func:`trialkit.plot_cumulative_allocation`)."""
+def allocation_figure(rep: StudyReport, *, n_sim: int = 2000):
+    """Cumulative allocation against the protocol's ratio, with the 95 % bands of ``n_sim``
+    re-randomizations (:func:`trialkit.cumulative_allocation`, :func:`trialkit.plot_cumulative_allocation`)."""
     from ..plots.randomization import plot_cumulative_allocation
     from ..randomization import cumulative_allocation
 
-    return plot_cumulative_allocation(cumulative_allocation(rep.study))
+    if not len(rep.study.randomization):
+        import plotly.graph_objects as go
+
+        return go.Figure(layout=dict(
+            height=120, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
+            annotations=[dict(text="No patient randomized yet.", showarrow=False, x=0.5, y=0.5, xref="paper",
+                              yref="paper")]))
+    return plot_cumulative_allocation(cumulative_allocation(rep.study, n_sim=n_sim))
 
 
 # ------------------------------------------------------------------------------------------------
