@@ -128,7 +128,7 @@ def bench_balance(n, repeat):
     cat = [f"cat{i}" for i in range(10)]
 
     def ours():
-        return tk.balance_table(df, by="arm", covariates=cont + cat, order=["ALLR3", "InO"])
+        return tk.balance_table(df, by="arm", covariates=cont + cat, reference="ALLR3")
 
     def theirs():
         from tableone import TableOne
@@ -148,7 +148,7 @@ def bench_balance(n, repeat):
         assert abs(mine[v] - ref[v]) < 1e-9, (v, mine[v], ref[v])
     for v in cat:  # multi-level form is unsigned; binary carries our sign
         assert abs(abs(mine[v]) - abs(ref[v])) < 1e-9, (v, mine[v], ref[v])
-    st = bt.stats.set_index(["variable", "level", "group", "statistic"])["value"]
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
     cd = t1.cont_describe
     for v in cont:
         for g in ("ALLR3", "InO"):

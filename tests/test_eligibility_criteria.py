@@ -238,7 +238,7 @@ def test_codes_are_int8_and_long_form_labels():
     rows = [B_BASE, {**B_BASE, "subject_id": "P2", "marrow_blasts_pct": NA}]
     r = tk.evaluate_eligibility(screening_frame(rows), protocol="b1931036")
     assert r.codes.dtype == np.int8
-    long = r.to_frame()
+    long = r.statuses()
     assert len(long) == 2 * 19
     blasts = long[long.criterion_id == "B_IN02_BLASTS"].set_index("subject_id")["status"]
     assert blasts.astype(str).to_dict() == {"P": "met", "P2": "unknown"}

@@ -197,7 +197,7 @@ def test_order_and_errors_on_bad_data():
     assert r.criterion_ids == ["B", "A"]
     with pytest.raises(ProtocolError, match="unknown criterion"):
         tk.evaluate_eligibility(df, criteria=[crit("ph_positive", id="A")], order=["Z"])
-    with pytest.raises(TypeError, match="Study or a screening DataFrame"):
+    with pytest.raises(ProtocolError, match="Study or a screening DataFrame"):
         tk.evaluate_eligibility([1, 2], criteria=[crit("ph_positive")])
     with pytest.raises(ProtocolError, match="no criteria to evaluate"):
         tk.evaluate_eligibility(df)

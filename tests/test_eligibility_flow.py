@@ -42,7 +42,7 @@ def test_sequential_funnel_counts_by_hand():
         "category": ["inclusion", "exclusion"], "stage": ["screening", "screening"],
         "entering": [6, 4], "excluded": [2, 1], "unknown": [1, 1], "remaining": [4, 3],
         "remaining_all_known": [3, 1]})
-    pd.testing.assert_frame_equal(f.sequential, expected)
+    pd.testing.assert_frame_equal(f.summary, expected)
     assert f.totals == {"screened": 6, "eligible": 1, "not_eligible": 3, "undetermined": 2}
     ind = f.independent.set_index("criterion_id")
     # e fails both: it is a sole reason for neither
@@ -52,8 +52,8 @@ def test_sequential_funnel_counts_by_hand():
 
 def test_funnel_user_order_changes_attribution_not_totals():
     f = tk.funnel(simple_frame(), criteria=SIMPLE, order=["PH"])
-    assert f.sequential["criterion_id"].tolist() == ["PH", "BLASTS"]
-    assert f.sequential["excluded"].tolist() == [2, 1]  # d, e by PH; b by BLASTS
+    assert f.summary["criterion_id"].tolist() == ["PH", "BLASTS"]
+    assert f.summary["excluded"].tolist() == [2, 1]  # d, e by PH; b by BLASTS
     assert f.totals["eligible"] == 1 and f.totals["not_eligible"] == 3
     with pytest.raises(ProtocolError, match="not evaluated"):
         tk.funnel(simple_frame(), criteria=SIMPLE, order=["NOPE"])
@@ -61,9 +61,9 @@ def test_funnel_user_order_changes_attribution_not_totals():
 
 def test_funnel_check_raises_on_broken_counts():
     f = tk.funnel(simple_frame(), criteria=SIMPLE)
-    seq = f.sequential.copy()
+    seq = f.summary.copy()
     seq.loc[0, "excluded"] = 3
-    broken = dataclasses.replace(f, sequential=seq)
+    broken = dataclasses.replace(f, summary=seq)
     with pytest.raises(ReconciliationError, match="do not reconcile"):
         broken.check()
     broken = dataclasses.replace(f, totals={**f.totals, "eligible": 5})
@@ -76,7 +76,7 @@ def test_funnel_post_enrollment_stage_comes_last():
             {**A_BASE, "subject_id": "m2", "diagnosis": "MPAL", "mpal_confirmation_date": "2024-01-09"},
             {**A_BASE, "subject_id": "b1"}, {**A_BASE, "subject_id": "d1", "down_syndrome": True}]
     f = tk.funnel(screening_frame(rows), protocol="aall1732")
-    last = f.sequential.iloc[-1]
+    last = f.summary.iloc[-1]
     assert last["criterion_id"] == "A_IN01_MPAL_CONFIRMATION" and last["stage"] == "post_enrollment"
     assert (last["entering"], last["excluded"]) == (3, 1)
     assert f.totals["eligible"] == 3 and f.totals["off_protocol_after_enrollment"] == 1
@@ -116,16 +116,16 @@ def test_screening_disagreements():
     df = simple_frame()
     df["screening_outcome"] = pd.array(["screen failure", "eligible", "eligible", "screen failure", "declined",
                                         "eligible"], dtype="string")
-    d = tk.screening_disagreements(df, result=tk.evaluate_eligibility(df, criteria=SIMPLE))
+    d = tk.screening_disagreements(df, eligibility=tk.evaluate_eligibility(df, criteria=SIMPLE))
     assert d[["subject_id", "disagreement", "failed_criteria", "unknown_criteria"]].values.tolist() == [
         ["a", "site screen failure, rules eligible", "", ""],
         ["b", "site eligible, rules exclude", "BLASTS", ""],
         ["c", "site eligible, rules undetermined", "", "BLASTS"],
         ["f", "site eligible, rules undetermined", "", "PH"]]
     with pytest.raises(ProtocolError, match="screening_outcome"):
-        tk.screening_disagreements(simple_frame(), result=tk.evaluate_eligibility(simple_frame(), criteria=SIMPLE))
+        tk.screening_disagreements(simple_frame(), eligibility=tk.evaluate_eligibility(simple_frame(), criteria=SIMPLE))
     with pytest.raises(ReconciliationError, match="evaluate the same data"):
-        tk.screening_disagreements(df, result=tk.evaluate_eligibility(df.iloc[:2], criteria=SIMPLE))
+        tk.screening_disagreements(df, eligibility=tk.evaluate_eligibility(df.iloc[:2], criteria=SIMPLE))
 
 
 # --- CONSORT --------------------------------------------------------------------------------------
@@ -200,14 +200,14 @@ def test_consort_site_reasons_only_and_not_recorded():
 def test_consort_check_and_errors():
     st = small_b_study()
     flow = tk.consort(st)
-    boxes = flow.boxes.copy()
+    boxes = flow.summary.copy()
     boxes.loc[(boxes["box"] == "allocated") & (boxes["arm"] == "InO"), "n"] = 4
     with pytest.raises(ReconciliationError, match="randomized \\(4\\) != sum allocated"):
-        dataclasses.replace(flow, boxes=boxes).check()
-    boxes = flow.boxes.copy()
+        dataclasses.replace(flow, summary=boxes).check()
+    boxes = flow.summary.copy()
     boxes.loc[boxes["box"] == "assessed", "n"] = 9
     with pytest.raises(ReconciliationError, match="assessed \\(9\\)"):
-        dataclasses.replace(flow, boxes=boxes).check()
+        dataclasses.replace(flow, summary=boxes).check()
     orphan = st.randomization.copy()
     orphan.loc[0, "subject_id"] = "GHOST"
     with pytest.raises(ReconciliationError, match="not in the screening table"):
@@ -219,7 +219,7 @@ def test_consort_check_and_errors():
     bad_arm.loc[0, "arm"] = "PLACEBO"
     with pytest.raises(ReconciliationError, match="PLACEBO"):
         tk.consort(st.replace(randomization=bad_arm))
-    with pytest.raises(TypeError, match="needs a Study"):
+    with pytest.raises(ProtocolError, match="needs a Study"):
         tk.consort(st.screening)
     with pytest.raises(ProtocolError, match="reasons="):
         tk.consort(st, reasons="guess")
@@ -268,7 +268,7 @@ def test_funnel_and_consort_reconcile_on_the_demo_studies(fixture, request):
     assert [flow.n("allocated", arm=a) for a in flow.arms] == [int(counts.get(a, 0)) for a in flow.arms]
     # every subject sits in exactly one leaf
     assert flow.subjects["subject_id"].is_unique and len(flow.subjects) == len(study.screening)
-    d = tk.screening_disagreements(study, result=res)
+    d = tk.screening_disagreements(study, eligibility=res)
     assert set(d["disagreement"]) <= {"site eligible, rules exclude", "site eligible, rules undetermined",
                                       "site screen failure, rules eligible"}
 

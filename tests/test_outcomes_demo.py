@@ -37,30 +37,31 @@ def test_stratified_tests_and_models_on_the_protocol_strata(study):
     factors = [f.name for f in study.protocol.stratification]
     lr = tk.logrank(study, endpoint="EFS", strata=factors)
     plain = tk.logrank(study, endpoint="EFS")
-    assert lr.test["test"].iloc[0] == "stratified log-rank" and lr.df == 1
+    assert lr.summary["test"].iloc[0] == "stratified log-rank" and lr.df == 1
     assert lr.groups["observed"].sum() == plain.groups["observed"].sum()  # same events, other expectations
     assert abs(lr.groups["o_minus_e"].sum()) < 1e-9
     fh = tk.logrank(study, endpoint="EFS", strata=factors, weights="fleming-harrington", p=0, q=1)
     assert fh.weights == "Fleming-Harrington G(0,1)" and np.isfinite(fh.statistic)
     for ties in ("efron", "breslow"):
         c = tk.cox(study, endpoint="EFS", strata=factors, covariates=["sex"], ties=ties)
-        assert c.table["term"].tolist() == ["arm", "sex"]
-        assert c.table["comparison"].iloc[0] == f"{study.protocol.experimental_arm} vs {study.protocol.reference_arm}"
-    e, b = (tk.cox(study, endpoint="EFS", ties=t).table["hr"].iloc[0] for t in ("efron", "breslow"))
+        assert c.summary["term"].tolist() == ["arm", "sex"]
+        assert c.summary["comparison"].iloc[0] == f"{study.protocol.experimental_arm} vs {study.protocol.reference_arm}"
+    e, b = (tk.cox(study, endpoint="EFS", ties=t).summary["hr"].iloc[0] for t in ("efron", "breslow"))
     assert e == pytest.approx(b, rel=0.05)  # ties are few in day-level data: the two agree closely
 
 
+@pytest.mark.slow
 def test_subgroups_response_and_followup(study):
     factors = [f.name for f in study.protocol.stratification]
     sg = tk.cox_subgroups(study, endpoint="EFS", subgroups=["age_band", "sex", *factors])
-    t = sg.table
+    t = sg.summary
     assert t["subgroup"].iloc[0] == "All"
     for col in ["sex", *factors]:
         assert t.loc[t["subgroup"] == col, "n"].sum() == t["n"].iloc[0]  # levels partition the subjects
     levels = t.loc[t["subgroup"] == factors[0], "level"].tolist()
     assert levels == [lv for lv in study.protocol.stratification[0].levels if lv in levels]  # protocol order
     rr = tk.response_rates(study)
-    assert rr.rates.groupby("endpoint")["n"].sum().tolist() == [len(study.randomization)] * 2
+    assert rr.summary.groupby("endpoint")["n"].sum().tolist() == [len(study.randomization)] * 2
     assert rr.differences["comparison"].tolist() == [f"{study.protocol.experimental_arm} - "
                                                      f"{study.protocol.reference_arm}"] * 2
     fu = tk.median_followup(study, endpoint="OS", time_unit="months")
@@ -75,6 +76,8 @@ def test_results_render_themselves(study):
         "Cox model": tk.cox(study, endpoint="EFS"),
         "Response rates": tk.response_rates(study),
         "Median follow-up": tk.median_followup(study, endpoint="EFS"),
+        "Restricted mean survival time": tk.rmst(study, endpoint="EFS", tau=6, time_unit="months"),
+        "Proportional hazards check": tk.cox_zph(study, endpoint="EFS"),
     }
     for title, res in parts.items():
         html = res._repr_html_()

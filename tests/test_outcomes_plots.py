@@ -92,7 +92,7 @@ def test_forest_rows_labels_and_reference_line():
 
 def test_forest_from_cox_subgroups_two_comparisons():
     three = pd.concat([DATA, DATA.assign(arm="C", subject_id=lambda d: d["subject_id"] + "c")], ignore_index=True)
-    res = tko.cox_subgroups(three, subgroups=["sex"])
+    res = tko.cox_subgroups(three, subgroups=["sex"], reference="A")
     d = plot_forest(res).to_dict()
     assert [t["name"] for t in d["data"]] == ["B vs A", "C vs A"]
     assert len(d["layout"]["yaxis"]["ticktext"]) == 3

@@ -34,15 +34,16 @@ def test_options_offer_the_protocol_strata_and_subgroups(study):
     assert opts["population"][0] == "randomized"
 
 
+@pytest.mark.slow
 def test_compute_view_calls_each_part(study):
     factors = " + ".join(f.name for f in study.protocol.stratification)
     view = compute_view(study, endpoint="EFS", strata=factors, conf_type="log")
     assert view.errors == ()
     assert view.km.conf_type == "log" and view.km.groups == study.protocol.arm_codes
-    assert view.logrank.test["test"].iloc[0] == "stratified log-rank"
+    assert view.logrank.summary["test"].iloc[0] == "stratified log-rank"
     assert view.cox.strata == tuple(f.name for f in study.protocol.stratification)
-    assert list(view.response.rates["endpoint"].unique()) == ["EOI_CR", "EOI_MRDNEG"]
-    assert view.subgroups.table["subgroup"].iloc[0] == "All"
+    assert list(view.response.summary["endpoint"].unique()) == ["EOI_CR", "EOI_MRDNEG"]
+    assert view.subgroups.summary["subgroup"].iloc[0] == "All"
     assert view.figure.layout.annotations[0].text.startswith("stratified log-rank p = ")
     html = render_view(view)
     assert "R survival default" in html["summary"] and "stratified log-rank" in html["tests"]
@@ -55,6 +56,7 @@ def test_subgroup_view_restricts_everything_and_skips_the_forest(study):
     assert view.subgroups is None and view.forest is None
 
 
+@pytest.mark.slow
 def test_explorer_callbacks_redraw(study, capsys):
     ex = outcomes_explorer(study)
     assert ex.view.km.conf_type == "log-log"

@@ -68,7 +68,7 @@ def test_table_layout_counts_and_band_on_67_vs_33():
 def test_pvalues_only_on_request():
     df = pd.DataFrame({"arm": ["A"] * 6 + ["B"] * 6, "x": [1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 7.0],
                        "c": list("aabbab") + list("bbbbba")})
-    bt = tk.balance_table(df, covariates=["x", "c"], pvalues=True)
+    bt = tk.balance_table(df, covariates=["x", "c"], pvalues=True, reference="A")
     from scipy import stats
 
     sm = bt.smd.set_index("variable")
@@ -80,11 +80,13 @@ def test_pvalues_only_on_request():
 
 
 def test_three_arms_compare_with_reference_and_keep_rows_without_group():
-    df = pd.DataFrame({"g": ["P", "L", "H", "P", "L", "H", None], "x": [1, 2, 3, 2, 3, 5, 9.0]})
-    bt = tk.balance_table(df, by="g", order=["P", "L", "H"], covariates=["x"])
+    # a categorical declares the order (P first = the reference), never the alphabet
+    df = pd.DataFrame({"g": pd.Categorical(["P", "L", "H", "P", "L", "H", None], categories=["P", "L", "H"]),
+                       "x": [1, 2, 3, 2, 3, 5, 9.0]})
+    bt = tk.balance_table(df, by="g", covariates=["x"])
     assert bt.smd["comparison"].tolist() == ["L vs P", "H vs P"]
     assert bt.n["Overall"] == 7 and "1 row(s) have no `g` value" in bt.caption
-    over = bt.stats.query("variable == 'x' and group == 'Overall' and statistic == 'mean'")["value"].iloc[0]
+    over = bt.summary.query("variable == 'x' and group == 'Overall' and statistic == 'mean'")["value"].iloc[0]
     assert over == pytest.approx(25 / 7)
 
 
@@ -94,9 +96,9 @@ def test_cdisc_adsl_against_hand_computation(cdisc_dir):
     adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin1")
     order = ["Placebo", "Xanomeline Low Dose", "Xanomeline High Dose"]
     covs = ["AGE", "SEX", "RACE", "HEIGHTBL", "WEIGHTBL", "BMIBL"]
-    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs, order=order)
+    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs)  # ordered by TRT01PN, not alphabetically
     assert bt.n == {"Placebo": 86, "Xanomeline Low Dose": 84, "Xanomeline High Dose": 84, "Overall": 254}
-    st = bt.stats.set_index(["variable", "level", "group", "statistic"])["value"]
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
     g = adsl.groupby("TRT01P")
     for v in ("AGE", "HEIGHTBL", "WEIGHTBL", "BMIBL"):
         for arm in order:
@@ -105,9 +107,11 @@ def test_cdisc_adsl_against_hand_computation(cdisc_dir):
             assert st[(v, "", arm, "sd")] == pytest.approx(x.std(ddof=1), rel=1e-12)
             assert st[(v, "", arm, "median")] == pytest.approx(x.median(), rel=1e-12)
             assert st[(v, "", arm, "q1")] == pytest.approx(x.quantile(0.25), rel=1e-12)
-    # rounded as in the pilot CSR demographic table 14-2.01 (75.2 / 75.7 / 74.4; quoted from memory of the
-    # published table, not re-read from it: the hand computation above is the actual check)
-    assert [round(st[("AGE", "", a, "mean")], 1) for a in order] == [75.2, 75.7, 74.4]
+    # the published demographic table 14-2.01 reproduced by the R Consortium Pilot 1 submission
+    # (RConsortium/submissions-pilot1, output/tlf-demographic.out, commit 4c7b3bb): Age mean (sd)
+    # 75.21 (8.59) / 75.67 (8.29) / 74.38 (7.89)
+    assert [round(st[("AGE", "", a, "mean")], 2) for a in order] == [75.21, 75.67, 74.38]
+    assert [round(st[("AGE", "", a, "sd")], 2) for a in order] == [8.59, 8.29, 7.89]
     assert st[("WEIGHTBL", "", "Xanomeline Low Dose", "missing")] == 1  # one subject without weight
     sm = bt.smd.set_index(["variable", "comparison"])
     for v in ("AGE", "HEIGHTBL", "WEIGHTBL", "BMIBL"):
@@ -140,21 +144,23 @@ def test_cdisc_study_via_load_cdisc(cdisc_dir):
     ages = study.screening.set_index("subject_id")["age_years"]
     rnd = study.randomization.set_index("subject_id")["arm"]
     x = ages[rnd.index][rnd == ref].dropna()
-    st = bt.stats.set_index(["variable", "level", "group", "statistic"])["value"]
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
     assert st[("age_years", "", ref, "mean")] == pytest.approx(x.astype(float).mean())
     assert len(adsl) == 254
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"by": "treatment"}, "grouping column `treatment` is not in the frame"),
-    ({"covariates": ["x", "height"]}, r"covariate\(s\) \['height'\]"),
+    ({"covariates": ["x", "height"]}, r"column\(s\) 'height' not in the data"),
     ({"covariates": ["x", "arm"]}, "is the grouping column"),
     ({"covariates": ["x", "x"]}, "repeat a column"),
     ({"covariates": []}, "no covariates"),
-    ({"covariates": ["x"], "order": ["A"]}, "lacks group"),
+    ({"covariates": ["x"], "reference": "C"}, "reference='C' is not one of the groups"),
+    ({"covariates": ["x"]}, "which group is the reference"),  # A/B: nothing says which is the control
 ])
 def test_balance_rejects_bad_calls(kwargs, match):
     df = pd.DataFrame({"arm": ["A", "B"], "x": [1.0, 2.0]})
+    kwargs = {"reference": "A", **kwargs} if kwargs.get("covariates") != ["x"] else kwargs
     with pytest.raises(BalanceError, match=match):
         tk.balance_table(df, **kwargs)
 
@@ -163,7 +169,7 @@ def test_balance_rejects_other_inputs_and_bad_export(tmp_path):
     with pytest.raises(BalanceError, match="expected a Study or a DataFrame"):
         tk.balance_table([1, 2, 3])
     s = toy_study(["InO", "ALLR3", "InO"])
-    with pytest.raises(BalanceError, match="use by='arm'"):
+    with pytest.raises(BalanceError, match="'treatment' are in none of the study's tables.*did you mean 'treated'"):
         tk.balance_table(s, by="treatment")
     bt = tk.balance_table(s, covariates=["age_years"])
     with pytest.raises(BalanceError, match="writes .xlsx"):
@@ -181,7 +187,7 @@ def test_agrees_with_tableone_and_multilevel_chance_limit(cdisc_dir):
     adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin1")
     adsl = adsl[adsl["TRT01P"].isin(["Placebo", "Xanomeline High Dose"])]
     covs, cats = ["AGE", "HEIGHTBL", "WEIGHTBL", "BMIBL", "SEX", "RACE"], ["SEX", "RACE"]
-    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs, order=["Placebo", "Xanomeline High Dose"])
+    bt = tk.balance_table(adsl, by="TRT01P", covariates=covs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t1 = TableOne(adsl, columns=covs, categorical=cats, groupby="TRT01P", smd=True, pval=False,
@@ -207,3 +213,28 @@ def test_chance_band_matches_the_spread_of_smd_under_randomization():
     band = np.sqrt(1 / 67 + 1 / 33)
     assert np.std(d) == pytest.approx(band, rel=0.06)  # MC error of an SD from 2,000 draws ~ 1.6 %
     assert np.mean(np.abs(d) > 1.96 * band) == pytest.approx(0.05, abs=0.015)
+
+
+@pytest.mark.cdisc
+def test_cdisc_study_reaches_adsl_covariates_as_published(cdisc_dir):
+    """On a Study loaded from the pilot, ADSL variables are Table 1 covariates, AGEGR1 in AGEGR1N order.
+
+    Expected values: R Consortium Pilot 1, output/tlf-demographic.out (RConsortium/submissions-pilot1,
+    commit 4c7b3bb), the reproduction of the pilot's table 14-2.01 (ITT population, N = 86 / 84 / 84).
+    """
+    study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+    bt = tk.balance_table(study, covariates=["AGEGR1", "MMSETOT", "weight_kg", "bmi"])
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
+    arms = ["Pbo", "Xan_Lo", "Xan_Hi"]
+    levels = list(dict.fromkeys(bt.summary.query("variable == 'AGEGR1' and statistic == 'count'")["level"]))
+    assert levels == ["<65", "65-80", ">80"]  # AGEGR1N order, not text order
+    published = {"<65": [14, 8, 11], "65-80": [42, 47, 55], ">80": [30, 29, 18]}
+    for lv, counts in published.items():
+        assert [int(st[("AGEGR1", lv, a, "count")]) for a in arms] == counts
+    assert [round(st[("MMSETOT", "", a, "mean")], 2) for a in arms] == [18.05, 17.87, 18.51]
+    assert [round(st[("MMSETOT", "", a, "sd")], 2) for a in arms] == [4.27, 4.22, 4.16]
+    assert [round(st[("weight_kg", "", a, "mean")], 2) for a in arms] == [62.76, 67.28, 70.00]
+    assert [round(st[("bmi", "", a, "mean")], 2) for a in arms] == [23.64, 25.06, 25.35]
+    km = tk.km(study, endpoint="TTDE", population="efficacy")
+    assert km.summary["n"].sum() == int(study.disposition["efficacy"].sum())
+

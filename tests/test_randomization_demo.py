@@ -16,7 +16,7 @@ def study(request):
 
 def test_allocation_summary_on_demo(study):
     res = tk.allocation_summary(study, n_sim=1000, seed=1)
-    t = res.table
+    t = res.summary
     rnd = study.randomization
     exp = study.protocol.experimental_arm
     counts = rnd["arm"].value_counts()
@@ -59,9 +59,9 @@ def test_cumulative_and_simulation_on_demo(study):
     exp = study.protocol.experimental_arm
     rho = float(study.protocol.allocation_proportions[exp])
     rnd = study.randomization
-    last = cum.table.iloc[-1]
+    last = cum.summary.iloc[-1]
     assert last["deviation"] == pytest.approx((rnd["arm"] == exp).sum() - rho * len(rnd))
-    assert (cum.table["scheme_lower"] <= cum.table["scheme_upper"]).all()
+    assert (cum.summary["scheme_lower"] <= cum.summary["scheme_upper"]).all()
     sim = tk.simulate_design(study, n_trials=1000, seed=3)
     assert sim.summary["n_patients"].iloc[0] == len(rnd)
     assert sim.summary["scheme"].iloc[0].startswith("protocol: stratified permuted blocks")
@@ -73,6 +73,6 @@ def test_cumulative_and_simulation_on_demo(study):
 
 def test_schedule_for_demo_sites(study):
     sites = pd.unique(study.randomization["site_id"])[:5]
-    s = tk.generate_schedule(study.protocol, n_per_stratum=6, seed=1, stratify_by=["site_id"],
+    s = tk.generate_schedule(study.protocol, n_per_stratum=6, seed=1, strata=["site_id"],
                              levels={"site_id": list(sites)})
-    assert tk.verify_schedule(s).ok and s.table["site_id"].nunique() == 5
+    assert tk.verify_schedule(s).ok and s.allocations["site_id"].nunique() == 5

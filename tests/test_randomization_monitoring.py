@@ -29,10 +29,10 @@ def test_min_attainable_p_by_hand():
 def test_overall_counts_binomial_and_scheme_p_values():
     arms = ["InO"] * 10 + ["ALLR3"] * 2
     s = toy_study(arms)
-    res = tk.allocation_summary(s, by=["overall"], n_sim=2000, seed=1)
-    row = res.table.iloc[0]
+    res = tk.allocation_summary(s, levels=["overall"], n_sim=2000, seed=1)
+    row = res.summary.iloc[0]
     assert (row["n"], row["n_InO"], row["n_ALLR3"]) == (12, 10, 2)
-    assert row["arm"] == "InO" and len(res.table) == 1  # two arms: the experimental one is tested
+    assert row["arm"] == "InO" and len(res.summary) == 1  # two arms: the experimental one is tested
     assert row["expected"] == pytest.approx(8.0) and row["difference"] == pytest.approx(2.0)
     assert row["planned_prop"] == pytest.approx(2 / 3) and row["prop"] == pytest.approx(10 / 12)
     assert row["p_binomial"] == pytest.approx(_binom_two_sided(10, 12, 2 / 3), rel=1e-9)
@@ -47,8 +47,8 @@ def test_overall_counts_binomial_and_scheme_p_values():
 def test_small_sites_are_flagged_not_tested():
     arms = ["InO", "InO", "ALLR3", "InO", "InO", "ALLR3"]
     sites = ["AT01", "AT01", "AT01", "BE01", "BE01", "CZ01"]
-    res = tk.allocation_summary(toy_study(arms, sites=sites), by=["site_id", "country"], n_sim=500, seed=2)
-    t = res.table.set_index(["level", "group"])
+    res = tk.allocation_summary(toy_study(arms, sites=sites), levels=["site_id", "country"], n_sim=500, seed=2)
+    t = res.summary.set_index(["level", "group"])
     # BE01 (n=2) and CZ01 (n=1) cannot reach p < 0.05 whatever happens: flagged, no p-values
     for g in ("BE01", "CZ01"):
         assert not t.loc[("site_id", g), "testable"]
@@ -58,7 +58,7 @@ def test_small_sites_are_flagged_not_tested():
     assert t.loc[("site_id", "AT01"), "p_binomial"] == pytest.approx(1.0)
     # country joined from the sites table
     assert t.loc[("country", "Austria"), "n"] == 3 and t.loc[("country", "Belgium"), "n"] == 2
-    assert len(res.table) == 3 + 3  # no group silently dropped
+    assert len(res.summary) == 3 + 3  # no group silently dropped
     d = res.display_frame(levels=["site_id"]).set_index("group")
     assert d.loc["AT01", "ALLR3 / InO"] == "1 / 2" and d.loc["AT01", "scheme 95% range"] == "1–3"
     assert d.loc["CZ01", "p_binomial"] == "" and d.loc["CZ01", "note"].startswith("too small to test:")
@@ -69,13 +69,13 @@ def test_bare_frame_needs_protocol_and_valid_arms():
     s = toy_study(["InO", "ALLR3", "InO"])
     with pytest.raises(AllocationError, match="needs protocol"):
         tk.allocation_summary(s.randomization)
-    res = tk.allocation_summary(s.randomization, protocol="b1931036", by=["overall"], n_sim=100)
-    assert res.table["n"].iloc[0] == 3
+    res = tk.allocation_summary(s.randomization, protocol="b1931036", levels=["overall"], n_sim=100)
+    assert res.summary["n"].iloc[0] == 3
     bad = s.randomization.assign(arm=pd.array(["InO", "Placebo", "InO"], dtype="string"))
     with pytest.raises(AllocationError, match="not arms of protocol"):
         tk.allocation_summary(bad, protocol="b1931036")
     with pytest.raises(AllocationError, match="cannot group by"):
-        tk.allocation_summary(s, by=["hospital"])
+        tk.allocation_summary(s, levels=["hospital"])
     empty = s.replace(randomization=s.randomization.iloc[:0])
     with pytest.raises(AllocationError, match="no randomized subjects"):
         tk.allocation_summary(empty)
@@ -89,7 +89,7 @@ def test_bare_frame_needs_protocol_and_valid_arms():
 def test_cumulative_allocation_deviation_by_hand():
     arms = ["InO", "InO", "ALLR3", "ALLR3", "InO", "InO"]
     res = tk.cumulative_allocation(toy_study(arms), n_sim=500, seed=3)
-    t = res.table
+    t = res.summary
     # N_InO(j) - 2/3 j for j = 1..6: 1-2/3, 2-4/3, 2-2, 2-8/3, 3-10/3, 4-4
     expected = [1 / 3, 2 / 3, 0, -2 / 3, -1 / 3, 0]
     np.testing.assert_allclose(t["deviation"].to_numpy(), expected, atol=1e-12)
@@ -111,12 +111,13 @@ def test_allocation_over_time_running_counts():
         allocation_over_time(toy_study(arms), by="ward")
 
 
+@pytest.mark.slow
 @pytest.mark.cdisc
 def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_dir):
     """CDISC Pilot 01 (1:1:1, placebo / low / high dose): 86 / 84 / 84 randomized."""
     study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
-    res = tk.allocation_summary(study, by=["overall"], n_sim=1000, seed=4)
-    t = res.table.set_index("arm")
+    res = tk.allocation_summary(study, levels=["overall"], n_sim=1000, seed=4)
+    t = res.summary.set_index("arm")
     assert list(t.index) == list(study.protocol.arm_codes) and (t["n"] == 254).all()
     counts = study.randomization["arm"].value_counts()
     for arm in t.index:
@@ -125,3 +126,60 @@ def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_dir):
     assert sorted(counts.tolist()) == [84, 84, 86]
     assert res.scheme.startswith("assumed: permuted blocks")  # the pilot's method is not in the data
     assert "arm" in res.display_frame().columns
+    # the scheme is an assumption: said next to the p-value, never the basis of a flag (issue 14: it
+    # "flagged" 86/84/84 at p = 0.02 although a 1:1:1 trial of 254 is expected to look like this)
+    assert not res.scheme_stated and (t["p_scheme_basis"] == "assumed scheme").all()
+    assert (t["flag_on"] == "p_binomial").all() and not t["flagged"].any()
+    assert all("(assumed scheme)" in v for v in res.display_frame()["p_scheme"])
+    assert any("states no randomization method" in n for n in res.notes)
+    # omnibus over the three arms: exact multinomial (by brute-force enumeration, below) and chi-square
+    om = res.omnibus.iloc[0]
+    obs = [int(counts[a]) for a in study.protocol.arm_codes]
+    assert om["chi2"] == pytest.approx(sum((o - 254 / 3) ** 2 / (254 / 3) for o in obs))  # Pearson, by hand
+    assert om["p_multinomial"] == pytest.approx(_multinomial_p_by_enumeration(obs, [1 / 3] * 3), rel=1e-9)
+    assert om["p_multinomial"] > 0.9 and om["flag_on"] == "p_multinomial" and not om["flagged"]
+
+
+def _multinomial_p_by_enumeration(obs, probs):
+    """Sum of the probabilities of every split no more likely than the observed one (plain Python)."""
+    from math import factorial, prod
+
+    n = sum(obs)
+
+    def pmf(x):
+        return factorial(n) / prod(factorial(v) for v in x) * prod(p ** v for p, v in zip(probs, x))
+
+    p_obs = pmf(obs)
+    total = 0.0
+    for a in range(n + 1):
+        for b in range(n + 1 - a):
+            q = pmf((a, b, n - a - b))
+            if q <= p_obs * (1 + 1e-7):
+                total += q
+    return total
+
+
+def test_exact_multinomial_test_two_arms_is_the_binomial_test_and_small_cases_by_hand():
+    from scipy.stats import binomtest
+
+    from trialkit.randomization.monitoring import exact_multinomial_test
+
+    for k, n, p in ((10, 12, 2 / 3), (3, 20, 0.5), (0, 7, 1 / 3)):
+        got, method = exact_multinomial_test([k, n - k], [p, 1 - p])
+        assert got == pytest.approx(binomtest(k, n, p).pvalue, rel=1e-9) and method.startswith("exact")
+    assert exact_multinomial_test([5, 1, 0], [1 / 3] * 3)[0] == pytest.approx(
+        _multinomial_p_by_enumeration([5, 1, 0], [1 / 3] * 3), rel=1e-12)
+    # beyond the enumeration limit: a Monte Carlo estimate that says so
+    big, method = exact_multinomial_test([700, 650, 640, 10], [0.25] * 4, n_sim=2000)
+    assert method.startswith("Monte Carlo") and big < 0.001
+
+
+def test_a_stated_scheme_flags_on_p_scheme():
+    # B1931036 states "stratified permuted blocks": its scheme is the reference, and 10 of 12 on InO is
+    # impossible in blocks of 3/6 (see test_overall_counts_binomial_and_scheme_p_values)
+    res = tk.allocation_summary(toy_study(["InO"] * 10 + ["ALLR3"] * 2), levels=["overall"], n_sim=2000, seed=1)
+    row = res.summary.iloc[0]
+    assert res.scheme_stated and not res.notes
+    assert row["p_scheme_basis"] == "protocol's scheme" and row["flag_on"] == "p_scheme" and row["flagged"]
+    assert res.omnibus.empty  # two arms: the binomial test is the omnibus
+    assert res.display_frame()["flagged"].tolist() == ["yes"]

@@ -58,7 +58,7 @@ def test_allocation_by_site_one_trace_per_arm_sites_in_order():
 
 def test_smd_plot_marks_band_and_limits():
     df = pd.DataFrame({"arm": ["A"] * 3 + ["B"] * 3, "x": [1, 2, 3, 2, 3, 4.0], "c": list("abaabb")})
-    bt = tk.balance_table(df, covariates=["x", "c"])
+    bt = tk.balance_table(df, covariates=["x", "c"], reference="A")
     fig = plot_smd(bt)
     smd = _meta(fig, "smd")[0]
     assert list(smd["y"]) == ["c", "x"]

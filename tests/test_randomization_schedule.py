@@ -26,8 +26,8 @@ def _ratio_protocol(tmp_path, ratio=(3, 2), block_sizes=None):
 
 
 def test_blocks_hold_the_protocol_ratio_exactly():
-    s = tk.generate_schedule("b1931036", n_per_stratum=40, seed=11, stratify_by=["age_group", "relapse_timing"])
-    t = s.table
+    s = tk.generate_schedule("b1931036", n_per_stratum=40, seed=11, strata=["age_group", "relapse_timing"])
+    t = s.allocations
     assert t["stratum"].nunique() == 4
     assert set(t["block_size"].unique()) <= {3, 6}  # protocol randomization.block_sizes
     per_block = t.groupby(["stratum", "block"])["arm"].value_counts().unstack(fill_value=0)
@@ -42,43 +42,43 @@ def test_blocks_hold_the_protocol_ratio_exactly():
 
 def test_pinned_list_is_reproducible():
     # regression pin: PCG64 + SeedSequence are stable across numpy versions (NEP 19)
-    s = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, stratify_by=["age_group"])
-    first = s.table[s.table["stratum"] == "1 to <10 years"]["arm"].tolist()
+    s = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, strata=["age_group"])
+    first = s.allocations[s.allocations["stratum"] == "1 to <10 years"]["arm"].tolist()
     assert first == ["ALLR3", "InO", "InO", "InO", "InO", "ALLR3", "ALLR3", "InO", "InO", "InO", "ALLR3", "InO"]
-    again = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, stratify_by=["age_group"])
-    pd.testing.assert_frame_equal(s.table, again.table)
+    again = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, strata=["age_group"])
+    pd.testing.assert_frame_equal(s.allocations, again.allocations)
     assert s.hash == again.hash and len(s.hash) == 64
-    other = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230518, stratify_by=["age_group"])
+    other = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230518, strata=["age_group"])
     assert other.hash != s.hash
 
 
 def test_adding_a_stratum_never_changes_existing_lists():
-    small = tk.generate_schedule("b1931036", n_per_stratum=9, seed=3, stratify_by=["site_id"],
+    small = tk.generate_schedule("b1931036", n_per_stratum=9, seed=3, strata=["site_id"],
                                  levels={"site_id": ["AT01", "BE01"]})
-    big = tk.generate_schedule("b1931036", n_per_stratum=9, seed=3, stratify_by=["site_id"],
+    big = tk.generate_schedule("b1931036", n_per_stratum=9, seed=3, strata=["site_id"],
                                levels={"site_id": ["XX99", "BE01", "AT01", "DE01"]})
     for site in ("AT01", "BE01"):
-        a = small.table[small.table["site_id"] == site].reset_index(drop=True)
-        b = big.table[big.table["site_id"] == site].reset_index(drop=True)
+        a = small.allocations[small.allocations["site_id"] == site].reset_index(drop=True)
+        b = big.allocations[big.allocations["site_id"] == site].reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b)
 
 
 def test_default_site_levels_come_from_the_protocol():
-    s = tk.generate_schedule("b1931036", n_per_stratum=3, seed=1, stratify_by=["site_id"], block_sizes=(3,))
+    s = tk.generate_schedule("b1931036", n_per_stratum=3, seed=1, strata=["site_id"], block_sizes=(3,))
     # 72 distinct sites (74 registry entries, 2 duplicates left out), 3 slots each
-    assert s.table["site_id"].nunique() == 72 and len(s.table) == 216
-    c = tk.generate_schedule("b1931036", n_per_stratum=3, seed=1, stratify_by=["country"], block_sizes=(3,))
-    assert c.table["country"].nunique() == 17  # Greece has no site
+    assert s.allocations["site_id"].nunique() == 72 and len(s.allocations) == 216
+    c = tk.generate_schedule("b1931036", n_per_stratum=3, seed=1, strata=["country"], block_sizes=(3,))
+    assert c.allocations["country"].nunique() == 17  # Greece has no site
 
 
 def test_ratio_is_read_from_the_protocol(tmp_path):
     p = tk.get_protocol("aall1732")
-    s = tk.generate_schedule(p, n_per_stratum=20, seed=2, stratify_by=["diagnosis"])
-    assert set(s.table["block_size"].unique()) <= {2, 4}
-    assert (s.table.groupby("stratum")["arm"].value_counts().unstack().nunique(axis=1) == 1).all()  # 1:1
+    s = tk.generate_schedule(p, n_per_stratum=20, seed=2, strata=["diagnosis"])
+    assert set(s.allocations["block_size"].unique()) <= {2, 4}
+    assert (s.allocations.groupby("stratum")["arm"].value_counts().unstack().nunique(axis=1) == 1).all()  # 1:1
     toy = _ratio_protocol(tmp_path, ratio=(3, 2))
     assert toy.minimal_block == 5
-    t = tk.generate_schedule(toy, n_per_stratum=50, seed=9, stratify_by=["grp"]).table
+    t = tk.generate_schedule(toy, n_per_stratum=50, seed=9, strata=["grp"]).allocations
     assert set(t["block_size"].unique()) <= {5, 10}
     counts = t.groupby("stratum")["arm"].value_counts().unstack()
     assert (counts["E"] * 2 == counts["C"] * 3).all()
@@ -86,7 +86,7 @@ def test_ratio_is_read_from_the_protocol(tmp_path):
 
 def test_complete_randomization_draws_with_planned_probabilities():
     s = tk.generate_schedule("b1931036", n_per_stratum=30000, seed=4, algorithm="complete")
-    t = s.table
+    t = s.allocations
     assert len(t) == 30000 and t["block"].isna().all()
     share = (t["arm"] == "InO").mean()
     # Binomial(30000, 2/3): SD of the share = sqrt(2/9/30000) = 0.00272; allow 4 SD
@@ -94,12 +94,12 @@ def test_complete_randomization_draws_with_planned_probabilities():
 
 
 def test_verify_passes_and_detects_a_tampered_list(tmp_path):
-    s = tk.generate_schedule("b1931036", n_per_stratum=6, seed=21, stratify_by=["age_group"])
+    s = tk.generate_schedule("b1931036", n_per_stratum=6, seed=21, strata=["age_group"])
     assert tk.verify_schedule(s).ok
     path = s.to_csv(tmp_path / "schedule.csv")
     back = read_schedule(path)
-    pd.testing.assert_frame_equal(back.table[["stratum", "sequence", "arm"]],
-                                  s.table[["stratum", "sequence", "arm"]])
+    pd.testing.assert_frame_equal(back.allocations[["stratum", "sequence", "arm"]],
+                                  s.allocations[["stratum", "sequence", "arm"]])
     assert back.hash == s.hash and back.seed == 21
     check = tk.verify_schedule(path)
     assert check.ok and check.n_mismatched == 0 and check.hash_matches
@@ -116,9 +116,11 @@ def test_verify_passes_and_detects_a_tampered_list(tmp_path):
 def test_to_frame_carries_seed_algorithm_version_and_hash():
     s = tk.generate_schedule("b1931036", n_per_stratum=3, seed=7)
     f = s.to_frame()
-    assert f["seed"].unique().tolist() == [7] and f["algorithm"].unique().tolist() == ["blocks"]
-    assert f["trialkit_version"].iloc[0] == tk.__version__ and f["schedule_hash"].iloc[0] == s.hash
-    assert f["stratum"].unique().tolist() == ["all"]
+    settings = f[f["part"] == "settings"].set_index("statistic")["value"]
+    assert settings["seed"] == 7 and settings["algorithm"] == "blocks"
+    assert settings["trialkit_version"] == tk.__version__ and settings["hash"] == s.hash
+    slots = f[(f["part"] == "allocations") & (f["statistic"] == "arm")]
+    assert len(slots) == len(s.allocations) and slots["term"].str.startswith("stratum=all; sequence=").all()
 
 
 def test_stratum_rng_depends_on_key_and_seed():
@@ -134,10 +136,10 @@ def test_stratum_rng_depends_on_key_and_seed():
     ({"seed": -1}, "non-negative integer"),
     ({"seed": 1.5}, "non-negative integer"),
     ({"n_per_stratum": 0}, "positive integer"),
-    ({"stratify_by": ["hair_colour"]}, "unknown stratification factor"),
-    ({"stratify_by": ["age_group", "age_group"]}, "repeats a factor"),
-    ({"levels": {"site_id": ["A"]}}, "not in stratify_by"),
-    ({"stratify_by": ["site_id"], "levels": {"site_id": ["A", "A"]}}, "repeated levels"),
+    ({"strata": ["hair_colour"]}, "unknown stratification factor"),
+    ({"strata": ["age_group", "age_group"]}, "repeats a factor"),
+    ({"levels": {"site_id": ["A"]}}, "not in strata"),
+    ({"strata": ["site_id"], "levels": {"site_id": ["A", "A"]}}, "repeated levels"),
 ])
 def test_generate_rejects_bad_arguments(kwargs, match):
     args = {"n_per_stratum": 6, "seed": 1, **kwargs}
@@ -147,7 +149,7 @@ def test_generate_rejects_bad_arguments(kwargs, match):
 
 def test_protocol_without_sites_needs_levels():
     with pytest.raises(ScheduleError, match="pass them with levels"):
-        tk.generate_schedule("aall1732", n_per_stratum=4, seed=1, stratify_by=["site_id"])
+        tk.generate_schedule("aall1732", n_per_stratum=4, seed=1, strata=["site_id"])
 
 
 def test_read_schedule_rejects_missing_or_foreign_files(tmp_path):
@@ -165,8 +167,8 @@ def test_read_schedule_rejects_missing_or_foreign_files(tmp_path):
 
 def test_complete_schedule_round_trips_through_csv(tmp_path):
     s = tk.generate_schedule("aall1732", n_per_stratum=5, seed=8, algorithm="complete",
-                             stratify_by=["diagnosis"])
-    assert len(s.table) == 15 and s.block_sizes == ()
+                             strata=["diagnosis"])
+    assert len(s.allocations) == 15 and s.block_sizes == ()
     back = read_schedule(s.to_csv(tmp_path / "c.csv"))
-    assert back.algorithm == "complete" and back.table["block"].isna().all()
+    assert back.algorithm == "complete" and back.allocations["block"].isna().all()
     assert tk.verify_schedule(back).ok

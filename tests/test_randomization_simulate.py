@@ -60,7 +60,7 @@ def test_fixed_accrual_frame_and_protocol_scheme(p):
     frame = pd.DataFrame({"age_group": ["1 to <10 years"] * 30 + ["10 to <18 years"] * 30,
                           "relapse_timing": ["18-30 months from diagnosis"] * 60})
     sch = protocol_scheme(p)
-    assert sch.algorithm == "blocks" and sch.stratify_by == ("age_group", "relapse_timing")
+    assert sch.algorithm == "blocks" and sch.strata == ("age_group", "relapse_timing")
     assert sch.block_sizes == (3, 6)
     sim = tk.simulate_design(frame, protocol=p, n_trials=1000, seed=3)
     # two strata of 30 = multiples of 3 but a 6-block may be open at 30: |D| per stratum <= 1
@@ -71,11 +71,12 @@ def test_fixed_accrual_frame_and_protocol_scheme(p):
     # at 4/3 (4 InO first: 4 - 8/3; or 2 ALLR3 first: 0 - 4/3)
     assert (st["p95_abs_max"] <= 4 / 3 + 1e-9).all() and (st["mean_abs_max"] >= st["mean_abs_imbalance"]).all()
     one = tk.simulate_design(frame.iloc[:3], protocol=p, n_trials=200, seed=3,
-                             schemes=Scheme("blocks", stratify_by=("age_group",), block_sizes=(3,)))
+                             schemes=Scheme("blocks", strata=("age_group",), block_sizes=(3,)))
     # one block of 3: orders IIA and AII peak at 2/3, IAI at 1/3 -> 95th percentile 2/3
     assert one.strata["p95_abs_max"].iloc[0] == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_minimization_keeps_the_two_to_one_ratio(p, sites):
     sim = tk.simulate_design(sites, protocol=p, n_patients=60, n_trials=4000, seed=11,
                              schemes=["minimization by site_id+age_group+relapse_timing"])
@@ -85,7 +86,7 @@ def test_minimization_keeps_the_two_to_one_ratio(p, sites):
     # and balance on the margins is tight: final overall imbalance rarely reaches 3
     assert sim.summary["share_final_ge_3"].iloc[0] < 0.05
     pts = pd.DataFrame({"age_group": ["1 to <10 years", "10 to <18 years"] * 150})
-    out = minimize(pts, protocol=p, factors=["age_group"], seed=0)
+    out = minimize(pts, protocol=p, strata=["age_group"], seed=0)
     assert out["arm"].value_counts().to_dict() == {"InO": 200, "ALLR3": 100}
     by = out.groupby("age_group")["arm"].value_counts().unstack()
     assert (abs(by["InO"] - 2 * by["ALLR3"]) <= 3).all()
@@ -94,7 +95,7 @@ def test_minimization_keeps_the_two_to_one_ratio(p, sites):
 
 def test_scheme_parsing():
     s = Scheme.parse("blocks by site_id+age_group")
-    assert s.algorithm == "blocks" and s.stratify_by == ("site_id", "age_group")
+    assert s.algorithm == "blocks" and s.strata == ("site_id", "age_group")
     assert s.label == "permuted blocks by site_id × age_group"
     assert Scheme.parse("complete").label == "complete randomization"
 
@@ -127,9 +128,9 @@ def test_simulate_rejects_bad_accrual(p):
     with pytest.raises(SimulationError, match="give protocol"):
         tk.simulate_design(pd.DataFrame({"site_id": ["AT01"]}), n_trials=5)
     with pytest.raises(SimulationError, match="p_best"):
-        Scheme("minimization", stratify_by=("a",), p_best=0)
+        Scheme("minimization", strata=("a",), p_best=0)
     with pytest.raises(SimulationError, match="at least one factor"):
-        minimize(pd.DataFrame({"a": [1]}), protocol=p, factors=[])
+        minimize(pd.DataFrame({"a": [1]}), protocol=p, strata=[])
     frame = pd.DataFrame({"site_id": ["AT01", "BE01"]})
     with pytest.raises(SimulationError, match="omit n_patients"):
         tk.simulate_design(frame, protocol=p, n_patients=5, n_trials=5)

@@ -81,6 +81,7 @@ def test_explorer_needs_a_study():
     assert tk.get_protocol("b1931036").ratio == {"ALLR3": 1, "InO": 2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["demo_b1931036", "demo_aall1732"])
 def test_explorer_on_demo_data(request, name):
     study = request.getfixturevalue(name)
@@ -88,7 +89,7 @@ def test_explorer_on_demo_data(request, name):
     rnd = study.randomization
     assert f"{len(rnd)} randomized" in ex.w["status"].value
     assert ex.last["balance"].n["Overall"] == len(rnd)
-    assert len(ex.last["over_time"]) == len(rnd) and len(ex.last["cumulative"].table) == len(rnd)
+    assert len(ex.last["over_time"]) == len(rnd) and len(ex.last["cumulative"].summary) == len(rnd)
     assert [t.meta for t in ex.w["cum_out"].figure.data][-1] == "observed"
     assert ex.w["site_out"].figure.layout.title.text.startswith("Allocation by")
     first_stratum = ex.w["stratum"].options[1]

@@ -108,6 +108,7 @@ def test_site_subsets_equal_site_subset(tiny_dir):
         assert sub.checksum() == ref.checksum()
 
 
+@pytest.mark.slow
 def test_demo_site_split_equals_site_subset(demo_b1931036):
     from trialkit.reports.data import SiteSplit
     from trialkit.reports.plan import site_counts
@@ -148,6 +149,7 @@ def test_site_split_with_transfers_and_rescreening():
     assert len(split.subset("FR09").screening) == len(site_subset(study, "FR09").screening) == 6 + 2
 
 
+@pytest.mark.slow
 def test_site_and_study_kernels_receive_no_outcome_by_arm(monkeypatch, tmp_path):
     _forbid_kernels(monkeypatch)
     study = tk.load_study(DEMO)
@@ -175,9 +177,11 @@ def test_site_and_study_kernels_receive_no_outcome_by_arm(monkeypatch, tmp_path)
     d = dsmb_plan.tasks["dsmb"]
     assert {t: len(df) for t, df in d.tables.items()} == {t: len(df) for t, df in study.tables().items()}
     assert d.banner == "CLOSED — for the Data Monitoring Committee only"
-    assert d.aggregates["safety"]["available"] is False  # the hook: adverse events are not in the model yet
+    assert d.aggregates["safety"] == {"available": True, "rows": len(study.adverse_events),
+                                      "note": d.aggregates["safety"]["note"]}
 
 
+@pytest.mark.slow
 def test_study_findings_are_counted_per_site_never_listed(monkeypatch, tmp_path):
     _forbid_kernels(monkeypatch)
     from trialkit.reports.quality import findings
@@ -228,13 +232,25 @@ def test_each_audience_has_its_own_output_folder(monkeypatch, tiny_dir, tmp_path
     assert prepare(tiny_dir, audience="study", out=tmp_path / "site-study").audience.name == "study"
 
 
+PROTOCOLS = ROOT / "trialkit" / "protocols"
+
+
+def with_reporting(folder: Path, reporting) -> Path:
+    """Give a study folder its own copy of the B1931036 protocol file with a ``reporting:`` setting."""
+    raw = yaml.safe_load((PROTOCOLS / "b1931036.yaml").read_text(encoding="utf-8"))
+    raw["reporting"] = reporting
+    (folder / "b1931036.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    shutil.copy(PROTOCOLS / "b1931036.criteria.yaml", folder / "b1931036.criteria.yaml")
+    cfg = yaml.safe_load((folder / "study.yaml").read_text())
+    cfg["protocol"] = "b1931036.yaml"  # a study's own protocol file, relative to its folder
+    (folder / "study.yaml").write_text(yaml.safe_dump(cfg))
+    return folder
+
+
 def _with_reporting(tmp_path: Path, reporting) -> Path:
     d = tmp_path / "study"
     write_study(make_tiny_study(), d)
-    cfg = yaml.safe_load((d / "study.yaml").read_text())
-    cfg["reporting"] = reporting
-    (d / "study.yaml").write_text(yaml.safe_dump(cfg))
-    return d
+    return with_reporting(d, reporting)
 
 
 @pytest.mark.parametrize("reporting, message", [
@@ -255,7 +271,7 @@ def test_open_reporting_is_explicit_and_reaches_site_and_study_data(monkeypatch,
     d = _with_reporting(tmp_path, {"comparative_outcomes": "open", "reason": "trial completed, results published"})
     site = plan_sites(prepare(d, sites=["DE06"], out=tmp_path / "s")).tasks["DE06"].aggregates
     assert set(site["by_arm"]) == {"response", "events"} and {"ALLR3", "InO"} <= all_keys(site)
-    assert "study.yaml declares reporting: comparative_outcomes: open (trial completed, results published)" \
+    assert "b1931036.yaml declares reporting: comparative_outcomes: open (trial completed, results published)" \
         in site["reporting"]["note"]
     study = plan_sites(prepare(d, audience="study", out=tmp_path / "t")).tasks["study"].aggregates
     # the study team is internal: nothing suppressed; tiny study InO: 9 randomized, CR when j is even
@@ -263,7 +279,7 @@ def test_open_reporting_is_explicit_and_reaches_site_and_study_data(monkeypatch,
     closed = plan_sites(prepare(tiny_dir, audience="study", out=tmp_path / "u"))  # no setting: closed
     assert "by_arm" not in closed.tasks["study"].aggregates
     m = prepare(d, audience="study", out=tmp_path / "v")
-    assert (m.reporting.comparative_outcomes, m.reporting.source) == ("open", str(d / "study.yaml"))
+    assert (m.reporting.comparative_outcomes, m.reporting.source) == ("open", str(d / "b1931036.yaml"))
 
 
 def test_protocol_default_is_closed():
@@ -298,20 +314,12 @@ def test_loaders_refuse_data_of_another_audience(tmp_path):
         load_study_report(bad)
 
 
-def test_safety_hook_names_what_is_missing():
-    from dataclasses import dataclass
-
+def test_safety_hook_says_whether_adverse_events_exist(demo_b1931036):
     from trialkit.reports.data import safety_data
 
-    assert safety_data(make_tiny_study())["available"] is False
-
-    @dataclass(frozen=True)
-    class WithAE:  # a study of the future, once the safety issue adds adverse events
-        adverse_events: pd.DataFrame
-
-    info = safety_data(WithAE(pd.DataFrame({"subject_id": ["P1", "P2"]})))
-    assert info == {"available": True, "rows": 2, "summarized": False, "note": info["note"]}
-    assert "does not summarize adverse events yet" in info["note"]
+    none = safety_data(make_tiny_study())
+    assert none["available"] is False and "no safety summary is produced" in none["note"]
+    assert safety_data(demo_b1931036)["rows"] == len(demo_b1931036.adverse_events) > 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -344,11 +352,13 @@ def demo_runs(executor, tmp_path_factory):
     return {"study_data": study, "site": site, "study": root / "open" / "study", "dsmb": dsmb}
 
 
+@pytest.mark.kernel
 def test_every_audience_renders(demo_runs):
     assert demo_runs["site"].ok and demo_runs["dsmb"].ok, demo_runs["site"].to_frame()["error"].tolist()
     assert (demo_runs["study"] / "pages" / "study.html").exists()
 
 
+@pytest.mark.kernel
 def test_site_and_study_pages_hold_no_outcome_by_arm_and_dsmb_page_holds_them(demo_runs):
     counts = per_arm_outcome_counts(demo_runs["study_data"])
     # the demo's figures: CR/CRi ALLR3 18 of 35, InO 41 of 61 (and MRD, EFS, OS events by arm)
@@ -366,6 +376,7 @@ def test_site_and_study_pages_hold_no_outcome_by_arm_and_dsmb_page_holds_them(de
     assert missing == [], f"the dsmb page lacks {missing}"
 
 
+@pytest.mark.kernel
 def test_study_page_has_no_estimate_by_arm(demo_runs):
     text = page_text(demo_runs["study"] / "pages" / "study.html")
     dsmb = page_text(demo_runs["dsmb"].results[0].path)
@@ -377,6 +388,7 @@ def test_study_page_has_no_estimate_by_arm(demo_runs):
     assert not [s for s in ids if s in text]
 
 
+@pytest.mark.kernel
 def test_dsmb_report_is_closed_in_its_own_folder(demo_runs):
     run = demo_runs["dsmb"]
     m = json.loads(run.manifest.read_text())
@@ -391,15 +403,16 @@ def test_dsmb_report_is_closed_in_its_own_folder(demo_runs):
     assert study_m["audience"] == "study" and study_m["closed"] is False
     assert "CLOSED" not in (demo_runs["study"] / "pages" / "study.html").read_text(encoding="utf-8")
     text = page_text(run.results[0].path)
-    assert "Safety summary not produced." in text  # the hook is visible, not silent
+    study_text = page_text(demo_runs["study"] / "pages" / "study.html")
+    for phrase in ("Participants with any adverse event", "with a serious adverse event"):  # tk.ae_summary, by arm
+        assert phrase in text and phrase not in study_text, phrase
 
 
+@pytest.mark.kernel
 def test_open_reporting_shows_study_outcomes_by_arm_with_its_reason(executor, tmp_path):
     d = tmp_path / "demo"
     shutil.copytree(DEMO, d)
-    cfg = yaml.safe_load((d / "study.yaml").read_text())
-    cfg["reporting"] = {"comparative_outcomes": "open", "reason": "trial completed; comparison published"}
-    (d / "study.yaml").write_text(yaml.safe_dump(cfg))
+    with_reporting(d, {"comparative_outcomes": "open", "reason": "trial completed; comparison published"})
     run = tk.render_reports(d, sites=["IL02"], out=tmp_path / "out", executor=executor, progress=False)
     assert run.ok, run.to_frame()["error"].tolist()
     text = page_text(run.results[0].path)
@@ -408,7 +421,7 @@ def test_open_reporting_shows_study_outcomes_by_arm_with_its_reason(executor, tm
     m = json.loads(run.manifest.read_text())
     assert m["study"]["reporting"] == {"comparative_outcomes": "open",
                                        "reason": "trial completed; comparison published",
-                                       "source": str(d / "study.yaml")}
+                                       "source": str(d / "b1931036.yaml")}
 
 
 # ------------------------------------------------------------------------------------------------

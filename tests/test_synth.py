@@ -135,7 +135,7 @@ def test_screen_failures_follow_the_protocol_criteria(fixture, request):
     rules = res.eligible.reset_index(drop=True)
     assert rules.notna().all(), "the generator must fill every input the criteria read"
     # first excluding criterion per subject, from the long form (an independent path)
-    long = res.to_frame()
+    long = res.statuses()
     long = long[(long["stage"] == "screening") & long["passes"].eq(False)]
     first = long.groupby("subject_id", sort=False)["criterion_id"].first()
     scr = complete.screening

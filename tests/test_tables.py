@@ -34,7 +34,7 @@ def test_frame_latex_escapes_specials():
 
 def test_render_all_formats(tmp_path):
     bt = tk.balance_table(pd.DataFrame({"arm": ["A", "A", "B", "B"], "x": [1.0, 3.0, 2.0, 6.0]}),
-                          covariates=["x"])
+                          covariates=["x"], reference="A")
     html = render_table(bt, tmp_path / "t1.html").read_text()
     assert "A (N=2)" in html and "0.894" in html and "<!doctype html>" in html
     tex = bt.to_latex(tmp_path / "t1.tex").read_text()

@@ -142,24 +142,26 @@ def frame_latex(df: pd.DataFrame, *, caption: str = "", digits: int = 2, label: 
     return sty.to_latex(**kw)
 
 
-def _parts(obj) -> tuple[pd.DataFrame, str]:
-    if isinstance(obj, pd.DataFrame):
-        return obj, ""
-    for meth in ("display_frame", "to_frame"):
-        if hasattr(obj, meth):
-            return getattr(obj, meth)(), str(getattr(obj, "caption", "") or "")
-    raise TrialkitError(f"cannot render a {type(obj).__name__}: pass a DataFrame or a trialkit result "
-                        "(an object with display_frame() or to_frame()).")
+def _parts(result) -> tuple[pd.DataFrame, str]:
+    if isinstance(result, pd.DataFrame):
+        return result, ""
+    if hasattr(result, "display_frame"):
+        return result.display_frame(), str(getattr(result, "caption", "") or "")
+    if hasattr(result, "summary") and isinstance(result.summary, pd.DataFrame):
+        return result.summary, result.title() if hasattr(result, "title") else ""
+    raise TrialkitError(f"cannot render a {type(result).__name__}: pass a DataFrame or a trialkit result.")
 
 
-def render_table(obj, path: str | PathLike, *, caption: str | None = None, digits: int = 2) -> Path:
-    """Write a result table to ``path``; the suffix chooses the format. Returns the path.
+def render_table(result, path: str | PathLike, *, caption: str | None = None, digits: int = 2) -> Path:
+    """Write a result's table (its ``display_frame()`` or ``summary``) or a frame to ``path``.
+
+    The suffix chooses the format; returns the path.
 
     ``.html`` (standalone page), ``.xlsx`` (caption in cell A1, table from row 3), ``.tex``
     (LaTeX table with booktabs rules) or ``.csv``.
     """
     path = Path(path)
-    df, cap = _parts(obj)
+    df, cap = _parts(result)
     cap = cap if caption is None else caption
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -171,9 +173,11 @@ def render_table(obj, path: str | PathLike, *, caption: str | None = None, digit
     elif suffix == ".tex":
         path.write_text(frame_latex(df, caption=cap, digits=digits), encoding="utf-8")
     elif suffix == ".csv":
-        df.to_csv(path, index=False)
+        from .io.export import write_table
+
+        write_table(df, path)
     else:
-        with pd.ExcelWriter(path, engine="openpyxl") as xw:
-            df.to_excel(xw, index=False, startrow=2, sheet_name="table")
-            xw.sheets["table"].cell(row=1, column=1, value=cap)
+        from .io.export import write_table
+
+        write_table(df, path, sheet="table", caption=cap)
     return path

@@ -16,11 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ..analysis_set import is_study
 from ..errors import ProtocolError, ReconciliationError
+from ..results import Result
 
 __all__ = ["consort", "ConsortResult", "FlowInputs", "flow_inputs", "EXCLUSION_GROUPS"]
 
@@ -37,12 +40,12 @@ _OUTCOME_CODES = ("eligible", "screen failure", "declined", "other")
 
 
 @dataclass(frozen=True)
-class ConsortResult:
+class ConsortResult(Result):
     """The CONSORT flow as counts.
 
     Attributes
     ----------
-    boxes : pandas.DataFrame
+    summary : pandas.DataFrame
         Tidy counts ``box, arm, group, reason, n``. ``box`` is one of ``assessed, excluded,
         randomized, allocated, received, not_received, lost_to_follow_up, discontinued,
         off_protocol_post_enrollment, analysed, excluded_from_analysis``. A row with empty
@@ -61,7 +64,7 @@ class ConsortResult:
         What the flow could not know (e.g. "52 screen failures have no recorded reason").
     """
 
-    boxes: pd.DataFrame
+    summary: pd.DataFrame
     subject_columns: dict = field(repr=False, default_factory=dict)
     arms: tuple[str, ...] = ()
     arm_labels: dict = field(default_factory=dict)
@@ -69,9 +72,18 @@ class ConsortResult:
     protocol_id: str | None = None
     notes: tuple[str, ...] = ()
 
-    def to_frame(self) -> pd.DataFrame:
-        """The box counts (see :attr:`boxes`)."""
-        return self.boxes.copy()
+    analysis: ClassVar[str] = "consort"
+    part_keys: ClassVar[dict] = {"summary": ("box", "arm", "group", "reason")}
+
+    def settings(self) -> dict:
+        return {"protocol": self.protocol_id, "arms": self.arms,
+                "ratio": ", ".join(f"{k}: {v}" for k, v in self.ratio.items())}
+
+    def title(self) -> str:
+        k = self.n
+        arms = ", ".join(f"{a}: {k('allocated', arm=a)}" for a in self.arms)
+        return (f"CONSORT flow — assessed {k('assessed')}, excluded {k('excluded')}, randomized "
+                f"{k('randomized')} ({arms})")
 
     @cached_property
     def subjects(self) -> pd.DataFrame:
@@ -83,7 +95,7 @@ class ConsortResult:
     @cached_property
     def _index(self) -> dict:
         out: dict = {}
-        for box, arm, group, reason, n in _records(self.boxes):
+        for box, arm, group, reason, n in _records(self.summary):
             out.setdefault((box, arm, group, reason), int(n))
         return out
 
@@ -93,7 +105,7 @@ class ConsortResult:
 
     def check(self) -> ConsortResult:
         """Verify every box sum; raise :class:`~trialkit.errors.ReconciliationError` if one fails."""
-        problems = check_boxes(self.boxes, self.arms)
+        problems = check_boxes(self.summary, self.arms)
         if problems:
             raise ReconciliationError("CONSORT counts do not reconcile:\n  - " + "\n  - ".join(problems)
                                       + "\nRebuild the flow with trialkit.consort(study) from consistent tables.")
@@ -105,19 +117,46 @@ class ConsortResult:
 
         return plot_consort(self, **kw)
 
-    def _repr_html_(self) -> str:
-        k = self.n
-        arms = ", ".join(f"{a}: {k('allocated', arm=a)}" for a in self.arms)
-        head = (f"<b>CONSORT flow</b> — assessed {k('assessed')}, excluded {k('excluded')}, "
-                f"randomized {k('randomized')} ({arms})")
-        notes = "".join(f"<br><i>{n}</i>" for n in self.notes)
-        return f"<p>{head}{notes}</p>" + self.boxes.to_html(index=False, na_rep="")
 
 
 def _records(b: pd.DataFrame) -> list[tuple]:
     """(box, arm, group, reason, n) tuples with None for missing labels (fast to scan repeatedly)."""
     cols = [b[c].astype(object).where(b[c].notna(), None).tolist() for c in ("box", "arm", "group", "reason")]
     return list(zip(*cols, pd.to_numeric(b["n"], errors="coerce").tolist()))
+
+
+def _box_index(recs) -> tuple[dict, dict, dict]:
+    """(box totals by (box, arm), group sub-totals by (box, arm, group), reasons by (box, arm))."""
+    totals: dict = {}
+    groups: dict = {}
+    reasons: dict = {}
+    for box, arm, group, reason, n in recs:
+        if group is None and reason is None:
+            totals[(box, arm)] = totals.get((box, arm), 0) + n
+        elif reason is None:
+            groups[(box, arm, group)] = groups.get((box, arm, group), 0) + n
+        else:
+            reasons.setdefault((box, arm), []).append((group, n))
+    return totals, groups, reasons
+
+
+def _check_arm(a: str, na: int, tot, reasons: dict) -> list[str]:
+    """The sums within one arm: received + not received, analysed + excluded, reasons of each box."""
+    problems = []
+    rec, notrec = tot("received", a), tot("not_received", a)
+    if rec + notrec != na:
+        problems.append(f"{a}: allocated ({na}) != received ({rec}) + not received ({notrec})")
+    an, exa = tot("analysed", a), tot("excluded_from_analysis", a)
+    if an + exa != na:
+        problems.append(f"{a}: allocated ({na}) != analysed ({an}) + excluded from analysis ({exa})")
+    for box in ("not_received", "lost_to_follow_up", "discontinued", "excluded_from_analysis"):
+        t = tot(box, a)
+        r = sum(n for _, n in reasons.get((box, a), []))
+        if t and r != t:
+            problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r)})")
+    if tot("lost_to_follow_up", a) + tot("discontinued", a) > na:
+        problems.append(f"{a}: lost to follow-up + discontinued exceed allocated ({na})")
+    return problems
 
 
 def check_boxes(b: pd.DataFrame, arms) -> list[str]:
@@ -129,16 +168,7 @@ def check_boxes(b: pd.DataFrame, arms) -> list[str]:
     problems = []
     if any(not (n >= 0) for *_, n in recs):
         problems.append("a count is negative or missing")
-    totals: dict = {}
-    groups: dict = {}
-    reasons: dict = {}
-    for box, arm, group, reason, n in recs:
-        if group is None and reason is None:
-            totals[(box, arm)] = totals.get((box, arm), 0) + n
-        elif reason is None:
-            groups[(box, arm, group)] = groups.get((box, arm, group), 0) + n
-        else:
-            reasons.setdefault((box, arm), []).append((group, n))
+    totals, groups, reasons = _box_index(recs)
 
     def tot(box, arm=None):
         if (box, arm) not in totals:
@@ -153,28 +183,14 @@ def check_boxes(b: pd.DataFrame, arms) -> list[str]:
     if gsum != excluded:
         problems.append(f"excluded ({excluded}) != sum of its groups ({int(gsum)})")
     for (box, _arm, g), gt in groups.items():
-        if box != "excluded":
-            continue
-        r = [n for grp, n in reasons.get(("excluded", None), []) if grp == g]
+        r = [n for grp, n in reasons.get(("excluded", None), []) if grp == g] if box == "excluded" else []
         if r and sum(r) != gt:
             problems.append(f"excluded / {g}: {int(gt)} != sum of its reasons ({int(sum(r))})")
     alloc = [tot("allocated", a) for a in arms]
     if sum(alloc) != randomized:
         problems.append(f"randomized ({randomized}) != sum allocated per arm ({sum(alloc)})")
     for a, na in zip(arms, alloc):
-        rec, notrec = tot("received", a), tot("not_received", a)
-        if rec + notrec != na:
-            problems.append(f"{a}: allocated ({na}) != received ({rec}) + not received ({notrec})")
-        an, exa = tot("analysed", a), tot("excluded_from_analysis", a)
-        if an + exa != na:
-            problems.append(f"{a}: allocated ({na}) != analysed ({an}) + excluded from analysis ({exa})")
-        for box in ("not_received", "lost_to_follow_up", "discontinued", "excluded_from_analysis"):
-            t = tot(box, a)
-            r = sum(n for _, n in reasons.get((box, a), []))
-            if t and r != t:
-                problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r)})")
-        if tot("lost_to_follow_up", a) + tot("discontinued", a) > na:
-            problems.append(f"{a}: lost to follow-up + discontinued exceed allocated ({na})")
+        problems += _check_arm(a, na, tot, reasons)
     return problems
 
 
@@ -229,10 +245,8 @@ def flow_inputs(data) -> FlowInputs:
         Subjects screened or randomized twice, randomized subjects missing from screening, or arm
         codes the protocol does not define.
     """
-    from ..study import Study
-
-    if not isinstance(data, Study):
-        raise TypeError(f"consort needs a Study (screening + randomization + disposition), got {type(data).__name__}; "
+    if not is_study(data):
+        raise ProtocolError(f"consort needs a Study (screening + randomization + disposition), got {type(data).__name__}; "
                         "build one with trialkit.load_study / load_cdisc / synthesize.")
     scr, rnd, dsp, proto = data.screening, data.randomization, data.disposition, data.protocol
     sid = scr["subject_id"].astype("string").reset_index(drop=True)
@@ -363,8 +377,9 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     Examples
     --------
     >>> import trialkit as tk
-    >>> flow = tk.consort(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
-    >>> flow.n("allocated", arm="InO")  # doctest: +SKIP
+    >>> flow = tk.consort(tk.load_study("data/demo/b1931036"))
+    >>> flow.n("allocated", arm="InO")
+    61
     """
     from .evaluate import evaluate_eligibility
 
@@ -516,7 +531,7 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
             "lost_to_follow_up": lambda: np.where(randomized, ltfu, None),
             "discontinued_reason": lambda: np.where(disc_only | ltfu, dr, None),
             "analysed": lambda: np.where(randomized, an, None)}
-    out = ConsortResult(boxes=boxes, subject_columns=subj, arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio,
+    out = ConsortResult(summary=boxes, subject_columns=subj, arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio,
                         protocol_id=fi.protocol_id, notes=tuple(notes))
     return out.check()
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from pandas.core.arrays.masked import BaseMaskedArray
 
+from ..analysis_set import is_study, with_site_columns
 from ..errors import ProtocolError
 from ..model import columns as model_columns
+from ..results import Result
 from .criteria import Criterion, criteria_from_protocol
 from .derive import DERIVED_INPUTS, ColumnCache
 from .expr import BOOL, DATE, NUM, STR, Val
@@ -28,19 +30,20 @@ _CONTEXT = ("site_id", "country", "screening_date", "screening_outcome", "screen
 
 
 class _Env:
-    """Column access for rules: converts each input once to (values, known) numpy arrays."""
+    """Column access for rules: converts each input once to (values, known) numpy arrays.
+
+    Holds only conversions of the data, which do not depend on what is evaluated: the thresholds of
+    one evaluation travel in a :class:`_Bound` view and the absent inputs are worked out from the
+    criteria (:func:`absent_inputs`), so a prepared environment gives the same answer whatever was
+    evaluated before and can be shared between threads (a race at worst converts a column twice).
+    """
 
     def __init__(self, frame: pd.DataFrame, derivations: Mapping[str, Callable]):
         self.frame = frame
         self.n = len(frame)
         self.derivations = derivations
         self.cache: dict[str, Val] = {}
-        self.params: dict[str, float] = {}
-        self.absent: set[str] = set()
         self.columns = ColumnCache(frame)  # memoized conversions for the built-in derivations
-
-    def param(self, name: str) -> Val:
-        return Val(float(self.params[name]), True, NUM)
 
     def get(self, name: str) -> Val:
         hit = self.cache.get(name)
@@ -48,18 +51,17 @@ class _Env:
             hit = self.cache[name] = self._load(name)
         return hit
 
+    def bind(self, params: Mapping[str, float]) -> _Bound:
+        """This environment with one criterion's thresholds."""
+        return _Bound(self, params)
+
     def _load(self, name: str) -> Val:
         if name in self.derivations:
-            reads = DERIVED_INPUTS[name].reads if name in DERIVED_INPUTS else ()
-            for col in reads:
-                if col not in self.frame.columns:
-                    self.absent.add(col)
             fn = self.derivations[name]
             builtin = name in DERIVED_INPUTS and fn is DERIVED_INPUTS[name].func
             out = fn(self.columns if builtin else self.frame)
             return _to_val(out, self.n, name)
         if name not in self.frame.columns:
-            self.absent.add(name)
             kind = _MODEL_KIND.get(name, NUM)
             if kind == STR:
                 return Val(np.full(self.n, -1, dtype=np.intp), np.zeros(self.n, bool), STR, np.array([], object))
@@ -71,6 +73,35 @@ class _Env:
         if kind in (NUM, BOOL, DATE) and (pd.api.types.is_string_dtype(col.dtype) or col.dtype.kind == "O"):
             _wrong_type(name, col, kind)
         return _column_val(col, kind)
+
+
+class _Bound:
+    """An :class:`_Env` seen with one evaluation's parameter values (what a compiled rule reads)."""
+
+    __slots__ = ("env", "params", "n")
+
+    def __init__(self, env: _Env, params: Mapping[str, float]):
+        self.env, self.params, self.n = env, params, env.n
+
+    def get(self, name: str) -> Val:
+        return self.env.get(name)
+
+    def param(self, name: str) -> Val:
+        return Val(float(self.params[name]), True, NUM)
+
+
+def absent_inputs(criteria: Iterable[Criterion], frame: pd.DataFrame, derivations: Mapping[str, Callable]) -> tuple[str, ...]:
+    """Input columns the criteria read (directly or through a built-in derivation) that ``frame`` lacks."""
+    absent: set[str] = set()
+    for c in criteria:
+        for name in c.inputs:
+            if name in derivations:
+                builtin = name in DERIVED_INPUTS and derivations[name] is DERIVED_INPUTS[name].func
+                reads = DERIVED_INPUTS[name].reads if builtin else ()
+                absent.update(col for col in reads if col not in frame.columns)
+            elif name not in frame.columns and name not in (c.params or {}):
+                absent.add(name)
+    return tuple(sorted(absent))
 
 
 def _wrong_type(name: str, col: pd.Series, kind: str):
@@ -151,11 +182,14 @@ def _column_val(s: pd.Series, kind: str | None) -> Val:
 
 
 @dataclass(frozen=True)
-class EligibilityResult:
+class EligibilityResult(Result):
     """Per subject × criterion status, compact (int8 codes) with readable views.
 
     Attributes
     ----------
+    summary : pandas.DataFrame (property)
+        Independent counts per criterion: ``criterion_id, category, stage, label, met, not_met,
+        unknown, excludes``.
     subject_ids : pandas.Index
         One entry per screened row, in input order.
     criteria : tuple of Criterion
@@ -183,6 +217,9 @@ class EligibilityResult:
     params: dict = field(default_factory=dict)
     disabled: tuple[str, ...] = ()
     absent_inputs: tuple[str, ...] = ()
+
+    analysis: ClassVar[str] = "evaluate_eligibility"
+    part_keys: ClassVar[dict] = {"status": ("subject_id", "criterion_id")}
 
     # --- views ----------------------------------------------------------------------------------
     @property
@@ -227,7 +264,7 @@ class EligibilityResult:
         """Wide int8 frame of the codes, subjects × criterion ids."""
         return pd.DataFrame(self.codes, index=self.subject_ids, columns=self.criterion_ids)
 
-    def to_frame(self) -> pd.DataFrame:
+    def statuses(self) -> pd.DataFrame:
         """Long form, one row per subject × criterion.
 
         Columns: ``subject_id, criterion_id, category, stage, status`` (met / not met / unknown,
@@ -249,6 +286,7 @@ class EligibilityResult:
             "passes": pd.arrays.BooleanArray(passes == 1, passes < 0),
         })
 
+    @cached_property
     def summary(self) -> pd.DataFrame:
         """Independent counts per criterion: ``criterion_id, category, stage, label, met, not_met,
         unknown, excludes`` (subjects the criterion alone would exclude)."""
@@ -293,17 +331,36 @@ class EligibilityResult:
                 f"eligible={k['eligible']}, not_eligible={k['not eligible']}, "
                 f"undetermined={k['undetermined']}, criteria={len(self.criteria)})")
 
-    def _repr_html_(self) -> str:
+    def parts(self) -> dict[str, pd.DataFrame]:
         k = self.counts()
-        head = (f"<b>Eligibility</b> — protocol {self.protocol_id or '(custom criteria)'}: "
-                f"{k['screened']} screened, <b>{k['eligible']} eligible</b>, {k['not eligible']} not eligible, "
-                f"{k['undetermined']} undetermined (no criterion excludes, some input missing)")
-        extra = ""
+        st = self.statuses()
+        return {"summary": self.summary,
+                "counts": pd.DataFrame({"verdict": list(k), "n": list(k.values())}),
+                "status": st[["subject_id", "criterion_id", "status"]]}
+
+    def settings(self) -> dict:
+        import json
+
+        return {"protocol": self.protocol_id, "params": json.dumps(self.params, sort_keys=True),
+                "disabled": self.disabled, "absent_inputs": self.absent_inputs}
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        out = []
         if self.disabled:
-            extra += f"<br>Switched off: {', '.join(self.disabled)}"
+            out.append(f"Switched off (what-if): {', '.join(self.disabled)}")
         if self.absent_inputs:
-            extra += f"<br>Inputs absent from the data (unknown): {', '.join(self.absent_inputs)}"
-        return f"<p>{head}{extra}</p>" + self.summary().to_html(index=False)
+            out.append(f"Inputs absent from the data (criteria reading them are unknown): {', '.join(self.absent_inputs)}")
+        return tuple(out)
+
+    def title(self) -> str:
+        k = self.counts()
+        return (f"Eligibility — protocol {self.protocol_id or '(custom criteria)'}: {k['screened']} screened, "
+                f"{k['eligible']} eligible, {k['not eligible']} not eligible, {k['undetermined']} undetermined "
+                "(no criterion excludes, some input missing)")
+
+    def html_parts(self):
+        return [("", self.summary)]
 
 
 def _derivations(extra) -> dict:
@@ -320,14 +377,10 @@ def _criterion_codes(c: Criterion, params: dict, env: _Env) -> np.ndarray:
     n = env.n
     frame = env.frame
     if c.compiled is not None:
-        env.params = params
-        val = c.compiled(env)
+        val = c.compiled(env.bind(params))
         v = np.broadcast_to(np.asarray(val.v, dtype=bool), (n,))
         k = np.broadcast_to(np.asarray(val.k, dtype=bool), (n,))
     else:
-        for col in c.inputs:
-            if col not in frame.columns and col not in env.derivations:
-                env.absent.add(col)
         val = _to_val(c.rule(frame), n, c.id)
         if val.t != BOOL:
             raise ProtocolError(f"criterion {c.id}: the Python rule must return booleans (NA = unknown), "
@@ -362,7 +415,8 @@ class PreparedScreening:
         if hit is None:
             if len(self._codes) > 512:
                 self._codes.clear()
-            hit = self._codes[key] = _criterion_codes(c, params, self.env)
+            hit = _criterion_codes(c, params, self.env)
+            self._codes[key] = hit
         return hit
 
     def __len__(self) -> int:
@@ -394,21 +448,17 @@ def _context(frame: pd.DataFrame, data) -> tuple[pd.Index, pd.DataFrame]:
     for col in _CONTEXT:
         if col in frame.columns:
             ctx[col] = frame[col].array
-    sites = getattr(data, "sites", None)
-    if sites is not None and len(sites) and "site_id" in ctx:
-        from_sites = ctx["site_id"].map(sites.drop_duplicates("site_id").set_index("site_id")["country"])
-        ctx["country"] = ctx["country"].where(ctx["country"].notna(), from_sites) if "country" in ctx else from_sites
+    if is_study(data):
+        ctx = with_site_columns(ctx, data)
     return sid, ctx
 
 
 def _split_data(data) -> tuple[pd.DataFrame, Any]:
-    from ..study import Study
-
-    if isinstance(data, Study):
+    if is_study(data):
         return data.screening, data.protocol
     if isinstance(data, pd.DataFrame):
         return data, None
-    raise TypeError(f"evaluate_eligibility needs a Study or a screening DataFrame, got {type(data).__name__}.")
+    raise ProtocolError(f"evaluate_eligibility needs a Study or a screening DataFrame, got {type(data).__name__}.")
 
 
 def _resolve_params(crits: tuple[Criterion, ...], thresholds: Mapping[str, float] | None) -> dict[str, dict]:
@@ -480,7 +530,8 @@ def evaluate_eligibility(
     Returns
     -------
     EligibilityResult
-        ``.eligible`` (nullable boolean per subject), ``.codes`` (int8), ``.to_frame()`` (long form).
+        ``.eligible`` (nullable boolean per subject), ``.codes`` (int8), ``.summary`` (counts per
+        criterion), ``.statuses()`` (long form, one row per subject × criterion).
 
     Raises
     ------
@@ -555,4 +606,4 @@ def evaluate_eligibility(
         sid, ctx = _context(frame, data)
     return EligibilityResult(subject_ids=sid, criteria=active, codes=codes, context=ctx, protocol_id=pid,
                              params={c.id: params[c.id] for c in active if params[c.id]},
-                             disabled=disabled, absent_inputs=tuple(sorted(env.absent)))
+                             disabled=disabled, absent_inputs=absent_inputs(active, frame, env.derivations))

@@ -4,24 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ..analysis_set import is_study, with_site_columns
 from ..errors import ProtocolError, ReconciliationError
+from ..results import Result
 from .evaluate import EligibilityResult, evaluate_eligibility
 
 __all__ = ["FunnelResult", "funnel", "exclusion_list", "screening_disagreements", "as_result",
            "compute_screen_failure_rates"]
 
 
-def as_result(data, **evaluate_kw) -> EligibilityResult:
-    """``data`` if it is already an :class:`EligibilityResult`, else ``evaluate_eligibility(data, **kw)``."""
+def as_result(data, eligibility: EligibilityResult | None = None, **evaluate_kw) -> EligibilityResult:
+    """The eligibility of ``data``: ``eligibility`` when given (or ``data`` itself when it is an
+    :class:`EligibilityResult`), else ``evaluate_eligibility(data, **evaluate_kw)``."""
     if isinstance(data, EligibilityResult):
+        if eligibility is not None and eligibility is not data:
+            raise ProtocolError("pass the eligibility result once: as `data` or as `eligibility=`, not both.")
+        eligibility = data
+    if eligibility is not None:
+        if not isinstance(eligibility, EligibilityResult):
+            raise ProtocolError(f"eligibility= takes the result of trialkit.evaluate_eligibility, got "
+                                f"{type(eligibility).__name__}.")
         if evaluate_kw and any(v is not None and v != () for v in evaluate_kw.values()):
             raise ProtocolError("pass evaluation options (protocol, thresholds, disabled, order, ...) to "
-                                "evaluate_eligibility, not with an EligibilityResult that is already evaluated.")
-        return data
+                                "evaluate_eligibility, not with an eligibility result that is already evaluated.")
+        return eligibility
     return evaluate_eligibility(data, **{k: v for k, v in evaluate_kw.items() if v is not None})
 
 
@@ -36,12 +47,12 @@ def _first_index(mask: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class FunnelResult:
+class FunnelResult(Result):
     """The sequential screening funnel and the independent per-criterion counts.
 
     Attributes
     ----------
-    sequential : pandas.DataFrame
+    summary : pandas.DataFrame
         One row per step in evaluation order: ``step, criterion_id, label, category, stage,
         entering, excluded, unknown, remaining, remaining_all_known``. ``excluded`` counts subjects
         whose *first* failed criterion is this one; ``unknown`` counts subjects still in the funnel
@@ -56,18 +67,37 @@ class FunnelResult:
         has post-enrollment criteria, ``off_protocol_after_enrollment``.
     """
 
-    sequential: pd.DataFrame
+    summary: pd.DataFrame
     independent: pd.DataFrame
     totals: dict
     protocol_id: str | None = None
+    source: str = "rules"
+    notes: tuple[str, ...] = ()
 
-    def to_frame(self) -> pd.DataFrame:
-        """The sequential funnel (see :attr:`sequential`)."""
-        return self.sequential.copy()
+    analysis: ClassVar[str] = "funnel"
+    part_keys: ClassVar[dict] = {"summary": ("step", "criterion_id", "label", "category", "stage"),
+                                 "independent": ("criterion_id", "label", "category", "stage"),
+                                 "totals": ("verdict",)}
+
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "independent": self.independent,
+                "totals": pd.DataFrame({"verdict": list(self.totals), "n": list(self.totals.values())})}
+
+    def settings(self) -> dict:
+        return {"protocol": self.protocol_id, "source": self.source}
+
+    def title(self) -> str:
+        t = self.totals
+        src = "" if self.source == "rules" else " (site-recorded reasons: the protocol's criteria are not executable)"
+        return (f"Screening funnel{src} — {t['screened']} screened → {t['eligible']} eligible "
+                f"({t['not_eligible']} excluded, {t['undetermined']} undetermined)")
+
+    def html_parts(self):
+        return [("", self.summary)]
 
     def check(self) -> None:
         """Raise :class:`~trialkit.errors.ReconciliationError` unless every count adds up."""
-        s = self.sequential[self.sequential["stage"] == "screening"]
+        s = self.summary[self.summary["stage"] == "screening"]
         t = self.totals
         problems = []
         if len(s):
@@ -93,22 +123,21 @@ class FunnelResult:
 
         return plot_funnel(self, **kw)
 
-    def _repr_html_(self) -> str:
-        t = self.totals
-        head = (f"<b>Screening funnel</b> — {t['screened']} screened → <b>{t['eligible']} eligible</b> "
-                f"({t['not_eligible']} excluded, {t['undetermined']} undetermined: no criterion excludes "
-                "them but an input is missing)")
-        return f"<p>{head}</p>" + self.sequential.to_html(index=False)
 
-
-def funnel(data, *, order: Iterable[str] | None = None, protocol=None, thresholds=None,
-           disabled: Iterable[str] = (), criteria=None) -> FunnelResult:
+def funnel(data, *, eligibility: EligibilityResult | None = None, order: Iterable[str] | None = None,
+           protocol=None, thresholds=None, disabled: Iterable[str] = (), criteria=None) -> FunnelResult:
     """Sequential funnel (protocol order or ``order``) and independent per-criterion counts.
+
+    When the protocol's criteria are not executable (a study loaded from CDISC, whose trial design
+    holds only their wording), the funnel shows the sites' recorded outcomes and reasons instead and
+    says so in its title.
 
     Parameters
     ----------
-    data : EligibilityResult, Study or DataFrame
-        An evaluated result, or data to evaluate with :func:`evaluate_eligibility`.
+    data : Study, DataFrame or EligibilityResult
+        Screening data to evaluate with :func:`evaluate_eligibility` (or an evaluated result).
+    eligibility : EligibilityResult, optional
+        A precomputed evaluation of ``data``.
     order : iterable of str, optional
         Criterion ids in the order the funnel applies them (the rest follow in protocol order).
     protocol, thresholds, disabled, criteria
@@ -125,12 +154,15 @@ def funnel(data, *, order: Iterable[str] | None = None, protocol=None, threshold
     ...                    "ph_positive": pd.array([False, False, False, True], dtype="boolean")})
     >>> crit = [tk.Criterion(id="BLASTS", category="inclusion", rule="marrow_blasts_pct >= 5"),
     ...         tk.Criterion(id="PH", category="exclusion", rule="ph_positive")]
-    >>> tk.funnel(df, criteria=crit).sequential[["criterion_id", "entering", "excluded", "unknown"]]
+    >>> tk.funnel(df, criteria=crit).summary[["criterion_id", "entering", "excluded", "unknown"]]
       criterion_id  entering  excluded  unknown
     0       BLASTS         4         1        1
     1           PH         3         1        0
     """
-    res = as_result(data, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
+    if (eligibility is None and criteria is None and is_study(data) and protocol is None
+            and not _executable(data.protocol)):
+        return recorded_funnel(data)
+    res = as_result(data, eligibility, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
                     criteria=criteria)
     crits = list(res.criteria)
     idx = list(range(len(crits)))
@@ -190,7 +222,7 @@ def funnel(data, *, order: Iterable[str] | None = None, protocol=None, threshold
     seq = pd.DataFrame(rows, columns=["step", "criterion_id", "label", "category", "stage", "entering", "excluded",
                                       "unknown", "remaining", "remaining_all_known"])
     if post:
-        ind = res.summary()
+        ind = res.summary.copy()
     else:
         cs = [crits[j] for j in screen]
         met = [fails[j] if c.is_exclusion else passes[j] for j, c in zip(screen, cs)]
@@ -203,7 +235,67 @@ def funnel(data, *, order: Iterable[str] | None = None, protocol=None, threshold
     sole_counts = {crits[jj].id: int(np.count_nonzero((Ps[:, j] == 0) & single)) for j, jj in enumerate(screen)}
     ind["sole_reason"] = [int(sole_counts.get(cid, 0)) for cid in ind["criterion_id"]]
     ind = ind.set_index("criterion_id").loc[[crits[j].id for j in idx]].reset_index()
-    out = FunnelResult(sequential=seq, independent=ind, totals=totals, protocol_id=res.protocol_id)
+    out = FunnelResult(summary=seq, independent=ind, totals=totals, protocol_id=res.protocol_id,
+                       notes=res.notes)
+    out.check()
+    return out
+
+
+def _executable(protocol) -> bool:
+    from .criteria import criteria_from_protocol
+
+    try:
+        return bool(criteria_from_protocol(protocol))
+    except ProtocolError:
+        return False
+
+
+def recorded_funnel(data) -> FunnelResult:
+    """The funnel of the sites' own verdicts: screened → each recorded screen-failure reason → eligible.
+
+    For a study whose protocol has no executable criteria. Subjects with ``screening_outcome`` "screen
+    failure" are excluded at the step of their recorded reason ("reason not recorded" when empty, most
+    frequent first); "declined" and "other" outcomes are their own steps; a randomized subject, or one
+    recorded "eligible", is eligible; an empty outcome is undetermined.
+    """
+    scr = data.screening
+    n = len(scr)
+    outcome = (scr["screening_outcome"].astype("string") if "screening_outcome" in scr
+               else pd.Series(pd.NA, index=scr.index, dtype="string"))
+    randomized = scr["subject_id"].isin(data.randomization["subject_id"]) if len(data.randomization) else \
+        pd.Series(False, index=scr.index)
+    reason = (scr["screen_failure_reason"].astype("string").str.strip().replace("", pd.NA)
+              if "screen_failure_reason" in scr else pd.Series(pd.NA, index=scr.index, dtype="string"))
+    step_of = pd.Series(pd.NA, index=scr.index, dtype="string")
+    failed = outcome.eq("screen failure").fillna(False) & ~randomized
+    step_of[failed] = reason[failed].fillna("reason not recorded")
+    for other in ("declined", "other"):
+        m = outcome.eq(other).fillna(False) & ~randomized
+        step_of[m] = f"site outcome: {other}"
+    counts = step_of.value_counts(sort=True)
+    rows, entering = [], n
+    eligible = int((randomized | outcome.eq("eligible").fillna(False)).sum())
+    for i, (label, k) in enumerate(counts.items()):
+        rows.append({"step": i + 1, "criterion_id": str(label), "label": str(label), "category": "recorded",
+                     "stage": "screening", "entering": entering, "excluded": int(k), "unknown": 0,
+                     "remaining": entering - int(k), "remaining_all_known": entering - int(k)})
+        entering -= int(k)
+    undetermined = n - eligible - int(counts.sum())
+    if rows:
+        rows[-1]["remaining_all_known"] = eligible
+    seq = pd.DataFrame(rows, columns=["step", "criterion_id", "label", "category", "stage", "entering", "excluded",
+                                      "unknown", "remaining", "remaining_all_known"])
+    ind = seq[["criterion_id", "label", "category", "stage"]].assign(met=0, not_met=seq["excluded"], unknown=0,
+                                                                     excludes=seq["excluded"],
+                                                                     sole_reason=seq["excluded"])
+    totals = {"screened": n, "eligible": eligible, "not_eligible": int(counts.sum()), "undetermined": undetermined}
+    notes = (f"protocol {data.protocol.id} has no executable criteria: the funnel shows the sites' recorded "
+             "outcomes and reasons",)
+    if undetermined:
+        notes += (f"{undetermined} screened subject(s) have no recorded outcome and were not randomized "
+                  "(undetermined)",)
+    out = FunnelResult(summary=seq, independent=ind, totals=totals, protocol_id=data.protocol.id, source="site",
+                       notes=notes)
     out.check()
     return out
 
@@ -214,14 +306,17 @@ def _row(step, c, entering, excluded, unknown, all_known):
             "remaining": int(entering - excluded), "remaining_all_known": int(all_known)}
 
 
-def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_only: bool = False,
+def exclusion_list(data, *, eligibility: EligibilityResult | None = None,
+                   criterion: str | Iterable[str] | None = None, first_only: bool = False,
                    include_unknown: bool = False, protocol=None, thresholds=None, disabled=(),
                    criteria=None) -> pd.DataFrame:
     """Which subjects each criterion excluded, one row per subject × excluding criterion.
 
     Parameters
     ----------
-    data : EligibilityResult, Study or DataFrame
+    data : Study, DataFrame or EligibilityResult
+    eligibility : EligibilityResult, optional
+        A precomputed evaluation of ``data``.
     criterion : str or iterable of str, optional
         Restrict to these criterion ids.
     first_only : bool
@@ -235,9 +330,9 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
         ``subject_id, site_id, country, screening_date, criterion_id, label, category, stage, status,
         first_excluding, text`` (``status`` is "met" for an exclusion criterion that excludes, "not
         met" for a failed inclusion criterion, or "unknown"). Sorted by criterion order, then in
-        the data's row order. Export with ``.to_csv(path, index=False)`` or ``.to_excel(path, index=False)``.
+        the data's row order. Export with ``trialkit.io.export.write_table(frame, path)`` (formula-safe).
     """
-    res = as_result(data, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
+    res = as_result(data, eligibility, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
                     criteria=criteria)
     ids = res.criterion_ids
     if criterion is not None:
@@ -289,7 +384,7 @@ def exclusion_list(data, *, criterion: str | Iterable[str] | None = None, first_
     return out[cols_out]
 
 
-def screening_disagreements(data, *, protocol=None, result: EligibilityResult | None = None,
+def screening_disagreements(data, *, eligibility: EligibilityResult | None = None, protocol=None,
                             thresholds=None, disabled=()) -> pd.DataFrame:
     """Patients whose site-recorded screening outcome disagrees with the protocol's rules.
 
@@ -298,7 +393,7 @@ def screening_disagreements(data, *, protocol=None, result: EligibilityResult | 
     data : Study or DataFrame
         Screening data with ``screening_outcome`` (a Study also uses its randomization table: a
         randomized subject counts as judged eligible by the site when the outcome is empty).
-    result : EligibilityResult, optional
+    eligibility : EligibilityResult, optional
         A precomputed evaluation of ``data`` (else it is evaluated here).
 
     Returns
@@ -310,23 +405,20 @@ def screening_disagreements(data, *, protocol=None, result: EligibilityResult | 
         criteria), "site screen failure, rules eligible", or "site eligible, rules undetermined"
         (some input is missing, none excludes). Declined / other outcomes are not disagreements.
     """
-    from ..study import Study
-
-    frame = data.screening if isinstance(data, Study) else data
+    frame = data.screening if is_study(data) else data
     if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"screening_disagreements needs a Study or a screening DataFrame, got "
-                        f"{type(data).__name__}.")
+        raise ProtocolError(f"screening_disagreements needs a Study or a screening DataFrame, got "
+                            f"{type(data).__name__}.")
     if "screening_outcome" not in frame.columns:
         raise ProtocolError("the data have no `screening_outcome` column, so there is no site verdict to compare; "
                             "add it (values: eligible, screen failure, declined, other).")
-    res = result if result is not None else as_result(data, protocol=protocol, thresholds=thresholds,
-                                                       disabled=tuple(disabled or ()))
+    res = as_result(data, eligibility, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()))
     if len(res) != len(frame):
         raise ReconciliationError(f"the eligibility result has {len(res)} rows but the data {len(frame)}; "
                                   "evaluate the same data.")
     outcome = frame["screening_outcome"].astype("string").reset_index(drop=True)
     randomized = pd.Series(False, index=outcome.index)
-    if isinstance(data, Study) and len(data.randomization):
+    if is_study(data) and len(data.randomization):
         randomized = frame["subject_id"].isin(data.randomization["subject_id"]).reset_index(drop=True)
     site_eligible = outcome.eq("eligible").fillna(False) | (outcome.isna() & randomized)
     site_fail = outcome.eq("screen failure").fillna(False)
@@ -360,7 +452,7 @@ def screening_disagreements(data, *, protocol=None, result: EligibilityResult | 
 
 
 def compute_screen_failure_rates(data, *, by: str = "country", freq: str = "QS", source: str = "rules",
-                                 protocol=None) -> pd.DataFrame:
+                                 eligibility: EligibilityResult | None = None, protocol=None) -> pd.DataFrame:
     """Screen-failure rate per site or country and calendar period.
 
     Parameters
@@ -369,12 +461,15 @@ def compute_screen_failure_rates(data, *, by: str = "country", freq: str = "QS",
         Needs ``screening_date`` and the ``by`` column (for a Study, ``country`` is filled from
         ``sites`` when the screening table leaves it empty).
     by : {"country", "site_id"}
+        The grouping column.
     freq : str
         pandas period-start alias for the calendar periods ("MS" months, "QS" quarters, "YS" years).
     source : {"rules", "site"}
         ``"rules"``: failed = the protocol's rules exclude the patient; undetermined patients are
         counted apart and left out of the rate's denominator. ``"site"``: failed = the site recorded
         "screen failure" (declined / other are not failures; an empty outcome is undetermined).
+    eligibility : EligibilityResult, optional
+        A precomputed evaluation of ``data`` (for ``source="rules"``).
 
     Returns
     -------
@@ -387,17 +482,15 @@ def compute_screen_failure_rates(data, *, by: str = "country", freq: str = "QS",
         raise ProtocolError(f"by={by!r}; use 'country' or 'site_id'.")
     if source not in ("rules", "site"):
         raise ProtocolError(f"source={source!r}; use 'rules' or 'site'.")
-    res = as_result(data, protocol=protocol) if source == "rules" or isinstance(data, EligibilityResult) else None
+    use_rules = source == "rules" or isinstance(data, EligibilityResult) or eligibility is not None
+    res = as_result(data, eligibility, protocol=protocol) if use_rules else None
     if res is not None:
         ctx = res.context.copy()
     else:
-        from ..study import Study
-        frame = data.screening if isinstance(data, Study) else data
+        frame = data.screening if is_study(data) else data
         ctx = frame.reset_index(drop=True).copy()
-    if by == "country" and isinstance(data, _study_type()) and len(data.sites):
-        country = data.sites.set_index("site_id")["country"]
-        filled = ctx["site_id"].map(country) if "site_id" in ctx else pd.Series(pd.NA, index=ctx.index)
-        ctx["country"] = ctx["country"].where(ctx["country"].notna(), filled) if "country" in ctx else filled
+    if by == "country" and is_study(data):
+        ctx = with_site_columns(ctx, data)
     if "screening_date" not in ctx:
         raise ProtocolError("the data have no `screening_date`, so there is no calendar time to group by.")
     group = ctx[by].astype("string").fillna("(not recorded)") if by in ctx else pd.Series(
@@ -424,11 +517,6 @@ def compute_screen_failure_rates(data, *, by: str = "country", freq: str = "QS",
     for c in ("screened", "failed", "undetermined"):
         out[c] = out[c].astype("int64")
     return out
-
-
-def _study_type():
-    from ..study import Study
-    return Study
 
 
 def _period_alias(freq: str) -> str:

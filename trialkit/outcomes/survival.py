@@ -9,12 +9,14 @@ at chosen times, all as tidy frames.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
-from ._data import SurvivalData, quiet_lifelines, survival_data
+from ..errors import EmptySelectionError, TrialkitError
+from ..results import Result
+from ._data import TIME_UNITS, SurvivalData, quiet_lifelines, survival_data
 
 __all__ = ["km", "median_followup", "KMResult", "FollowupResult", "CONF_TYPES", "nice_times"]
 
@@ -114,17 +116,8 @@ def _counts_at(time: np.ndarray, event: np.ndarray, at: np.ndarray):
     return n_risk, n_event, upto - n_event
 
 
-def _html(title: str, frames: list[tuple[str, pd.DataFrame]], notes=()) -> str:
-    parts = [f"<b>{title}</b>"]
-    for caption, df in frames:
-        parts.append(f"<div><i>{caption}</i>{df.to_html(index=False, na_rep='NE', float_format=lambda v: f'{v:.3g}')}</div>")
-    if notes:
-        parts.append("<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
-    return "".join(parts)
-
-
 @dataclass(frozen=True)
-class KMResult:
+class KMResult(Result):
     """Kaplan–Meier estimates of one endpoint by group.
 
     Attributes
@@ -156,19 +149,36 @@ class KMResult:
     population: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    analysis: ClassVar[str] = "km"
+    part_keys: ClassVar[dict] = {"curves": ("group", "time"), "landmarks": ("group", "time"),
+                                 "risk_table": ("group", "time")}
+
     @property
     def conf_method(self) -> str:
         return CONF_TYPES[self.conf_type]
 
-    def to_frame(self) -> pd.DataFrame:
-        """The per-group summary with the CI method named in a column."""
-        return self.summary.assign(conf_type=self.conf_type, conf_level=self.conf_level, time_unit=self.time_unit)
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "landmarks": self.landmarks, "risk_table": self.risk_table,
+                "curves": self.curves}
 
-    def _repr_html_(self) -> str:
-        pct = f"{self.conf_level:.0%}"
-        return _html(f"Kaplan–Meier: {self.endpoint or ''} by {self.by or 'all'} ({pct} CI, {self.conf_method})",
-                     [("median (" + self.time_unit + ")", self.summary), ("landmarks", self.landmarks),
-                      ("numbers at risk", self.risk_table)], self.notes)
+    def settings(self) -> dict:
+        return {"endpoint": self.endpoint, "by": self.by, "conf_type": self.conf_type,
+                "conf_method": self.conf_method, "conf_level": self.conf_level, "time_unit": self.time_unit,
+                "population": self.population}
+
+    def title(self) -> str:
+        return (f"Kaplan–Meier: {self.endpoint or ''} by {self.by or 'all'} ({self.conf_level:.0%} CI, "
+                f"{self.conf_method}); times in {self.time_unit}")
+
+    def html_parts(self):
+        return [(f"median ({self.time_unit})", self.summary), ("landmarks", self.landmarks),
+                ("numbers at risk", self.risk_table)]
+
+    def figure(self, **kwargs):
+        """The Kaplan–Meier plot (:func:`trialkit.plot_km`)."""
+        from ..plots.outcomes import plot_km
+
+        return plot_km(self, **kwargs)
 
 
 def km(data, *, endpoint: str | None = None, by: str | None = "arm", conf_type: str = "log-log",
@@ -205,9 +215,12 @@ def km(data, *, endpoint: str | None = None, by: str | None = "arm", conf_type: 
     Examples
     --------
     >>> import trialkit as tk
-    >>> study = tk.load_study("data/demo/b1931036")            # doctest: +SKIP
-    >>> res = tk.km(study, endpoint="EFS", time_unit="months")  # doctest: +SKIP
-    >>> res.summary[["group", "median", "median_lower", "median_upper"]]  # doctest: +SKIP
+    >>> study = tk.load_study("data/demo/b1931036")
+    >>> res = tk.km(study, endpoint="EFS", time_unit="months")
+    >>> res.summary[["group", "median", "median_lower", "median_upper"]]
+       group    median  median_lower  median_upper
+    0  ALLR3  1.938398      0.985626     11.564682
+    1    InO  8.344969      2.004107     19.022587
     """
     if conf_type not in CONF_TYPES:
         raise TrialkitError(f"conf_type must be 'log-log' (SAS, lifelines) or 'log' (R), not {conf_type!r}")
@@ -221,7 +234,7 @@ def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks
     """:func:`km` on already extracted :class:`SurvivalData`."""
     f = sd.frame
     if not len(f):
-        raise TrialkitError(f"no subjects to analyse for {sd.endpoint}; check the population and subgroup")
+        raise EmptySelectionError(f"no subjects to analyse for {sd.endpoint}; check the population and subgroup")
     t_max = float(f["time"].max())
     times = nice_times(t_max, sd.time_unit) if times is None else np.asarray(sorted(times), dtype=float)
     lm = times[times > 0] if landmarks is None else np.asarray(sorted(landmarks), dtype=float)
@@ -266,10 +279,12 @@ def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks
 
 
 @dataclass(frozen=True)
-class FollowupResult:
+class FollowupResult(Result):
     """Median follow-up by reverse Kaplan–Meier (Schemper & Smith 1996).
 
-    ``summary`` has ``group, n, median, lower, upper`` (one row per group plus ``"overall"``).
+    ``summary`` has ``group, n, censored, median, lower, upper`` (one row per group plus
+    ``"overall"``). ``data_cut_date`` is the date the follow-up runs to and ``data_cut_basis`` says
+    where it comes from (the study's stated data cut, or the last follow-up date in the data).
     """
 
     summary: pd.DataFrame
@@ -278,21 +293,57 @@ class FollowupResult:
     conf_level: float
     method: str = "reverse Kaplan-Meier (censoring as the event), log-log CI"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    data_cut_date: str | None = None
+    data_cut_basis: str = "unknown: the data carry no dates"
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.summary.assign(method=self.method, time_unit=self.time_unit)
+    analysis: ClassVar[str] = "median_followup"
 
-    def _repr_html_(self) -> str:
-        return _html(f"Median follow-up ({self.endpoint or ''}, {self.time_unit}): {self.method}",
-                     [("", self.summary)], self.notes)
+    def settings(self) -> dict:
+        return {"endpoint": self.endpoint, "method": self.method, "conf_level": self.conf_level,
+                "time_unit": self.time_unit, "data_cut_date": self.data_cut_date,
+                "data_cut_basis": self.data_cut_basis}
+
+    def title(self) -> str:
+        cut = f"; data cut {self.data_cut_date} ({self.data_cut_basis})" if self.data_cut_date else ""
+        return f"Median follow-up ({self.endpoint or ''}, {self.time_unit}): {self.method}{cut}"
+
+
+def _data_cut(data, sd: SurvivalData) -> tuple[str | None, str, list[str]]:
+    """(data-cut date, where it comes from, notes) for the follow-up of ``sd``'s subjects."""
+    last = None
+    if hasattr(data, "randomization") and "randomization_date" in getattr(data, "randomization", pd.DataFrame()):
+        rnd = data.randomization.set_index("subject_id")["randomization_date"]
+        start = pd.to_datetime(rnd.reindex(sd.frame["subject_id"].to_numpy()), errors="coerce").to_numpy()
+        days = sd.frame["time"].to_numpy(float) * TIME_UNITS[sd.time_unit]
+        ends = pd.Series(start) + pd.to_timedelta(np.round(days) - 1, unit="D")  # time = end - start + 1
+        last = ends.max() if ends.notna().any() else None
+    elif isinstance(data, pd.DataFrame) and "ADT" in data.columns:
+        last = pd.to_datetime(data["ADT"], errors="coerce").max()
+    stated = getattr(data, "data_cut_date", None)
+    notes = []
+    if stated is not None and not pd.isna(stated):
+        stated = pd.Timestamp(stated)
+        if last is not None and not pd.isna(last) and last > stated:
+            notes.append(f"follow-up runs to {last.date().isoformat()}, after the stated data cut "
+                         f"{stated.date().isoformat()}: check the outcome dates or the data cut")
+        return stated.date().isoformat(), "stated in the study (data_cut_date)", notes
+    if last is not None and not pd.isna(last):
+        return (pd.Timestamp(last).date().isoformat(),
+                "not stated: assumed to be the last follow-up date in the data", notes)
+    return None, "unknown: the data carry no dates", notes
 
 
 def median_followup(data, *, endpoint: str | None = None, by: str | None = "arm", conf_level: float = 0.95,
                     time_unit: str = "days", population: str | None = None) -> FollowupResult:
-    """Median potential follow-up by the reverse Kaplan–Meier method.
+    """Median potential follow-up by the reverse Kaplan–Meier method, by arm and overall.
 
     The Kaplan–Meier estimator is applied with the censoring indicator reversed (a censored
-    subject is an "event", an event censors follow-up), so deaths do not shorten follow-up.
+    subject is an "event", an event censors follow-up), so deaths do not shorten follow-up. The
+    estimate assumes that subjects without an event were followed up to the data cut: the result
+    names that date (``data_cut_date``) — the study's stated data cut, or, when none is stated,
+    the last follow-up date in the data (randomization date + time − 1 day, the canonical and
+    ADaM convention ``time_days = end − start + 1``), said so in
+    ``data_cut_basis`` — and notes follow-up that runs past a stated cut.
 
     Parameters
     ----------
@@ -307,22 +358,30 @@ def median_followup(data, *, endpoint: str | None = None, by: str | None = "arm"
 
     Examples
     --------
-    >>> tk.median_followup(study, endpoint="OS", time_unit="months").summary  # doctest: +SKIP
+    >>> tk.median_followup(study, endpoint="OS", time_unit="months").summary
+         group   n  censored     median      lower      upper
+    0    ALLR3  35        29   7.326489   4.402464  14.685832
+    1      InO  61        45  13.338809  11.006160  21.289528
+    2  overall  96        74  12.188912  10.480493  15.638604
     """
     sd = survival_data(data, endpoint=endpoint, by=by, population=population, time_unit=time_unit)
     f = sd.frame
+    if not len(f):
+        raise EmptySelectionError(f"no subjects to analyse for {sd.endpoint}; check the population")
     T, E = f["time"].to_numpy(), 1 - f["event"].to_numpy()
     codes = f["group"].cat.codes.to_numpy()
     rows = []
     for gi, g in list(enumerate(sd.groups)) + ([(-1, "overall")] if len(sd.groups) > 1 else []):
         m = np.ones(len(T), bool) if gi == -1 else codes == gi
         if not m.any():
-            rows.append({"group": g, "n": 0, "median": np.nan, "lower": np.nan, "upper": np.nan})
+            rows.append({"group": g, "n": 0, "censored": 0, "median": np.nan, "lower": np.nan, "upper": np.nan})
             continue
         t, _, _, _, s, lo, hi = _km_arrays(T[m], E[m], conf_level, "log-log")
-        rows.append({"group": g, "n": int(m.sum()), "median": km_median(t, s),
+        rows.append({"group": g, "n": int(m.sum()), "censored": int(E[m].sum()), "median": km_median(t, s),
                      "lower": _first_at_or_below(t, lo), "upper": _first_at_or_below(t, hi)})
+    cut, basis, cut_notes = _data_cut(data, sd)
     return FollowupResult(summary=pd.DataFrame(rows), endpoint=sd.endpoint, time_unit=sd.time_unit,
-                          conf_level=conf_level, notes=sd.notes)
+                          conf_level=conf_level, notes=(*sd.notes, *cut_notes), data_cut_date=cut,
+                          data_cut_basis=basis)
 
 

@@ -43,7 +43,7 @@ def plot_funnel(funnel, *, title: str | None = None, height: int | None = None, 
     """
     import plotly.graph_objects as go
 
-    s = funnel.sequential
+    s = funnel.summary
     t = funnel.totals
     names = ["Screened"] + [(f"{r.criterion_id}" if label == "criterion_id" else f"{r.label}")
                             + (" (post-enrollment)" if r.stage != "screening" else "")
@@ -89,7 +89,7 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def _lines_for(consort, box: str, arm: str | None, width: int, top: int = 6) -> list[str]:
     """The '• reason (n=k)' lines of a box (largest first; beyond ``top`` grouped as 'other')."""
-    b = consort.boxes
+    b = consort.summary
     sel = b["box"].eq(box) & b["reason"].notna() & (b["arm"].isna() if arm is None else b["arm"].eq(arm))
     rows = b.loc[sel.fillna(False)]
     out = []
@@ -155,7 +155,7 @@ def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_re
     assessed_bottom = add("box:assessed", cx - main_w / 2 - 120, cx + main_w / 2 - 120, y,
                           [f"Assessed for eligibility (n={k('assessed')})"])
     ex_lines = [f"Excluded (n={k('excluded')})"]
-    b = consort.boxes
+    b = consort.summary
     groups = b.loc[(b["box"].eq("excluded") & b["group"].notna() & b["reason"].isna()).fillna(False)]
     side_w = W - (cx + main_w / 2 - 120) - 60
     side_chars = max(30, int(side_w / 6.4) - 3)

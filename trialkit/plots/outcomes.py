@@ -51,7 +51,9 @@ def plot_km(result, *, ci: bool = True, censor_marks: bool = True, risk_table: b
 
     Examples
     --------
-    >>> fig = tk.plot_km(tk.km(study, endpoint="EFS", time_unit="months"))  # doctest: +SKIP
+    >>> fig = tk.plot_km(tk.km(study, endpoint="EFS", time_unit="months"))
+    >>> sorted({t.meta for t in fig.data})
+    ['band', 'censor', 'curve', 'risk']
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -150,11 +152,13 @@ def plot_forest(result, *, title: str | None = None, colors=PALETTE[1:], height:
 
     Examples
     --------
-    >>> tk.plot_forest(tk.cox_subgroups(study, endpoint="EFS"))  # doctest: +SKIP
+    >>> fig = tk.plot_forest(tk.cox_subgroups(study, endpoint="EFS"))
+    >>> [t.meta for t in fig.data]
+    ['hr']
     """
     import plotly.graph_objects as go
 
-    t = result.table if hasattr(result, "table") else result
+    t = result.summary if hasattr(result, "summary") else result
     t = t.reset_index(drop=True)
     keys = list(dict.fromkeys(zip(t["subgroup"], t["level"])))
     y_of = {k: i for i, k in enumerate(keys)}

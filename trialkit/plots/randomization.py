@@ -48,9 +48,9 @@ def plot_cumulative_allocation(result, *, title: str | None = None, height: int 
     """
     import plotly.graph_objects as go
 
-    t = result.table
+    t = result.summary
     e = result.experimental_arm
-    lvl = f"{result.level:.0%}"
+    lvl = f"{result.conf_level:.0%}"
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.r_[t["j"], t["j"][::-1]], y=np.r_[t["scheme_upper"], t["scheme_lower"][::-1]],
                              fill="toself", fillcolor=_rgba(ARM_COLORS[1], 0.18), line={"width": 0},
@@ -74,13 +74,13 @@ def plot_cumulative_allocation(result, *, title: str | None = None, height: int 
     return fig
 
 
-def plot_allocation_by_site(frame: pd.DataFrame, *, by: str = "site_id", arms: tuple[str, ...] | None = None,
+def plot_allocation_by_site(data: pd.DataFrame, *, by: str = "site_id", arms: tuple[str, ...] | None = None,
                             title: str | None = None, height: int | None = None):
     """Each randomization as a point at (date, site), coloured by arm.
 
     Parameters
     ----------
-    frame : DataFrame
+    data : DataFrame
         From :func:`trialkit.randomization.allocation_over_time` (``randomization_date, <by>, arm,
         k, n_<arm>…``).
     arms : tuple of str, optional
@@ -101,12 +101,12 @@ def plot_allocation_by_site(frame: pd.DataFrame, *, by: str = "site_id", arms: t
     """
     import plotly.graph_objects as go
 
-    arms = tuple(arms or pd.unique(frame["arm"].dropna()))
-    first = frame.groupby(by)["randomization_date"].min().sort_values()
+    arms = tuple(arms or pd.unique(data["arm"].dropna()))
+    first = data.groupby(by)["randomization_date"].min().sort_values()
     order = [str(s) for s in first.index]
     fig = go.Figure()
     for i, a in enumerate(arms):
-        d = frame[frame["arm"] == a]
+        d = data[data["arm"] == a]
         fig.add_trace(go.Scatter(x=d["randomization_date"], y=d[by].astype(str), mode="markers", name=a,
                                  marker={"color": ARM_COLORS[i % len(ARM_COLORS)], "size": 9,
                                          "symbol": "circle" if i else "diamond", "line": {"width": 0.5,
@@ -121,12 +121,12 @@ def plot_allocation_by_site(frame: pd.DataFrame, *, by: str = "site_id", arms: t
     return fig
 
 
-def plot_smd(table, *, title: str | None = None, height: int | None = None):
+def plot_smd(result, *, title: str | None = None, height: int | None = None):
     """Love plot: |SMD| per covariate with the chance scale and 95 % chance limit shaded.
 
     Parameters
     ----------
-    table : BalanceTable
+    result : BalanceTable
         From :func:`trialkit.balance_table`.
 
     Returns
@@ -144,18 +144,18 @@ def plot_smd(table, *, title: str | None = None, height: int | None = None):
     """
     import plotly.graph_objects as go
 
-    s = table.smd
+    s = result.smd
     variables = list(dict.fromkeys(s["variable"]))[::-1]
-    labels = [table.labels.get(v, v) for v in variables]
+    labels = [result.labels.get(v, v) for v in variables]
     fig = go.Figure()
-    if np.isfinite(table.band):
-        fig.add_vrect(x0=0, x1=table.band, fillcolor="rgba(120,120,120,0.15)", line_width=0)
-        fig.add_trace(go.Scatter(x=[table.band, table.band], y=[labels[0], labels[-1]], mode="lines",
+    if np.isfinite(result.band):
+        fig.add_vrect(x0=0, x1=result.band, fillcolor="rgba(120,120,120,0.15)", line_width=0)
+        fig.add_trace(go.Scatter(x=[result.band, result.band], y=[labels[0], labels[-1]], mode="lines",
                                  line={"color": "#888", "dash": "dash"}, meta="chance_band",
-                                 name=f"chance scale √(1/n_A+1/n_B) = {table.band:.3f}"))
+                                 name=f"chance scale √(1/n_A+1/n_B) = {result.band:.3f}"))
     lim = s.drop_duplicates("variable").set_index("variable")["chance_limit"].reindex(variables)
     fig.add_trace(go.Scatter(x=lim.to_numpy(), y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14,
-                             "color": "#B00"}, name=f"{table.level:.0%} chance limit", meta="limit"))
+                             "color": "#B00"}, name=f"{result.conf_level:.0%} chance limit", meta="limit"))
     for i, (comp, g) in enumerate(s.groupby("comparison", sort=False)):
         g = g.set_index("variable").reindex(variables)
         fig.add_trace(go.Scatter(x=g["abs_smd"], y=labels, mode="markers", name=f"|SMD| {comp}", meta="smd",
@@ -168,12 +168,12 @@ def plot_smd(table, *, title: str | None = None, height: int | None = None):
     return fig
 
 
-def plot_design_simulation(sim, *, title: str | None = None, height: int = 420):
+def plot_design_simulation(result, *, title: str | None = None, height: int = 420):
     """Distribution of the final and maximum |imbalance| per scheme (box plots from quantiles).
 
     Parameters
     ----------
-    sim : DesignSimulation
+    result : DesignSimulation
         From :func:`trialkit.simulate_design`.
 
     Returns
@@ -185,14 +185,14 @@ def plot_design_simulation(sim, *, title: str | None = None, height: int = 420):
     Examples
     --------
     >>> import trialkit as tk
-    >>> sim = tk.simulate_design(tk.load_study("data/demo/b1931036"), n_trials=500,
+    >>> result = tk.simulate_design(tk.load_study("data/demo/b1931036"), n_trials=500,
     ...                          schemes=["complete", "blocks by site_id"])
-    >>> [t.meta for t in tk.plot_design_simulation(sim).data]
+    >>> [t.meta for t in tk.plot_design_simulation(result).data]
     ['final', 'max']
     """
     import plotly.graph_objects as go
 
-    t = sim.trials
+    t = result.trials
     schemes = list(dict.fromkeys(t["scheme"]))
     fig = go.Figure()
     for i, (col, name) in enumerate((("abs_final", "final |imbalance|"), ("abs_max", "maximum |imbalance|"))):
@@ -200,12 +200,12 @@ def plot_design_simulation(sim, *, title: str | None = None, height: int = 420):
         fig.add_trace(go.Box(x=schemes, q1=q[0.25], median=q[0.5], q3=q[0.75], lowerfence=q[0.05],
                              upperfence=q[0.95], name=name, meta="final" if i == 0 else "max",
                              marker_color=ARM_COLORS[i]))
-    inc = sim.summary.set_index("scheme")["share_strata_incomplete"].reindex(schemes)
+    inc = result.summary.set_index("scheme")["share_strata_incomplete"].reindex(schemes)
     ticks = [_wrap(s) + (f"<br><i>{v:.0%} strata end mid-block</i>" if v > 0 else "") for s, v in inc.items()]
     fig.update_xaxes(tickvals=schemes, ticktext=ticks, tickangle=0)
     fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(boxmode="group", title=title or (f"Imbalance N_{sim.experimental_arm} − planned share, "
-                      f"{sim.n_trials:,} simulated trials per scheme (whiskers 5–95 %)"),
+    fig.update_layout(boxmode="group", title=title or (f"Imbalance N_{result.experimental_arm} − planned share, "
+                      f"{result.n_trials:,} simulated trials per scheme (whiskers 5–95 %)"),
                       yaxis_title="|imbalance| (patients)", height=height, template="plotly_white",
                       legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
                       margin={"b": 110})

@@ -16,7 +16,7 @@ _NAMES = {
     "allocation_over_time": "monitoring", "AllocationSummary": "monitoring",
     "CumulativeAllocation": "monitoring",
     "balance_table": "balance", "BalanceTable": "balance", "smd": "balance",
-    "simulate_design": "simulate", "DesignSimulation": "simulate", "Scheme": "simulate",
+    "simulate_design": "simulate", "DesignSimulation": "simulate", "Scheme": "scheme",
     "minimize": "minimization",
 }
 

@@ -50,23 +50,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
-from ..protocols import Protocol, get_protocol
+from ..analysis_set import analysis_set, is_study
+from ..errors import BalanceError, TrialkitError
+from ..protocols import Protocol
+from ..results import Result
 
-__all__ = ["BalanceTable", "balance_table", "smd", "DEFAULT_STUDY_COVARIATES"]
+__all__ = ["BalanceTable", "balance_table", "smd", "DEFAULT_STUDY_COVARIATES", "default_covariates"]
 
-#: Screening columns shown by default for a Study (those present and not entirely empty).
+#: Screening columns shown by default for a Study whose protocol declares no ``baseline_covariates``
+#: (those present and not entirely empty).
 DEFAULT_STUDY_COVARIATES = ("age_years", "sex", "height_cm", "weight_kg", "diagnosis", "relapse_site",
                             "marrow_blasts_pct", "cd22_pct", "wbc_per_ul", "cns_status", "down_syndrome",
                             "testicular_involvement")
-
-
-class BalanceError(TrialkitError):
-    """The balance table cannot be computed from the given data."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,12 +129,12 @@ def smd(a: pd.Series, b: pd.Series, *, categorical: bool | None = None) -> float
 # ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class BalanceTable:
+class BalanceTable(Result):
     """Result of :func:`balance_table`.
 
     Attributes
     ----------
-    stats : DataFrame
+    summary : DataFrame
         Tidy analysis results: ``variable, kind, level, group, statistic, value`` with statistics
         ``n, mean, sd, median, q1, q3, missing`` (continuous) or ``count, percent, missing``
         (categorical); ``group`` is an arm or ``"Overall"``.
@@ -152,29 +152,53 @@ class BalanceTable:
         What a reader must know (rows without a group, covariates left out and why).
     """
 
-    stats: pd.DataFrame
+    summary: pd.DataFrame
     smd: pd.DataFrame
     groups: list
     n: dict
     by: str
     band: float
-    level: float = 0.95
+    conf_level: float = 0.95
     digits: int = 1
     labels: dict = field(default_factory=dict)
     pvalues: bool = False
+    population: str | None = None
     notes: tuple = ()
 
+    analysis: ClassVar[str] = "balance_table"
+    part_keys: ClassVar[dict] = {"summary": ("variable", "kind", "level", "group"),
+                                 "smd": ("variable", "kind", "comparison")}
+
     # -- views -----------------------------------------------------------------------------------
-    def to_frame(self) -> pd.DataFrame:
-        """The tidy statistics (``stats``) joined with nothing; use ``display_frame`` for the layout."""
-        return self.stats
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "smd": self.smd,
+                "n": pd.DataFrame({"group": list(self.n), "n": list(self.n.values())})}
+
+    def settings(self) -> dict:
+        return {"by": self.by, "band": self.band, "conf_level": self.conf_level, "pvalues": self.pvalues,
+                "population": self.population}
+
+    def title(self) -> str:
+        return f"Table 1: baseline characteristics by {self.by}"
+
+    def html_parts(self):
+        df = self.display_frame()
+        head = df["Characteristic"].ne("")
+        flags = pd.DataFrame({c: df[c].str.endswith("†") for c in df.columns if c.startswith("SMD")})
+        return [(self.caption, df, {"head_rows": head, "flags": flags})]
+
+    def figure(self, **kwargs):
+        """The SMD plot (:func:`trialkit.plot_smd`)."""
+        from ..plots.randomization import plot_smd
+
+        return plot_smd(self, **kwargs)
 
     @property
     def caption(self) -> str:
         g = self.groups
         band = (f"SMD chance scale sqrt(1/n_{g[0]} + 1/n_{g[1]}) = {self.band:.3f} "
                 f"({self.n[g[0]]} vs {self.n[g[1]]}): under randomization |SMD| exceeds it about a third of the "
-                f"time; flagged (red) only beyond the {self.level:.0%} chance limit "
+                f"time; flagged (red) only beyond the {self.conf_level:.0%} chance limit "
                 f"(1.96 × band for a continuous or binary covariate). ") if len(g) >= 2 else ""
         pv = ("p-values were requested; CONSORT 2010 (item 15) advises against testing baseline differences "
               "in randomized trials. " if self.pvalues else "No baseline p-values (CONSORT 2010, item 15). ")
@@ -185,14 +209,14 @@ class BalanceTable:
     def display_frame(self) -> pd.DataFrame:
         """The Table 1 layout: one row per statistic or level, one column per arm, Overall, SMD."""
         d = self.digits
-        st = self.stats.set_index(["variable", "level", "group", "statistic"])["value"]
+        st = self.summary.set_index(["variable", "level", "group", "statistic"])["value"]
         cols = [*self.groups, "Overall"]
         headers = {g: f"{g} (N={self.n[g]})" for g in cols}
         smd = self.smd
         comps = list(dict.fromkeys(smd["comparison"])) if len(smd) else []
         smd_cols = {c: ("SMD" if len(comps) == 1 else f"SMD {c}") for c in comps}
         rows = [{"Characteristic": "N", "Statistic": "", **{headers[g]: str(self.n[g]) for g in cols}}]
-        kinds = self.stats.drop_duplicates("variable").set_index("variable")["kind"]
+        kinds = self.summary.drop_duplicates("variable").set_index("variable")["kind"]
         for var, kind in kinds.items():
             label = self.labels.get(var, var)
             first = {"Characteristic": label}
@@ -220,8 +244,8 @@ class BalanceTable:
                     r1[headers[g]], r2[headers[g]] = a, b
                 rows += [r1, r2]
             else:
-                levels = list(dict.fromkeys(self.stats.loc[(self.stats["variable"] == var)
-                                                           & (self.stats["statistic"] == "count"), "level"]))
+                levels = list(dict.fromkeys(self.summary.loc[(self.summary["variable"] == var)
+                                                             & (self.summary["statistic"] == "count"), "level"]))
                 rows.append({**first, "Statistic": "n (%)", **{headers[g]: "" for g in cols}})
                 for lv in levels:
                     r = {"Characteristic": "", "Statistic": f"  {lv}"}
@@ -241,14 +265,6 @@ class BalanceTable:
         if self.pvalues:
             order += ["p-value", "test"]
         return out.reindex(columns=order).fillna("")
-
-    def _repr_html_(self) -> str:
-        from ..tables import frame_html
-
-        df = self.display_frame()
-        head = df["Characteristic"].ne("")
-        flags = pd.DataFrame({c: df[c].str.endswith("†") for c in df.columns if c.startswith("SMD")})
-        return frame_html(df, caption=self.caption, head_rows=head, flags=flags, max_rows=1000)
 
     def to_html(self, path: str | PathLike) -> Path:
         """Write the table as a standalone HTML page; return the path."""
@@ -271,20 +287,14 @@ class BalanceTable:
         return render_table(self, path)
 
 
-def _from_study(study, by: str, covariates):
-    rnd, scr = study.randomization, study.screening
-    if not len(rnd):
-        raise BalanceError("the study has no randomized subjects; a balance table needs the randomization table.")
-    if by not in rnd:
-        raise BalanceError(f"`{by}` is not a column of the randomization table; use by='arm' or by='actual_arm'.")
-    factors = [f.name for f in study.protocol.stratification if f.name in rnd]
-    left = rnd[["subject_id", by, *[f for f in factors if f != by]]]
-    cand = [c for c in DEFAULT_STUDY_COVARIATES if c in scr and scr[c].notna().any()]
-    right_cols = [c for c in (covariates or cand) if c in scr and c not in left]
-    df = left.merge(scr[["subject_id", *right_cols]], on="subject_id", how="left", validate="one_to_one")
-    if covariates is None:  # age, sex, the stratification factors, then the rest
-        covariates = list(dict.fromkeys([*cand[:2], *factors, *cand[2:]]))
-    return df, list(covariates)
+def default_covariates(study) -> list[str]:
+    """The covariates Table 1 shows for a Study: the protocol's ``baseline_covariates`` (else
+    :data:`DEFAULT_STUDY_COVARIATES`) that have data, with the stratification factors after age and sex."""
+    declared = (study.protocol.raw or {}).get("baseline_covariates") or DEFAULT_STUDY_COVARIATES
+    scr = study.screening
+    cand = [c for c in declared if c in scr and scr[c].notna().any()]
+    factors = [f.name for f in study.protocol.stratification if f.name in study.randomization]
+    return list(dict.fromkeys([*cand[:2], *factors, *cand[2:]]))
 
 
 def _default_labels(study) -> dict:
@@ -297,6 +307,10 @@ def _default_labels(study) -> dict:
         if c.unit and text.endswith(f" in {c.unit}"):
             text = text[: -len(f" in {c.unit}")]
         out[c.name] = f"{text}, {c.unit}" if c.unit else text
+    adsl = (getattr(study, "adam", None) or {}).get("adsl")
+    if adsl is not None:  # a study loaded from ADaM: ADSL's own variable labels
+        out.update({k: v for k, v in (adsl.attrs.get("labels") or {}).items() if v})
+        out.setdefault("bmi", (adsl.attrs.get("labels") or {}).get("BMIBL") or "BMI")
     for f in study.protocol.stratification:
         out[f.name] = f"{f.label} (stratification factor)"
     return out
@@ -306,20 +320,6 @@ def _kind(s: pd.Series, force_cat: bool) -> str:
     if force_cat or not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
         return "categorical"
     return "continuous"
-
-
-def _group_order(values: pd.Series, protocol: Protocol | None, order) -> list:
-    present = list(pd.unique(values.dropna()))
-    if order is not None:
-        missing = [g for g in present if g not in order]
-        if missing:
-            raise BalanceError(f"order={list(order)} lacks group(s) {missing} present in the data; list them all.")
-        return [g for g in order if g in present]
-    if protocol is not None and set(map(str, present)) <= set(protocol.arm_codes):
-        return [a for a in protocol.arm_codes if a in set(map(str, present))]
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return [c for c in values.cat.categories if c in present]
-    return sorted(present, key=str)
 
 
 def _p_value(kind, samples, table=None):
@@ -342,47 +342,145 @@ def _p_value(kind, samples, table=None):
     return float(stats.chi2_contingency(t, correction=False).pvalue), "Pearson chi-square"
 
 
+def _continuous(var: str, s: pd.Series, gg: np.ndarray, G: int, names: list[str], pvalues: bool):
+    """Table 1 rows (mean, SD, median, quartiles, missing per group and overall) and SMDs vs the first group."""
+    kind = "continuous"
+    stat_rows: list[tuple] = []
+    smd_rows: list[dict] = []
+    x = s.to_numpy(dtype=float, na_value=np.nan)
+    ok = ~np.isnan(x)
+    cnt = np.bincount(gg[ok], minlength=G + 1)[:G]
+    tot = np.bincount(gg[ok], weights=x[ok], minlength=G + 1)[:G]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = tot / cnt
+        dev = (x[ok] - np.append(mean, np.nan)[gg[ok]]) ** 2
+        var_ = np.bincount(gg[ok], weights=dev, minlength=G + 1)[:G] / (cnt - 1)
+    sd = np.sqrt(var_)
+    miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
+    xs = x[ok]
+    per = [xs[gg[ok] == k] for k in range(G)] + [xs]
+    for k, name in enumerate([*names, "Overall"]):
+        v = per[k]
+        if k < G:
+            mu, sdev, nn, mm = mean[k], sd[k], cnt[k], miss[k]
+        else:
+            nn, mm = len(v), int((~ok).sum())
+            mu = v.mean() if nn else np.nan
+            sdev = v.std(ddof=1) if nn > 1 else np.nan
+        q = np.quantile(v, [0.25, 0.5, 0.75]) if len(v) else [np.nan] * 3
+        stat_rows += [(var, kind, "", name, "n", float(nn)), (var, kind, "", name, "mean", float(mu)),
+                      (var, kind, "", name, "sd", float(sdev)), (var, kind, "", name, "median", float(q[1])),
+                      (var, kind, "", name, "q1", float(q[0])), (var, kind, "", name, "q3", float(q[2])),
+                      (var, kind, "", name, "missing", float(mm))]
+    for k in range(1, G):
+        d = smd_continuous(mean[0], sd[0], mean[k], sd[k]) if min(cnt[0], cnt[k]) > 1 else np.nan
+        row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
+               "n_ref": int(cnt[0]), "n_other": int(cnt[k]), "df": 1}
+        if pvalues:
+            row["p_value"], row["test"] = _p_value(kind, per[:G])
+        smd_rows.append(row)
+    return stat_rows, smd_rows
+
+
+def _levels_of(var: str, s: pd.Series, protocol) -> tuple[list, np.ndarray]:
+    """The levels of a categorical covariate (declared order first) and each row's level code."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return list(s.cat.categories), s.cat.codes.to_numpy().astype(np.int64)
+    if pd.api.types.is_bool_dtype(s):
+        lv = [False, True]
+    else:
+        pf = {f.name: f.levels for f in protocol.stratification} if protocol else {}
+        present = list(pd.unique(s.dropna()))
+        lv = [x for x in pf.get(var, ()) if x in set(present)]
+        lv += sorted([x for x in present if x not in set(lv)], key=str)
+    return lv, pd.Categorical(s, categories=lv).codes.astype(np.int64)
+
+
+def _categorical(var: str, s: pd.Series, gg: np.ndarray, G: int, names: list[str], pvalues: bool, protocol):
+    """Table 1 rows (count and percent per level, missing) and SMDs (Yang & Dalton) vs the first group."""
+    stat_rows: list[tuple] = []
+    smd_rows: list[dict] = []
+    lv, c = _levels_of(var, s, protocol)
+    L = len(lv)
+    ok = c >= 0
+    tab = np.bincount(gg[ok] * L + c[ok], minlength=(G + 1) * L).reshape(G + 1, L)
+    over = tab.sum(axis=0)
+    tab = tab[:G]
+    miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
+    nonmiss = tab.sum(axis=1)
+    kind = "binary" if L == 2 else ("categorical" if L > 2 else "constant")
+    disp = ["yes" if x is True else "no" if x is False else str(x) for x in lv]
+    for k, name in enumerate([*names, "Overall"]):
+        counts = tab[k] if k < G else over
+        tot = counts.sum()
+        for j in range(L):
+            stat_rows.append((var, kind, disp[j], name, "count", float(counts[j])))
+            stat_rows.append((var, kind, disp[j], name, "percent", float(100 * counts[j] / tot) if tot else np.nan))
+        mm = miss[k] if k < G else int((~ok).sum())
+        stat_rows.append((var, kind, "", name, "missing", float(mm)))
+    for k in range(1, G):
+        if nonmiss[0] and nonmiss[k]:
+            pa, pb = tab[0] / nonmiss[0], tab[k] / nonmiss[k]
+            d = smd_categorical(pa, pb)
+            if L == 2:
+                d = float(np.sign(pb[1] - pa[1]) * d)
+        else:
+            d = np.nan
+        row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
+               "n_ref": int(nonmiss[0]), "n_other": int(nonmiss[k]),
+               "df": max(int(((tab[0] + tab[k]) > 0).sum()) - 1, 1)}
+        if pvalues:
+            row["p_value"], row["test"] = _p_value(kind, None, tab)
+        smd_rows.append(row)
+    return stat_rows, smd_rows
+
+
 def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = None,
                   categorical: Sequence[str] = (), labels: Mapping[str, str] | None = None,
-                  protocol: str | Protocol | None = None, order: Sequence | None = None,
-                  pvalues: bool = False, level: float = 0.95, digits: int = 1) -> BalanceTable:
+                  protocol: str | Protocol | None = None, reference: str | None = None,
+                  population: str | None = None, subgroup: Mapping | None = None,
+                  pvalues: bool = False, conf_level: float = 0.95, digits: int = 1) -> BalanceTable:
     """Table 1: baseline characteristics by arm and overall, with SMDs and their chance band.
 
     Parameters
     ----------
     data : Study or DataFrame
-        A Study (its randomization table joined to screening on ``subject_id``) or any frame with
-        one row per subject (e.g. a CDISC ADSL with ``by="TRT01P"``).
+        A Study (its randomized subjects with columns from any of its tables, and every ADSL variable
+        of a study loaded from ADaM) or any frame with one row per subject (e.g. a CDISC ADSL with
+        ``by="TRT01P"``, ordered by ``TRT01PN``).
     by : str
         Grouping column (``"arm"``; ``"actual_arm"`` for as-treated).
     covariates : sequence of str, optional
-        Columns to summarize, in order. Default for a Study: age, sex, the protocol's
-        stratification factors and the screening covariates of
-        :data:`DEFAULT_STUDY_COVARIATES` that are present; for a frame, every other column.
+        Columns to summarize, in order. Default for a Study: the protocol's ``baseline_covariates``
+        (else :data:`DEFAULT_STUDY_COVARIATES`) that have data, with the stratification factors after
+        age and sex; for a frame, every other column.
     categorical : sequence of str
         Numeric columns to treat as categorical (codes).
     labels : mapping, optional
         Display labels ``{column: label}``.
     protocol : str or Protocol, optional
         Orders the arms (reference first) when ``data`` is a frame.
-    order : sequence, optional
-        Explicit group order; the first group is the SMD reference.
+    reference : str, optional
+        The group SMDs compare with (shown first); default the protocol's reference arm or the first
+        group of a declared order (see :func:`trialkit.analysis_set.resolve_reference`).
+    population, subgroup
+        As for :func:`trialkit.analysis_set` (default: everyone randomized).
     pvalues : bool
         Add baseline p-values (off by default; see CONSORT 2010 item 15).
-    level : float
+    conf_level : float
         Coverage of the chance limit used to flag an SMD (default 0.95).
 
     Returns
     -------
     BalanceTable
-        ``.stats`` (tidy), ``.smd``, ``.display_frame()``; renders in Jupyter; ``to_html``,
+        ``.summary`` (tidy), ``.smd``, ``.display_frame()``; renders in Jupyter; ``to_html``,
         ``to_excel``, ``to_latex``.
 
     Examples
     --------
     >>> import pandas as pd, trialkit as tk
     >>> df = pd.DataFrame({"arm": ["A", "A", "B", "B"], "age": [1.0, 3.0, 2.0, 6.0]})
-    >>> round(float(tk.balance_table(df, covariates=["age"]).smd["abs_smd"].iloc[0]), 3)
+    >>> round(float(tk.balance_table(df, covariates=["age"], reference="A").smd["abs_smd"].iloc[0]), 3)
     0.894
     >>> bt = tk.balance_table(tk.load_study("data/demo/b1931036"))
     >>> bt.groups, round(bt.band, 2)
@@ -390,38 +488,39 @@ def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = N
     """
     from scipy.stats import chi2
 
-    notes: list[str] = []
-    if hasattr(data, "randomization") and hasattr(data, "screening"):
-        protocol = protocol or data.protocol
-        df, covariates = _from_study(data, by, covariates)
+    if not 0 < conf_level < 1:
+        raise BalanceError(f"conf_level must lie strictly between 0 and 1 (e.g. 0.95), not {conf_level!r}")
+    if is_study(data):
+        covariates = default_covariates(data) if covariates is None else covariates
         labels = {**_default_labels(data), **dict(labels or {})}
     elif isinstance(data, pd.DataFrame):
-        df = data
-        if by not in df:
+        if by not in data:
             raise BalanceError(f"grouping column `{by}` is not in the frame; pass by=<the arm column> "
-                               f"(columns: {', '.join(map(str, df.columns[:30]))}).")
+                               f"(columns: {', '.join(map(str, data.columns[:30]))}).")
         if covariates is None:
-            covariates = [c for c in df.columns if c != by]
+            covariates = [c for c in data.columns if c != by and not (c == f"{by}N" and by.isupper())]
     else:
         raise BalanceError(f"expected a Study or a DataFrame, got {type(data).__name__}.")
-    covariates = list(covariates)
-    missing = [c for c in covariates if c not in df]
-    if missing:
-        raise BalanceError(f"covariate(s) {missing} are not columns of the data; check the spelling"
-                           + (" (for a Study, covariates come from the screening and randomization tables)."
-                              if hasattr(data, "screening") else "."))
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if by in covariates:
         raise BalanceError(f"`{by}` is the grouping column; remove it from covariates.")
     if len(set(covariates)) != len(covariates):
         raise BalanceError(f"covariates repeat a column: {covariates}.")
     if not covariates:
         raise BalanceError("no covariates to summarize; pass covariates=[...].")
-    protocol = get_protocol(protocol) if protocol is not None else None
+    try:
+        aset = analysis_set(data, by=by, columns=covariates, population=population, subgroup=subgroup,
+                            reference=reference, protocol=protocol, require_reference=True, missing_group="keep")
+    except TrialkitError as exc:
+        raise BalanceError(str(exc)) from None
+    df = aset.frame
+    notes: list[str] = list(aset.notes)
+    protocol = aset.protocol
     labels = dict(labels or {})
-    groups = _group_order(df[by], protocol, order)
+    groups = [aset.reference, *[g for g in aset.groups if g != aset.reference]] if aset.reference else list(aset.groups)
     if not groups:
         raise BalanceError(f"`{by}` has no values; nothing to compare.")
-    g_codes = pd.Categorical(df[by], categories=groups).codes.astype(np.int64)  # -1: no group
+    g_codes = pd.Categorical(df["group"].astype("string").astype(object), categories=groups).codes.astype(np.int64)
     no_group = int((g_codes < 0).sum())
     if no_group:
         notes.append(f"{no_group} row(s) have no `{by}` value: counted in Overall only.")
@@ -436,85 +535,12 @@ def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = N
     cat_force = set(categorical)
     for var in covariates:
         s = df[var]
-        kind = _kind(s, var in cat_force)
-        if kind == "continuous":
-            x = s.to_numpy(dtype=float, na_value=np.nan)
-            ok = ~np.isnan(x)
-            cnt = np.bincount(gg[ok], minlength=G + 1)[:G]
-            tot = np.bincount(gg[ok], weights=x[ok], minlength=G + 1)[:G]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = tot / cnt
-                dev = (x[ok] - np.append(mean, np.nan)[gg[ok]]) ** 2
-                var_ = np.bincount(gg[ok], weights=dev, minlength=G + 1)[:G] / (cnt - 1)
-            sd = np.sqrt(var_)
-            miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
-            xs = x[ok]
-            per = [xs[gg[ok] == k] for k in range(G)] + [xs]
-            for k, name in enumerate([*names, "Overall"]):
-                v = per[k]
-                if k < G:
-                    mu, sdev, nn, mm = mean[k], sd[k], cnt[k], miss[k]
-                else:
-                    nn, mm = len(v), int((~ok).sum())
-                    mu = v.mean() if nn else np.nan
-                    sdev = v.std(ddof=1) if nn > 1 else np.nan
-                q = np.quantile(v, [0.25, 0.5, 0.75]) if len(v) else [np.nan] * 3
-                stat_rows += [(var, kind, "", name, "n", float(nn)), (var, kind, "", name, "mean", float(mu)),
-                              (var, kind, "", name, "sd", float(sdev)), (var, kind, "", name, "median", float(q[1])),
-                              (var, kind, "", name, "q1", float(q[0])), (var, kind, "", name, "q3", float(q[2])),
-                              (var, kind, "", name, "missing", float(mm))]
-            for k in range(1, G):
-                d = smd_continuous(mean[0], sd[0], mean[k], sd[k]) if min(cnt[0], cnt[k]) > 1 else np.nan
-                row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
-                       "n_ref": int(cnt[0]), "n_other": int(cnt[k]), "df": 1}
-                if pvalues:
-                    row["p_value"], row["test"] = _p_value(kind, per[:G])
-                smd_rows.append(row)
+        if _kind(s, var in cat_force) == "continuous":
+            rows, smds = _continuous(var, s, gg, G, names, pvalues)
         else:
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                lv = list(s.cat.categories)
-                c = s.cat.codes.to_numpy().astype(np.int64)
-            else:
-                if pd.api.types.is_bool_dtype(s):
-                    lv = [False, True]
-                else:
-                    pf = {f.name: f.levels for f in protocol.stratification} if protocol else {}
-                    present = list(pd.unique(s.dropna()))
-                    lv = [x for x in pf.get(var, ()) if x in set(present)]
-                    lv += sorted([x for x in present if x not in set(lv)], key=str)
-                c = pd.Categorical(s, categories=lv).codes.astype(np.int64)
-            L = len(lv)
-            ok = c >= 0
-            tab = np.bincount(gg[ok] * L + c[ok], minlength=(G + 1) * L).reshape(G + 1, L)
-            over = tab.sum(axis=0)
-            tab = tab[:G]
-            miss = np.bincount(gg[~ok], minlength=G + 1)[:G]
-            nonmiss = tab.sum(axis=1)
-            kind = "binary" if L == 2 else ("categorical" if L > 2 else "constant")
-            disp = ["yes" if x is True else "no" if x is False else str(x) for x in lv]
-            for k, name in enumerate([*names, "Overall"]):
-                counts = tab[k] if k < G else over
-                tot = counts.sum()
-                for j in range(L):
-                    stat_rows.append((var, kind, disp[j], name, "count", float(counts[j])))
-                    stat_rows.append((var, kind, disp[j], name, "percent",
-                                      float(100 * counts[j] / tot) if tot else np.nan))
-                mm = miss[k] if k < G else int((~ok).sum())
-                stat_rows.append((var, kind, "", name, "missing", float(mm)))
-            for k in range(1, G):
-                if nonmiss[0] and nonmiss[k]:
-                    pa, pb = tab[0] / nonmiss[0], tab[k] / nonmiss[k]
-                    d = smd_categorical(pa, pb)
-                    if L == 2:
-                        d = float(np.sign(pb[1] - pa[1]) * d)
-                else:
-                    d = np.nan
-                row = {"variable": var, "kind": kind, "comparison": f"{names[k]} vs {names[0]}", "smd": d,
-                       "n_ref": int(nonmiss[0]), "n_other": int(nonmiss[k]),
-                       "df": max(int(((tab[0] + tab[k]) > 0).sum()) - 1, 1)}
-                if pvalues:
-                    row["p_value"], row["test"] = _p_value(kind, None, tab)
-                smd_rows.append(row)
+            rows, smds = _categorical(var, s, gg, G, names, pvalues, protocol)
+        stat_rows += rows
+        smd_rows += smds
     stats = pd.DataFrame(stat_rows, columns=["variable", "kind", "level", "group", "statistic", "value"])
     smd_df = pd.DataFrame(smd_rows, columns=["variable", "kind", "comparison", "smd", "n_ref", "n_other", "df",
                                              *(["p_value", "test"] if pvalues else [])])
@@ -523,8 +549,8 @@ def balance_table(data, *, by: str = "arm", covariates: Sequence[str] | None = N
             se = np.sqrt(1 / smd_df["n_ref"].astype(float) + 1 / smd_df["n_other"].astype(float))
         smd_df.insert(4, "abs_smd", smd_df["smd"].abs())
         smd_df["se_chance"] = se
-        smd_df["chance_limit"] = np.sqrt(se ** 2 * chi2.ppf(level, smd_df["df"].astype(float)))
+        smd_df["chance_limit"] = np.sqrt(se ** 2 * chi2.ppf(conf_level, smd_df["df"].astype(float)))
         smd_df["beyond_chance"] = (smd_df["abs_smd"] > smd_df["chance_limit"]).fillna(False).astype(bool)
     band = float(np.sqrt(1 / n_group[0] + 1 / n_group[1])) if G >= 2 and n_group[:2].min() > 0 else np.nan
-    return BalanceTable(stats=stats, smd=smd_df, groups=names, n=n, by=by, band=band, level=level, digits=digits,
-                        labels=labels, pvalues=pvalues, notes=tuple(notes))
+    return BalanceTable(summary=stats, smd=smd_df, groups=names, n=n, by=by, band=band, conf_level=conf_level,
+                        digits=digits, labels=labels, pvalues=pvalues, population=aset.population, notes=tuple(notes))

@@ -38,7 +38,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..analysis_set import stratum_codes
 from ..protocols import Protocol, get_protocol
+from .scheme import Scheme, SimulationError
 
 __all__ = ["minimize"]
 
@@ -71,18 +73,18 @@ def _minimize_arrays(protocol: Protocol, scheme, levels: np.ndarray, n_levels: S
     return out
 
 
-def minimize(patients: pd.DataFrame, *, protocol: str | Protocol, factors: Sequence[str],
+def minimize(data: pd.DataFrame, *, protocol: str | Protocol, strata: Sequence[str],
              p_best: float = 0.8, seed: int = 0) -> pd.DataFrame:
     """Assign arms to patients in order by ratio-preserving Pocock–Simon minimization.
 
     Parameters
     ----------
-    patients : DataFrame
-        One row per patient in enrollment order with a column per factor.
+    data : DataFrame
+        The patients: one row per patient in enrollment order with a column per factor.
     protocol : str or Protocol
         Gives the arms and the ratio.
-    factors : sequence of str
-        Columns to balance (marginally, Pocock–Simon).
+    strata : sequence of str
+        The factors to balance (marginally, Pocock–Simon).
     p_best : float
         Probability of the imbalance-minimizing sub-arm (0.8 by default).
     seed : int
@@ -90,25 +92,24 @@ def minimize(patients: pd.DataFrame, *, protocol: str | Protocol, factors: Seque
     Returns
     -------
     DataFrame
-        ``patients`` with an added ``arm`` column (a copy; the input is not changed).
+        ``data`` with an added ``arm`` column (a copy; the input is not changed).
 
     Examples
     --------
     >>> import pandas as pd, trialkit as tk
     >>> pts = pd.DataFrame({"age_group": ["1 to <10 years", "10 to <18 years"] * 150})
     >>> from trialkit.randomization import minimize
-    >>> out = minimize(pts, protocol="b1931036", factors=["age_group"])
+    >>> out = minimize(pts, protocol="b1931036", strata=["age_group"])
     >>> out["arm"].value_counts().to_dict()
     {'InO': 200, 'ALLR3': 100}
     """
-    from .simulate import Scheme, SimulationError, stratum_codes
-
     protocol = get_protocol(protocol)
-    if not len(factors):
-        raise SimulationError("minimization needs at least one factor to balance; pass factors=[...].")
-    scheme = Scheme("minimization", stratify_by=tuple(factors), p_best=p_best)
-    per = [stratum_codes(patients, [f]) for f in factors]
+    strata = (strata,) if isinstance(strata, str) else tuple(strata)
+    if not len(strata):
+        raise SimulationError("minimization needs at least one factor to balance; pass strata=[...].")
+    scheme = Scheme("minimization", strata=strata, p_best=p_best)
+    per = [stratum_codes(data, [f]) for f in strata]
     lv = np.stack([c for c, _ in per], axis=-1)[None, :, :]
     arms = _minimize_arrays(protocol, scheme, lv, [len(lab) for _, lab in per], np.random.default_rng(seed))
     codes = np.array(list(protocol.ratio), dtype=object)
-    return patients.assign(arm=pd.array(codes[arms[0]], dtype="string"))
+    return data.assign(arm=pd.array(codes[arms[0]], dtype="string"))

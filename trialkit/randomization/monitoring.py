@@ -13,8 +13,15 @@ Two reference distributions are reported side by side and must not be confused:
     the protocol factors): ``(1 + #{|D_sim| ≥ |D_obs|}) / (1 + n_sim)``. A small value means the
     observed split is unusual *for this scheme* — the signal of an allocation error.
 
-Groups with too few patients for either test to reach ``alpha`` even at the most extreme split are
+Groups with too few patients for either test to reach ``1 - conf_level`` even at the most extreme split are
 flagged ``too small to test`` and get no p-value: a one-patient site is always "2:1 violated".
+
+When the protocol does not state its randomization method, the scheme behind ``p_scheme`` is an
+assumption (permuted blocks over the whole trial): the result says so next to the p-value
+(``p_scheme_basis``) and flags groups on the exact test instead (``flag_on``, ``flagged``). With
+three or more arms an omnibus test of the whole split against the planned ratio is added (part
+``omnibus``): the exact multinomial test (probabilities of all splits at most as likely as the one
+observed, summed), Pearson's χ² goodness of fit, and the same χ² referred to the scheme.
 """
 
 from __future__ import annotations
@@ -22,25 +29,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..analysis_set import group_order, is_study, stratum_codes, with_site_columns
+from ..errors import AllocationError
 from ..protocols import Protocol, get_protocol
-from .simulate import Scheme, protocol_scheme, simulate_arms, stratum_codes
+from ..results import Result
+from .simulate import Scheme, protocol_scheme, simulate_arms
 
 __all__ = ["AllocationSummary", "CumulativeAllocation", "allocation_summary", "cumulative_allocation",
-           "allocation_over_time", "min_attainable_p"]
+           "allocation_over_time", "min_attainable_p", "exact_multinomial_test"]
+
+#: splits to enumerate at most for the exact multinomial test before falling back to Monte Carlo
+MAX_EXACT_SPLITS = 3_000_000
 
 
-class AllocationError(TrialkitError):
-    """Allocation monitoring cannot run on the given data."""
+def _check_conf_level(conf_level: float) -> None:
+    if not 0 < conf_level < 1:
+        raise AllocationError(f"conf_level must lie strictly between 0 and 1 (e.g. 0.95), not {conf_level!r}")
 
 
 def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:
     """(randomization frame with country/region joined from sites, protocol)."""
-    if hasattr(data, "randomization") and hasattr(data, "protocol"):
+    if is_study(data):
         rnd = data.randomization
         protocol = protocol or data.protocol
         sites = data.sites
@@ -62,12 +76,8 @@ def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:
     if rnd["arm"].isna().any():
         raise AllocationError(f"{int(rnd['arm'].isna().sum())} randomized subject(s) have no arm; fill `arm` "
                               "(the randomized arm) before monitoring the allocation.")
-    rnd = rnd.copy()
-    if sites is not None and len(sites) and "site_id" in rnd:
-        look = sites.drop_duplicates("site_id").set_index("site_id")
-        for col in ("country", "region"):
-            if col not in rnd and col in look:
-                rnd[col] = rnd["site_id"].map(look[col])
+    if sites is not None:
+        rnd = with_site_columns(rnd, data, ("country", "region"))
     if "randomization_date" in rnd:
         rnd = rnd.sort_values("randomization_date", kind="stable")
     return rnd.reset_index(drop=True), protocol
@@ -75,10 +85,10 @@ def _unpack(data, protocol) -> tuple[pd.DataFrame, Protocol]:
 
 def _scheme_for(rnd: pd.DataFrame, protocol: Protocol, scheme) -> Scheme:
     sch = Scheme.parse(scheme) if scheme is not None else protocol_scheme(protocol)
-    missing = [f for f in sch.stratify_by if f not in rnd]
+    missing = [f for f in sch.strata if f not in rnd]
     if missing and scheme is None and "stratum" in rnd:
         # the protocol factors are not separate columns; the stratum label carries their combination
-        sch = Scheme(sch.algorithm, stratify_by=("stratum",), block_sizes=sch.block_sizes,
+        sch = Scheme(sch.algorithm, strata=("stratum",), block_sizes=sch.block_sizes,
                      label=sch.label + " (via `stratum`)")
     elif missing:
         raise AllocationError(f"the scheme stratifies by {missing}, which are not columns of the randomization "
@@ -89,11 +99,11 @@ def _scheme_for(rnd: pd.DataFrame, protocol: Protocol, scheme) -> Scheme:
 def _simulate_counts(rnd: pd.DataFrame, protocol: Protocol, scheme: Scheme, n_sim: int, seed: int):
     """(T, N) arm indices under the scheme, re-randomizing the observed accrual sequence."""
     rng = np.random.default_rng(seed)
-    s1, labels = stratum_codes(rnd, scheme.stratify_by)
+    s1, labels = stratum_codes(rnd, scheme.strata)
     S = np.ascontiguousarray(np.broadcast_to(s1, (n_sim, len(rnd))))
     lv, nlv = None, []
     if scheme.algorithm == "minimization":
-        per = [stratum_codes(rnd, [f]) for f in scheme.stratify_by]
+        per = [stratum_codes(rnd, [f]) for f in scheme.strata]
         lv = np.broadcast_to(np.stack([c for c, _ in per], axis=-1), (n_sim, len(rnd), len(per)))
         nlv = [len(lab) for _, lab in per]
     arms, _ = simulate_arms(protocol, scheme, S, n_strata=len(labels), rng=rng, levels=lv, n_levels=nlv)
@@ -110,31 +120,110 @@ def min_attainable_p(n: int, p: float) -> float:
     return float(min(binomtest(k, n, p).pvalue for k in (0, n)))
 
 
+def _compositions(n: int, k: int) -> np.ndarray:
+    """Every split of n subjects into k arms (rows sum to n)."""
+    if k == 1:
+        return np.array([[n]])
+    rows = [np.column_stack([np.full(len(rest), first), rest])
+            for first in range(n + 1) for rest in (_compositions(n - first, k - 1),)]
+    return np.vstack(rows)
+
+
+def _n_compositions(n: int, k: int) -> int:
+    from math import comb
+
+    return comb(n + k - 1, k - 1)
+
+
+def exact_multinomial_test(counts, probs, *, n_sim: int = 100_000, seed: int = 0) -> tuple[float, str]:
+    """Exact multinomial goodness-of-fit p-value and how it was computed.
+
+    The p-value is the total probability, under the planned proportions, of every split at most as
+    likely as the observed one (the "probability" ordering of R's ``EMT::multinomial.test``, which
+    for two arms is the two-sided exact binomial test of ``scipy.stats.binomtest``). Splits are
+    enumerated while there are at most :data:`MAX_EXACT_SPLITS` of them; beyond, the p-value is a
+    Monte Carlo estimate from ``n_sim`` multinomial draws (said in the returned method).
+    """
+    from scipy.special import gammaln
+
+    counts = np.asarray(counts, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    n, k = int(counts.sum()), len(counts)
+    logp = np.log(probs)
+
+    def logpmf(x):
+        return gammaln(n + 1) - gammaln(x + 1).sum(axis=-1) + (x * logp).sum(axis=-1)
+
+    obs = logpmf(counts)
+    tol = 1e-7  # relative tolerance on ties of probability, as binomtest
+    if _n_compositions(n, k) <= MAX_EXACT_SPLITS:
+        lp = logpmf(_compositions(n, k))
+        return float(np.exp(lp[lp <= obs + np.log1p(tol)]).sum()), "exact (all splits enumerated)"
+    rng = np.random.default_rng(seed)
+    sims = rng.multinomial(n, probs, size=n_sim)
+    hits = np.sum(logpmf(sims) <= obs + np.log1p(tol))
+    return float((1 + hits) / (1 + n_sim)), f"Monte Carlo ({n_sim:,} draws; too many splits to enumerate)"
+
+
 @dataclass(frozen=True)
-class AllocationSummary:
+class AllocationSummary(Result):
     """Result of :func:`allocation_summary`.
 
     Attributes
     ----------
-    table : DataFrame
+    summary : DataFrame
         One row per level, group and tested arm: ``level, group, n, n_<arm>… (dose order), arm,
         prop, planned_prop, expected, difference, p_binomial, scheme_low, scheme_high, p_scheme,
-        testable, note``. With two arms only the experimental arm is tested (the other mirrors
-        it); with more, every arm is. ``scheme_low``–``scheme_high`` is the central 95 % range of
-        the arm's count under the protocol's scheme.
+        testable, p_scheme_basis, flag_on, flagged, note``. With two arms only the experimental arm
+        is tested (the other mirrors it); with more, every arm is. ``scheme_low``–``scheme_high`` is
+        the central 95 % range of the arm's count under the protocol's scheme. ``p_scheme_basis``
+        says whether that scheme is the protocol's or an assumption; ``flagged`` is set when the
+        p-value named in ``flag_on`` (``p_scheme`` for a stated scheme, the exact ``p_binomial``
+        when the scheme is assumed) is below 1 − conf_level.
+    omnibus : DataFrame
+        With three or more arms, one row per level and group: ``level, group, n, chi2, df,
+        p_chisq`` (Pearson goodness of fit), ``p_multinomial`` (exact multinomial test),
+        ``multinomial_method``, ``p_scheme`` (the χ² referred to re-randomizations with the scheme),
+        ``testable, flag_on, flagged, note``. Empty with two arms (the binomial test is the omnibus).
     """
 
-    table: pd.DataFrame
+    summary: pd.DataFrame
     protocol_id: str
     experimental_arm: str
     planned_prop: float
     scheme: str
     n_sim: int
-    alpha: float
+    conf_level: float
     seed: int = 0
+    omnibus: pd.DataFrame = field(default_factory=pd.DataFrame)
+    scheme_stated: bool = True
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.table
+    analysis: ClassVar[str] = "allocation_summary"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        if self.scheme_stated:
+            return ()
+        assumed = self.scheme.removeprefix("assumed: ").replace(" (the protocol states no method)", "")
+        return (f"the protocol states no randomization method: p_scheme assumes {assumed} and is shown for "
+                "information only; groups are flagged on the exact tests",)
+
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "omnibus": self.omnibus}
+
+    def settings(self) -> dict:
+        return {"protocol": self.protocol_id, "experimental_arm": self.experimental_arm,
+                "planned_prop": self.planned_prop, "scheme": self.scheme, "scheme_stated": self.scheme_stated,
+                "n_sim": self.n_sim, "conf_level": self.conf_level, "seed": self.seed}
+
+    def title(self) -> str:
+        return f"Allocation vs plan ({self.protocol_id})"
+
+    def html_parts(self):
+        parts = [(self.caption, self.display_frame())]
+        if len(self.omnibus):
+            parts.append(("omnibus test of the whole split against the planned ratio", self.omnibus))
+        return parts
 
     @property
     def caption(self) -> str:
@@ -143,12 +232,15 @@ class AllocationSummary:
                 f"(with more than two arms every arm is tested against its own planned share). "
                 f"p_binomial: exact binomial test vs the planned share (reference: complete randomization). "
                 f"p_scheme: Monte Carlo p-value from {self.n_sim:,} re-randomizations of the same patients "
-                f"with the protocol's scheme ({self.scheme}). Groups too small for any test to reach "
-                f"α = {self.alpha} are flagged and get no p-value.")
+                f"with the protocol's scheme ({self.scheme}, seed {self.seed}). Groups too small for any test to "
+                f"reach p < {1 - self.conf_level:.2g} are flagged and get no p-value."
+                + ("" if self.scheme_stated else " The protocol states no randomization method, so the scheme "
+                   "is an assumption: p_scheme is marked 'assumed' and not used to flag; groups are flagged on "
+                   "the exact tests."))
 
     def display_frame(self, levels: Sequence[str] | None = None) -> pd.DataFrame:
         """A compact, formatted view: one row per group, counts as ``a / b``, ranges as ``lo–hi``."""
-        t = self.table if levels is None else self.table[self.table["level"].isin(levels)]
+        t = self.summary if levels is None else self.summary[self.summary["level"].isin(levels)]
         arms = [c[2:] for c in t.columns if c.startswith("n_")]
 
         def p(v):
@@ -163,7 +255,9 @@ class AllocationSummary:
             "difference": [f"{v:+.2f}" for v in t["difference"]],
             "p_binomial": [p(v) for v in t["p_binomial"]],
             "scheme 95% range": [f"{lo:g}–{hi:g}" for lo, hi in zip(t["scheme_low"], t["scheme_high"])],
-            "p_scheme": [p(v) for v in t["p_scheme"]],
+            "p_scheme": [p(v) + (" (assumed scheme)" if p(v) and not self.scheme_stated else "")
+                         for v in t["p_scheme"]],
+            "flagged": ["yes" if f else "" for f in t["flagged"]],
             "note": [n.replace("too small to test", "too small to test:") if n else "" for n in t["note"]],
         })
         if t["arm"].nunique() == 1:  # two arms: the tested arm is in the caption
@@ -171,140 +265,210 @@ class AllocationSummary:
                                                           "expected": f"expected {t['arm'].iloc[0]}"})
         return out
 
-    def _repr_html_(self, levels: Sequence[str] | None = None) -> str:
-        from ..tables import frame_html
 
-        return frame_html(self.display_frame(levels), caption=self.caption)
-
-
-def allocation_summary(study, *, by: Sequence[str] = ("overall", "stratum", "country", "site_id"),
+def allocation_summary(data, *, levels: Sequence[str] = ("overall", "stratum", "country", "site_id"),
                        protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
-                       n_sim: int = 10_000, seed: int = 0, alpha: float = 0.05) -> AllocationSummary:
+                       n_sim: int = 10_000, seed: int = 0, conf_level: float = 0.95) -> AllocationSummary:
     """Observed vs planned allocation, overall and by stratum, country and site.
 
     Parameters
     ----------
-    study : Study or DataFrame
+    data : Study or DataFrame
         A Study, or its randomization table (then give ``protocol``). ``country`` and ``region``
         are joined from the study's sites when the randomization table lacks them.
-    by : sequence of str
-        Levels to report: ``"overall"`` and any column (``stratum``, ``country``, ``site_id``, a
-        stratification factor).
+    levels : sequence of str
+        Reporting levels: ``"overall"`` and any column (``stratum``, ``country``, ``site_id``, a
+        stratification factor), each reported group by group. (Not ``by``: ``by`` names one grouping
+        column everywhere in trialkit; this is a list of them.)
     scheme : Scheme or str, optional
         The reference scheme; default the protocol's own (``randomization.method``).
     n_sim : int
         Re-randomizations for ``p_scheme`` (default 10,000).
-    alpha : float
-        Level below which a group must be able to reach for its tests to be reported.
+    conf_level : float, default 0.95
+        A group's tests are reported only when it could reach p < 1 − conf_level.
 
     Returns
     -------
     AllocationSummary
-        ``.table`` (see the class) — one row per group, never dropping one.
+        ``.summary`` (see the class) — one row per group, never dropping one.
 
     Examples
     --------
     >>> import trialkit as tk
     >>> res = tk.allocation_summary(tk.load_study("data/demo/b1931036"), n_sim=1000)
-    >>> res.table["level"].unique().tolist()
+    >>> res.summary["level"].unique().tolist()
     ['overall', 'stratum', 'country', 'site_id']
-    >>> bool(res.table.query("level == 'site_id' and n == 1")["testable"].any())
+    >>> bool(res.summary.query("level == 'site_id' and n == 1")["testable"].any())
     False
     """
-    from scipy.stats import binomtest
-
-    rnd, protocol = _unpack(study, protocol)
+    rnd, protocol = _unpack(data, protocol)
     if not len(rnd):
         raise AllocationError("no randomized subjects; allocation monitoring needs at least one.")
-    if isinstance(by, str):
-        by = (by,)
+    _check_conf_level(conf_level)
+    by = (levels,) if isinstance(levels, str) else tuple(levels)
     bad = [b for b in by if b != "overall" and b not in rnd]
     if bad:
         raise AllocationError(f"cannot group by {bad}: not columns of the randomization table (or the sites "
                               f"table for country/region). Available: {', '.join(map(str, rnd.columns))}.")
     arms = list(protocol.ratio)
     exp = protocol.experimental_arm
-    p_exp = float(protocol.allocation_proportions[exp])
     sch = _scheme_for(rnd, protocol, scheme)
+    stated = not (scheme is None and sch.label.startswith("assumed"))
     sim = _simulate_counts(rnd, protocol, sch, n_sim, seed)
+    ctx = _Context(arms=arms, props=np.array([float(protocol.allocation_proportions[a]) for a in arms]),
+                   arm_values=rnd["arm"].to_numpy(), sim=sim, n_sim=int(n_sim), alpha=1 - conf_level,
+                   stated=stated, seed=seed)
     # two arms: test the experimental arm (the other is its mirror image); more arms: test each
     tested = [exp] if len(arms) == 2 else arms
-    arm_values = rnd["arm"].to_numpy()
-    rows = []
-    for level in by:
-        if level == "overall":
-            groups = [("all", np.ones(len(rnd), dtype=bool))]
-        else:
-            key = rnd[level].astype("string").fillna("(missing)")
-            groups = [(g, (key == g).to_numpy()) for g in sorted(key.unique())]
-        for g, mask in groups:
-            n = int(mask.sum())
-            counts = rnd.loc[mask, "arm"].value_counts()
-            for arm in tested:
-                p_arm = float(protocol.allocation_proportions[arm])
-                k = int((arm_values[mask] == arm).sum())
-                expected = n * p_arm
-                d_obs = k - expected
-                sim_k = (sim[:, mask] == arms.index(arm)).sum(axis=1)
-                d_sim = sim_k - expected
-                lo, hi = np.quantile(sim_k, [0.025, 0.975])
-                min_p = min_attainable_p(n, p_arm)
-                degenerate = np.ptp(d_sim) == 0
-                testable = min_p < alpha and not degenerate
-                if testable:
-                    p_bin = float(binomtest(k, n, p_arm).pvalue)
-                    p_sch = float((1 + np.sum(np.abs(d_sim) >= abs(d_obs) - 1e-9)) / (1 + n_sim))
-                    note = ""
-                else:
-                    p_bin = p_sch = np.nan
-                    note = (f"too small to test (smallest attainable p = {min_p:.2g})"
-                            if min_p >= alpha else "the scheme fixes this count (no variation to test)")
-                row = {"level": level, "group": str(g), "n": n}
-                row.update({f"n_{a}": int(counts.get(a, 0)) for a in arms})
-                row.update({"arm": arm, "prop": k / n if n else np.nan, "planned_prop": p_arm, "expected": expected,
-                            "difference": d_obs, "p_binomial": p_bin, "scheme_low": float(lo),
-                            "scheme_high": float(hi), "p_scheme": p_sch, "testable": bool(testable), "note": note})
-                rows.append(row)
+    rows, omni = [], []
+    for level, g, mask in _groups(rnd, by, protocol):
+        counts = rnd.loc[mask, "arm"].value_counts()
+        for arm in tested:
+            rows.append({"level": level, "group": str(g), "n": int(mask.sum()),
+                         **{f"n_{a}": int(counts.get(a, 0)) for a in arms}, **_arm_row(ctx, arm, mask)})
+        if len(arms) >= 3:
+            omni.append({"level": level, "group": str(g), **_omnibus_row(ctx, mask)})
     table = pd.DataFrame(rows)
-    return AllocationSummary(table=table, protocol_id=protocol.id, experimental_arm=exp, planned_prop=p_exp,
-                             scheme=sch.label, n_sim=int(n_sim), alpha=alpha, seed=seed)
+    omnibus = pd.DataFrame(omni, columns=list(_OMNIBUS_COLUMNS))
+    return AllocationSummary(summary=table, protocol_id=protocol.id, experimental_arm=exp,
+                             planned_prop=float(protocol.allocation_proportions[exp]), scheme=sch.label,
+                             n_sim=int(n_sim), conf_level=conf_level, seed=seed, omnibus=omnibus,
+                             scheme_stated=stated)
+
+
+_OMNIBUS_COLUMNS = ("level", "group", "n", "chi2", "df", "p_chisq", "p_multinomial", "multinomial_method",
+                    "p_scheme", "testable", "flag_on", "flagged", "note")
 
 
 @dataclass(frozen=True)
-class CumulativeAllocation:
+class _Context:
+    arms: list
+    props: np.ndarray
+    arm_values: np.ndarray
+    sim: np.ndarray
+    n_sim: int
+    alpha: float
+    stated: bool
+    seed: int
+
+
+def _groups(rnd: pd.DataFrame, by, protocol):
+    """(level, group, mask) for every reporting level and group, in protocol order."""
+    for level in by:
+        if level == "overall":
+            yield level, "all", np.ones(len(rnd), dtype=bool)
+            continue
+        key = rnd[level].astype("string").fillna("(missing)")
+        for g in group_order(key, protocol=protocol, column=level):
+            yield level, g, (key == g).to_numpy()
+
+
+def _arm_row(ctx: _Context, arm: str, mask: np.ndarray) -> dict:
+    """The tests of one arm's count in one group."""
+    from scipy.stats import binomtest
+
+    n = int(mask.sum())
+    p_arm = float(ctx.props[ctx.arms.index(arm)])
+    k = int((ctx.arm_values[mask] == arm).sum())
+    expected = n * p_arm
+    d_obs = k - expected
+    sim_k = (ctx.sim[:, mask] == ctx.arms.index(arm)).sum(axis=1)
+    d_sim = sim_k - expected
+    lo, hi = np.quantile(sim_k, [0.025, 0.975])
+    min_p = min_attainable_p(n, p_arm)
+    testable = min_p < ctx.alpha and np.ptp(d_sim) > 0
+    flag_on = "p_scheme" if ctx.stated else "p_binomial"
+    if testable:
+        p_bin = float(binomtest(k, n, p_arm).pvalue)
+        p_sch = float((1 + np.sum(np.abs(d_sim) >= abs(d_obs) - 1e-9)) / (1 + ctx.n_sim))
+        note = "" if ctx.stated else "p_scheme under an assumed scheme (the protocol states none): not used to flag"
+    else:
+        p_bin = p_sch = np.nan
+        note = (f"too small to test (smallest attainable p = {min_p:.2g})"
+                if min_p >= ctx.alpha else "the scheme fixes this count (no variation to test)")
+    flagged = bool(testable and (p_sch if ctx.stated else p_bin) < ctx.alpha)
+    return {"arm": arm, "prop": k / n if n else np.nan, "planned_prop": p_arm, "expected": expected,
+            "difference": d_obs, "p_binomial": p_bin, "scheme_low": float(lo), "scheme_high": float(hi),
+            "p_scheme": p_sch, "testable": bool(testable),
+            "p_scheme_basis": "protocol's scheme" if ctx.stated else "assumed scheme", "flag_on": flag_on,
+            "flagged": flagged, "note": note}
+
+
+def _omnibus_row(ctx: _Context, mask: np.ndarray) -> dict:
+    """Exact multinomial and chi-square goodness of fit of one group's whole split (k >= 3 arms)."""
+    from scipy.stats import chisquare
+
+    n = int(mask.sum())
+    counts = np.array([(ctx.arm_values[mask] == a).sum() for a in ctx.arms])
+    expected = n * ctx.props
+    min_p = min(min_attainable_p(n, float(p)) for p in ctx.props)
+    row = {"n": n, "df": len(ctx.arms) - 1, "flag_on": "p_scheme" if ctx.stated else "p_multinomial"}
+    if min_p >= ctx.alpha:
+        return {**row, "chi2": np.nan, "p_chisq": np.nan, "p_multinomial": np.nan, "multinomial_method": "",
+                "p_scheme": np.nan, "testable": False, "flagged": False,
+                "note": f"too small to test (smallest attainable p = {min_p:.2g})"}
+    chi2, p_chisq = chisquare(counts, expected)
+    p_multi, method = exact_multinomial_test(counts, ctx.props, seed=ctx.seed)
+    sim_counts = np.stack([(ctx.sim[:, mask] == i).sum(axis=1) for i in range(len(ctx.arms))], axis=1)
+    sim_chi2 = ((sim_counts - expected) ** 2 / expected).sum(axis=1)
+    p_sch = float((1 + np.sum(sim_chi2 >= chi2 - 1e-9)) / (1 + ctx.n_sim))
+    flagged = bool((p_sch if ctx.stated else p_multi) < ctx.alpha)
+    note = "" if ctx.stated else "p_scheme under an assumed scheme (the protocol states none): not used to flag"
+    return {**row, "chi2": float(chi2), "p_chisq": float(p_chisq), "p_multinomial": p_multi,
+            "multinomial_method": method, "p_scheme": p_sch, "testable": True, "flagged": flagged, "note": note}
+
+
+@dataclass(frozen=True)
+class CumulativeAllocation(Result):
     """Result of :func:`cumulative_allocation`.
 
     Attributes
     ----------
-    table : DataFrame
+    summary : DataFrame
         One row per randomized subject in enrollment order: ``j, subject_id, randomization_date,
         arm, n_<exp>, expected, deviation`` (``n_exp(j) − ρ·j``), ``scheme_lower, scheme_upper``
         (pointwise band from re-randomizing with the protocol scheme) and ``complete_lower,
         complete_upper`` (the same under complete randomization).
     """
 
-    table: pd.DataFrame
+    summary: pd.DataFrame
     protocol_id: str
     experimental_arm: str
     planned_prop: float
     scheme: str
-    level: float
+    conf_level: float
     n_sim: int
     ties_note: str = ""
-    extra: dict = field(default_factory=dict, repr=False)
+    seed: int = 0
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.table
+    analysis: ClassVar[str] = "cumulative_allocation"
+    part_keys: ClassVar[dict] = {"summary": ("j", "subject_id", "randomization_date", "arm")}
 
-    def _repr_html_(self) -> str:  # pragma: no cover - presentation
-        from ..tables import frame_html
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return (self.ties_note,) if self.ties_note else ()
 
-        return frame_html(self.table.tail(20), caption=f"Cumulative allocation ({self.protocol_id}); "
-                          f"{self.level:.0%} bands from {self.n_sim:,} simulations. {self.ties_note}", digits=3)
+    def settings(self) -> dict:
+        return {"protocol": self.protocol_id, "experimental_arm": self.experimental_arm,
+                "planned_prop": self.planned_prop, "scheme": self.scheme, "conf_level": self.conf_level,
+                "n_sim": self.n_sim, "seed": self.seed}
+
+    def title(self) -> str:
+        return (f"Cumulative allocation ({self.protocol_id}); {self.conf_level:.0%} bands from {self.n_sim:,} "
+                f"simulations (seed {self.seed})")
+
+    def html_parts(self):
+        return [("last 20 subjects", self.summary.tail(20))]
+
+    def figure(self, **kwargs):
+        """The cumulative allocation plot (:func:`trialkit.plot_cumulative_allocation`)."""
+        from ..plots.randomization import plot_cumulative_allocation
+
+        return plot_cumulative_allocation(self, **kwargs)
 
 
-def cumulative_allocation(study, *, protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
-                          n_sim: int = 2000, seed: int = 0, level: float = 0.95) -> CumulativeAllocation:
+def cumulative_allocation(data, *, protocol: str | Protocol | None = None, scheme: str | Scheme | None = None,
+                          n_sim: int = 2000, seed: int = 0, conf_level: float = 0.95) -> CumulativeAllocation:
     """Cumulative experimental-arm count minus its planned share, ``N_exp(j) − ρ·j``, over enrollment.
 
     Subjects are ordered by ``randomization_date`` (ties keep the table's order; the note says how
@@ -316,16 +480,17 @@ def cumulative_allocation(study, *, protocol: str | Protocol | None = None, sche
     -------
     CumulativeAllocation
     """
-    rnd, protocol = _unpack(study, protocol)
+    rnd, protocol = _unpack(data, protocol)
     if not len(rnd):
         raise AllocationError("no randomized subjects; the cumulative allocation needs at least one.")
+    _check_conf_level(conf_level)
     arms = list(protocol.ratio)
     exp = protocol.experimental_arm
     rho = float(protocol.allocation_proportions[exp])
     sch = _scheme_for(rnd, protocol, scheme)
     j = np.arange(1, len(rnd) + 1)
     n_exp = np.cumsum((rnd["arm"] == exp).to_numpy())
-    alpha = (1 - level) / 2
+    alpha = (1 - conf_level) / 2
     out = pd.DataFrame({"j": j, "subject_id": rnd["subject_id"].to_numpy()})
     if "randomization_date" in rnd:
         out["randomization_date"] = rnd["randomization_date"].to_numpy()
@@ -344,11 +509,11 @@ def cumulative_allocation(study, *, protocol: str | Protocol | None = None, sche
         if dup.any():
             note = (f"{int(dup.sum())} subjects share a randomization date with another; within a day the "
                     "table's order is used.")
-    return CumulativeAllocation(table=out, protocol_id=protocol.id, experimental_arm=exp, planned_prop=rho,
-                                scheme=sch.label, level=level, n_sim=n_sim, ties_note=note)
+    return CumulativeAllocation(summary=out, protocol_id=protocol.id, experimental_arm=exp, planned_prop=rho,
+                                scheme=sch.label, conf_level=conf_level, n_sim=n_sim, ties_note=note, seed=seed)
 
 
-def allocation_over_time(study, *, by: str = "site_id", protocol: str | Protocol | None = None) -> pd.DataFrame:
+def allocation_over_time(data, *, by: str = "site_id", protocol: str | Protocol | None = None) -> pd.DataFrame:
     """Allocation by group over calendar time: one row per randomized subject, with running counts.
 
     Returns
@@ -358,7 +523,7 @@ def allocation_over_time(study, *, by: str = "site_id", protocol: str | Protocol
         ``n_<arm>`` cumulative counts within the group, ``prop_<exp>`` running share and
         ``expected_<exp>`` (``ρ·k``), sorted by date.
     """
-    rnd, protocol = _unpack(study, protocol)
+    rnd, protocol = _unpack(data, protocol)
     if by not in rnd:
         raise AllocationError(f"cannot group by {by!r}: not a column of the randomization table; available: "
                               f"{', '.join(map(str, rnd.columns))}.")

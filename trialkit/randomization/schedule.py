@@ -31,12 +31,15 @@ import json
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import ScheduleError
+from ..io.export import csv_text
 from ..protocols import Protocol, get_protocol
+from ..results import Result
 
 __all__ = ["Schedule", "ScheduleCheck", "generate_schedule", "verify_schedule", "read_schedule",
            "stratum_rng", "ALGORITHMS"]
@@ -44,10 +47,6 @@ __all__ = ["Schedule", "ScheduleCheck", "generate_schedule", "verify_schedule", 
 ALGORITHMS = ("blocks", "complete")
 SCHEDULE_COLUMNS = ["stratum", "sequence", "block", "block_size", "arm"]
 _SITE_FACTORS = ("site_id", "country", "region")
-
-
-class ScheduleError(TrialkitError):
-    """A schedule cannot be generated or verified with the given arguments."""
 
 
 def _version() -> str:
@@ -88,11 +87,11 @@ def _block_sizes(protocol: Protocol, block_sizes) -> tuple[int, ...]:
     return tuple(int(b) for b in sizes)
 
 
-def _levels(protocol: Protocol, stratify_by, levels) -> dict[str, tuple[str, ...]]:
+def _levels(protocol: Protocol, strata, levels) -> dict[str, tuple[str, ...]]:
     levels = dict(levels or {})
     out: dict[str, tuple[str, ...]] = {}
     factors = {f.name: f.levels for f in protocol.stratification}
-    for name in stratify_by:
+    for name in strata:
         if name in levels:
             vals = tuple(str(v) for v in levels[name])
         elif name in factors:
@@ -110,10 +109,10 @@ def _levels(protocol: Protocol, stratify_by, levels) -> dict[str, tuple[str, ...
         if len(set(vals)) != len(vals):
             raise ScheduleError(f"factor {name!r} has repeated levels {list(vals)}; give each level once.")
         out[name] = vals
-    extra = set(levels) - set(stratify_by)
+    extra = set(levels) - set(strata)
     if extra:
-        raise ScheduleError(f"levels given for {sorted(extra)} which are not in stratify_by={list(stratify_by)}; "
-                            "add them to stratify_by or drop them from levels.")
+        raise ScheduleError(f"levels given for {sorted(extra)} which are not in strata={list(strata)}; "
+                            "add them to strata or drop them from levels.")
     return out
 
 
@@ -157,16 +156,18 @@ def _hash_frame(df: pd.DataFrame, params: dict) -> str:
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(Result):
     """A generated allocation schedule and what is needed to regenerate it.
 
     Attributes
     ----------
-    table : pandas.DataFrame
+    summary : pandas.DataFrame
+        Per stratum: ``stratum, n`` and the count per arm (property).
+    allocations : pandas.DataFrame
         One row per allocation slot: ``stratum`` (factor values joined by ``" / "``; ``"all"``
         when unstratified), one column per stratification factor, ``sequence`` (1-based within
         the stratum), ``block`` and ``block_size`` (empty for complete randomization), ``arm``.
-    protocol_id, algorithm, seed, block_sizes, n_per_stratum, stratify_by, levels
+    protocol_id, algorithm, seed, block_sizes, n_per_stratum, strata, levels
         The inputs (enough to regenerate the list with :func:`verify_schedule`).
     trialkit_version : str
         The version that generated the list.
@@ -174,13 +175,13 @@ class Schedule:
         SHA-256 over the parameters and the list, hex.
     """
 
-    table: pd.DataFrame = field(repr=False)
+    allocations: pd.DataFrame = field(repr=False)
     protocol_id: str
     algorithm: str
     seed: int
     block_sizes: tuple[int, ...]
     n_per_stratum: int
-    stratify_by: tuple[str, ...]
+    strata: tuple[str, ...]
     levels: dict = field(repr=False)
     ratio: dict = field(default_factory=dict)
     trialkit_version: str = ""
@@ -191,17 +192,30 @@ class Schedule:
         """The generation parameters (what the hash covers besides the list itself)."""
         return {"protocol_id": self.protocol_id, "algorithm": self.algorithm, "seed": self.seed,
                 "block_sizes": list(self.block_sizes), "n_per_stratum": self.n_per_stratum,
-                "stratify_by": list(self.stratify_by), "levels": {k: list(v) for k, v in self.levels.items()},
+                "strata": list(self.strata), "levels": {k: list(v) for k, v in self.levels.items()},
                 "ratio": dict(self.ratio)}
 
     def metadata(self) -> dict:
         """Parameters plus ``trialkit_version`` and ``hash``."""
         return {**self.params, "trialkit_version": self.trialkit_version, "hash": self.hash}
 
-    def to_frame(self) -> pd.DataFrame:
-        """The list with ``seed, algorithm, trialkit_version, schedule_hash`` as columns too."""
-        return self.table.assign(seed=self.seed, algorithm=self.algorithm,
-                                 trialkit_version=self.trialkit_version, schedule_hash=self.hash)
+    analysis: ClassVar[str] = "generate_schedule"
+    part_keys: ClassVar[dict] = {"allocations": ("stratum", "sequence")}
+
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "allocations": self.allocations}
+
+    def settings(self) -> dict:
+        meta = self.metadata()
+        return {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in meta.items()}
+
+    def title(self) -> str:
+        return (f"Allocation schedule — protocol {self.protocol_id}, {self.algorithm}, seed {self.seed}, "
+                f"{self.allocations['stratum'].nunique()} strata, {len(self.allocations)} slots; "
+                f"trialkit {self.trialkit_version}; sha256 {self.hash[:16]}…")
+
+    def html_parts(self):
+        return [("per stratum", self.summary.head(30))]
 
     def to_csv(self, path: str | PathLike) -> Path:
         """Write the list as CSV with the parameters in leading ``# key: value`` lines; return the path.
@@ -213,26 +227,22 @@ class Schedule:
         for k, v in self.metadata().items():
             lines.append(f"# {k}: {json.dumps(v)}")
         buf = io.StringIO()
-        self.table.to_csv(buf, index=False, lineterminator="\n")
+        buf.write(csv_text(self.allocations))
         path.write_text("\n".join(lines) + "\n" + buf.getvalue(), encoding="utf-8")
         return path
 
+    @property
     def summary(self) -> pd.DataFrame:
         """Per stratum: list length and count per arm."""
-        t = self.table
+        t = self.allocations
         out = pd.crosstab(t["stratum"], t["arm"]).reindex(columns=list(self.ratio), fill_value=0)
         out.insert(0, "n", out.sum(axis=1))
+        out.columns.name = None
         return out.reset_index()
-
-    def _repr_html_(self) -> str:  # pragma: no cover - presentation
-        head = (f"<b>Allocation schedule</b> — protocol {self.protocol_id}, {self.algorithm}, seed {self.seed}, "
-                f"{self.table['stratum'].nunique()} strata, {len(self.table)} slots; "
-                f"trialkit {self.trialkit_version}; sha256 <code>{self.hash[:16]}…</code>")
-        return head + self.summary().head(30).to_html(index=False)
 
 
 def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int,
-                      stratify_by: tuple[str, ...] | list[str] = (), levels: dict | None = None,
+                      strata: tuple[str, ...] | list[str] = (), levels: dict | None = None,
                       algorithm: str = "blocks", block_sizes: tuple[int, ...] | None = None) -> Schedule:
     """Generate an allocation schedule for every stratum of a protocol.
 
@@ -245,7 +255,7 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
         its last block, so a stratum may hold a few more slots (never a partial block).
     seed : int
         Master seed (a non-negative integer). Record it; it and the parameters regenerate the list.
-    stratify_by : sequence of str
+    strata : sequence of str
         Factors to stratify by, in order: protocol stratification factors (e.g. ``"age_group"``),
         ``"site_id"``, ``"country"`` or ``"region"`` (levels from the protocol's site list), or any
         name whose levels you give in ``levels``. Empty: one unstratified list.
@@ -260,16 +270,16 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
     Returns
     -------
     Schedule
-        ``.table`` holds ``stratum, <factors...>, sequence, block, block_size, arm``.
+        ``.allocations`` holds ``stratum, <factors...>, sequence, block, block_size, arm``; ``.summary`` the counts per stratum.
 
     Examples
     --------
     >>> import trialkit as tk
-    >>> s = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, stratify_by=["age_group"])
-    >>> s.summary()  # each list ends on a complete block of 3 or 6, so 12 or 15 slots
-    arm          stratum   n  ALLR3  InO
-    0     1 to <10 years  12      4    8
-    1    10 to <18 years  15      5   10
+    >>> s = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, strata=["age_group"])
+    >>> s.summary  # each list ends on a complete block of 3 or 6, so 12 or 15 slots
+               stratum   n  ALLR3  InO
+    0   1 to <10 years  12      4    8
+    1  10 to <18 years  15      5   10
     """
     protocol = get_protocol(protocol)
     if algorithm not in ALGORITHMS:
@@ -278,17 +288,17 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
         raise ScheduleError(f"seed must be a non-negative integer, got {seed!r}; record the seed you use.")
     if isinstance(n_per_stratum, bool) or not isinstance(n_per_stratum, int | np.integer) or n_per_stratum < 1:
         raise ScheduleError(f"n_per_stratum must be a positive integer, got {n_per_stratum!r}.")
-    if isinstance(stratify_by, str):
-        stratify_by = (stratify_by,)
-    stratify_by = tuple(stratify_by)
-    if len(set(stratify_by)) != len(stratify_by):
-        raise ScheduleError(f"stratify_by repeats a factor: {list(stratify_by)}.")
+    if isinstance(strata, str):
+        strata = (strata,)
+    strata = tuple(strata)
+    if len(set(strata)) != len(strata):
+        raise ScheduleError(f"strata repeats a factor: {list(strata)}.")
     sizes = _block_sizes(protocol, block_sizes) if algorithm == "blocks" else ()
-    lv = _levels(protocol, stratify_by, levels)
+    lv = _levels(protocol, strata, levels)
     frames = []
     combos = itertools.product(*lv.values()) if lv else [()]
     for combo in combos:
-        factors = dict(zip(stratify_by, combo))
+        factors = dict(zip(strata, combo))
         rng = stratum_rng(int(seed), stratum_key(factors))
         df = _one_stratum(rng, protocol, int(n_per_stratum), algorithm, sizes)
         df.insert(0, "stratum", " / ".join(combo) if combo else "all")
@@ -296,10 +306,10 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
             df.insert(1 + i, k, v)
         frames.append(df)
     table = pd.concat(frames, ignore_index=True)
-    table = table.astype({"stratum": "string", "arm": "string", **{k: "string" for k in stratify_by}})
+    table = table.astype({"stratum": "string", "arm": "string", **{k: "string" for k in strata}})
     table["sequence"] = table["sequence"].astype("Int64")
-    sched = Schedule(table=table, protocol_id=protocol.id, algorithm=algorithm, seed=int(seed),
-                     block_sizes=sizes, n_per_stratum=int(n_per_stratum), stratify_by=stratify_by,
+    sched = Schedule(allocations=table, protocol_id=protocol.id, algorithm=algorithm, seed=int(seed),
+                     block_sizes=sizes, n_per_stratum=int(n_per_stratum), strata=strata,
                      levels={k: tuple(v) for k, v in lv.items()}, ratio=dict(protocol.ratio),
                      trialkit_version=_version())
     return Schedule(**{**sched.__dict__, "hash": _hash_frame(table, sched.params)})
@@ -322,7 +332,7 @@ def read_schedule(path: str | PathLike) -> Schedule:
                                     "regenerate the file with Schedule.to_csv.") from None
         elif not line.startswith("#"):
             body.append(line)
-    need = {"protocol_id", "algorithm", "seed", "block_sizes", "n_per_stratum", "stratify_by", "levels", "hash"}
+    need = {"protocol_id", "algorithm", "seed", "block_sizes", "n_per_stratum", "strata", "levels", "hash"}
     missing = need - set(meta)
     if missing:
         raise ScheduleError(f"{path}: header lacks {sorted(missing)}; it was not written by Schedule.to_csv "
@@ -331,15 +341,15 @@ def read_schedule(path: str | PathLike) -> Schedule:
     for c in ("sequence", "block", "block_size"):
         if c in table:
             table[c] = pd.to_numeric(table[c].replace("", pd.NA)).astype("Int64")
-    return Schedule(table=table, protocol_id=meta["protocol_id"], algorithm=meta["algorithm"], seed=int(meta["seed"]),
+    return Schedule(allocations=table, protocol_id=meta["protocol_id"], algorithm=meta["algorithm"], seed=int(meta["seed"]),
                     block_sizes=tuple(meta["block_sizes"]), n_per_stratum=int(meta["n_per_stratum"]),
-                    stratify_by=tuple(meta["stratify_by"]),
+                    strata=tuple(meta["strata"]),
                     levels={k: tuple(v) for k, v in meta["levels"].items()}, ratio=meta.get("ratio", {}),
                     trialkit_version=meta.get("trialkit_version", ""), hash=meta["hash"])
 
 
 @dataclass(frozen=True)
-class ScheduleCheck:
+class ScheduleCheck(Result):
     """Result of :func:`verify_schedule`.
 
     Attributes
@@ -364,23 +374,35 @@ class ScheduleCheck:
     generated_by: str
     differences: pd.DataFrame = field(repr=False)
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.differences
+    analysis: ClassVar[str] = "verify_schedule"
+    part_keys: ClassVar[dict] = {"differences": ("stratum", "sequence")}
 
-    def _repr_html_(self) -> str:  # pragma: no cover - presentation
-        verdict = "<b style='color:green'>verified</b>" if self.ok else "<b style='color:#b00'>NOT verified</b>"
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row: ``ok, n_slots, n_mismatched, hash_matches, stored_hash, recomputed_hash, generated_by``."""
+        return pd.DataFrame([{"ok": self.ok, "n_slots": self.n_slots, "n_mismatched": self.n_mismatched,
+                              "hash_matches": self.hash_matches, "stored_hash": self.stored_hash,
+                              "recomputed_hash": self.recomputed_hash, "generated_by": self.generated_by}])
+
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "differences": self.differences}
+
+    def title(self) -> str:
+        verdict = "verified" if self.ok else "NOT verified"
         return (f"Schedule {verdict}: {self.n_slots} slots, {self.n_mismatched} differ; stored hash "
-                f"{'matches' if self.hash_matches else 'does NOT match'} the list."
-                + (self.differences.head(20).to_html(index=False) if self.n_mismatched else ""))
+                f"{'matches' if self.hash_matches else 'does NOT match'} the list")
+
+    def html_parts(self):
+        return [("differing slots (first 20)", self.differences.head(20))] if self.n_mismatched else []
 
 
-def verify_schedule(schedule: Schedule | str | PathLike) -> ScheduleCheck:
+def verify_schedule(data: Schedule | str | PathLike) -> ScheduleCheck:
     """Regenerate a schedule from its stored parameters and compare it slot by slot.
 
     Parameters
     ----------
-    schedule : Schedule or path
-        A :class:`Schedule` or a CSV written by :meth:`Schedule.to_csv`.
+    data : Schedule or path
+        The schedule to check: a :class:`Schedule` or a CSV written by :meth:`Schedule.to_csv`.
 
     Returns
     -------
@@ -393,22 +415,21 @@ def verify_schedule(schedule: Schedule | str | PathLike) -> ScheduleCheck:
     >>> tk.verify_schedule(s).ok
     True
     """
-    if not isinstance(schedule, Schedule):
-        schedule = read_schedule(schedule)
+    schedule = data if isinstance(data, Schedule) else read_schedule(data)
     regen = generate_schedule(schedule.protocol_id, n_per_stratum=schedule.n_per_stratum, seed=schedule.seed,
-                              stratify_by=schedule.stratify_by, levels=dict(schedule.levels),
+                              strata=schedule.strata, levels=dict(schedule.levels),
                               algorithm=schedule.algorithm, block_sizes=schedule.block_sizes or None)
     if schedule.ratio and dict(schedule.ratio) != dict(regen.ratio):
         raise ScheduleError(f"the schedule was generated with ratio {schedule.ratio} but protocol "
                             f"{schedule.protocol_id} now says {regen.ratio}; verify against the protocol version "
                             "used at generation.")
-    stored = schedule.table
+    stored = schedule.allocations
     missing = [c for c in ("stratum", "sequence", "arm") if c not in stored]
     if missing:
         raise ScheduleError(f"the stored schedule lacks column(s) {missing}; it needs stratum, sequence and arm.")
     key = ["stratum", "sequence"]
     a = stored[key + ["arm"]].astype({"stratum": "string", "sequence": "Int64", "arm": "string"})
-    b = regen.table[key + ["arm"]]
+    b = regen.allocations[key + ["arm"]]
     m = a.merge(b, on=key, how="outer", suffixes=("_stored", "_regen"), indicator=True)
     diff = m[(m["_merge"] != "both") | (m["arm_stored"].fillna("") != m["arm_regen"].fillna(""))]
     diff = diff.rename(columns={"arm_stored": "stored_arm", "arm_regen": "regenerated_arm"})[

@@ -30,93 +30,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..analysis_set import is_study, stratum_codes
 from ..protocols import Protocol, get_protocol
+from ..results import Result
+from .scheme import Scheme, SimulationError, protocol_scheme
 
-__all__ = ["Scheme", "DesignSimulation", "simulate_design", "protocol_scheme", "simulate_arms",
-           "stratum_codes"]
-
-SCHEMES = ("complete", "blocks", "minimization")
-
-
-class SimulationError(TrialkitError):
-    """A design simulation cannot run with the given arguments."""
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """A randomization scheme.
-
-    Parameters
-    ----------
-    algorithm : {"complete", "blocks", "minimization"}
-    stratify_by : tuple of str
-        Factors whose combinations define the strata (``blocks``) or the factors minimized over
-        (``minimization``). Any column of the accrual frame: ``site_id``, ``country``, protocol factors.
-    block_sizes : tuple of int, optional
-        For ``blocks``; multiples of the minimal block. Default: the protocol's, else (m, 2m).
-    p_best : float
-        For ``minimization``: probability of taking the sub-arm that minimizes imbalance.
-    label : str, optional
-        Display name; built from the other fields when empty.
-    """
-
-    algorithm: str = "blocks"
-    stratify_by: tuple[str, ...] = ()
-    block_sizes: tuple[int, ...] | None = None
-    p_best: float = 0.8
-    label: str = ""
-
-    def __post_init__(self):
-        if self.algorithm not in SCHEMES:
-            raise SimulationError(f"unknown scheme {self.algorithm!r}; use one of {', '.join(SCHEMES)}.")
-        if isinstance(self.stratify_by, str):
-            object.__setattr__(self, "stratify_by", (self.stratify_by,))
-        object.__setattr__(self, "stratify_by", tuple(self.stratify_by))
-        if not 0 < self.p_best <= 1:
-            raise SimulationError(f"p_best must lie in (0, 1], got {self.p_best}.")
-        if not self.label:
-            by = f" by {' × '.join(self.stratify_by)}" if self.stratify_by else ""
-            name = {"complete": "complete randomization", "blocks": "permuted blocks",
-                    "minimization": "minimization"}[self.algorithm]
-            if self.algorithm == "complete":
-                by = ""
-            object.__setattr__(self, "label", name + by)
-
-    @classmethod
-    def parse(cls, spec: str | Scheme) -> Scheme:
-        """``"complete"``, ``"blocks"``, ``"blocks by site_id"``, ``"minimization by a+b"`` → Scheme."""
-        if isinstance(spec, Scheme):
-            return spec
-        if not isinstance(spec, str):
-            raise SimulationError(f"a scheme is a Scheme or a string like 'blocks by site_id', got {spec!r}.")
-        algo, _, by = spec.strip().partition(" by ")
-        factors = tuple(f.strip() for f in by.replace("×", "+").split("+") if f.strip())
-        return cls(algorithm=algo.strip(), stratify_by=factors)
-
-
-def protocol_scheme(protocol: str | Protocol) -> Scheme:
-    """The scheme a protocol declares (``randomization.method`` and its stratification factors)."""
-    p = get_protocol(protocol)
-    factors = tuple(f.name for f in p.stratification)
-    stated = (p.raw.get("randomization") or {}).get("method")
-    if not stated:
-        return Scheme("blocks", stratify_by=factors, block_sizes=p.block_sizes or None,
-                      label="assumed: permuted blocks" + (f" by {' × '.join(factors)}" if factors else "")
-                      + " (the protocol states no method)")
-    method = str(stated).lower()
-    if "minimi" in method:
-        return Scheme("minimization", stratify_by=factors, label=f"protocol: minimization ({method})")
-    if "block" in method:
-        by = factors if "stratified" in method else ()
-        return Scheme("blocks", stratify_by=by, block_sizes=p.block_sizes or None,
-                      label=f"protocol: {method}" + (f" by {' × '.join(by)}" if by else ""))
-    return Scheme("complete", label=f"protocol: {method}")
-
+__all__ = ["Scheme", "DesignSimulation", "simulate_design", "protocol_scheme", "simulate_arms"]
 
 def _block_sizes(protocol: Protocol, scheme: Scheme) -> np.ndarray:
     from .schedule import ScheduleError, _block_sizes
@@ -125,20 +49,6 @@ def _block_sizes(protocol: Protocol, scheme: Scheme) -> np.ndarray:
         return np.asarray(_block_sizes(protocol, scheme.block_sizes), dtype=np.int64)
     except ScheduleError as exc:
         raise SimulationError(str(exc)) from None
-
-
-def stratum_codes(frame: pd.DataFrame, factors: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Integer stratum code per row (combination of ``factors``) and the stratum labels."""
-    if not factors:
-        return np.zeros(len(frame), dtype=np.int64), ["all"]
-    missing = [f for f in factors if f not in frame]
-    if missing:
-        raise SimulationError(f"stratification factor(s) {missing} are not columns of the accrual data "
-                              f"(columns: {', '.join(map(str, frame.columns))}); add them or drop them from the scheme.")
-    key = frame[list(factors)].astype("string").fillna("(missing)")
-    codes, uniques = pd.MultiIndex.from_frame(key).factorize()
-    labels = [" / ".join(u) if isinstance(u, tuple) else str(u) for u in uniques]
-    return codes.astype(np.int64), labels
 
 
 def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_strata: int,
@@ -205,7 +115,7 @@ def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_s
 
 
 @dataclass(frozen=True)
-class DesignSimulation:
+class DesignSimulation(Result):
     """Result of :func:`simulate_design`.
 
     Imbalance is the experimental arm's count minus its planned share of the patients,
@@ -238,20 +148,36 @@ class DesignSimulation:
     experimental_arm: str = ""
     n_trials: int = 0
     seed: int = 0
-    level: float = 0.95
+    conf_level: float = 0.95
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.summary
+    analysis: ClassVar[str] = "simulate_design"
+    part_keys: ClassVar[dict] = {"summary": ("scheme",), "strata": ("scheme", "stratum"),
+                                 "band": ("scheme", "j"), "trials": ("scheme", "trial")}
 
-    def _repr_html_(self) -> str:  # pragma: no cover - presentation
-        head = (f"<b>Design simulation</b> — protocol {self.protocol_id}, {self.n_trials:,} trials per scheme, "
-                f"seed {self.seed}. Imbalance = N<sub>{self.experimental_arm}</sub> − planned share × n.")
-        return head + self.summary.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "strata": self.strata, "band": self.band, "trials": self.trials}
+
+    def settings(self) -> dict:
+        return {"protocol": self.protocol_id, "experimental_arm": self.experimental_arm,
+                "n_trials": self.n_trials, "seed": self.seed, "conf_level": self.conf_level}
+
+    def title(self) -> str:
+        return (f"Design simulation — protocol {self.protocol_id}, {self.n_trials:,} trials per scheme, seed "
+                f"{self.seed}. Imbalance = N({self.experimental_arm}) − planned share × n")
+
+    def html_parts(self):
+        return [("", self.summary), ("by stratum", self.strata)]
+
+    def figure(self, **kwargs):
+        """The design-simulation plot (:func:`trialkit.plot_design_simulation`)."""
+        from ..plots.randomization import plot_design_simulation
+
+        return plot_design_simulation(self, **kwargs)
 
 
 def _accrual_frame(accrual, protocol: Protocol, n_patients, factor_probs, rng, n_trials, needed):
     """Return (fixed_frame or None, per-trial generator of frames as arrays)."""
-    if hasattr(accrual, "randomization") and hasattr(accrual, "protocol"):
+    if is_study(accrual):
         accrual = accrual.randomization
     if isinstance(accrual, pd.DataFrame):
         if not len(accrual):
@@ -372,16 +298,16 @@ def _stratum_running_max(arms: np.ndarray, S: np.ndarray, n_strata: int, exp_idx
     return worst.reshape(T, n_strata)
 
 
-def simulate_design(accrual, *, protocol: str | Protocol | None = None,
+def simulate_design(data, *, protocol: str | Protocol | None = None,
                     schemes: str | Scheme | Sequence[str | Scheme] | None = None,
                     n_patients: int | None = None, n_trials: int = 10_000, seed: int = 0,
-                    factor_probs: dict | None = None, level: float = 0.95) -> DesignSimulation:
+                    factor_probs: dict | None = None, conf_level: float = 0.95) -> DesignSimulation:
     """Simulate many trials under one or more randomization schemes and summarize the imbalance.
 
     Parameters
     ----------
-    accrual : Study, DataFrame or Series
-        *Fixed* accrual: a Study (its randomization table) or a frame with one row per patient in
+    data : Study, DataFrame or Series
+        The accrual. *Fixed* accrual: a Study (its randomization table) or a frame with one row per patient in
         enrollment order (sorted by ``randomization_date`` when present) and a column per factor the
         schemes use; the same patients and order are re-randomized in every simulated trial.
         *Random* accrual: a Series of site weights indexed by ``site_id`` (e.g. expected patients per
@@ -399,7 +325,7 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
     seed : int
     factor_probs : dict, optional
         ``{factor: {level: probability}}`` for random accrual.
-    level : float
+    conf_level : float
         Coverage of the band of ``D(j)`` (default 0.95).
 
     Returns
@@ -416,10 +342,13 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
     >>> sim.summary[["scheme", "median_abs_final"]].shape
     (3, 2)
     """
+    accrual = data
     if protocol is None:
-        if not hasattr(accrual, "protocol"):
+        if not is_study(accrual):
             raise SimulationError("give protocol=... (the ratio is read from the protocol) or pass a Study.")
         protocol = accrual.protocol
+    if not 0 < conf_level < 1:
+        raise SimulationError(f"conf_level must lie strictly between 0 and 1 (e.g. 0.95), not {conf_level!r}")
     protocol = get_protocol(protocol)
     if not isinstance(n_trials, int | np.integer) or n_trials < 1:
         raise SimulationError(f"n_trials must be a positive integer, got {n_trials!r}.")
@@ -428,10 +357,10 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
     elif isinstance(schemes, str | Scheme):
         schemes = [schemes]
     schemes = [Scheme.parse(s) for s in schemes]
-    if n_patients is None and not isinstance(accrual, pd.DataFrame) and not hasattr(accrual, "randomization"):
+    if n_patients is None and not isinstance(accrual, pd.DataFrame) and not is_study(accrual):
         n_patients = protocol.planned_enrollment
     rng = np.random.default_rng(seed)
-    needed = sorted({f for s in schemes for f in s.stratify_by})
+    needed = sorted({f for s in schemes for f in s.strata})
     fixed, weights = _accrual_frame(accrual, protocol, n_patients, factor_probs, rng, n_trials, needed)
     shares = np.asarray(list(protocol.ratio.values()), dtype=float)
     p = shares / shares.sum()
@@ -441,24 +370,24 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
     if fixed is None:
         random_codes = _random_strata(weights, protocol, needed, n_trials, int(n_patients), rng, factor_probs)
     N = len(fixed) if fixed is not None else int(n_patients)
-    alpha = (1 - level) / 2
+    alpha = (1 - conf_level) / 2
     summaries, trials, strata_rows, bands = [], [], [], []
     for scheme in schemes:
         if fixed is not None:
-            s1, labels = stratum_codes(fixed, scheme.stratify_by)
+            s1, labels = stratum_codes(fixed, scheme.strata)
             S = np.broadcast_to(s1, (n_trials, N))
             lv, nlv = None, []
             if scheme.algorithm == "minimization":
-                per = [stratum_codes(fixed, [f]) for f in scheme.stratify_by]
+                per = [stratum_codes(fixed, [f]) for f in scheme.strata]
                 lv = np.broadcast_to(np.stack([c for c, _ in per], axis=-1), (n_trials, N, len(per)))
                 nlv = [len(lab) for _, lab in per]
         else:
-            S, labels = _combine(random_codes, list(scheme.stratify_by), (n_trials, N))
+            S, labels = _combine(random_codes, list(scheme.strata), (n_trials, N))
             lv, nlv = None, []
-            if scheme.algorithm == "minimization" and scheme.stratify_by:
-                lv = np.stack([random_codes[f][0] for f in scheme.stratify_by], axis=-1)
-                nlv = [len(random_codes[f][1]) for f in scheme.stratify_by]
-        if scheme.algorithm == "minimization" and not scheme.stratify_by:
+            if scheme.algorithm == "minimization" and scheme.strata:
+                lv = np.stack([random_codes[f][0] for f in scheme.strata], axis=-1)
+                nlv = [len(random_codes[f][1]) for f in scheme.strata]
+        if scheme.algorithm == "minimization" and not scheme.strata:
             raise SimulationError("minimization needs at least one factor: use e.g. 'minimization by age_group'.")
         nS = len(labels)
         arms, open_block = simulate_arms(protocol, scheme, np.ascontiguousarray(S), n_strata=nS, rng=rng,
@@ -516,4 +445,4 @@ def simulate_design(accrual, *, protocol: str | Protocol | None = None,
     return DesignSimulation(summary=pd.DataFrame(summaries), trials=pd.concat(trials, ignore_index=True),
                             strata=strata_df, band=pd.concat(bands, ignore_index=True), protocol_id=protocol.id,
                             experimental_arm=protocol.experimental_arm, n_trials=int(n_trials), seed=int(seed),
-                            level=level)
+                            conf_level=conf_level)

@@ -19,15 +19,16 @@ closed reports of a DMC charter). What enters each audience's kernel decides wha
 runner prepares the data of each audience (:mod:`trialkit.reports.data`) and only ``dsmb`` receives
 outcome rows with their arms.
 
-A protocol file or a study's ``study.yaml`` may declare more permissive reporting — a completed trial
-whose comparison is public — with::
+A protocol file may declare more permissive reporting — a completed trial whose comparison is
+public — with::
 
     reporting:
       comparative_outcomes: open     # default: closed
       reason: primary analysis published (Lancet 2031); trial closed to accrual
 
 Then the site and study reports also show study-wide outcome counts by arm, each page saying so and
-why. It is off by default and needs a reason.
+why. It is off by default and needs a reason. (A study's own protocol file is named in its
+``study.yaml``, ``protocol: my_protocol.yaml``; ``study.yaml`` itself has no ``reporting:`` key.)
 """
 
 from __future__ import annotations
@@ -125,24 +126,7 @@ def _parse(raw, source: str) -> Reporting | None:
     return Reporting(value, reason, source)
 
 
-def _study_yaml(folder: Path) -> dict:
-    import yaml
-
-    path = folder / "study.yaml"
-    if not path.exists():
-        return {}
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}  # the study loader has already read it, or reported it
-    return cfg if isinstance(cfg, dict) else {}
-
-
-def reporting_setting(protocol, folder: Path | None = None) -> Reporting:
-    """The reporting setting: ``study.yaml``'s ``reporting:`` when present, else the protocol's, else closed."""
-    if folder is not None:
-        found = _parse(_study_yaml(Path(folder)).get("reporting"), str(Path(folder) / "study.yaml"))
-        if found is not None:
-            return found
+def reporting_setting(protocol) -> Reporting:
+    """The protocol file's ``reporting:`` setting (checked), else closed."""
     found = _parse((protocol.raw or {}).get("reporting"), protocol.source or f"protocol {protocol.id}")
     return found or Reporting()

@@ -12,8 +12,7 @@ Isolation is built into the data, not left to the template.
   outcome rows; outcome and event counts pooled over arms and data-quality findings counted per
   site are computed here.
 * **dsmb**: :func:`dsmb_data` gives every table; it is the only audience whose kernel can compute
-  an outcome by arm. :func:`safety_data` is the hook for the safety section (not done yet:
-  adverse events are not in the data model).
+  an outcome or a safety result by arm (:func:`safety_data` says whether adverse events exist).
 
 With ``reporting: comparative_outcomes: open`` (see :mod:`trialkit.reports.audience`) the site and
 study aggregates also carry study-wide outcome counts by arm (``by_arm``).
@@ -42,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import UsageError
 from ..model import TABLES
 from ..study import Study
 from .audience import Reporting
@@ -53,8 +53,9 @@ __all__ = ["site_subset", "site_subsets", "SiteSplit", "study_aggregates", "pool
 CLOSED = Reporting()
 #: re-randomizations behind the study-wide scheme-based allocation p-value (site and study reports)
 ALLOCATION_SIMULATIONS = 2000
-#: tables that hold outcomes (or, through their dates, deaths); only the dsmb kernel gets them whole
-OUTCOME_TABLES = ("disposition", "response", "outcomes")
+#: tables that hold outcomes or safety data (or, through their dates, deaths); only the dsmb kernel gets
+#: them whole, a site its own patients' rows, the study team none
+OUTCOME_TABLES = ("disposition", "response", "outcomes", "adverse_events")
 
 MIN_CELL = 5
 
@@ -116,6 +117,7 @@ def site_subset(study: Study, site_id: str) -> Study:
         disposition=rows(study.disposition, rnd_ids),
         response=rows(study.response, rnd_ids),
         outcomes=rows(study.outcomes, rnd_ids),
+        adverse_events=rows(study.adverse_events, rnd_ids),  # issue 11: a site sees its own patients' events only
         source=f"{study.source} [site {site_id}]",
     )
 
@@ -227,9 +229,11 @@ class SiteSplit:
 
         h = hashlib.sha256(self.study.protocol.id.encode())
         tables = {}
-        for t in TABLES:  # in Study.checksum's order
+        for t in TABLES:  # in Study.checksum's order, which leaves out an empty adverse_events table
             df, rows = self._rows(t, site_id)
             tables[t] = df
+            if t == "adverse_events" and not len(df):
+                continue
             h.update(t.encode())
             h.update(",".join(map(str, df.columns)).encode())
             h.update(rows.tobytes())
@@ -273,7 +277,7 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
         JSON-serializable; ``None`` stands for a suppressed cell.
     """
     if min_cell < MIN_CELL:
-        raise ValueError(f"min_cell={min_cell}: cells under {MIN_CELL} patients are always suppressed; "
+        raise UsageError(f"min_cell={min_cell}: cells under {MIN_CELL} patients are always suppressed; "
                          f"give min_cell >= {MIN_CELL}.")
     s = study
     scr, rnd = s.screening, s.randomization
@@ -328,7 +332,7 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
     if len(rnd) >= min_cell:
         from ..randomization import allocation_summary
 
-        row = allocation_summary(s, by=("overall",), n_sim=ALLOCATION_SIMULATIONS).table.iloc[0]
+        row = allocation_summary(s, levels=("overall",), n_sim=ALLOCATION_SIMULATIONS).summary.iloc[0]
         allocation.update(p_binomial=None if pd.isna(row["p_binomial"]) else float(row["p_binomial"]),
                           p_scheme=None if pd.isna(row["p_scheme"]) else float(row["p_scheme"]))
 
@@ -469,22 +473,22 @@ def study_team_data(study: Study, *, findings: pd.DataFrame, checksum: str,
 
 
 def safety_data(study: Study) -> dict:
-    """Hook for the dsmb report's safety section — NOT DONE: adverse events are not in the data model.
+    """What the dsmb report's safety section will find: whether the study has adverse-event rows.
 
-    Today no :class:`~trialkit.study.Study` has an ``adverse_events`` table, and this returns
-    ``{"available": False, ...}``; the dsmb page then says that no safety summary is produced. When
-    the safety issue adds the table, this is where the runner prepares the per-arm adverse-event data
-    for the dsmb kernel (and only for it); until then a study that does carry such a table is
-    reported as "present but not summarized", never silently left out.
+    The runner's hook for safety data (issue 10): adverse events go to the dsmb kernel only (the whole
+    ``adverse_events`` table, through :func:`dsmb_data`); a site gets its own patients' events, the study
+    team none (:data:`OUTCOME_TABLES`). Returns ``{"available", "rows", "note"}``; with no rows the dsmb
+    page says that no safety summary can be produced, never silently leaving the section out.
     """
     ae = getattr(study, "adverse_events", None)
-    if ae is None:
+    rows = 0 if ae is None else int(len(ae))
+    if not rows:
         return {"available": False, "rows": 0,
-                "note": "Adverse-event data are not part of trialkit's data model yet: no safety summary is "
-                        "produced (the deaths above come from the disposition table)."}
-    return {"available": True, "rows": int(len(ae)), "summarized": False,
-            "note": f"The study has {len(ae)} adverse-event rows, but trialkit does not summarize adverse events yet; "
-                    "the safety summary is missing from this report."}
+                "note": "The study has no adverse-event data (no adverse_events table or an empty one): no safety "
+                        "summary is produced; the deaths above come from the disposition table."}
+    return {"available": True, "rows": rows,
+            "note": f"{rows} adverse-event rows: summary, SOC/PT table and events of special interest by arm "
+                    "(trialkit.ae_summary, ae_table, aesi)."}
 
 
 def dsmb_data(study: Study, *, checksum: str) -> tuple[dict[str, pd.DataFrame], dict]:

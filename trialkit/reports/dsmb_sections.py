@@ -7,8 +7,8 @@ runner's page shell (:func:`trialkit.reports.page.page`), so no template can lea
 
 Sections: CONSORT flow, Table 1, end-of-induction response with exact (Clopper–Pearson) intervals
 and the difference from the reference arm (Newcombe), Kaplan–Meier, log-rank and Cox for each
-time-to-event endpoint, deaths, and the safety summary — not done: adverse events are not in the
-data model yet (:func:`trialkit.reports.data.safety_data` is the hook).
+time-to-event endpoint, deaths, and the safety summary by arm when the study has adverse events
+(:mod:`trialkit.safety`; :func:`trialkit.reports.data.safety_data` is the runner's hook).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def response(rep: DsmbReport) -> pd.DataFrame:
     res = response_rates(s)
     diff = {(d.endpoint, d.comparison): d for d in res.differences.itertuples(index=False)}
     rows = []
-    for r in res.rates.itertuples(index=False):
+    for r in res.summary.itertuples(index=False):
         d = diff.get((r.endpoint, f"{r.group} - {ref}"))
         dtext = "reference" if r.group == ref else (
             "—" if d is None else f"{100 * d.difference:+.1f} % ({100 * d.lower:+.1f} to {100 * d.upper:+.1f})")
@@ -164,7 +164,7 @@ def _tests(rep: DsmbReport, endpoint: str) -> tuple[str, str]:
     except TrialkitError as exc:
         lr_text = f"not computed: {exc}"
     try:
-        t = cox(rep.study, endpoint=endpoint).table.iloc[0]
+        t = cox(rep.study, endpoint=endpoint).summary.iloc[0]
         cox_text = f"{t['comparison']}: HR {t['hr']:.2f} (95% CI {t['lower']:.2f} to {t['upper']:.2f}), p = {t['p_value']:.3f}"
     except TrialkitError as exc:
         cox_text = f"not computed: {exc}"
@@ -215,8 +215,21 @@ def deaths(rep: DsmbReport) -> pd.DataFrame:
     return _frame(rows, ["arm", "randomized", "deaths", "% of randomized", "during induction"])
 
 
-def safety(rep: DsmbReport) -> _HTML:
-    """The safety section: not produced yet — adverse events are not in the data model (the hook says so)."""
+def safety(rep: DsmbReport) -> list:
+    """The safety section, by arm: what to display, in order.
+
+    With adverse-event rows: :func:`trialkit.ae_summary` (participants with any, related, grade ≥ 3,
+    serious … events, with risk differences), :func:`trialkit.ae_table` (system organ class and
+    preferred term) and :func:`trialkit.aesi` for each event of special interest the protocol lists
+    (``aesi:`` in the protocol file). Without them, a note saying no safety summary can be produced
+    (the runner's :func:`trialkit.reports.data.safety_data`).
+    """
     info = rep.aggregates.get("safety") or {}
-    note = info.get("note") or "No adverse-event data were prepared for this report."
-    return _HTML(f'<p class="tk-audience"><b>Safety summary not produced.</b> {html.escape(note)}</p>')
+    if not len(rep.study.adverse_events):
+        note = info.get("note") or "The study has no adverse-event data: no safety summary is produced."
+        return [_HTML(f'<p class="tk-audience"><b>Safety summary not produced.</b> {html.escape(note)}</p>')]
+    from ..safety import ae_summary, ae_table, aesi, aesi_categories
+
+    out = [ae_summary(rep.study), ae_table(rep.study)]
+    out += [aesi(rep.study, category=c) for c in aesi_categories(rep.study.protocol)]
+    return out

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
+from ..errors import UsageError
+
 __all__ = ["page", "install_plotly_js", "index_page", "CSS"]
 
 CSS = """
@@ -30,7 +32,7 @@ footer{color:#8a9aab;font-size:.8em;margin-top:2em}
 text-align:center;padding:8px 12px;font-size:1.05em}
 .tk-audience{color:#34495e;background:#eef3f8;border-left:4px solid #5b7fa3;padding:6px 10px;margin:8px 0}
 .jp-OutputArea-output pre{white-space:pre-wrap}
-.jp-OutputArea-output{overflow-x:auto;max-width:100%}
+.jp-OutputArea-output{overflow-x:auto;max-width:100%;min-width:0}.tk-result .tk-part{overflow-x:auto;max-width:100%}
 main .tk-table td,main .tk-table th{white-space:normal}main table td{max-width:26em;overflow-wrap:break-word}
 main .tk-table caption{max-width:none}
 """
@@ -79,7 +81,7 @@ def page(body: str, *, title: str, plotly_js: str = "shared", footer: str = "", 
     elif plotly_js == "shared":
         script = f'<script src="../assets/{quote(plotly_asset_name())}"></script>'
     else:
-        raise ValueError(f"plotly_js must be 'shared' or 'inline', not {plotly_js!r}")
+        raise UsageError(f"plotly_js must be 'shared' or 'inline', not {plotly_js!r}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape((banner + ' · ' if banner else '') + title)}</title><style>{CSS}</style>"

@@ -290,10 +290,6 @@ def output_folder(out, audience: Audience = AUDIENCES["site"]) -> Path:
     return path
 
 
-def _study_folder(study_path) -> Path | None:
-    return None if isinstance(study_path, Study) else Path(study_path)
-
-
 def _resolve_pages(audience: Audience, study: Study, sites) -> tuple[list[str], dict[str, str]]:
     if audience.per_site:
         return resolve_sites(study, sites)
@@ -321,7 +317,7 @@ def prepare(study_path, *, audience: str = "site", sites="all", out="reports", j
         params["data_cut_date"] = data_cut_date
     if "protocol" in tmpl.contract:
         params["protocol"] = study.protocol.id
-    reporting = reporting_setting(study.protocol, _study_folder(study_path))
+    reporting = reporting_setting(study.protocol)
     requested, names = _resolve_pages(aud, study, sites)
     out = output_folder(out, aud)
     previous = previous_entries(read_manifest(inside(out, "manifest.json")), study.protocol.id, aud)

@@ -59,7 +59,7 @@ def _disagreements(study: Study, eligibility) -> list[tuple]:
     from ..eligibility import screening_disagreements
 
     rows = []
-    for rec in screening_disagreements(study, result=eligibility).itertuples(index=False):
+    for rec in screening_disagreements(study, eligibility=eligibility).itertuples(index=False):
         why = rec.failed_criteria if isinstance(rec.failed_criteria, str) else ""
         unk = rec.unknown_criteria if isinstance(rec.unknown_criteria, str) else ""
         site_reason = rec.screen_failure_reason if isinstance(rec.screen_failure_reason, str) else ""

@@ -38,12 +38,12 @@ def render_reports(data, *, audience: str = "site", sites="all", out="reports", 
       (enrollment against plan, screening, eligibility, the site league table, allocation checks,
       pooled outcome and event counts); no outcome or safety result by arm;
     * ``"dsmb"`` — the closed report for the Data Monitoring Committee: everything by arm (CONSORT,
-      Table 1, response, EFS and OS, deaths). Every page carries a "CLOSED — for the Data
+      Table 1, response, EFS and OS, deaths, adverse events). Every page carries a "CLOSED — for the Data
       Monitoring Committee only" banner; the output folder must be its own.
 
-    A protocol file or ``study.yaml`` may declare ``reporting: {comparative_outcomes: open, reason:
-    …}`` (e.g. a completed trial); then the site and study pages also show outcomes by arm, saying
-    why. See :mod:`trialkit.reports.audience`.
+    A protocol file may declare ``reporting: {comparative_outcomes: open, reason: …}`` (e.g. a
+    completed trial); then the site and study pages also show outcomes by arm, saying why. See
+    :mod:`trialkit.reports.audience`.
 
     Parameters
     ----------
@@ -104,6 +104,9 @@ def render_reports(data, *, audience: str = "site", sites="all", out="reports", 
     >>> run = tk.render_reports("data/demo/b1931036", audience="study", out="reports/b1931036/study")  # doctest: +SKIP
     >>> run.to_frame()[["page", "status"]]  # doctest: +SKIP
     """
+    from .._optional import require_extra
+
+    require_extra("reports", feature="render_reports")
     t_start = time.perf_counter()
     setup = prepare(data, audience=audience, sites=sites, out=out, jobs=jobs, only_failed=only_failed, force=force,
                     data_cut_date=data_cut_date, parameters=parameters, template=template, min_cell=min_cell,

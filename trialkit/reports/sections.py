@@ -276,7 +276,7 @@ def screen_failures(rep: SiteReport) -> pd.DataFrame:
 
     f = funnel(rep.eligibility)
     ind = f.independent.set_index("criterion_id")
-    seq = f.sequential.set_index("criterion_id")["excluded"]
+    seq = f.summary.set_index("criterion_id")["excluded"]
     n = len(rep.study.screening)
     agg = rep.aggregates.get("criteria_excluding") or {}
     study_n = (rep.aggregates.get("counts") or {}).get("screened")
@@ -336,8 +336,8 @@ def consort_counts(rep: SiteReport) -> pd.DataFrame:
 
         f = funnel(rep.eligibility)
         rows[1:1] = [("excluded", None, "first excluding criterion (protocol order)", f"{c}: {lab}", int(k))
-                     for c, lab, k in zip(f.sequential["criterion_id"], f.sequential["label"],
-                                          f.sequential["excluded"]) if k]
+                     for c, lab, k in zip(f.summary["criterion_id"], f.summary["label"],
+                                          f.summary["excluded"]) if k]
         rows.insert(-1, ("not randomized, eligibility undetermined", None, None, None, int(f.totals["undetermined"])))
         rows.insert(-1, ("not randomized, eligible by the rules", None, None, None, int(f.totals["eligible"])))
     return pd.DataFrame(rows, columns=cols)
@@ -407,7 +407,7 @@ def allocation_note(rep: SiteReport) -> _HTML:
     else:
         from ..randomization import allocation_summary
 
-        row = allocation_summary(s, by=("overall",), n_sim=2000).table.iloc[0]
+        row = allocation_summary(s, levels=("overall",), n_sim=2000).summary.iloc[0]
         verdict = (str(row["note"]) if isinstance(row["note"], str) and row["note"]
                    else f"exact binomial test against the planned share p = {row['p_binomial']:.3f}")
         parts.append(f"This site: n = {n}; {verdict}.")
@@ -520,7 +520,7 @@ def _site_response_rows(s: Study, by_arm: dict | None) -> list[tuple]:
                       _frac((agg_r.get(arm) or {}).get(k), (agg_r.get(arm) or {}).get(n)))
                      for arm in s.protocol.arm_codes]
     if assessed:
-        for rec in response_rates(s, endpoints=tuple(assessed)).rates.itertuples(index=False):
+        for rec in response_rates(s, endpoints=tuple(assessed)).summary.itertuples(index=False):
             label, k, n = RESPONSE_LABELS.get(rec.endpoint, (rec.endpoint, None, None))
             a = agg_r.get(rec.group) or {}
             rows.append((label, rec.group, int(rec.n), f"{int(rec.responders)} ({100 * rec.rate:.0f} %)",

@@ -2,7 +2,7 @@
 
 Called by ``templates/study_report.ipynb``. The study team's kernel receives the sites, the
 screening log and the randomization table (allocation counts are not outcomes) — no disposition,
-response or outcome rows: :func:`load_study_report` refuses a folder holding any. Outcome and event
+response, outcome or adverse-event rows: :func:`load_study_report` refuses a folder holding any. Outcome and event
 counts pooled over arms and the data-quality findings counted per site come precomputed from the
 runner (:func:`trialkit.reports.data.study_team_data`). Nothing here can split an outcome by arm:
 the data to do it are not in the kernel.
@@ -198,7 +198,7 @@ def screen_failures(rep: StudyReport) -> pd.DataFrame:
 
     f = funnel(rep.eligibility)
     ind = f.independent.set_index("criterion_id")
-    seq = f.sequential.set_index("criterion_id")["excluded"]
+    seq = f.summary.set_index("criterion_id")["excluded"]
     n = len(rep.study.screening)
     rows = [(cid, r["label"], r["category"], int(r["excludes"]), int(seq.get(cid, 0)), int(r["unknown"]),
              round(100 * r["excludes"] / n, 1)) for cid, r in ind.iterrows() if r["excludes"] or r["unknown"]]
@@ -218,7 +218,7 @@ def _disagreements_frame(rep: StudyReport) -> pd.DataFrame:
         return pd.DataFrame(columns=["subject_id", "site_id", "disagreement"])
     from ..eligibility import screening_disagreements
 
-    return screening_disagreements(rep.study, result=rep.eligibility)
+    return screening_disagreements(rep.study, eligibility=rep.eligibility)
 
 
 def disagreements(rep: StudyReport) -> pd.DataFrame:
@@ -274,7 +274,7 @@ def allocation(rep: StudyReport, *, n_sim: int = 2000):
 
     if not len(rep.study.randomization):
         return _HTML('<p class="tk-empty">No patient randomized yet.</p>')
-    return allocation_summary(rep.study, by=("overall", "stratum", "country"), n_sim=n_sim)
+    return allocation_summary(rep.study, levels=("overall", "stratum", "country"), n_sim=n_sim)
 
 
 def allocation_figure(rep: StudyReport, *, n_sim: int = 2000):

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io.export import write_table
 from ._common import as_study_map
 
 __all__ = ["eligibility_explorer", "EligibilityExplorer", "EligibilityView", "compute_view", "filter_mask",
@@ -308,7 +309,7 @@ def on_export(ex: EligibilityExplorer, button=None) -> Path | None:
     if view is None:
         return None
     path = Path(ex.export_path)
-    view.exclusions.to_csv(path, index=False)
+    write_table(view.exclusions, path)
     ex.w["export_status"].value = f"<span class='tk-elig-export'>Wrote {len(view.exclusions):,} rows to {path}</span>"
     return path
 
@@ -388,12 +389,12 @@ def _show(out, fig, html: str | None = None) -> None:
             display(HTML(html))
 
 
-def eligibility_explorer(studies, *, export_path: str = "eligibility_exclusions.csv") -> EligibilityExplorer:
+def eligibility_explorer(data, *, export_path: str = "eligibility_exclusions.csv") -> EligibilityExplorer:
     """Build the eligibility explorer over one or more studies.
 
     Parameters
     ----------
-    studies : Study, sequence of Study or mapping {name: Study}
+    data : Study, sequence of Study or mapping {name: Study}
         The studies to choose from (e.g. the two demo studies).
     export_path : str
         Where the "Export exclusion list" button writes its CSV.
@@ -408,9 +409,11 @@ def eligibility_explorer(studies, *, export_path: str = "eligibility_exclusions.
     >>> ex = eligibility_explorer(tk.load_study("../data/demo/b1931036"))  # doctest: +SKIP
     >>> ex  # doctest: +SKIP
     """
-    import ipywidgets as W
+    from .._optional import require
 
-    studies = as_study_map(studies, "eligibility_explorer")
+    W = require("ipywidgets", feature="eligibility_explorer")
+
+    studies = as_study_map(data, "eligibility_explorer")
     lay = W.Layout(width="260px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),

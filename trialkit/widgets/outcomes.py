@@ -13,9 +13,9 @@ from functools import partial
 
 import pandas as pd
 
+from ..analysis_set import POPULATIONS, group_order, subject_frame
 from ..errors import TrialkitError
 from ..outcomes import cox, cox_subgroups, km, logrank, response_rates
-from ..outcomes._data import AGE_BANDS, POPULATIONS, _subject_attributes
 from ..outcomes.survival import CONF_TYPES
 
 __all__ = ["outcomes_explorer", "compute_view", "explorer_options", "render_view", "OutcomesView",
@@ -50,8 +50,13 @@ def _strata_factors(study) -> list[str]:
     return [f.name for f in study.protocol.stratification if f.name in cols]
 
 
-def _subgroup_columns(study) -> list[str]:
-    attrs = _subject_attributes(study)
+def _attributes(study) -> pd.DataFrame:
+    cols = [c for c in SUBGROUP_COLUMNS if c in ("age_band", "country") or c in study.screening.columns]
+    return subject_frame(study, cols)
+
+
+def _subgroup_columns(study, attrs: pd.DataFrame | None = None) -> list[str]:
+    attrs = _attributes(study) if attrs is None else attrs
     return [c for c in (*SUBGROUP_COLUMNS, *_strata_factors(study)) if c in attrs.columns and attrs[c].notna().any()]
 
 
@@ -65,17 +70,16 @@ def explorer_options(study) -> dict:
         ``"column = level"`` after ``ALL``), ``strata`` (``"none"``, each factor, and all factors
         together as ``"a + b"``), ``conf_type``.
     """
-    attrs = _subject_attributes(study)
+    attrs = _attributes(study)
     subgroups = [ALL]
-    for col in _subgroup_columns(study):
-        levels = sorted(pd.unique(attrs[col].dropna().astype(str)))
-        natural = list(AGE_BANDS) if col == "age_band" else next(
-            (list(f.levels) for f in study.protocol.stratification if f.name == col), [])
-        levels = [v for v in natural if v in levels] + [v for v in levels if v not in natural]
+    for col in _subgroup_columns(study, attrs):
+        levels = group_order(attrs[col], protocol=study.protocol, column=col)
         subgroups += [f"{col} = {v}" for v in levels]
     factors = _strata_factors(study)
     strata = ["none", *factors] + ([" + ".join(factors)] if len(factors) > 1 else [])
-    pops = [p for p in POPULATIONS if p == "randomized" or p in study.disposition.columns]
+    disp = study.disposition
+    pops = [p for p in POPULATIONS if p == "randomized" or (p in disp.columns and disp[p].notna().any())
+            or (p == "safety" and "treated" in disp.columns and disp["treated"].notna().any())]
     return {"endpoint": _time_to_event_endpoints(study), "population": pops, "subgroup": subgroups,
             "strata": strata, "conf_type": list(CONF_TYPES)}
 
@@ -131,7 +135,7 @@ def compute_view(study, *, endpoint: str, population: str = "randomized", subgro
     if forest and sub is None:
         sg = attempt("subgroups", lambda: cox_subgroups(study, endpoint=endpoint, population=population,
                                                         subgroups=_subgroup_columns(study)))
-    note = f"{lr.test['test'].iloc[0]} p = {lr.p_value:.3g}" if lr is not None else None
+    note = f"{lr.summary['test'].iloc[0]} p = {lr.p_value:.3g}" if lr is not None else None
     fig = plot_km(k, annotation=note, title=f"{endpoint} by arm" + (f" ({subgroup})" if sub else ""))
     return OutcomesView(km=k, logrank=lr, cox=cx, response=rr, subgroups=sg, figure=fig,
                         forest=plot_forest(sg) if sg is not None else None, errors=tuple(errors))
@@ -200,7 +204,7 @@ def on_control_change(explorer, change) -> None:
         refresh(explorer)
 
 
-def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "months"):
+def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "months"):
     """Interactive outcomes explorer for a :class:`~trialkit.Study`.
 
     Controls: endpoint, population, subgroup, stratification (log-rank and Cox strata) and the CI
@@ -211,7 +215,7 @@ def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "m
 
     Parameters
     ----------
-    study : Study
+    data : Study
     endpoint : str, optional
         Initial endpoint (default the first time-to-event endpoint).
     time_unit : str, default "months"
@@ -226,9 +230,10 @@ def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "m
     --------
     >>> tk.outcomes_explorer(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
     """
-    import ipywidgets as widgets
+    from .._optional import require
 
-    options = explorer_options(study)
+    widgets = require("ipywidgets", feature="outcomes_explorer")
+    options = explorer_options(data)
     if not options["endpoint"]:
         raise TrialkitError("this study has no time-to-event endpoint in its outcomes table; nothing to explore")
     controls = _controls(widgets, options, endpoint)
@@ -252,7 +257,7 @@ def outcomes_explorer(study, *, endpoint: str | None = None, time_unit: str = "m
     box = widgets.VBox([row1, row2, outputs["status"], outputs["errors"], outputs["figure"], tables,
                         outputs["forest"]])
     box.add_class("tk-outcomes-explorer")
-    box.study = study
+    box.study = data
     box.controls = controls
     box.outputs = outputs
     box.time_unit = time_unit

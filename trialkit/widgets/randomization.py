@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..tables import frame_html
 from ._common import as_study_map
 
 __all__ = ["balance_explorer", "BalanceExplorer", "filter_study", "on_protocol_change", "on_filter_change",
@@ -158,7 +159,7 @@ def on_filter_change(ex: BalanceExplorer, change=None) -> None:
         return
     alloc = tk.allocation_summary(s, n_sim=ex.n_sim, seed=ex.seed)
     ex.last["allocation"] = alloc
-    w["alloc"].value = alloc._repr_html_(levels=["overall", "stratum", "country"])
+    w["alloc"].value = frame_html(alloc.display_frame(["overall", "stratum", "country"]), caption=alloc.caption)
     covs = list(w["covariates"].value)
     if covs:
         bt = tk.balance_table(s, covariates=covs)
@@ -221,13 +222,13 @@ def _show(out, fig) -> None:
             display(fig)
 
 
-def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed: int = 0,
+def balance_explorer(data, *, n_sim: int = 2000, sim_trials: int = 2000, seed: int = 0,
                      schemes: Sequence[str] = DEFAULT_SCHEMES) -> BalanceExplorer:
     """Build the explorer over one or more studies.
 
     Parameters
     ----------
-    studies : Study, sequence of Study or mapping {name: Study}
+    data : Study, sequence of Study or mapping {name: Study}
         The studies to choose from (one per protocol, e.g. the two demo studies).
     n_sim : int
         Re-randomizations behind the scheme p-values and the cumulative band.
@@ -249,9 +250,10 @@ def balance_explorer(studies, *, n_sim: int = 2000, sim_trials: int = 2000, seed
     >>> "randomized" in ex.w["status"].value
     True
     """
-    import ipywidgets as W
+    from .._optional import require
 
-    studies = as_study_map(studies, "balance_explorer")
+    W = require("ipywidgets", feature="balance_explorer")
+    studies = as_study_map(data, "balance_explorer")
     lay = W.Layout(width="260px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),
