@@ -32,7 +32,8 @@ test-venv: $(TSTAMP)
 
 demo: venv
 	$(BIN)/trialkit demo --out data/demo
-	$(BIN)/trialkit reports data/demo/b1931036 --sites all --out reports/b1931036 --jobs 2
+	$(BIN)/trialkit reports data/demo/b1931036 --audience site --sites all --out reports/b1931036/site --jobs 2
+	$(BIN)/trialkit reports data/demo/b1931036 --audience study --out reports/b1931036/study
 
 # Browser tests drive Debian's Chromium through playwright (never `playwright install`).
 browser:

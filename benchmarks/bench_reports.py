@@ -15,8 +15,15 @@ Usage::
     .venv/bin/python benchmarks/bench_reports.py                 # every site of the demo study
     .venv/bin/python benchmarks/bench_reports.py --sites 8       # the first 8 sites
     .venv/bin/python benchmarks/bench_reports.py --quick         # 4 sites
+    .venv/bin/python benchmarks/bench_reports.py --scale         # 1,000 sites, 20,000 screened (see below)
 
 Prints seconds per site both ways, the ratio (goal >= 20x), and the page sizes.
+
+``--scale`` (issue 10: cooperative groups run trials at hundreds of sites) generates two synthetic
+AALL1732 studies with the same density of patients per site — 72 sites with 1,440 screened (the
+baseline) and 1,000 sites with 20,000 screened — renders every site of both in the same run, prints
+the per-site cost of each and their ratio (goal: at most 1.5), the peak memory of this process and
+of its kernels, and renders the study report (and the dsmb report) of the large study, timed.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ sys.path.insert(0, str(ROOT))
 def naive_loop(study, sites, work: Path) -> float:
     """papermill CLI + nbconvert CLI per site; returns seconds (data preparation not timed)."""
     from trialkit.reports.data import site_subset, study_aggregates
-    from trialkit.reports.runner import DEFAULT_TEMPLATE, SiteTask, _write_site_folder
+    from trialkit.reports.execute import _write_task_folder
+    from trialkit.reports.plan import DEFAULT_TEMPLATE, ReportTask
 
     agg = study_aggregates(study)
     cut = study.data_cut_date.date().isoformat() if study.data_cut_date is not None else None
@@ -47,8 +55,8 @@ def naive_loop(study, sites, work: Path) -> float:
         d = work / "data" / sid
         d.mkdir(parents=True)
         sub = site_subset(study, sid)
-        _write_site_folder(SiteTask(site_id=sid, tables=sub.tables(), protocol=study.protocol.id,
-                                    data_cut_date=cut, aggregates=agg, parameters={}, template=""), d)
+        _write_task_folder(ReportTask(page=sid, audience="site", tables=sub.tables(), protocol=study.protocol.id,
+                                      data_cut_date=cut, aggregates=agg, parameters={}, template=""), d)
         folders[sid] = d
     bindir = Path(sys.executable).parent
     out = work / "naive"
@@ -66,6 +74,60 @@ def naive_loop(study, sites, work: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _peak_mb() -> tuple[float, float]:
+    """Peak resident memory (MB) of this process and of its largest finished child (the kernels)."""
+    import resource
+
+    scale = 1024 if sys.platform != "darwin" else 1024 * 1024  # ru_maxrss: KB on Linux, bytes on macOS
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / scale)
+
+
+def _site_batch(folder: Path, out: Path, jobs: int) -> tuple[float, int]:
+    import trialkit as tk
+
+    t0 = time.perf_counter()
+    run = tk.render_reports(folder, audience="site", out=out, jobs=jobs, force=True, progress=False)
+    seconds = time.perf_counter() - t0
+    if not run.ok:
+        raise SystemExit(f"site batch failures in {folder}: {run.failed[:10]}")
+    return seconds, len(run.results)
+
+
+def scale(jobs: int, work: Path, *, small=(72, 1440), large=(1000, 20000), seed: int = 1) -> int:
+    """Per-site cost of the site batch at 72 and 1,000 sites (same patients per site), same run."""
+    import trialkit as tk
+
+    folders = {}
+    for n_sites, n_screened in (small, large):
+        t0 = time.perf_counter()
+        study = tk.synthesize("aall1732", n_screened=n_screened, n_sites=n_sites, seed=seed)
+        folders[n_sites] = work / f"aall1732-{n_sites}"
+        tk.write_study(study, folders[n_sites], format="parquet")
+        print(f"synthetic AALL1732: {n_sites} sites, {n_screened} screened, {len(study.randomization)} randomized "
+              f"(generated and written in {time.perf_counter() - t0:.0f} s)")
+    per_site = {}
+    for n_sites, folder in folders.items():
+        seconds, n = _site_batch(folder, work / f"site-{n_sites}", jobs)
+        per_site[n_sites] = seconds / n
+        self_mb, kernel_mb = _peak_mb()
+        print(f"site batch, {n} sites (jobs={jobs}): {seconds:.1f} s total, {per_site[n_sites]:.3f} s/site "
+              f"(load, validation, aggregates, planning, rendering, writing); peak memory so far: this process "
+              f"{self_mb:.0f} MB, largest kernel {kernel_mb:.0f} MB")
+    ratio = per_site[large[0]] / per_site[small[0]]
+    print(f"RATIO per-site cost {large[0]} sites / {small[0]} sites: {ratio:.2f} (goal <= 1.5)")
+    for audience in ("study", "dsmb"):
+        t0 = time.perf_counter()
+        run = tk.render_reports(folders[large[0]], audience=audience, out=work / audience, jobs=1, force=True,
+                                progress=False)
+        size = run.results[0].path.stat().st_size if run.ok else 0
+        print(f"{audience} report of the {large[0]}-site study: {time.perf_counter() - t0:.1f} s "
+              f"(page render {run.results[0].duration_s:.1f} s, {size / 1e6:.1f} MB), ok={run.ok}")
+    self_mb, kernel_mb = _peak_mb()
+    print(f"peak memory: this process {self_mb:.0f} MB, largest kernel {kernel_mb:.0f} MB")
+    return 0 if ratio <= 1.5 else 1
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--study", default=str(ROOT / "data" / "demo" / "b1931036"))
@@ -73,9 +135,14 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="workers of the batch (default 2)")
     p.add_argument("--quick", action="store_true", help="4 sites")
     p.add_argument("--skip-naive", action="store_true", help="only time the batch")
+    p.add_argument("--scale", action="store_true", help="72 vs 1,000 sites (20,000 screened), study report at scale")
     args = p.parse_args(argv)
 
     import trialkit as tk
+
+    if args.scale:
+        with tempfile.TemporaryDirectory(prefix="tk-bench-scale-") as tmp:
+            return scale(args.jobs, Path(tmp))
 
     study = tk.load_study(args.study)
     sites = list(study.sites["site_id"])

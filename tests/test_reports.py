@@ -347,11 +347,27 @@ def test_study_aggregates_suppress_small_cells():
     # 25 screened: 13 eligible by the rules, 8 not eligible, 4 undetermined (<5, hence 8 hidden too)
     assert agg["rules"] == {"eligible": 13, "not_eligible": None, "undetermined": None}
     assert agg["criteria_excluding"]["B_IN02_BLASTS"] == 8
-    # the hidden arm sizes must not come back through per-arm denominators
-    assert agg["response"]["InO"] == {"assessed": None, "cr_cri": None, "mrd_assessed": None, "mrd_negative": None}
-    assert agg["events"]["EFS"]["InO"] == {"n": None, "events": None}
+    # outcomes reach a site pooled over arms only. The tiny study's 13 randomized patients (j = 0, 1, 3, 6
+    # of each site's screening order) are CR and MRD negative when j is even (6 of 13), have an EFS event
+    # when j is odd (7 of 13) and no OS event; both parts of every split are >= 5, so nothing is hidden
+    assert agg["pooled"] == {"response": {"assessed": 13, "cr_cri": 6, "mrd_assessed": 13, "mrd_negative": 6},
+                             "events": {"EFS": {"n": 13, "events": 7}, "OS": {"n": 13, "events": 0}}}
+    assert not {"by_arm", "response", "events"} & set(agg)
+    assert agg["reporting"]["comparative_outcomes"] == "closed"
     with pytest.raises(ValueError, match="min_cell"):
         study_aggregates(make_tiny_study(), min_cell=2)
+
+
+def test_study_aggregates_by_arm_only_when_reporting_is_open():
+    from trialkit.reports.audience import Reporting
+    from trialkit.reports.data import study_aggregates
+
+    agg = study_aggregates(make_tiny_study(), reporting=Reporting("open", "completed trial", "study.yaml"))
+    # the hidden arm sizes (ALLR3 = 4) must not come back through per-arm denominators
+    assert agg["by_arm"]["response"]["InO"] == {"assessed": None, "cr_cri": None, "mrd_assessed": None,
+                                                "mrd_negative": None}
+    assert agg["by_arm"]["events"]["EFS"]["InO"] == {"n": None, "events": None}
+    assert "comparative_outcomes: open (completed trial)" in agg["reporting"]["note"]
 
 
 @pytest.mark.kernel
@@ -425,14 +441,16 @@ def test_page_and_manifest_agree_on_the_site_checksum(rendered):
 def de06_report(tmp_path_factory):
     """DE06's report data as the template sees it, built without a kernel."""
     from trialkit.reports.data import site_subset, study_aggregates
-    from trialkit.reports.runner import SiteTask, _write_site_folder
+    from trialkit.reports.execute import _write_task_folder
+    from trialkit.reports.plan import ReportTask
     from trialkit.reports.sections import load_site
 
     study = make_tiny_study()
     folder = tmp_path_factory.mktemp("de06")
     sub = site_subset(study, "DE06")
-    _write_site_folder(SiteTask(site_id="DE06", tables=sub.tables(), protocol="b1931036", data_cut_date="2025-10-01",
-                                aggregates=study_aggregates(study), parameters={}, template=""), folder)
+    _write_task_folder(ReportTask(page="DE06", audience="site", tables=sub.tables(), protocol="b1931036",
+                                  data_cut_date="2025-10-01", aggregates=study_aggregates(study), parameters={},
+                                  template=""), folder)
     return load_site(folder, site_id="DE06")
 
 
@@ -473,20 +491,27 @@ def test_allocation_and_data_quality_sections(de06_report):
 
 
 def test_outcome_summary_and_screen_failures(de06_report):
-    from trialkit.reports.sections import outcome_summary, screen_failures
+    from trialkit.reports.sections import outcome_summary, screen_failures, study_outcomes
 
     # DE06 randomized ALLR3 1 (NR, MRD+), InO 3 (CR, NR, CR; MRD- twice). Exact (Clopper-Pearson) 95 % CIs:
     # 0/1 -> 0 to 0.975; 2/3 -> 0.094 to 0.992 (Clopper & Pearson 1934; beta quantiles B(.025; 2, 2) and
-    # B(.975; 3, 1)). Study cells are hidden: the ALLR3 arm has fewer than 5 patients study-wide.
-    assert outcome_summary(de06_report).values.tolist() == [
-        ["CR/CRi at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %", None],
-        ["CR/CRi at end of induction", "InO", 3, "2 (67 %)", "9–99 %", None],
-        ["MRD negative at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %", None],
-        ["MRD negative at end of induction", "InO", 3, "2 (67 %)", "9–99 %", None],
-        ["EFS events", "ALLR3", 1, "1 event; median 3.9 months", "", None],
-        ["EFS events", "InO", 3, "1 event; median not reached", "", None],
-        ["OS events", "ALLR3", 1, "0 events; median not reached", "", None],
-        ["OS events", "InO", 3, "0 events; median not reached", "", None]]
+    # B(.975; 3, 1)). No study column: study-wide outcomes reach a site pooled over arms only.
+    got = outcome_summary(de06_report)
+    assert list(got.columns) == ["measure", "arm", "site n", "site result", "site 95% CI"]
+    assert got.values.tolist() == [
+        ["CR/CRi at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %"],
+        ["CR/CRi at end of induction", "InO", 3, "2 (67 %)", "9–99 %"],
+        ["MRD negative at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %"],
+        ["MRD negative at end of induction", "InO", 3, "2 (67 %)", "9–99 %"],
+        ["EFS events", "ALLR3", 1, "1 event; median 3.9 months", ""],
+        ["EFS events", "InO", 3, "1 event; median not reached", ""],
+        ["OS events", "ALLR3", 1, "0 events; median not reached", ""],
+        ["OS events", "InO", 3, "0 events; median not reached", ""]]
+    # the tiny study pooled: CR/CRi and MRD negative 6 of 13, EFS events 7 of 13, no OS event
+    pd.testing.assert_frame_equal(study_outcomes(de06_report), pd.DataFrame([
+        ("CR/CRi at end of induction", "6 / 13"), ("MRD negative at end of induction", "6 / 13"),
+        ("EFS events", "7 / 13"), ("OS events", "0 / 13")], columns=["measure", "study (all arms pooled)"],
+        dtype=object))
     # 2 of 7 screened have 2 % blasts (< 5 %); one lacks the CD22 inputs (unknown, not a failure)
     assert screen_failures(de06_report).values.tolist() == [
         ["B_IN02_CD22", "CD22-positive", "inclusion", 0, 0, 1, 0.0, 0, 0.0],

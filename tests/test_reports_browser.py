@@ -53,3 +53,50 @@ def test_index_and_site_page_render_offline(demo_b1931036, tmp_path):
         page.wait_for_selector("#tk-consort .main-svg", timeout=30_000)
         screenshot(page, "reports_site_not_randomized")
         assert external == []
+
+
+def test_one_page_of_each_audience_at_1280_and_1440(demo_b1931036, tmp_path):
+    """A site page, the study page and the dsmb page in Chromium at 1280 and 1440 px: figures drawn,
+    nothing wider than the window, the dsmb banner in view at the top and after scrolling, no network.
+    Screenshots: tests/_artifacts/reports_<audience>_<width>.png."""
+    from jupyter_browser import chromium_context, screenshot
+
+    study = demo_b1931036
+    busiest = str(study.randomization["site_id"].value_counts().index[0])
+    runs = {"site": tk.render_reports(study, sites=[busiest], out=tmp_path / "site", jobs=1, progress=False),
+            "study": tk.render_reports(study, audience="study", out=tmp_path / "study", jobs=1, progress=False),
+            "dsmb": tk.render_reports(study, audience="dsmb", out=tmp_path / "dsmb", jobs=1, progress=False)}
+    figures = {"site": ["#tk-consort", "#tk-pace"], "study": ["#tk-enrollment", "#tk-allocation"],
+               "dsmb": ["#tk-consort", "#tk-km-efs", "#tk-km-os"]}
+    for audience, run in runs.items():
+        assert run.ok, run.to_frame()["error"].tolist()
+        for width in (1280, 1440):
+            with chromium_context(width=width, height=900) as ctx:
+                external = []
+
+                def block(route, external=external):
+                    if route.request.url.startswith("file://"):
+                        route.continue_()
+                    else:
+                        external.append(route.request.url)
+                        route.abort()
+
+                ctx.route("**/*", block)
+                page = ctx.new_page()
+                page.goto(run.results[0].path.as_uri())
+                for sel in figures[audience]:
+                    page.wait_for_selector(f"{sel} .main-svg", timeout=30_000)
+                assert not page.locator("#tk-noplotly").is_visible()
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{audience} page is {overflow} px wider than a {width} px window"
+                banner = page.locator("body > .tk-closed").first
+                if audience == "dsmb":
+                    assert banner.is_visible() and banner.bounding_box()["y"] == 0
+                    page.mouse.wheel(0, 3000)
+                    page.wait_for_timeout(200)
+                    assert banner.bounding_box()["y"] == 0  # sticky: still at the top of the window
+                    page.mouse.wheel(0, -3000)
+                else:
+                    assert page.locator(".tk-closed").count() == 0
+                screenshot(page, f"reports_{audience}_{width}")
+                assert external == []

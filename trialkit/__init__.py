@@ -87,6 +87,7 @@ _LAZY: dict[str, str] = {
     "forecast_explorer": "trialkit.widgets.forecast",
     # reports
     "render_site_reports": "trialkit.reports",
+    "render_reports": "trialkit.reports",
     # safety
     "ae_summary": "trialkit.safety",
     "ae_table": "trialkit.safety",

@@ -26,7 +26,7 @@ from ..errors import ProtocolError
 
 _HERE = Path(__file__).parent
 
-__all__ = ["Arm", "Factor", "SiteEntry", "Protocol", "get_protocol", "protocols", "load_protocol", "parse_protocol"]
+__all__ = ["Arm", "Factor", "Window", "SiteEntry", "Protocol", "get_protocol", "protocols", "load_protocol", "parse_protocol"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,15 @@ class SiteEntry:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A visit window: on ``day`` (Day 1 = first dose) give or take ``tolerance_days``."""
+
+    day: int
+    tolerance_days: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A trial protocol as data. Build it with :func:`get_protocol` or :func:`load_protocol`."""
 
@@ -84,6 +93,7 @@ class Protocol:
     start_date: date | None = None
     criteria: tuple[dict, ...] = ()
     source: str = ""
+    windows: dict[str, Window] = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     # --- allocation -----------------------------------------------------------------------------
@@ -151,6 +161,19 @@ def _as_tuple_of(cls, items, where):
         raise ProtocolError(f"{where}: {exc}. Check the keys against trialkit.protocols.{cls.__name__}.") from None
 
 
+def _windows(raw, where: str) -> dict[str, Window]:
+    """The protocol's ``windows:`` mapping (name -> day, tolerance_days, source), checked."""
+    out = {}
+    for name, w in (raw or {}).items():
+        if not isinstance(w, dict) or not isinstance(w.get("day"), int) \
+                or not isinstance(w.get("tolerance_days", 0), int) or w.get("tolerance_days", 0) < 0:
+            raise ProtocolError(f"{where}: window {name!r} needs an integer `day` and a non-negative integer "
+                                f"`tolerance_days`, e.g. {{day: 28, tolerance_days: 2}}.")
+        out[str(name)] = Window(day=w["day"], tolerance_days=w.get("tolerance_days", 0),
+                                source=" ".join(str(w.get("source", "")).split()))
+    return out
+
+
 def parse_protocol(raw: dict[str, Any], source: str = "") -> Protocol:
     """Build a :class:`Protocol` from a mapping with the protocol file's keys (checked as a file is).
 
@@ -202,6 +225,7 @@ def parse_protocol(raw: dict[str, Any], source: str = "") -> Protocol:
         start_date=raw.get("start_date"),
         criteria=tuple(criteria),
         source=source,
+        windows=_windows(raw.get("windows"), f"{source}: windows"),
         raw=raw,
     )
 

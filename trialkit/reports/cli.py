@@ -1,4 +1,4 @@
-"""``trialkit reports``: render per-site reports from the command line.
+"""``trialkit reports``: render a study's reports for one audience (site, study, dsmb) from the command line.
 
 The lead's :mod:`trialkit.cli` wires it in with::
 
@@ -8,8 +8,9 @@ The lead's :mod:`trialkit.cli` wires it in with::
 and ``args.func(args)`` returns the exit code. ``python -m trialkit.reports.cli STUDY ...`` and
 :func:`cli_main` run the same command standalone.
 
-Exit codes: 0 all requested sites ok (or unchanged), 1 at least one site failed or the inputs were
-refused (unknown site, bad parameter), 2 usage error.
+Exit codes: 0 all requested pages ok (or unchanged), 1 at least one page failed or the inputs were
+refused (unknown site, bad parameter, an output folder holding another audience's reports), 2 usage
+error.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ def _param(text: str) -> tuple[str, object]:
 def add_reports_subparser(subparsers) -> argparse.ArgumentParser:
     """Add the ``reports`` command to an ``argparse`` subparsers object; return its parser."""
     p = subparsers.add_parser(
-        "reports", help="render one HTML report per site, an index and a manifest",
-        description="Render per-site HTML reports of a study (papermill template on warm kernels), plus "
-                    "index.html and manifest.json. Sites whose inputs did not change are skipped.")
+        "reports", help="render HTML reports for sites, the study team or the DSMB, an index and a manifest",
+        description="Render a study's HTML reports for one audience (papermill templates on warm kernels), plus "
+                    "index.html and manifest.json: one page per site (--audience site, the default), one "
+                    "page for the blinded study team pooled over arms (study), or the closed report by arm for "
+                    "the Data Monitoring Committee (dsmb, in its own output folder). Pages whose inputs did not "
+                    "change are skipped.")
     add_reports_arguments(p)
     p.set_defaults(func=run_reports_command)
     return p
@@ -45,8 +49,11 @@ def add_reports_subparser(subparsers) -> argparse.ArgumentParser:
 
 def add_reports_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="study folder (sites.csv, screening.csv, ... and study.yaml)")
+    p.add_argument("--audience", choices=("site", "study", "dsmb"), default="site",
+                   help="site: one page per site (default); study: one page for the blinded study team, pooled "
+                        "over arms; dsmb: the closed report by arm for the Data Monitoring Committee")
     p.add_argument("--sites", nargs="+", default=["all"], metavar="ID",
-                   help="'all' (default) or one or more site ids")
+                   help="'all' (default) or one or more site ids (site audience only)")
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--jobs", type=int, default=None, help="parallel workers, each with one warm kernel "
                                                           "(default: min(2, CPUs))")
@@ -57,7 +64,7 @@ def add_reports_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
                    help="template parameter (JSON value), e.g. --param show_subject_listings=false")
     p.add_argument("--template", default=None, metavar="IPYNB",
-                   help="a papermill template of your own (default: trialkit's site_report.ipynb)")
+                   help="a papermill template of your own (default: trialkit's <audience>_report.ipynb)")
     p.add_argument("--plotly-js", choices=("shared", "inline"), default="shared",
                    help="one shared assets/plotly.min.js (default) or plotly.js inside every page")
     p.add_argument("--timeout", type=float, default=600, help="seconds per notebook cell (default 600)")
@@ -67,15 +74,15 @@ def add_reports_arguments(p: argparse.ArgumentParser) -> None:
 def run_reports_command(args) -> int:
     """Run the command for parsed ``args``; print a summary; return the exit code."""
     from ..errors import DataValidationError, TrialkitError
-    from .runner import render_site_reports
+    from .runner import render_reports
 
     sites = "all" if args.sites == ["all"] else args.sites
     try:
-        run = render_site_reports(args.study, sites=sites, out=args.out, jobs=args.jobs,
-                                  only_failed=args.only_failed, force=args.force,
-                                  data_cut_date=args.data_cut_date, parameters=dict(args.param),
-                                  plotly_js=args.plotly_js, timeout=args.timeout, template=args.template,
-                                  progress=not args.no_progress)
+        run = render_reports(args.study, audience=getattr(args, "audience", "site"), sites=sites, out=args.out,
+                             jobs=args.jobs, only_failed=args.only_failed, force=args.force,
+                             data_cut_date=args.data_cut_date, parameters=dict(args.param),
+                             plotly_js=args.plotly_js, timeout=args.timeout, template=args.template,
+                             progress=not args.no_progress)
     except DataValidationError:
         raise  # `trialkit` prints every data problem with its file and line
     except TrialkitError as exc:
@@ -88,7 +95,7 @@ def run_reports_command(args) -> int:
     for r in run.results:
         if r.status == "failed":
             first = (r.error or "").splitlines()[0] if r.error else ""
-            print(f"  FAILED {r.site_id}: {first}", file=sys.stderr)
+            print(f"  FAILED {r.page}: {first}", file=sys.stderr)
     print(f"index: {run.index}")
     print(f"manifest: {run.manifest}")
     return 0 if run.ok else 1

@@ -32,7 +32,8 @@ __all__ = ["KernelWorker", "get_worker", "shutdown_kernels", "PRELOAD"]
 #: Modules imported once when a worker's kernel starts.
 PRELOAD = ("numpy", "pandas", "pyarrow", "plotly.graph_objects", "plotly.io", "scipy.stats", "lifelines",
            "pandera", "trialkit", "trialkit.io.flatfile", "trialkit.schemas", "trialkit.reports.sections",
-           "trialkit.eligibility", "trialkit.randomization", "trialkit.outcomes")
+           "trialkit.reports.quality", "trialkit.reports.study_sections", "trialkit.reports.dsmb_sections",
+           "trialkit.eligibility", "trialkit.randomization", "trialkit.outcomes", "trialkit.safety")
 
 _WARMUP = """
 import importlib as _tk_il

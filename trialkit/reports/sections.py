@@ -22,7 +22,8 @@ from ..study import Study
 
 __all__ = ["SiteReport", "load_site", "header", "screening_summary", "screen_failures", "unknowns",
            "consort", "consort_counts", "consort_figure", "allocation", "pace", "pace_figure", "data_quality",
-           "outcome_summary", "table", "figure", "title", "allocation_note", "count_findings"]
+           "outcome_summary", "study_outcomes", "reporting_note", "table", "figure", "title", "allocation_note",
+           "count_findings", "read_report_folder"]
 
 SUPPRESSED = "<5"
 AGGREGATES_FILE = "study_aggregates.json"
@@ -60,14 +61,15 @@ class SiteReport:
         return rows.iloc[0].to_dict() if len(rows) else {"site_id": self.site_id}
 
 
-def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | None = None) -> SiteReport:
-    """Load a per-site study folder written by the report runner and check it holds one site only.
+def read_report_folder(study_path, *, audience: str, protocol: str | None = None) -> tuple[Study, dict]:
+    """Read a folder written by the report runner for ``audience``: the study and the aggregates.
+
+    A folder made by hand (no runner marker) is read with the flat-file loader, unvalidated.
 
     Raises
     ------
     ReportError
-        When the folder holds rows of another site (the runner never writes such a folder; a hand-made
-        one is refused rather than risk showing another site's patients).
+        When the runner wrote the folder for another audience.
     """
     folder = Path(study_path)
     marker = folder / SITE_FILE
@@ -76,6 +78,10 @@ def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | N
         from ..protocols import get_protocol
 
         meta = json.loads(marker.read_text(encoding="utf-8"))
+        written_for = meta.get("audience", "site")
+        if written_for != audience:
+            raise ReportError(f"{folder} was prepared for the {written_for} report, not the {audience} report; "
+                              f"render it with trialkit.render_reports(..., audience={audience!r}).")
         tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in TABLES}
         cut0 = meta.get("data_cut_date")
         study = Study(protocol=get_protocol(protocol or meta["protocol"]), **tables, source=str(folder),
@@ -84,13 +90,28 @@ def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | N
         from ..io.flatfile import load_study
 
         study = load_study(folder, protocol=protocol, validate=False)
+    agg_file = folder / AGGREGATES_FILE
+    aggregates = json.loads(agg_file.read_text(encoding="utf-8")) if agg_file.exists() else {}
+    return study, aggregates
+
+
+def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | None = None) -> SiteReport:
+    """Load a per-site study folder written by the report runner and check it holds one site only.
+
+    Raises
+    ------
+    ReportError
+        When the folder holds rows of another site (the runner never writes such a folder; a hand-made
+        one is refused rather than risk showing another site's patients), or was prepared for another
+        audience.
+    """
+    folder = Path(study_path)
+    study, aggregates = read_report_folder(folder, audience="site", protocol=protocol)
     others = set(study.sites["site_id"]) | set(study.randomization["site_id"])
     others.discard(site_id)
     if others:
         raise ReportError(f"{folder} holds rows of site(s) {sorted(others)} besides {site_id!r}; a site report "
                           "must be given only its own site's data (render it with trialkit.render_site_reports).")
-    agg_file = folder / AGGREGATES_FILE
-    aggregates = json.loads(agg_file.read_text(encoding="utf-8")) if agg_file.exists() else {}
     cut = pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date
     from ..eligibility import evaluate_eligibility
 
@@ -255,7 +276,7 @@ def screen_failures(rep: SiteReport) -> pd.DataFrame:
 
     f = funnel(rep.eligibility)
     ind = f.independent.set_index("criterion_id")
-    seq = f.sequential.set_index("criterion_id")["excluded"]
+    seq = f.summary.set_index("criterion_id")["excluded"]
     n = len(rep.study.screening)
     agg = rep.aggregates.get("criteria_excluding") or {}
     study_n = (rep.aggregates.get("counts") or {}).get("screened")
@@ -271,36 +292,15 @@ def screen_failures(rep: SiteReport) -> pd.DataFrame:
                          "% of screened", "study excluding", "study % of screened"])
 
 
-def _missing_inputs(scr_row: pd.Series, inputs) -> list[str]:
-    from ..eligibility.derive import DERIVED_INPUTS
-
-    out = []
-    for name in inputs:
-        cols = DERIVED_INPUTS[name].reads if name in DERIVED_INPUTS else (name,)
-        out += [c for c in cols if c in scr_row.index and pd.isna(scr_row[c]) and c not in out]
-    return out
-
-
 def unknowns(rep: SiteReport) -> pd.DataFrame:
     """Criteria that cannot be decided for a patient because an input is missing.
 
     Columns ``subject_id, criterion, label, missing inputs`` (the canonical screening columns that
     are empty, derived inputs expanded to the columns they read).
     """
-    cols = ["subject_id", "criterion", "label", "missing inputs"]
-    if rep.eligibility is None:
-        return pd.DataFrame(columns=cols)
-    from ..eligibility import exclusion_list
+    from .quality import unknown_inputs
 
-    ex = exclusion_list(rep.eligibility, include_unknown=True)
-    ex = ex[ex["status"] == "unknown"]
-    if not len(ex):
-        return pd.DataFrame(columns=cols)
-    inputs = {c.id: c.inputs for c in rep.eligibility.criteria}
-    scr = rep.study.screening.set_index("subject_id")
-    rows = [(sid, cid, label, ", ".join(_missing_inputs(scr.loc[sid], inputs.get(cid, ()))) or "(derived input)")
-            for sid, cid, label in zip(ex["subject_id"], ex["criterion_id"], ex["label"])]
-    return pd.DataFrame(rows, columns=cols)
+    return unknown_inputs(rep.study, rep.eligibility)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,8 +336,8 @@ def consort_counts(rep: SiteReport) -> pd.DataFrame:
 
         f = funnel(rep.eligibility)
         rows[1:1] = [("excluded", None, "first excluding criterion (protocol order)", f"{c}: {lab}", int(k))
-                     for c, lab, k in zip(f.sequential["criterion_id"], f.sequential["label"],
-                                          f.sequential["excluded"]) if k]
+                     for c, lab, k in zip(f.summary["criterion_id"], f.summary["label"],
+                                          f.summary["excluded"]) if k]
         rows.insert(-1, ("not randomized, eligibility undetermined", None, None, None, int(f.totals["undetermined"])))
         rows.insert(-1, ("not randomized, eligible by the rules", None, None, None, int(f.totals["eligible"])))
     return pd.DataFrame(rows, columns=cols)
@@ -407,7 +407,7 @@ def allocation_note(rep: SiteReport) -> _HTML:
     else:
         from ..randomization import allocation_summary
 
-        row = allocation_summary(s, by=("overall",), n_sim=2000).table.iloc[0]
+        row = allocation_summary(s, levels=("overall",), n_sim=2000).summary.iloc[0]
         verdict = (str(row["note"]) if isinstance(row["note"], str) and row["note"]
                    else f"exact binomial test against the planned share p = {row['p_binomial']:.3f}")
         parts.append(f"This site: n = {n}; {verdict}.")
@@ -472,81 +472,19 @@ def pace_figure(rep: SiteReport):
 # ------------------------------------------------------------------------------------------------
 # data quality
 # ------------------------------------------------------------------------------------------------
-#: End-of-induction assessment windows (day, tolerance; Day 1 = first dose) by protocol, from the
-#: protocols' own text: B1931036 "End of Treatment ... (Day 28 ± 2 days)" (registry record). A
-#: protocol without an entry gets no end-of-induction window check.
-EOI_WINDOWS = {"b1931036": (28, 2)}
-
-
 def data_quality(rep: SiteReport) -> pd.DataFrame:
     """Findings a data manager should resolve at this site (``subject_id, finding, detail``).
 
-    * missing criterion inputs (the eligibility verdict cannot be reached without them);
-    * disagreements between the site's screening verdict and the protocol's rules
-      (:func:`trialkit.screening_disagreements`);
-    * out-of-window dates: dates after the data cut, screening before the site's activation or the
-      study start, treatment start before randomization, end of induction outside the protocol's
-      window (:data:`EOI_WINDOWS`: Day 28 ± 2 for B1931036);
-    * schema and cross-table problems of the site's rows (:func:`trialkit.schemas.study_problems`),
-      unless the runner validated the whole study before splitting it (then there are none).
+    See :func:`trialkit.reports.quality.findings`: missing criterion inputs, site verdict vs the
+    protocol's rules, dates after the data cut, screening before the study start or the site's
+    activation, treatment before randomization, end of induction outside the protocol's window
+    (``windows: end_of_induction`` of the protocol file: Day 28 ± 2 for B1931036), and schema
+    problems unless the runner validated the whole study before splitting it.
     """
-    s = rep.study
-    rows: list[tuple[str, str, str]] = []
-    for sid, cid, _label, miss in unknowns(rep).itertuples(index=False):
-        rows.append((sid, "missing criterion input", f"{cid}: {miss}"))
-    if rep.eligibility is not None:
-        from ..eligibility import screening_disagreements
+    from .quality import findings
 
-        dis = screening_disagreements(s, result=rep.eligibility)
-        for rec in dis.itertuples(index=False):
-            why = rec.failed_criteria if isinstance(rec.failed_criteria, str) else ""
-            unk = rec.unknown_criteria if isinstance(rec.unknown_criteria, str) else ""
-            site_reason = rec.screen_failure_reason if isinstance(rec.screen_failure_reason, str) else ""
-            detail = "; ".join(x for x in (why and f"rules: {why}", unk and f"undetermined: {unk}",
-                                           site_reason and f"site reason: {site_reason}") if x)
-            rows.append((rec.subject_id, f"site verdict vs rules: {rec.disagreement}", detail))
-
-    cut = rep.data_cut_date
-    date_cols = {"screening": ["screening_date"], "randomization": ["randomization_date"],
-                 "disposition": ["treatment_start_date", "end_of_induction_date", "discontinuation_date",
-                                 "death_date", "last_contact_date"],
-                 "response": ["assessment_date"]}
-    if cut is not None:
-        for t, cols in date_cols.items():
-            df = getattr(s, t)
-            for c in cols:
-                if c in df:
-                    bad = df[df[c] > cut]
-                    rows += [(sid, "date after data cut", f"{t}.{c} = {d.date()} > {cut.date()}")
-                             for sid, d in zip(bad["subject_id"], bad[c])]
-    scr = s.screening
-    starts = []
-    if s.protocol.start_date is not None:
-        starts.append(("study start", pd.Timestamp(s.protocol.start_date)))
-    act = s.sites["activation_date"].dropna() if "activation_date" in s.sites else pd.Series([], dtype=object)
-    if len(act):
-        starts.append(("site activation", pd.Timestamp(act.iloc[0])))
-    for label, d0 in starts:
-        bad = scr[scr["screening_date"] < d0]
-        rows += [(sid, f"screened before {label}", f"screening_date = {d.date()} < {d0.date()}")
-                 for sid, d in zip(bad["subject_id"], bad["screening_date"])]
-    if len(s.disposition) and len(s.randomization):
-        d = s.disposition.merge(s.randomization[["subject_id", "randomization_date"]], on="subject_id", how="left")
-        bad = d[d["treatment_start_date"] < d["randomization_date"]]
-        rows += [(sid, "treatment before randomization", f"treatment_start_date = {a.date()} < {b.date()}")
-                 for sid, a, b in zip(bad["subject_id"], bad["treatment_start_date"], bad["randomization_date"])]
-        if s.protocol.id in EOI_WINDOWS:
-            eoi_day, tol = EOI_WINDOWS[s.protocol.id]
-            day = (d["end_of_induction_date"] - d["treatment_start_date"]).dt.days + 1
-            out = d[(day - eoi_day).abs() > tol]
-            rows += [(sid, "end of induction out of window", f"Day {int(x)} (protocol: Day {eoi_day} ± {tol})")
-                     for sid, x in zip(out["subject_id"], day[out.index])]
-    if not rep.aggregates.get("validated"):  # the runner validated the whole study before splitting it
-        from ..schemas import study_problems
-
-        for rec in study_problems(s).itertuples(index=False):
-            rows.append(("", f"{rec.table}: {rec.problem}", f"column {rec.column}, value {rec.value}"))
-    return pd.DataFrame(rows, columns=["subject_id", "finding", "detail"])
+    return findings(rep.study, eligibility=rep.eligibility, data_cut_date=rep.data_cut_date,
+                    validated=bool(rep.aggregates.get("validated")))
 
 
 def count_findings(findings: pd.DataFrame) -> pd.DataFrame:
@@ -558,47 +496,85 @@ def count_findings(findings: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # outcomes
 # ------------------------------------------------------------------------------------------------
-def outcome_summary(rep: SiteReport) -> pd.DataFrame:
-    """End-of-induction response and time-to-event summary by arm: site and (suppressed) study.
+def _frac(k, n):
+    return None if k is None or n is None else f"{k} / {n}"
 
-    Rates come from :func:`trialkit.response_rates` (exact Clopper–Pearson 95 % CI), events and
-    medians from :func:`trialkit.km`. Columns ``measure, arm, site n, site result, site 95% CI,
-    study``; ``study`` is "k / n" or ``None`` when suppressed.
-    """
-    s = rep.study
-    cols = ["measure", "arm", "site n", "site result", "site 95% CI", "study"]
-    if not len(s.randomization):
-        return pd.DataFrame(columns=cols)
-    from ..outcomes import km, response_rates
 
-    agg_r = rep.aggregates.get("response") or {}
-    agg_e = rep.aggregates.get("events") or {}
+#: the response endpoints of the reports: (label, aggregate key of responders, aggregate key of assessed)
+RESPONSE_LABELS = {"EOI_CR": ("CR/CRi at end of induction", "cr_cri", "assessed"),
+                   "EOI_MRDNEG": ("MRD negative at end of induction", "mrd_negative", "mrd_assessed")}
 
-    def frac(k, n):
-        return None if k is None or n is None else f"{k} / {n}"
 
+def _site_response_rows(s: Study, by_arm: dict | None) -> list[tuple]:
+    from ..outcomes import response_rates
+
+    agg_r = (by_arm or {}).get("response") or {}
     rows = []
-    names = {"EOI_CR": ("CR/CRi at end of induction", "cr_cri", "assessed"),
-             "EOI_MRDNEG": ("MRD negative at end of induction", "mrd_negative", "mrd_assessed")}
     # an endpoint nobody has been assessed for yet has no rate (response_rates refuses it, rightly)
     assessed = [ep for ep, col in (("EOI_CR", "response"), ("EOI_MRDNEG", "mrd_negative"))
                 if col in s.response and s.response[col].notna().any()]
     for ep in ("EOI_CR", "EOI_MRDNEG"):
         if ep not in assessed:
-            label, k, n = names[ep]
-            rows += [(label, arm, 0, "not assessed yet", "", frac((agg_r.get(arm) or {}).get(k),
-                                                                  (agg_r.get(arm) or {}).get(n)))
+            label, k, n = RESPONSE_LABELS[ep]
+            rows += [(label, arm, 0, "not assessed yet", "",
+                      _frac((agg_r.get(arm) or {}).get(k), (agg_r.get(arm) or {}).get(n)))
                      for arm in s.protocol.arm_codes]
     if assessed:
-        for rec in response_rates(s, endpoints=tuple(assessed)).rates.itertuples(index=False):
-            label, k, n = names.get(rec.endpoint, (rec.endpoint, None, None))
+        for rec in response_rates(s, endpoints=tuple(assessed)).summary.itertuples(index=False):
+            label, k, n = RESPONSE_LABELS.get(rec.endpoint, (rec.endpoint, None, None))
             a = agg_r.get(rec.group) or {}
             rows.append((label, rec.group, int(rec.n), f"{int(rec.responders)} ({100 * rec.rate:.0f} %)",
-                         f"{100 * rec.lower:.0f}–{100 * rec.upper:.0f} %", frac(a.get(k), a.get(n))))
+                         f"{100 * rec.lower:.0f}–{100 * rec.upper:.0f} %", _frac(a.get(k), a.get(n))))
+    return rows
+
+
+def outcome_summary(rep: SiteReport) -> pd.DataFrame:
+    """End-of-induction response and time-to-event summary of this site's own patients, by arm.
+
+    Rates come from :func:`trialkit.response_rates` (exact Clopper–Pearson 95 % CI), events and
+    medians from :func:`trialkit.km`. Columns ``measure, arm, site n, site result, site 95% CI``:
+    the site knows its own patients' arms. Study-wide figures are pooled over arms
+    (:func:`study_outcomes`); only when the study's reporting setting is open does a ``study``
+    column ("k / n" of the same arm, ``None`` when suppressed) follow.
+    """
+    s = rep.study
+    by_arm = rep.aggregates.get("by_arm")
+    cols = ["measure", "arm", "site n", "site result", "site 95% CI", "study"]
+    if not len(s.randomization):
+        return pd.DataFrame(columns=cols if by_arm else cols[:-1])
+    from ..outcomes import km
+
+    rows = _site_response_rows(s, by_arm)
+    agg_e = (by_arm or {}).get("events") or {}
     for ep in sorted(set(s.outcomes["endpoint"].dropna())):
         for rec in km(s, endpoint=ep, time_unit="months").summary.itertuples(index=False):
             a = (agg_e.get(ep) or {}).get(rec.group) or {}
             med = "median not reached" if pd.isna(rec.median) else f"median {rec.median:.1f} months"
-            rows.append((f"{ep} events", rec.group, int(rec.n), f"{int(rec.events)} event{'' if int(rec.events) == 1 else 's'}; {med}", "",
-                         frac(a.get("events"), a.get("n"))))
-    return _frame(rows, cols)
+            rows.append((f"{ep} events", rec.group, int(rec.n),
+                         f"{int(rec.events)} event{'' if int(rec.events) == 1 else 's'}; {med}", "",
+                         _frac(a.get("events"), a.get("n"))))
+    out = _frame(rows, cols)
+    return out if by_arm else out.drop(columns="study")
+
+
+def study_outcomes(rep) -> pd.DataFrame:
+    """Study-wide outcome and event counts pooled over arms (``measure, study``: "k / n", None = "<5").
+
+    No study-wide outcome is split by arm for a site or the study team: in a running trial the
+    comparison by arm is for the Data Monitoring Committee only.
+    """
+    pooled = rep.aggregates.get("pooled") or {}
+    r = pooled.get("response") or {}
+    rows = [(label, _frac(r.get(k), r.get(n))) for label, k, n in RESPONSE_LABELS.values()]
+    for ep, e in sorted((pooled.get("events") or {}).items()):
+        rows.append((f"{ep} events", _frac(e.get("events"), e.get("n"))))
+    return _frame(rows, ["measure", "study (all arms pooled)"])
+
+
+def reporting_note(rep) -> _HTML:
+    """What this page may show about outcomes, and why (the study's reporting setting)."""
+    rp = rep.aggregates.get("reporting") or {}
+    if rp.get("comparative_outcomes") == "open":
+        return _HTML(f'<p class="tk-audience">{html.escape(rp.get("note") or "")}</p>')
+    return _HTML('<p class="tk-note">Study-wide outcomes are pooled over arms: in a running randomized trial the '
+                 "comparison by arm is for the Data Monitoring Committee only.</p>")

@@ -1,0 +1,304 @@
+"""The content of the study report: the whole trial for the blinded study team, pooled over arms.
+
+Called by ``templates/study_report.ipynb``. The study team's kernel receives the sites, the
+screening log and the randomization table (allocation counts are not outcomes) — no disposition,
+response, outcome or adverse-event rows: :func:`load_study_report` refuses a folder holding any. Outcome and event
+counts pooled over arms and the data-quality findings counted per site come precomputed from the
+runner (:func:`trialkit.reports.data.study_team_data`). Nothing here can split an outcome by arm:
+the data to do it are not in the kernel.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ReportError
+from ..study import Study
+from .data import OUTCOME_TABLES
+from .sections import _HTML, _frame, figure, read_report_folder, reporting_note, study_outcomes, table
+
+__all__ = ["StudyReport", "load_study_report", "title", "header", "enrollment", "enrollment_figure", "by_country",
+           "screening_summary", "screen_failures", "site_failure_reasons", "disagreements", "league_table",
+           "allocation", "allocation_figure", "study_outcomes", "reporting_note", "findings_summary", "table",
+           "figure"]
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """The study team's data: sites, screening and randomization rows, and the runner's aggregates."""
+
+    study: Study
+    aggregates: dict = field(default_factory=dict)
+    data_cut_date: pd.Timestamp | None = None
+    generated: str = ""
+    eligibility: object = None
+
+
+def load_study_report(study_path, *, data_cut_date=None, protocol: str | None = None) -> StudyReport:
+    """Load the folder the runner wrote for the study report; refuse one that holds outcome rows.
+
+    Raises
+    ------
+    ReportError
+        When the folder holds disposition, response or outcome rows (they would let the page split
+        outcomes by arm), or was prepared for another audience.
+    """
+    study, aggregates = read_report_folder(study_path, audience="study", protocol=protocol)
+    held = [t for t in OUTCOME_TABLES if len(getattr(study, t))]
+    if held:
+        raise ReportError(f"{study_path} holds {', '.join(held)} rows; the study team's report is pooled over arms "
+                          "and must not be given outcome rows (render it with trialkit.render_reports(..., "
+                          "audience='study')).")
+    cut = pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date
+    from ..eligibility import evaluate_eligibility
+
+    elig = evaluate_eligibility(study) if len(study.screening) and study.protocol.criteria else None
+    return StudyReport(study=study, aggregates=aggregates, data_cut_date=cut,
+                       generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), eligibility=elig)
+
+
+# ------------------------------------------------------------------------------------------------
+# header
+# ------------------------------------------------------------------------------------------------
+def title(rep: StudyReport) -> _HTML:
+    return _HTML(f'<h1 class="tk-title">Study report <small>{html.escape(rep.study.protocol.id.upper())} · '
+                 "blinded, pooled over arms</small></h1>")
+
+
+def header(rep: StudyReport) -> _HTML:
+    """Study, audience, data cut, checksum, trialkit version and generation time."""
+    import trialkit
+
+    proto = rep.study.protocol
+    rows = [("Study", f"{proto.id.upper()} — {proto.title}"),
+            ("Audience", "Study team (blinded): the whole trial pooled over arms; no outcome or safety result by arm"),
+            ("Data cut", rep.data_cut_date.date().isoformat() if rep.data_cut_date is not None else "not stated"),
+            ("Study data checksum", rep.aggregates.get("study_checksum", "—")),
+            ("trialkit version", trialkit.__version__),
+            ("Generated", rep.generated)]
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return _HTML(f'<table class="tk-header">{body}</table>')
+
+
+# ------------------------------------------------------------------------------------------------
+# enrollment against plan
+# ------------------------------------------------------------------------------------------------
+def _monthly(dates: pd.Series, months: pd.PeriodIndex) -> pd.Series:
+    return dates.dropna().dt.to_period("M").value_counts().reindex(months, fill_value=0)
+
+
+def _months(rep: StudyReport) -> pd.PeriodIndex:
+    s = rep.study
+    dates = pd.concat([s.screening["screening_date"], s.randomization["randomization_date"]]).dropna()
+    if not len(dates):
+        return pd.PeriodIndex([], freq="M")
+    last = max(dates.max(), rep.data_cut_date) if rep.data_cut_date is not None else dates.max()
+    return pd.period_range(dates.min().to_period("M"), last.to_period("M"), freq="M")
+
+
+def enrollment(rep: StudyReport, *, recent_months: int = 6) -> pd.DataFrame:
+    """Randomized against the protocol's planned enrollment (``measure, value``).
+
+    The pace is the mean number randomized per month over the last ``recent_months`` complete
+    months of data; the months to target extrapolate that pace linearly (a planning figure, not a
+    forecast).
+    """
+    s = rep.study
+    plan = s.protocol.planned_enrollment
+    n = len(s.randomization)
+    months = _months(rep)
+    per_month = _monthly(s.randomization["randomization_date"], months)
+    recent = per_month.iloc[-recent_months:] if len(per_month) else per_month
+    pace = float(recent.mean()) if len(recent) else float("nan")
+    rows = [("planned enrollment (protocol)", plan if plan else "not stated in the protocol"),
+            ("randomized", n),
+            ("% of planned", round(100 * n / plan, 1) if plan else "—"),
+            ("sites (sites table)", int(s.sites["site_id"].nunique())),
+            ("sites that randomized", int(s.randomization["site_id"].nunique())),
+            ("first randomization", s.randomization["randomization_date"].min() if n else "—"),
+            (f"randomized per month, last {len(recent)} months", round(pace, 2) if len(recent) else "—")]
+    if plan and n < plan and pace > 0:
+        left = int(np.ceil((plan - n) / pace))
+        rows.append(("months to planned enrollment at that pace", left))
+    return _frame(rows, ["measure", "value"])
+
+
+def enrollment_figure(rep: StudyReport):
+    """Cumulative screened and randomized by month, with the planned enrollment as a line."""
+    import plotly.graph_objects as go
+
+    s = rep.study
+    months = _months(rep)
+    ends = [m.to_timestamp(how="end").normalize() for m in months]
+    fig = go.Figure()
+    fig.add_scatter(x=ends, y=_monthly(s.screening["screening_date"], months).cumsum().to_numpy(),
+                    mode="lines", line_shape="hv", name="screened")
+    fig.add_scatter(x=ends, y=_monthly(s.randomization["randomization_date"], months).cumsum().to_numpy(),
+                    mode="lines", line_shape="hv", name="randomized")
+    if s.protocol.planned_enrollment:
+        fig.add_hline(y=s.protocol.planned_enrollment, line_dash="dash", line_color="#34495e",
+                      annotation_text=f"planned: {s.protocol.planned_enrollment} randomized",
+                      annotation_position="top left")
+    fig.update_layout(height=400, margin=dict(l=50, r=10, t=40, b=40), title="Enrollment against plan",
+                      yaxis_title="patients (cumulative)", legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def by_country(rep: StudyReport) -> pd.DataFrame:
+    """Sites, sites that screened, screened and randomized by country (``% of randomized``)."""
+    s = rep.study
+    sites = s.sites.groupby("country", dropna=False)["site_id"].nunique()
+    site_country = s.sites.drop_duplicates("site_id").set_index("site_id")["country"]
+    scr_country = s.screening["site_id"].map(site_country)
+    screening_sites = s.screening.groupby(scr_country, dropna=False)["site_id"].nunique()
+    screened = scr_country.value_counts(dropna=False)
+    randomized = s.randomization["site_id"].map(site_country).value_counts(dropna=False)
+    out = pd.DataFrame({"sites": sites, "sites that screened": screening_sites, "screened": screened,
+                        "randomized": randomized}).fillna(0).astype(int)
+    total = out["randomized"].sum()
+    out["% of randomized"] = (100 * out["randomized"] / total).round(1) if total else 0.0
+    out = out.sort_values(["randomized", "screened"], ascending=False).rename_axis("country").reset_index()
+    out["country"] = out["country"].astype(object).where(out["country"].notna(), "(none)")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# screening and eligibility
+# ------------------------------------------------------------------------------------------------
+def screening_summary(rep: StudyReport) -> pd.DataFrame:
+    """Screened, eligible by the protocol's rules and by the sites' verdicts, randomized (``measure, n, %``)."""
+    s = rep.study
+    n = len(s.screening)
+    rows = [("screened", n)]
+    if rep.eligibility is not None:
+        from ..eligibility import funnel
+
+        tot = funnel(rep.eligibility).totals
+        rows += [("eligible by the protocol's rules", int(tot["eligible"])),
+                 ("not eligible by the rules", int(tot["not_eligible"])),
+                 ("undetermined (criterion inputs missing)", int(tot["undetermined"]))]
+    vc = s.screening["screening_outcome"].value_counts()
+    rows += [(f"site's verdict: {k}", int(vc.get(k, 0))) for k in ("eligible", "screen failure", "declined", "other")]
+    rows += [("site's verdict: not recorded", int(s.screening["screening_outcome"].isna().sum())),
+             ("randomized", len(s.randomization))]
+    return _frame([(m, v, round(100 * v / n, 1) if n else None) for m, v in rows], ["measure", "n", "% of screened"])
+
+
+def screen_failures(rep: StudyReport) -> pd.DataFrame:
+    """Screen failures by criterion, by the protocol's rules (independent and first-excluding counts)."""
+    cols = ["criterion", "label", "category", "excluding", "first excluding", "unknown", "% of screened"]
+    if rep.eligibility is None:
+        return pd.DataFrame(columns=cols)
+    from ..eligibility import funnel
+
+    f = funnel(rep.eligibility)
+    ind = f.independent.set_index("criterion_id")
+    seq = f.summary.set_index("criterion_id")["excluded"]
+    n = len(rep.study.screening)
+    rows = [(cid, r["label"], r["category"], int(r["excludes"]), int(seq.get(cid, 0)), int(r["unknown"]),
+             round(100 * r["excludes"] / n, 1)) for cid, r in ind.iterrows() if r["excludes"] or r["unknown"]]
+    return _frame(rows, cols).sort_values("excluding", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def site_failure_reasons(rep: StudyReport) -> pd.DataFrame:
+    """The sites' own screen-failure reasons as recorded (``reason, n``), most frequent first."""
+    scr = rep.study.screening
+    r = scr.loc[scr["screening_outcome"].isin(["screen failure", "declined", "other"]), "screen_failure_reason"]
+    vc = r.fillna("(not recorded)").astype(str).value_counts()
+    return pd.DataFrame({"reason": vc.index.astype(str), "n": vc.to_numpy().astype(int)})
+
+
+def _disagreements_frame(rep: StudyReport) -> pd.DataFrame:
+    if rep.eligibility is None:
+        return pd.DataFrame(columns=["subject_id", "site_id", "disagreement"])
+    from ..eligibility import screening_disagreements
+
+    return screening_disagreements(rep.study, eligibility=rep.eligibility)
+
+
+def disagreements(rep: StudyReport) -> pd.DataFrame:
+    """Site verdicts that disagree with the protocol's rules, by kind (``disagreement, n, sites``)."""
+    d = _disagreements_frame(rep)
+    if not len(d):
+        return pd.DataFrame(columns=["disagreement", "n", "sites"])
+    g = d.groupby("disagreement")
+    return (pd.DataFrame({"n": g.size(), "sites": g["site_id"].nunique()}).sort_values("n", ascending=False)
+            .rename_axis("disagreement").reset_index())
+
+
+# ------------------------------------------------------------------------------------------------
+# the site league table
+# ------------------------------------------------------------------------------------------------
+def league_table(rep: StudyReport) -> pd.DataFrame:
+    """One row per site: screened, randomized, days from activation to first patient, findings.
+
+    Columns ``site, name, country, activated, screened, randomized, days to first screened, days to
+    first randomized, disagreements, findings, findings per screened patient``; ``findings`` are
+    the runner's data-quality findings of the site's patients (counted, never listed: a listing of
+    e.g. death dates with the patients' arms would unblind). Sorted by randomized, then screened.
+    """
+    s = rep.study
+    sites = s.sites.drop_duplicates("site_id").set_index("site_id")
+    act = sites["activation_date"] if "activation_date" in sites else pd.Series(pd.NaT, index=sites.index)
+    first_s = s.screening.groupby("site_id")["screening_date"].min()
+    first_r = s.randomization.groupby("site_id")["randomization_date"].min()
+    dis = _disagreements_frame(rep)
+    found = rep.aggregates.get("findings_by_site") or {}
+    out = pd.DataFrame({
+        "name": sites.get("site_name"), "country": sites.get("country"), "activated": act,
+        "screened": s.screening["site_id"].value_counts(), "randomized": s.randomization["site_id"].value_counts(),
+        "days to first screened": (first_s - act).dt.days, "days to first randomized": (first_r - act).dt.days,
+        "disagreements": dis["site_id"].value_counts() if len(dis) else 0,
+        "findings": pd.Series({k: sum(v.values()) for k, v in found.items()}, dtype="Int64"),
+    }).reindex(sites.index)
+    for c in ("screened", "randomized", "disagreements", "findings"):
+        out[c] = out[c].fillna(0).astype(int)
+    for c in ("days to first screened", "days to first randomized"):
+        out[c] = out[c].astype("Int64")
+    out["findings per screened patient"] = (out["findings"] / out["screened"].where(out["screened"] > 0)).round(2)
+    out = out.sort_values(["randomized", "screened"], ascending=False, kind="stable")
+    return out.rename_axis("site").reset_index()
+
+
+# ------------------------------------------------------------------------------------------------
+# allocation (allocation counts are not outcomes)
+# ------------------------------------------------------------------------------------------------
+def allocation(rep: StudyReport, *, n_sim: int = 2000):
+    """Observed vs planned allocation overall, by stratum and by country (:func:`trialkit.allocation_summary`)."""
+    from ..randomization import allocation_summary
+
+    if not len(rep.study.randomization):
+        return _HTML('<p class="tk-empty">No patient randomized yet.</p>')
+    return allocation_summary(rep.study, levels=("overall", "stratum", "country"), n_sim=n_sim)
+
+
+def allocation_figure(rep: StudyReport, *, n_sim: int = 2000):
+    """Cumulative allocation against the protocol's ratio, with the 95 % bands of ``n_sim``
+    re-randomizations (:func:`trialkit.cumulative_allocation`, :func:`trialkit.plot_cumulative_allocation`)."""
+    from ..plots.randomization import plot_cumulative_allocation
+    from ..randomization import cumulative_allocation
+
+    if not len(rep.study.randomization):
+        import plotly.graph_objects as go
+
+        return go.Figure(layout=dict(
+            height=120, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
+            annotations=[dict(text="No patient randomized yet.", showarrow=False, x=0.5, y=0.5, xref="paper",
+                              yref="paper")]))
+    return plot_cumulative_allocation(cumulative_allocation(rep.study, n_sim=n_sim))
+
+
+# ------------------------------------------------------------------------------------------------
+# data quality
+# ------------------------------------------------------------------------------------------------
+def findings_summary(rep: StudyReport) -> pd.DataFrame:
+    """Data-quality findings of the whole study by kind (``finding, n, sites``), from the runner's counts."""
+    total = rep.aggregates.get("findings_total") or {}
+    by_site = rep.aggregates.get("findings_by_site") or {}
+    rows = [(k, n, sum(1 for v in by_site.values() if v.get(k))) for k, n in total.items()]
+    return _frame(sorted(rows, key=lambda r: -r[1]), ["finding", "n", "sites"])
