@@ -521,7 +521,7 @@ def _site_mapping(fi: FlowInputs, res) -> tuple[np.ndarray, np.ndarray]:
             label[k] = "; ".join(fi.site_value_label_of[i] for i in on)
         else:
             group[k] = EXCLUSION_GROUPS.index(OTHER)
-            label[k] = f"site recorded {'; '.join(ids)}: switched off in this what-if"
+            label[k] = f"site recorded {'; '.join(ids)} — switched off in this what-if"
     return group, label
 
 
