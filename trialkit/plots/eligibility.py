@@ -432,7 +432,7 @@ def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_re
     >>> import trialkit as tk
     >>> fig = tk.consort(tk.load_study("data/demo/b1931036")).figure(width=900)
     >>> fig.layout.width
-    900
+    900.0
     """
     import plotly.graph_objects as go
 
