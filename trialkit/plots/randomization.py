@@ -121,50 +121,75 @@ def plot_allocation_by_site(data: pd.DataFrame, *, by: str = "site_id", arms: tu
     return fig
 
 
-def plot_smd(result, *, title: str | None = None, height: int | None = None):
-    """Love plot: |SMD| per covariate with the chance scale and 95 % chance limit shaded.
+def plot_smd(result, *, title: str | None = None, height: int | None = None, labels=None):
+    """Love plot: |SMD| per covariate against the chance scale and each covariate's 95 % chance limit.
+
+    Everything the legend names is drawn over every row: the chance scale √(1/n_A + 1/n_B) as a
+    dashed line (the band below it shaded), the customary 0.1 as a dotted grey line (a convention, not
+    a chance limit: under randomization most covariates of a small trial exceed it), and each
+    covariate's chance limit as a red tick. The legend sits above the plot, clear of the tick labels.
 
     Parameters
     ----------
     result : BalanceTable
         From :func:`trialkit.balance_table`.
+    labels : mapping, optional
+        ``{column: label}`` for the rows (default the table's own labels); the column name is in the
+        hover text.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        ``meta``: ``chance_band`` (shaded 0–band), ``limit`` (per-covariate chance limits),
-        ``smd`` (one marker trace per comparison).
+        ``meta``: ``chance_band`` (the dashed chance-scale line), ``convention`` (0.1), ``limit``
+        (per-covariate chance limits), ``smd`` (one marker trace per comparison). Rows are at
+        y = 0, 1, … (top row last) with the labels as tick text.
 
     Examples
     --------
     >>> import trialkit as tk
     >>> fig = tk.plot_smd(tk.balance_table(tk.load_study("data/demo/b1931036")))
     >>> [t.meta for t in fig.data]
-    ['chance_band', 'limit', 'smd']
+    ['chance_band', 'convention', 'limit', 'smd']
     """
     import plotly.graph_objects as go
 
     s = result.smd
     variables = list(dict.fromkeys(s["variable"]))[::-1]
-    labels = [result.labels.get(v, v) for v in variables]
+    names = {**dict(result.labels or {}), **dict(labels or {})}
+    ticks = [names.get(v, v) for v in variables]
+    ys = list(range(len(variables)))
+    full = [-0.5, len(variables) - 0.5]  # a line over every row
     fig = go.Figure()
     if np.isfinite(result.band):
-        fig.add_vrect(x0=0, x1=result.band, fillcolor="rgba(120,120,120,0.15)", line_width=0)
-        fig.add_trace(go.Scatter(x=[result.band, result.band], y=[labels[0], labels[-1]], mode="lines",
-                                 line={"color": "#888", "dash": "dash"}, meta="chance_band",
-                                 name=f"chance scale √(1/n_A+1/n_B) = {result.band:.3f}"))
+        fig.add_vrect(x0=0, x1=result.band, fillcolor="rgba(120,120,120,0.13)", line_width=0, layer="below")
+        fig.add_trace(go.Scatter(x=[result.band, result.band], y=full, mode="lines", line={"color": "#555", "dash": "dash"},
+                                 meta="chance_band", hoverinfo="skip",
+                                 name=f"chance scale √(1/n_A+1/n_B) = {result.band:.3f} (shaded below)"))
+    fig.add_trace(go.Scatter(x=[0.1, 0.1], y=full, mode="lines", line={"color": "#aaa", "dash": "dot", "width": 1.5},
+                             meta="convention", hoverinfo="skip", name="0.1 (customary rule, not a chance limit)"))
     lim = s.drop_duplicates("variable").set_index("variable")["chance_limit"].reindex(variables)
-    fig.add_trace(go.Scatter(x=lim.to_numpy(), y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14,
-                             "color": "#B00"}, name=f"{result.conf_level:.0%} chance limit", meta="limit"))
+    fig.add_trace(go.Scatter(x=lim.to_numpy(), y=ys, mode="markers", customdata=variables,
+                             marker={"symbol": "line-ns-open", "size": 16, "color": "#B00", "line": {"width": 2}},
+                             name=f"{result.conf_level:.0%} chance limit of each covariate", meta="limit",
+                             hovertemplate="%{customdata}: chance limit %{x:.3f}<extra></extra>"))
     for i, (comp, g) in enumerate(s.groupby("comparison", sort=False)):
         g = g.set_index("variable").reindex(variables)
-        fig.add_trace(go.Scatter(x=g["abs_smd"], y=labels, mode="markers", name=f"|SMD| {comp}", meta="smd",
+        fig.add_trace(go.Scatter(x=g["abs_smd"], y=ys, mode="markers", name=f"|SMD| {comp}", meta="smd",
+                                 customdata=variables,
                                  marker={"size": 10, "color": ARM_COLORS[(i + 1) % len(ARM_COLORS)]},
-                                 hovertemplate="%{y}: |SMD| %{x:.3f}<extra>" + comp + "</extra>"))
-    fig.add_vline(x=0.1, line={"color": "#bbb", "dash": "dot"}, annotation_text="0.1", annotation_position="top")
-    fig.update_layout(title=title or "Standardized mean differences vs the chance band", xaxis_title="|SMD|",
-                      height=height or max(260, 30 * len(variables) + 140), template="plotly_white",
-                      legend={"orientation": "h", "y": -0.25})
+                                 hovertemplate="%{customdata}: |SMD| %{x:.3f}<extra>" + comp + "</extra>"))
+    top = np.nanmax([0.1, result.band if np.isfinite(result.band) else 0, np.nanmax(lim.to_numpy(float), initial=0),
+                     np.nanmax(s["abs_smd"].to_numpy(float), initial=0)])
+    fig.update_xaxes(range=[-top * 0.02, top * 1.12], tickformat=".2f", title_text="|SMD|", zeroline=False)
+    fig.update_yaxes(tickvals=ys, ticktext=ticks, range=full, zeroline=False, showgrid=True)
+    H = height or max(320, 28 * len(variables) + 220)
+    # title on top, the legend (two entries a row) under it, both above the plot: never over the tick labels
+    fig.update_layout(title={"text": title or "Standardized mean differences vs the chance band", "yref": "container",
+                             "y": 1, "yanchor": "top", "pad": {"t": 12}},
+                      height=H, template="plotly_white",
+                      legend={"orientation": "h", "yref": "container", "y": 1 - 44 / H, "yanchor": "top", "x": 0,
+                              "xref": "container"},
+                      margin={"t": 140, "b": 50})
     return fig
 
 
