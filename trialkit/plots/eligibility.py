@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._spec import figure_from_spec
+
 __all__ = ["plot_funnel", "plot_consort", "plot_screen_failure_rates", "what_if_text", "integer_axis",
            "FUNNEL_COLORS"]
 
@@ -66,15 +68,16 @@ def _banner_height(result) -> int:
     return 17 * len(textwrap.wrap("What-if — " + text, _BANNER_CHARS)) + 20 if text else 0
 
 
-def _what_if_banner(fig, result, y: float = 1.0, yref: str = "paper") -> None:
+def _what_if_banner(result, y: float = 1.0, yref: str = "paper") -> list[dict]:
     """A visible orange marker above the plot listing what the what-if changed (nothing when none)."""
     text = what_if_text(result)
-    if text:
-        lines = textwrap.wrap("What-if — " + text, _BANNER_CHARS)
-        body = "<br>".join(line.replace("<", "&lt;") for line in lines).replace("What-if —", "<b>What-if</b> —", 1)
-        fig.add_annotation(text=body, xref="paper", yref=yref, x=0, y=y, xanchor="left", yshift=6,
-                           yanchor="bottom", showarrow=False, align="left", bgcolor="#FFF1DB", bordercolor="#E69F00",
-                           borderwidth=1.5, borderpad=4, font={"size": 12, "color": "#5a3a00"}, name="what_if")
+    if not text:
+        return []
+    lines = textwrap.wrap("What-if — " + text, _BANNER_CHARS)
+    body = "<br>".join(line.replace("<", "&lt;") for line in lines).replace("What-if —", "<b>What-if</b> —", 1)
+    return [{"text": body, "xref": "paper", "yref": yref, "x": 0, "y": y, "xanchor": "left", "yshift": 6,
+             "yanchor": "bottom", "showarrow": False, "align": "left", "bgcolor": "#FFF1DB", "bordercolor": "#E69F00",
+             "borderwidth": 1.5, "borderpad": 4, "font": {"size": 12, "color": "#5a3a00"}, "name": "what_if"}]
 
 
 def integer_axis(max_value: float) -> dict:
@@ -123,45 +126,46 @@ def plot_funnel(funnel, *, title: str | None = None, height: int | None = None, 
     >>> [t.meta for t in fig.data]
     ['known', 'unknown', 'excluded']
     """
-    import plotly.graph_objects as go
-
     s = funnel.summary
     t = funnel.totals
     lab = _labels(funnel)
     names = ["Screened"] + [_step_name(r, lab, funnel.params, label) for r in s.itertuples()]
     ids = ["all screened patients"] + s["criterion_id"].astype(str).tolist()
-    known = [t["screened"]] + s["remaining_all_known"].tolist()
-    unknown = [0] + (s["remaining"] - s["remaining_all_known"]).tolist()
-    excluded = [0] + s["excluded"].tolist()
+    known = [int(t["screened"])] + s["remaining_all_known"].astype(int).tolist()
+    unknown = [0] + (s["remaining"] - s["remaining_all_known"]).astype(int).tolist()
+    excluded = [0] + s["excluded"].astype(int).tolist()
     widest = max([t["screened"], 1])
-    fig = go.Figure()
+    data = []
     for vals, name, color, meta in ((known, "remaining, inputs known", FUNNEL_COLORS[0], "known"),
                                     (unknown, "remaining, some input unknown", FUNNEL_COLORS[1], "unknown"),
                                     (excluded, "excluded at this step", FUNNEL_COLORS[2], "excluded")):
-        fig.add_trace(go.Bar(y=names, x=vals, orientation="h", name=name, marker_color=color, meta=meta,
-                             text=[f"{v:,}" if v and v >= _SMALL_SEGMENT * widest else "" for v in vals],
-                             textposition="inside", textangle=0, insidetextanchor="middle", customdata=ids,
-                             hovertemplate="%{y}<br><i>%{customdata}</i><br>" + name + ": %{x:,}<extra></extra>"))
-    _outside_labels(fig, names, known, unknown, excluded, widest)
+        data.append({"type": "bar", "y": names, "x": vals, "orientation": "h", "name": name,
+                     "marker": {"color": color}, "meta": meta, "customdata": ids,
+                     "text": [f"{v:,}" if v and v >= _SMALL_SEGMENT * widest else "" for v in vals],
+                     "textposition": "inside", "textangle": 0, "insidetextanchor": "middle",
+                     "hovertemplate": "%{y}<br><i>%{customdata}</i><br>" + name + ": %{x:,}<extra></extra>"})
+    annotations = _outside_labels(names, known, unknown, excluded, widest)
+    shapes = []
     n_post = int((s["stage"] != "screening").sum())
     if n_post:
-        fig.add_shape(type="line", xref="paper", x0=0, x1=1, y0=len(names) - n_post - 0.5,
-                      y1=len(names) - n_post - 0.5, line={"color": "#555", "dash": "dash", "width": 1},
-                      name="enrollment")
-        fig.add_annotation(text="<i>after enrollment</i>", xref="paper", x=1, xanchor="right", yanchor="bottom",
-                           y=len(names) - n_post - 0.5, showarrow=False, font={"size": 11, "color": "#555"},
-                           name="enrollment")
-    fig.update_layout(barmode="stack", title=title or _state_title(f"Screening funnel{_pid(funnel)}", funnel, filters)
-                      + f"<br><sup>{_funnel_head(t)}</sup>",
-                      xaxis={"title": "patients", **integer_axis(widest), "range": [0, widest * 1.35]},
-                      yaxis={"autorange": "reversed"}, uniformtext={"minsize": 10, "mode": "hide"},
-                      height=height or max(340, 28 * len(names) + 190), template="plotly_white",
-                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom",
-                              "traceorder": "normal"},
-                      margin={"l": 10, "r": 10, "b": 90, "t": 84 + _banner_height(funnel)})
-    fig.update_layout(title={"yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 14}})
-    _what_if_banner(fig, funnel, y=1.0)
-    return fig
+        y_line = len(names) - n_post - 0.5
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": y_line, "y1": y_line,
+                       "line": {"color": "#555", "dash": "dash", "width": 1}, "name": "enrollment"})
+        annotations.append({"text": "<i>after enrollment</i>", "xref": "paper", "x": 1, "xanchor": "right",
+                            "yanchor": "bottom", "y": y_line, "showarrow": False, "font": {"size": 11, "color": "#555"},
+                            "name": "enrollment"})
+    annotations += _what_if_banner(funnel, y=1.0)
+    layout = {
+        "barmode": "stack", "shapes": shapes, "annotations": annotations,
+        "title": {"text": (title or _state_title(f"Screening funnel{_pid(funnel)}", funnel, filters))
+                  + f"<br><sup>{_funnel_head(t)}</sup>", "yref": "container", "y": 1, "yanchor": "top",
+                  "pad": {"t": 14}},
+        "xaxis": {"title": {"text": "patients"}, **integer_axis(widest), "range": [0, widest * 1.35]},
+        "yaxis": {"autorange": "reversed", "type": "category"}, "uniformtext": {"minsize": 10, "mode": "hide"},
+        "height": height or max(340, 28 * len(names) + 190),
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "traceorder": "normal"},
+        "margin": {"l": 10, "r": 10, "b": 90, "t": 84 + _banner_height(funnel)}}
+    return figure_from_spec(data, layout)
 
 
 def _step_name(r, lab, params, label: str) -> str:
@@ -177,9 +181,10 @@ def _funnel_head(t: dict) -> str:
     return head
 
 
-def _outside_labels(fig, names, known, unknown, excluded, widest) -> None:
+def _outside_labels(names, known, unknown, excluded, widest) -> list[dict]:
     """Small excluded/unknown segments: their counts in words right of the bar (hover has them too)."""
     small = _SMALL_SEGMENT * widest
+    out = []
     for i, (k, u, e) in enumerate(zip(known, unknown, excluded)):
         bits = []
         if 0 < e < small:
@@ -187,8 +192,9 @@ def _outside_labels(fig, names, known, unknown, excluded, widest) -> None:
         if 0 < u < small:
             bits.append(f"{u:,} unknown")
         if bits:
-            fig.add_annotation(x=k + u + e, y=names[i], text=" · ".join(bits), showarrow=False, xanchor="left",
-                               xshift=4, font={"size": 11, "color": "#333"}, name=f"outside:{i}")
+            out.append({"x": k + u + e, "y": names[i], "text": " · ".join(bits), "showarrow": False,
+                        "xanchor": "left", "xshift": 4, "font": {"size": 11, "color": "#333"}, "name": f"outside:{i}"})
+    return out
 
 
 def _pid(x) -> str:
@@ -434,8 +440,6 @@ def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_re
     >>> fig.layout.width
     900.0
     """
-    import plotly.graph_objects as go
-
     lab = _labels(consort)
     W = float(width)
     top = _enrollment_boxes(consort, lab, W, max_reasons, show_criteria)
@@ -445,24 +449,23 @@ def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_re
     _arrows(boxes, list(consort.arms), shapes, annotations)
     H = y_end + 30
     margin_t = 50 + _banner_height(consort)
-    # one data unit = one pixel: the plot area is exactly W x H (text sizes are in pixels)
-    fig = go.Figure()
-    fig.update_layout(
-        shapes=shapes, annotations=annotations, width=W, height=H + margin_t, template="plotly_white",
-        title={"text": title or _state_title(f"CONSORT flow diagram{_pid(consort)}", consort, filters),
-               "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 14}},
-        xaxis={"range": [0, W], "visible": False, "fixedrange": True},
-        yaxis={"range": [H, 0], "visible": False, "fixedrange": True},
-        margin={"l": 0, "r": 0, "t": margin_t, "b": 0, "pad": 0}, showlegend=False, plot_bgcolor="white")
-    # an invisible trace so the axes exist for the shapes in every renderer
-    fig.add_trace(go.Scatter(x=[0, W], y=[0, H], mode="markers", marker={"opacity": 0}, hoverinfo="skip",
-                             meta="canvas"))
-    _what_if_banner(fig, consort, y=1.0)
+    annotations += _what_if_banner(consort, y=1.0)
     if consort.notes:
-        fig.add_annotation(x=_LEFT, y=H - 8, xanchor="left", yanchor="bottom", showarrow=False,
-                           text="<i>" + " ".join(consort.notes).replace("<", "&lt;")[:300] + "</i>",
-                           font={"size": 10, "color": "#555"}, name="notes")
-    return fig
+        annotations.append({"x": _LEFT, "y": H - 8, "xanchor": "left", "yanchor": "bottom", "showarrow": False,
+                            "text": "<i>" + " ".join(consort.notes).replace("<", "&lt;")[:300] + "</i>",
+                            "font": {"size": 10, "color": "#555"}, "name": "notes"})
+    # one data unit = one pixel: the plot area is exactly W x H (text sizes are in pixels); an invisible
+    # trace so the axes exist for the shapes in every renderer
+    data = [{"type": "scatter", "x": [0, W], "y": [0, H], "mode": "markers", "marker": {"opacity": 0},
+             "hoverinfo": "skip", "meta": "canvas"}]
+    layout = {
+        "shapes": shapes, "annotations": annotations, "width": W, "height": H + margin_t,
+        "title": {"text": title or _state_title(f"CONSORT flow diagram{_pid(consort)}", consort, filters),
+                  "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 14}},
+        "xaxis": {"range": [0, W], "visible": False, "fixedrange": True},
+        "yaxis": {"range": [H, 0], "visible": False, "fixedrange": True},
+        "margin": {"l": 0, "r": 0, "t": margin_t, "b": 0, "pad": 0}, "showlegend": False, "plot_bgcolor": "white"}
+    return figure_from_spec(data, layout)
 
 
 def plot_screen_failure_rates(rates: pd.DataFrame, *, title: str | None = None, height: int | None = None,
@@ -515,7 +518,7 @@ def plot_screen_failure_rates(rates: pd.DataFrame, *, title: str | None = None, 
         r = _top_groups(r, by, top)
         fig = _ranked_dots(r, by, height) if layout == "ranked" else _country_panels(r, by, min_screened, height)
     base = title or f"Screen-failure rate by {'site' if by == 'site_id' else by}"
-    fig.update_layout(title=base + (f" — {filters}" if filters and not title else ""), template="plotly_white")
+    fig.update_layout(title={"text": base + (f" — {filters}" if filters and not title else "")})
     return fig
 
 
@@ -539,8 +542,6 @@ def _rate(failed, screened, undetermined) -> float:
 
 
 def _ranked_dots(r: pd.DataFrame, by: str, height: int | None):
-    import plotly.graph_objects as go
-
     g = r.groupby(by, sort=False)[["screened", "failed", "undetermined"]].sum()
     g["rate"] = [_rate(f, s, u) for f, s, u in zip(g["failed"], g["screened"], g["undetermined"])]
     g = g.sort_values(["rate", "screened"], ascending=[False, False], na_position="last", kind="stable")
@@ -548,25 +549,26 @@ def _ranked_dots(r: pd.DataFrame, by: str, height: int | None):
     text = [f"{int(f):,}/{int(s - u):,}" for f, s, u in zip(g["failed"], g["screened"], g["undetermined"])]
     tot = g[["screened", "failed", "undetermined"]].sum()
     overall = _rate(tot["failed"], tot["screened"], tot["undetermined"])
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=g["rate"].tolist(), y=labels, mode="markers+text", text=text, textposition="middle right",
-                             marker={"size": 11, "color": FUNNEL_COLORS[2]}, meta="rate", name="screen-failure rate",
-                             customdata=np.c_[g["failed"], g["screened"] - g["undetermined"], g["undetermined"]].tolist(),
-                             hovertemplate="%{y}<br>%{x:.0%}: %{customdata[0]} failed of %{customdata[1]} evaluable"
-                                           "<br>%{customdata[2]} undetermined (left out)<extra></extra>"))
-    # the all-countries rate over every row, below the dots and their labels (a legend entry names it)
-    fig.add_shape(type="line", x0=overall, x1=overall, yref="paper", y0=0, y1=1, layer="below",
-                  line={"color": "#555", "dash": "dash", "width": 1.5}, name="overall")
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", meta="overall",
-                             name=f"all {by if by != 'country' else 'countries'}: {overall:.0%}",
-                             line={"color": "#555", "dash": "dash", "width": 1.5}, hoverinfo="skip"))
-    fig.update_layout(height=height or max(300, 26 * len(labels) + 170), xaxis_title="screen-failure rate "
-                      "(failed / evaluable; text: failed/evaluable)",
-                      xaxis={"tickformat": ".0%", "range": [-0.02, 1.12]},
-                      yaxis={"autorange": "reversed", "type": "category"},
-                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
-                      margin={"l": 10, "r": 30, "b": 90})
-    return fig
+    everyone = f"all {by if by != 'country' else 'countries'}"
+    data = [{"type": "scatter", "x": g["rate"].tolist(), "y": labels, "mode": "markers+text", "text": text,
+             "textposition": "middle right", "marker": {"size": 11, "color": FUNNEL_COLORS[2]}, "meta": "rate",
+             "name": "screen-failure rate",
+             "customdata": np.c_[g["failed"], g["screened"] - g["undetermined"], g["undetermined"]].tolist(),
+             "hovertemplate": "%{y}<br>%{x:.0%}: %{customdata[0]} failed of %{customdata[1]} evaluable"
+                              "<br>%{customdata[2]} undetermined (left out)<extra></extra>"},
+            # the all-countries rate: a line over every row (the shape below), named in the legend here
+            {"type": "scatter", "x": [None], "y": [None], "mode": "lines", "meta": "overall",
+             "name": f"{everyone}: {overall:.0%}", "line": {"color": "#555", "dash": "dash", "width": 1.5},
+             "hoverinfo": "skip"}]
+    layout = {"shapes": [{"type": "line", "x0": overall, "x1": overall, "yref": "paper", "y0": 0, "y1": 1,
+                          "layer": "below", "line": {"color": "#555", "dash": "dash", "width": 1.5}, "name": "overall"}],
+              "height": height or max(300, 26 * len(labels) + 170),
+              "xaxis": {"tickformat": ".0%", "range": [-0.02, 1.12],
+                        "title": {"text": "screen-failure rate (failed / evaluable; text: failed/evaluable)"}},
+              "yaxis": {"autorange": "reversed", "type": "category"},
+              "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
+              "margin": {"l": 10, "r": 30, "b": 90}}
+    return figure_from_spec(data, layout)
 
 
 def _country_panels(r: pd.DataFrame, by: str, min_screened: int, height: int | None):
@@ -596,26 +598,22 @@ def _country_panels(r: pd.DataFrame, by: str, min_screened: int, height: int | N
                                  hovertemplate=str(g) + " · %{x|%Y-%m}<br>%{y:.0%} (%{customdata[0]} of "
                                                "%{customdata[1]})<extra></extra>"), row=row, col=col)
     fig.update_yaxes(tickformat=".0%", range=[-0.05, 1.05], dtick=0.5)
-    fig.update_layout(height=height or 150 * rows + 180, margin={"b": 80},
+    fig.update_layout(height=height or 150 * rows + 180, margin={"b": 80}, template="plotly_white",
                       legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"})
     return fig
 
 
 def _site_heatmap(r: pd.DataFrame, min_screened: int, height: int | None):
-    import plotly.graph_objects as go
-
     r.loc[r["screened"] < min_screened, "rate"] = np.nan
     piv = r.pivot_table(index="site_id", columns="period", values="rate", aggfunc="first", dropna=False)
     cnt = r.pivot_table(index="site_id", columns="period", values="screened", aggfunc="first", fill_value=0)
     piv = piv.reindex(columns=sorted(piv.columns))
     cnt = cnt.reindex(index=piv.index, columns=piv.columns, fill_value=0)
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(z=piv.to_numpy(dtype=float).tolist(), x=[pd.Timestamp(c) for c in piv.columns],
-                             y=piv.index.astype(str).tolist(), colorscale="YlOrRd", zmin=0, zmax=1, xgap=1, ygap=1,
-                             customdata=cnt.to_numpy().tolist(), meta="heatmap", colorbar={"title": "failure rate"},
-                             hovertemplate="%{y} · %{x|%Y-%m}<br>rate %{z:.0%} of %{customdata} screened"
-                                           "<extra></extra>"))
-    fig.update_layout(height=height or max(360, 16 * len(piv) + 160), xaxis_title="period of screening",
-                      yaxis={"type": "category", "dtick": 1, "tickfont": {"size": 10}},
-                      plot_bgcolor="#f4f4f4")  # grey = no screening in that period; 0 % is pale yellow
-    return fig
+    data = [{"type": "heatmap", "z": piv.to_numpy(dtype=float).tolist(), "x": [pd.Timestamp(c) for c in piv.columns],
+             "y": piv.index.astype(str).tolist(), "colorscale": "YlOrRd", "zmin": 0, "zmax": 1, "xgap": 1, "ygap": 1,
+             "customdata": cnt.to_numpy().tolist(), "meta": "heatmap", "colorbar": {"title": {"text": "failure rate"}},
+             "hovertemplate": "%{y} · %{x|%Y-%m}<br>rate %{z:.0%} of %{customdata} screened<extra></extra>"}]
+    layout = {"height": height or max(360, 16 * len(piv) + 160), "xaxis": {"title": {"text": "period of screening"}},
+              "yaxis": {"type": "category", "dtick": 1, "tickfont": {"size": 10}},
+              "plot_bgcolor": "#f4f4f4"}  # grey = no screening in that period; 0 % is pale yellow
+    return figure_from_spec(data, layout)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._spec import figure_from_spec
+
 __all__ = ["plot_km", "plot_forest", "PALETTE"]
 
 #: Okabe–Ito colour-blind-safe palette (control arm first).
@@ -20,29 +22,6 @@ def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
-
-
-_TEMPLATE: dict = {}
-
-
-def _template() -> dict:
-    """The "plotly_white" template as a plain dict, resolved once (figures here skip plotly's slow validation)."""
-    if not _TEMPLATE:
-        import plotly.io as pio
-
-        _TEMPLATE.update(pio.templates["plotly_white"].to_plotly_json())
-    return _TEMPLATE
-
-
-def figure_from_spec(data: list, layout: dict):
-    """A ``go.Figure`` from plain trace and layout dicts without plotly's per-property validation.
-
-    Building the KM figure property by property took ~0.4 s (most of an explorer update); the dicts
-    here are written against plotly's schema and tested through ``fig.to_dict()`` and in the browser.
-    """
-    import plotly.graph_objects as go
-
-    return go.Figure({"data": data, "layout": {"template": _template(), **layout}}, _validate=False)
 
 
 #: pixels of a digit at the risk table's font size (12 px Arial/Open Sans: about 7 px)
