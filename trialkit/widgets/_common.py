@@ -1,10 +1,22 @@
-"""Wiring shared by the explorers."""
+"""Wiring shared by the explorers: the study map, the signal banner, the one export writer, state texts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import html
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
 
 from ..errors import TrialkitError
+
+__all__ = ["as_study_map", "signals_html", "write_table", "write_figure", "export_view", "safe_name",
+           "ExportError"]
+
+
+class ExportError(TrialkitError):
+    """A view could not be written (unknown format, missing folder, unwritable file)."""
 
 
 def as_study_map(studies, explorer: str) -> dict:
@@ -20,3 +32,96 @@ def as_study_map(studies, explorer: str) -> dict:
     if not studies:
         raise TrialkitError(f"{explorer} needs at least one study; load one with tk.load_study(...).")
     return studies
+
+
+def signals_html(signals: Sequence[tuple[str, str]], *, css_class: str) -> str:
+    """The banner an explorer opens with: ``[(level, text)]`` with level ``"alert"``, ``"watch"`` or ``"ok"``.
+
+    Alerts first; an empty list says that nothing needs attention (never an empty banner).
+    """
+    order = {"alert": 0, "watch": 1, "ok": 2}
+    items = sorted(signals, key=lambda s: order.get(s[0], 1)) or [("ok", "Nothing needs attention in this view.")]
+    colour = {"alert": ("#fde8e6", "#b3261e"), "watch": ("#fff4dd", "#8a5a00"), "ok": ("#e8f3ea", "#1e6b2e")}
+    lis = "".join(f"<li class='tk-signal tk-signal-{lvl}' style='background:{colour.get(lvl, colour['watch'])[0]};"
+                  f"color:{colour.get(lvl, colour['watch'])[1]};padding:3px 8px;margin:2px 0;border-radius:3px'>"
+                  f"{html.escape(text)}</li>" for lvl, text in items)
+    return (f"<div class='tk-signals {css_class}'><b>Signals</b><ul style='list-style:none;padding-left:0;"
+            f"margin:2px 0 6px'>{lis}</ul></div>")
+
+
+_FORMULA = re.compile(r"^[=+\-@\t\r]")
+
+
+def _neutral(v):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading quote."""
+    if isinstance(v, str) and _FORMULA.match(v):
+        try:
+            float(v)
+            return v  # a plain signed number
+        except ValueError:
+            return "'" + v
+    return v
+
+
+def write_table(data: pd.DataFrame, path, *, caption: str | None = None) -> Path:
+    """Write a table to ``.csv`` or ``.xlsx`` with formula-like text cells neutralized; return the path.
+
+    The explorers' one table writer (the project's formula-safe exporter takes its place when it
+    lands: same name, same arguments).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise ExportError(f"cannot write {path.name}: tables are written as .csv or .xlsx.")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path}: the folder {path.parent} does not exist.")
+    safe = data.copy()
+    safe.columns = [_neutral(str(c)) for c in safe.columns]
+    for j in range(safe.shape[1]):
+        if safe.iloc[:, j].dtype == object or pd.api.types.is_string_dtype(safe.iloc[:, j]):
+            safe.iloc[:, j] = safe.iloc[:, j].map(_neutral)
+    try:
+        if suffix == ".csv":
+            safe.to_csv(path, index=False)
+        else:
+            with pd.ExcelWriter(path, engine="openpyxl") as xw:
+                safe.to_excel(xw, index=False, startrow=2 if caption else 0, sheet_name="table")
+                if caption:
+                    xw.sheets["table"].cell(row=1, column=1, value=_neutral(caption))
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}.") from None
+    return path
+
+
+def write_figure(fig, path) -> Path:
+    """Write a figure as a self-contained HTML page (plotly.js inside: it opens offline); return the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".html":
+        raise ExportError(f"cannot write {path.name}: figures are written as .html (interactive, offline).")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path}: the folder {path.parent} does not exist.")
+    try:
+        fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}.") from None
+    return path
+
+
+def safe_name(*parts: str) -> str:
+    """A file-name stem from the view's state: letters, digits, ``-`` and ``_`` only."""
+    stem = "_".join(p for p in parts if p)
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_") or "view"
+
+
+def export_view(folder, stem: str, *, table: pd.DataFrame | None, figure=None, fmt: str = "csv",
+                caption: str | None = None) -> list[Path]:
+    """Write the view's table (``fmt`` ``"csv"`` or ``"xlsx"``) and figure (HTML) as ``<folder>/<stem>.*``."""
+    folder = Path(folder)
+    if fmt not in ("csv", "xlsx"):
+        raise ExportError(f"format {fmt!r}: choose csv or xlsx.")
+    out = []
+    if table is not None:
+        out.append(write_table(table, folder / f"{stem}.{fmt}", caption=caption))
+    if figure is not None:
+        out.append(write_figure(figure, folder / f"{stem}.html"))
+    return out
