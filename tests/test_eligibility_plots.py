@@ -150,7 +150,8 @@ def test_funnel_figure_adds_up_bar_by_bar_and_names_its_state(demo_aall1732, dem
     assert total[-1] == 268 and left[-1] == 266 and x["excluded"][-1] == 2
     head = d["layout"]["title"]["text"]
     assert "400 screened → 247 eligible, 132 excluded, 21 undetermined; after enrollment 2 off protocol" in head
-    assert list(d["data"][0]["y"])[-1] == "MPAL centrally confirmed within 7 business days (after enrollment)"
+    assert list(d["data"][0]["y"])[-1].replace("<br>", " ") == (
+        "MPAL centrally confirmed within 7 business days (after enrollment)")
     assert any(sh.get("name") == "enrollment" for sh in d["layout"]["shapes"])
     # a small segment: its number outside the bar, never squeezed inside
     small = [a for a in d["layout"]["annotations"] if a["name"].startswith("outside:")]
@@ -162,17 +163,23 @@ def test_funnel_figure_adds_up_bar_by_bar_and_names_its_state(demo_aall1732, dem
     title = w["layout"]["title"]["text"]
     assert title.startswith("WHAT-IF · Screening funnel (B1931036) — Germany · site DE02")
     assert "Marrow blasts ≥ 25 % (≥ M2)" in list(w["data"][0]["y"])
-    marker = next(a for a in w["layout"]["annotations"] if a["name"] == "what_if")["text"]
-    assert "switched off: High-risk relapse timing" in marker and "Marrow blasts ≥ 25 % (protocol 5 %)" in marker
+    # the changes in the title's orange lines (from the figure's left edge) and a WHAT-IF badge on the plot
+    lines = title.split("<br>")
+    assert lines[2].startswith("<span") and "<b>What-if</b> — switched off: High-risk relapse timing" in lines[2]
+    assert "Marrow blasts ≥ 25 % (protocol 5 %)" in title and w["layout"]["title"]["xref"] == "container"
+    badge = next(a for a in w["layout"]["annotations"] if a["name"] == "what_if")
+    assert badge["text"] == "<b>WHAT-IF</b>" and "Marrow blasts ≥ 25 % (protocol 5 %)" in badge["hovertext"]
     assert not [a for a in d["layout"]["annotations"] if a["name"] == "what_if"]
 
 
 def test_consort_figure_of_a_what_if_says_so(demo_b1931036):
     res = tk.evaluate_eligibility(demo_b1931036, disabled=["B_IN02_HR_TIMING"])
     d = plot_consort(tk.consort(demo_b1931036, eligibility=res), filters="Germany").to_dict()
-    assert d["layout"]["title"]["text"] == "WHAT-IF · CONSORT flow diagram (B1931036) — Germany"
-    marker = next(a for a in d["layout"]["annotations"] if a["name"] == "what_if")["text"]
-    assert "switched off: High-risk relapse timing" in marker
+    title = d["layout"]["title"]["text"]
+    assert title.split("<br>")[0] == "WHAT-IF · CONSORT flow diagram (B1931036) — Germany"
+    assert "switched off: High-risk relapse timing" in title
+    assert "switched off: High-risk relapse timing" in next(
+        a for a in d["layout"]["annotations"] if a["name"] == "what_if")["hovertext"]
     excluded = _texts(d, "box:excluded")["box:excluded"]
     # the switched-off criterion is never a reason; the site's record of it says it is switched off
     assert "◦ High-risk relapse timing" not in excluded

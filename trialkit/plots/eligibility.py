@@ -59,25 +59,39 @@ def _state_title(base: str, result, filters: str | None) -> str:
     return prefix + base + (f" — {filters}" if filters else "")
 
 
-_BANNER_CHARS = 110
+_WHAT_IF_CHARS = 95
 
 
-def _banner_height(result) -> int:
-    """Pixels the what-if marker needs above the plot (0 for the protocol as written)."""
+def _what_if_lines(result) -> list[str]:
+    """The what-if, in words, wrapped to lines that fit a figure 800 pixels wide (none when as written)."""
     text = what_if_text(result)
-    return 17 * len(textwrap.wrap("What-if — " + text, _BANNER_CHARS)) + 20 if text else 0
+    return textwrap.wrap("What-if — " + text, _WHAT_IF_CHARS) if text else []
 
 
-def _what_if_banner(result, y: float = 1.0, yref: str = "paper") -> list[dict]:
-    """A visible orange marker above the plot listing what the what-if changed (nothing when none)."""
+def _title_block(main: str, result, sub: str | None = None) -> tuple[dict, int]:
+    """The title (its state in it: main line, a grey sub-line, the what-if in orange lines) and the pixels
+    it needs; it starts at the figure's left edge, so long labels never push it out of view."""
+    lines = _what_if_lines(result)
+    text = main + (f"<br><sup>{sub}</sup>" if sub else "")
+    for i, line in enumerate(lines):
+        body = line.replace("<", "&lt;")
+        if i == 0:
+            body = body.replace("What-if —", "<b>What-if</b> —", 1)
+        text += f"<br><span style='font-size:12px;color:#8a4b00'>{body}</span>"
+    height = 34 + (16 if sub else 0) + 17 * len(lines)
+    return {"text": text, "x": 0, "xref": "container", "xanchor": "left", "yref": "container", "y": 1,
+            "yanchor": "top", "pad": {"t": 12, "l": 12}}, height
+
+
+def _what_if_badge(result) -> list[dict]:
+    """An orange "WHAT-IF" badge at the plot's top right (the changes in its hover text and the title)."""
     text = what_if_text(result)
     if not text:
         return []
-    lines = textwrap.wrap("What-if — " + text, _BANNER_CHARS)
-    body = "<br>".join(line.replace("<", "&lt;") for line in lines).replace("What-if —", "<b>What-if</b> —", 1)
-    return [{"text": body, "xref": "paper", "yref": yref, "x": 0, "y": y, "xanchor": "left", "yshift": 6,
-             "yanchor": "bottom", "showarrow": False, "align": "left", "bgcolor": "#FFF1DB", "bordercolor": "#E69F00",
-             "borderwidth": 1.5, "borderpad": 4, "font": {"size": 12, "color": "#5a3a00"}, "name": "what_if"}]
+    return [{"text": "<b>WHAT-IF</b>", "hovertext": text.replace("<", "&lt;"), "xref": "paper", "yref": "paper",
+             "x": 1, "y": 1, "xanchor": "right", "yanchor": "bottom", "yshift": 4, "showarrow": False,
+             "bgcolor": "#FFF1DB", "bordercolor": "#E69F00", "borderwidth": 1.5, "borderpad": 3,
+             "font": {"size": 12, "color": "#5a3a00"}, "name": "what_if"}]
 
 
 def integer_axis(max_value: float) -> dict:
@@ -129,7 +143,7 @@ def plot_funnel(funnel, *, title: str | None = None, height: int | None = None, 
     s = funnel.summary
     t = funnel.totals
     lab = _labels(funnel)
-    names = ["Screened"] + [_step_name(r, lab, funnel.params, label) for r in s.itertuples()]
+    names = ["Screened"] + [_wrap_label(_step_name(r, lab, funnel.params, label)) for r in s.itertuples()]
     ids = ["all screened patients"] + s["criterion_id"].astype(str).tolist()
     known = [int(t["screened"])] + s["remaining_all_known"].astype(int).tolist()
     unknown = [0] + (s["remaining"] - s["remaining_all_known"]).astype(int).tolist()
@@ -154,18 +168,23 @@ def plot_funnel(funnel, *, title: str | None = None, height: int | None = None, 
         annotations.append({"text": "<i>after enrollment</i>", "xref": "paper", "x": 1, "xanchor": "right",
                             "yanchor": "bottom", "y": y_line, "showarrow": False, "font": {"size": 11, "color": "#555"},
                             "name": "enrollment"})
-    annotations += _what_if_banner(funnel, y=1.0)
+    annotations += _what_if_badge(funnel)
+    head, head_px = _title_block(title or _state_title(f"Screening funnel{_pid(funnel)}", funnel, filters), funnel,
+                                 _funnel_head(t))
     layout = {
-        "barmode": "stack", "shapes": shapes, "annotations": annotations,
-        "title": {"text": (title or _state_title(f"Screening funnel{_pid(funnel)}", funnel, filters))
-                  + f"<br><sup>{_funnel_head(t)}</sup>", "yref": "container", "y": 1, "yanchor": "top",
-                  "pad": {"t": 14}},
-        "xaxis": {"title": {"text": "patients"}, **integer_axis(widest), "range": [0, widest * 1.35]},
+        "barmode": "stack", "shapes": shapes, "annotations": annotations, "title": head,
+        "xaxis": {"title": {"text": "patients"}, **integer_axis(widest), "range": [0, widest * 1.04]},
         "yaxis": {"autorange": "reversed", "type": "category"}, "uniformtext": {"minsize": 10, "mode": "hide"},
         "height": height or max(340, 28 * len(names) + 190),
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "traceorder": "normal"},
-        "margin": {"l": 10, "r": 10, "b": 90, "t": 84 + _banner_height(funnel)}}
+        # the right margin holds the outside labels of small segments ("−3 excluded · 1 unknown")
+        "margin": {"l": 10, "r": 170, "b": 90, "t": head_px + 30}}
     return figure_from_spec(data, layout)
+
+
+def _wrap_label(text: str, width: int = 46) -> str:
+    """A long criterion label on two or more lines (plotly does not wrap), so the bars keep their room."""
+    return "<br>".join(textwrap.wrap(text, width)) if len(text) > width else text
 
 
 def _step_name(r, lab, params, label: str) -> str:
@@ -228,20 +247,28 @@ def _reason_text(reason: str, lab, params) -> str:
     return out
 
 
-def _lines_for(consort, box: str, arm: str | None, width: int, top: int, lab, hover: list) -> list[str]:
-    """The '• reason (n=k)' lines of a box (largest first; beyond ``top`` grouped as 'other')."""
+def _reasons_by_box(consort) -> dict:
+    """``{(box, arm): [(reason, n), ...]}`` in the summary's order, read once per figure."""
     b = consort.summary
-    sel = b["box"].eq(box) & b["reason"].notna() & (b["arm"].isna() if arm is None else b["arm"].eq(arm))
-    rows = b.loc[sel.fillna(False)]
+    out: dict = {}
+    for box, arm, reason, n in zip(b["box"].tolist(), b["arm"].astype(object).tolist(),
+                                   b["reason"].astype(object).tolist(), b["n"].tolist()):
+        if reason is not None and reason is not pd.NA:
+            out.setdefault((box, None if arm is pd.NA else arm), []).append((str(reason), int(n)))
+    return out
+
+
+def _lines_for(rows: list, width: int, top: int, lab, params, hover: list) -> list[str]:
+    """The '• reason (n=k)' lines of a box (largest first; beyond ``top`` grouped as 'other')."""
     out = []
-    for r in rows.iloc[:top].itertuples():
-        text = _reason_text(r.reason, lab, consort.params)
-        if text != r.reason:
-            hover.append(f"{text} = {r.reason}")
-        out += _wrap(f"• {text} (n={r.n})", width)
-    rest = rows.iloc[top:]
-    if len(rest):
-        out.append(f"• {len(rest)} other reason(s) (n={int(rest['n'].sum())})")
+    for reason, n in rows[:top]:
+        text = _reason_text(reason, lab, params)
+        if text != reason:
+            hover.append(f"{text} = {reason}")
+        out += _wrap(f"• {text} (n={n})", width)
+    rest = rows[top:]
+    if rest:
+        out.append(f"• {len(rest)} other reason(s) (n={sum(n for _, n in rest)})")
     return out
 
 
@@ -299,7 +326,7 @@ def _enrollment_boxes(consort, lab, W: float, max_reasons: int, show_criteria: b
     return [assessed, excluded, randomized]
 
 
-def _arm_contents(consort, lab, a: str, chars: int, max_reasons: int) -> tuple[list, list, list, list]:
+def _arm_contents(consort, lab, a: str, chars: int, max_reasons: int, index: dict) -> tuple[list, list, list, list]:
     """(allocation, follow-up, analysis lines, hover) of one arm's column."""
     k = consort.n
     ratio = consort.ratio or {}
@@ -307,7 +334,8 @@ def _arm_contents(consort, lab, a: str, chars: int, max_reasons: int) -> tuple[l
     hover: list = []
 
     def reasons(box):
-        return ["    " + x for x in _lines_for(consort, box, a, chars - 4, max_reasons, lab, hover)]
+        return ["    " + x for x in _lines_for(index.get((box, a), []), chars - 4, max_reasons, lab, consort.params,
+                                               hover)]
 
     name, long = lab.arm(a), consort.arm_labels.get(a, a)
     alloc = [f"Allocated to {name} (n={k('allocated', arm=a)})"] + ([long] if long not in (name, a) else [])
@@ -330,7 +358,8 @@ def _arm_boxes(consort, lab, W: float, y_alloc: float, max_reasons: int) -> tupl
     arms = list(consort.arms)
     col_w = (W - _LEFT - 20) / max(1, len(arms))
     chars = max(24, int(col_w / 6.4) - 3)
-    contents = {a: _arm_contents(consort, lab, a, chars, max_reasons) for a in arms}
+    index = _reasons_by_box(consort)
+    contents = {a: _arm_contents(consort, lab, a, chars, max_reasons, index) for a in arms}
     h_alloc = max([4] + [len(c[0]) for c in contents.values()])
     h_fu = max([1] + [len(c[1]) for c in contents.values()])
     h_an = max([3] + [len(c[2]) for c in contents.values()])
@@ -402,7 +431,7 @@ def _arrows(boxes: list[_Box], arms, shapes: list, annotations: list) -> None:
         arrow(c, by[f"box:follow_up:{a}"].y1, c, by[f"box:analysed:{a}"].y0)
 
 
-def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_reasons: int = 12,
+def plot_consort(consort, *, title: str | None = None, width: int = 820, max_reasons: int = 12,
                  show_criteria: bool = True, filters: str | None = None):
     """A CONSORT 2010/2025-style participant flow diagram.
 
@@ -418,8 +447,9 @@ def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_re
     ----------
     consort : ConsortResult
         From :func:`trialkit.consort` (its counts are already reconciled).
-    width : int
-        Width in pixels (one data unit is one pixel, so text never scales).
+    width : int, default 820
+        Width in pixels (one data unit is one pixel, so text never scales). 820 fits a notebook's
+        output area at 1280 pixels with JupyterLab's file browser open: both arms without scrolling.
     max_reasons : int
         Reasons listed per box before the rest are grouped.
     show_criteria : bool
@@ -448,8 +478,10 @@ def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_re
     shapes, annotations = _box_shapes(boxes, [("Enrollment", 20.0, top[-1].y1), *stages])
     _arrows(boxes, list(consort.arms), shapes, annotations)
     H = y_end + 30
-    margin_t = 50 + _banner_height(consort)
-    annotations += _what_if_banner(consort, y=1.0)
+    head, head_px = _title_block(title or _state_title(f"CONSORT flow diagram{_pid(consort)}", consort, filters),
+                                 consort)
+    margin_t = head_px + 16
+    annotations += _what_if_badge(consort)
     if consort.notes:
         annotations.append({"x": _LEFT, "y": H - 8, "xanchor": "left", "yanchor": "bottom", "showarrow": False,
                             "text": "<i>" + " ".join(consort.notes).replace("<", "&lt;")[:300] + "</i>",
@@ -460,8 +492,7 @@ def plot_consort(consort, *, title: str | None = None, width: int = 1100, max_re
              "hoverinfo": "skip", "meta": "canvas"}]
     layout = {
         "shapes": shapes, "annotations": annotations, "width": W, "height": H + margin_t,
-        "title": {"text": title or _state_title(f"CONSORT flow diagram{_pid(consort)}", consort, filters),
-                  "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 14}},
+        "title": head,
         "xaxis": {"range": [0, W], "visible": False, "fixedrange": True},
         "yaxis": {"range": [H, 0], "visible": False, "fixedrange": True},
         "margin": {"l": 0, "r": 0, "t": margin_t, "b": 0, "pad": 0}, "showlegend": False, "plot_bgcolor": "white"}

@@ -44,8 +44,26 @@ ALL = "(all)"
 _CONSORT_COLUMNS = ("subject_id", "site_id", "screening_outcome", "screen_failure_reason")
 
 
+_PER_STUDY: dict = {}
+
+
+def _per_study(study, name: str, compute):
+    """``compute()`` once per study object (filter choices and countries do not change between updates)."""
+    key = (id(study), name)
+    hit = _PER_STUDY.get(key)
+    if hit is None or hit[0] is not study:
+        if len(_PER_STUDY) > 64:
+            _PER_STUDY.clear()
+        hit = _PER_STUDY[key] = (study, compute())
+    return hit[1]
+
+
 def _countries(study) -> pd.Series:
     """Country per screening row: the row's own, else its site's."""
+    return _per_study(study, "countries", lambda: _row_countries(study))
+
+
+def _row_countries(study) -> pd.Series:
     scr = study.screening
     own = scr["country"].astype("string") if "country" in scr else pd.Series(pd.NA, index=scr.index, dtype="string")
     if len(study.sites):
@@ -222,7 +240,7 @@ class EligibilityExplorer:
     thresholds: dict = field(default_factory=dict)  # parameter -> BoundedFloatText
     last: dict = field(default_factory=dict)
     export_dir: str = "."
-    consort_width: int = 840
+    consort_width: int = 800
 
     @property
     def study(self):
@@ -281,6 +299,10 @@ def _criteria(study):
 
 
 def _filter_options(study):
+    return _per_study(study, "filter_options", lambda: _compute_filter_options(study))
+
+
+def _compute_filter_options(study):
     countries = sorted(pd.unique(_countries(study).dropna().astype(str)))
     sites = sorted(pd.unique(study.screening["site_id"].dropna().astype(str)))
     dates = pd.to_datetime(study.screening["screening_date"], errors="coerce").dropna()
@@ -569,7 +591,7 @@ def _show(out, fig, html: str | None = None) -> None:
             display(HTML(html))
 
 
-def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 840) -> EligibilityExplorer:
+def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 800) -> EligibilityExplorer:
     """Build the eligibility explorer over one or more studies.
 
     Parameters
@@ -579,7 +601,7 @@ def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 84
     export_dir : str
         The folder "Export this view" writes to.
     consort_width : int
-        Width of the CONSORT diagram in pixels (840 fits a 1280-pixel screen with JupyterLab's file
+        Width of the CONSORT diagram in pixels (800 fits the explorer at 1280 pixels with JupyterLab's file
         browser open, both arms visible without scrolling).
 
     Returns
@@ -603,7 +625,8 @@ def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 84
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),
         "country": W.Dropdown(options=[ALL], description="Country", layout=lay),
         "site": W.Dropdown(options=[ALL], description="Site", layout=lay),
-        "date_from": W.DatePicker(description="Screened from", layout=W.Layout(width="250px")),
+        "date_from": W.DatePicker(description="Screened from", style={"description_width": "initial"},
+                                  layout=W.Layout(width="260px")),
         "date_to": W.DatePicker(description="to", layout=W.Layout(width="200px")),
         "reset": W.Button(description="Protocol as written", button_style="info"),
         "export": W.Button(description="Export this view", icon="download"),
@@ -626,19 +649,19 @@ def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 84
         w[k].observe(lambda ch: on_filter_change(ex, ch), names="value")
     w["reset"].on_click(lambda b: on_reset(ex, b))
     w["export"].on_click(lambda b: on_export(ex, b))
-    wrap = W.Layout(flex_flow="row wrap", width="100%")
+    wrap = W.Layout(flex_flow="row wrap")
     filters = W.HBox([w["protocol"], w["country"], w["site"], w["date_from"], w["date_to"]], layout=wrap)
     rules = W.Accordion(children=[W.VBox([W.HBox([w["reset"], w["rule_error"]]), w["rules"]])])
     rules.set_title(0, "What-if: switch criteria off, move thresholds")
     tabs = W.Tab(children=[W.VBox([w["funnel_out"]]), W.VBox([w["consort_out"]]), W.VBox([w["exclusions"]]),
-                           W.VBox([w["rates_out"]])], layout=W.Layout(width="100%"))
+                           W.VBox([w["rates_out"]])])
     for i, t in enumerate(TABS):
         tabs.set_title(i, t)
     tabs.selected_index = 0
     w["tabs"] = tabs
     tabs.observe(lambda ch: on_tab_change(ex, ch), names="selected_index")
     export = W.HBox([w["export"], w["export_format"], w["export_status"]], layout=wrap)
-    ex.widget = W.VBox([filters, w["count"], w["signals"], rules, export, tabs], layout=W.Layout(width="100%"))
+    ex.widget = W.VBox([filters, w["count"], w["signals"], rules, export, tabs])
     ex.widget.add_class("tk-elig-explorer")
     on_protocol_change(ex)
     return ex

@@ -369,17 +369,16 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     if not options["endpoint"]:
         raise TrialkitError("this study has no time-to-event endpoint in its outcomes table; nothing to explore")
     controls = _controls(widgets, options, endpoint, studies, study)
-    full = widgets.Layout(width="100%")
     outputs = {
         "status": widgets.HTML(),
         "signals": widgets.HTML(),
-        "figure": widgets.Output(layout=full),
-        "summary": widgets.HTML(layout=full),
-        "tests": widgets.HTML(layout=full),
-        "cox": widgets.HTML(layout=full),
-        "response": widgets.HTML(layout=full),
+        "figure": widgets.Output(),
+        "summary": widgets.HTML(),
+        "tests": widgets.HTML(),
+        "cox": widgets.HTML(),
+        "response": widgets.HTML(),
         "forest_note": widgets.HTML(),
-        "forest": widgets.Output(layout=full),
+        "forest": widgets.Output(),
         "errors": widgets.HTML(),
         "export": widgets.Button(description="Export this view", icon="download"),
         "export_format": widgets.Dropdown(options=["csv", "xlsx"], value="csv", layout=widgets.Layout(width="80px")),
@@ -387,19 +386,18 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     }
     for name, w in outputs.items():
         w.add_class(f"tk-outcomes-{name.replace('_', '-')}")
-    wrap = widgets.Layout(flex_flow="row wrap", width="100%")
+    wrap = widgets.Layout(flex_flow="row wrap")
     row1 = widgets.HBox([controls["study"], controls["endpoint"], controls["population"], controls["subgroup"]],
                         layout=wrap)
     row2 = widgets.HBox([controls["strata"], controls["conf_type"]], layout=wrap)
     export = widgets.HBox([outputs["export"], outputs["export_format"], outputs["export_status"]], layout=wrap)
     # the tables one under the other at full width: side by side they overlapped at 1280 pixels
-    tables = widgets.VBox([outputs["summary"], outputs["tests"], outputs["cox"], outputs["response"]],
-                          layout=full)
+    tables = widgets.VBox([outputs["summary"], outputs["tests"], outputs["cox"], outputs["response"]])
     tables.add_class("tk-outcomes-tables")
     css = widgets.HTML("<style>.tk-outcomes-tables .tk-table td, .tk-outcomes-tables .tk-table th"
                        "{white-space:normal}.tk-outcomes-tables .tk-table{max-width:100%}</style>")
     box = widgets.VBox([css, row1, row2, outputs["status"], outputs["signals"], outputs["errors"], export,
-                        outputs["figure"], tables, outputs["forest_note"], outputs["forest"]], layout=full)
+                        outputs["figure"], tables, outputs["forest_note"], outputs["forest"]])
     box.add_class("tk-outcomes-explorer")
     box.study = study
     box.studies = studies

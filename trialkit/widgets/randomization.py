@@ -478,8 +478,8 @@ def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFA
         "export_status": W.HTML(),
         "status": W.HTML(),
         "signals": W.HTML(),
-        "alloc": W.HTML(layout=W.Layout(width="100%")),
-        "table": W.HTML(layout=W.Layout(width="100%")),
+        "alloc": W.HTML(),
+        "table": W.HTML(),
         "sim_table": W.HTML(),
         "cum_out": W.Output(),
         "site_out": W.Output(),
@@ -499,7 +499,7 @@ def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFA
         w[k].observe(lambda ch: on_filter_change(ex, ch), names="value")
     w["run"].on_click(lambda b: on_run_simulation(ex, b))
     w["export"].on_click(lambda b: on_export(ex, b))
-    wrap = W.Layout(flex_flow="row wrap", width="100%")
+    wrap = W.Layout(flex_flow="row wrap")
     filters = W.HBox([w["protocol"], w["country"], w["site"], w["stratum"], w["date_from"], w["date_to"]],
                      layout=wrap)
     tabs = W.Tab(children=[
@@ -507,14 +507,14 @@ def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFA
         W.VBox([W.HBox([w["covariates"]]), w["table"], w["smd_out"]]),
         W.VBox([w["cum_out"], w["site_out"]]),
         W.VBox([W.HBox([w["schemes"], w["run"]], layout=wrap), w["sim_table"], w["sim_out"]]),
-    ], layout=W.Layout(width="100%"))
+    ])
     for i, t in enumerate(TABS):
         tabs.set_title(i, t)
     tabs.selected_index = 0
     w["tabs"] = tabs
     tabs.observe(lambda ch: on_tab_change(ex, ch), names="selected_index")
     export = W.HBox([w["export"], w["export_format"], w["export_status"]], layout=wrap)
-    ex.widget = W.VBox([filters, w["status"], w["signals"], export, tabs], layout=W.Layout(width="100%"))
+    ex.widget = W.VBox([filters, w["status"], w["signals"], export, tabs])
     ex.widget.add_class("tk-rnd-explorer")
     on_protocol_change(ex)
     return ex
