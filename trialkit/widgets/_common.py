@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import TrialkitError
 
-__all__ = ["as_study_map", "signals_html", "write_table", "write_figure", "export_view", "safe_name",
+__all__ = ["as_study_map", "warm_up_display", "signals_html", "write_table", "write_figure", "export_view", "safe_name",
            "ExportError"]
 
 
@@ -32,6 +32,16 @@ def as_study_map(studies, explorer: str) -> dict:
     if not studies:
         raise TrialkitError(f"{explorer} needs at least one study; load one with tk.load_study(...).")
     return studies
+
+
+def warm_up_display() -> None:
+    """Import plotly's notebook renderers now, while the explorer is built.
+
+    The first figure a kernel displays imports them (and, through nbformat and jsonschema, compiles
+    dozens of grammars): 30 s or more on a loaded machine. Paid here, in the notebook's own run, it is
+    not paid by the user's first click on a tab with a figure.
+    """
+    import plotly.io._renderers  # noqa: F401
 
 
 def signals_html(signals: Sequence[tuple[str, str]], *, css_class: str) -> str:

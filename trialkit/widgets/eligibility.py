@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..labels import labels_for
-from ._common import as_study_map, export_view, safe_name, signals_html
+from ._common import as_study_map, export_view, safe_name, signals_html, warm_up_display
 
 __all__ = ["eligibility_explorer", "EligibilityExplorer", "EligibilityView", "compute_view", "filter_mask",
            "filter_study", "filter_text", "on_protocol_change", "on_filter_change", "on_rule_change", "on_reset",
@@ -620,6 +620,7 @@ def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 80
     import ipywidgets as W
 
     studies = as_study_map(data, "eligibility_explorer")
+    warm_up_display()
     lay = W.Layout(width="250px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),

@@ -27,7 +27,7 @@ from ..errors import TrialkitError
 from ..labels import labels_for
 from ..outcomes import cox, cox_subgroups, km, logrank, response_rates
 from ..outcomes.survival import CONF_TYPES
-from ._common import as_study_map, export_view, safe_name, signals_html
+from ._common import as_study_map, export_view, safe_name, signals_html, warm_up_display
 
 __all__ = ["outcomes_explorer", "compute_view", "explorer_options", "render_view", "OutcomesView",
            "on_control_change", "on_study_change", "on_export", "refresh", "ALL"]
@@ -364,6 +364,7 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     import ipywidgets as widgets
 
     studies = as_study_map(data, "outcomes_explorer")
+    warm_up_display()
     study = next(iter(studies.values()))
     options = explorer_options(study)
     if not options["endpoint"]:

@@ -35,7 +35,7 @@ import pandas as pd
 from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED, DEFAULT_SIM_TRIALS, simulation_note
 from ..labels import labels_for
 from ..tables import frame_html
-from ._common import as_study_map, export_view, safe_name, signals_html
+from ._common import as_study_map, export_view, safe_name, signals_html, warm_up_display
 
 __all__ = ["balance_explorer", "BalanceExplorer", "filter_study", "on_protocol_change", "on_filter_change",
            "on_tab_change", "on_run_simulation", "on_export", "render_tab", "ALL", "TABS"]
@@ -278,9 +278,9 @@ def render_tab(ex: BalanceExplorer, index: int) -> None:
     if index == 0:
         alloc = _alloc(ex, s)
         ex.last["allocation"] = alloc
-        w["alloc"].value = _WRAP_CSS + "<div class='tk-rnd-wrap'>" + frame_html(
+        w["alloc"].value = ex.cached("allocation_html", lambda: _WRAP_CSS + "<div class='tk-rnd-wrap'>" + frame_html(
             alloc.display_frame(list(LEVELS)), caption=alloc.caption + " " + simulation_note(ex.n_sim, ex.seed)
-            + _state_suffix(ex)) + "</div>"
+            + _state_suffix(ex)) + "</div>")
     elif index == 1:
         _render_balance(ex, s)
     elif index == 2:
@@ -308,7 +308,7 @@ def _render_balance(ex: BalanceExplorer, s) -> None:
         _show(w["smd_out"], None)
         return
     ex.last["balance"] = bt
-    w["table"].value = _WRAP_CSS + "<div class='tk-rnd-wrap'>" + bt._repr_html_() + "</div>"
+    w["table"].value = _WRAP_CSS + "<div class='tk-rnd-wrap'>" + ex.cached("balance_html", bt._repr_html_) + "</div>"
     _show(w["smd_out"], plot_smd(bt, title=_title("Standardized mean differences vs the chance band", ex))
           if len(bt.groups) >= 2 else None)
 
@@ -461,6 +461,7 @@ def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFA
     import ipywidgets as W
 
     studies = as_study_map(data, "balance_explorer")
+    warm_up_display()
     lay = W.Layout(width="250px")
     w = {
         "protocol": W.Dropdown(options=list(studies), description="Study", layout=lay),
