@@ -116,7 +116,7 @@ def _parse_strata(label: str) -> tuple[str, ...]:
 
 def compute_view(study, *, endpoint: str, population: str = "randomized", subgroup: str = ALL,
                  strata: str = "none", conf_type: str = "log-log", time_unit: str = "months",
-                 forest: bool = True, cache: dict | None = None) -> OutcomesView:
+                 forest: bool = True, cache: dict | None = None, tables: bool = True) -> OutcomesView:
     """Compute what the explorer shows; a part that cannot be computed leaves its message in ``errors``.
 
     Parameters
@@ -130,6 +130,9 @@ def compute_view(study, *, endpoint: str, population: str = "randomized", subgro
     cache : dict, optional
         Results of earlier calls, keyed by the controls each part depends on (the explorer keeps one);
         a part whose controls did not change is taken from it.
+    tables : bool, default True
+        Also compute the Cox model and the response rates (False: the KM figure and its log-rank
+        test only, what the explorer draws first).
 
     Returns
     -------
@@ -161,15 +164,18 @@ def compute_view(study, *, endpoint: str, population: str = "randomized", subgro
         raise TrialkitError(errors[-1])
     lr = part(("logrank", sid, endpoint, population, subgroup, strata), "log-rank",
               lambda: logrank(study, endpoint=endpoint, population=population, subgroup=sub, strata=st or None))
-    cx = part(("cox", sid, endpoint, population, subgroup, strata), "Cox",
-              lambda: cox(study, endpoint=endpoint, population=population, subgroup=sub, strata=st or None))
-    rr = part(("response", sid, population, subgroup), "response",
-              lambda: response_rates(study, population=population, subgroup=sub))
+    cx = rr = None
+    if tables:
+        cx = part(("cox", sid, endpoint, population, subgroup, strata), "Cox",
+                  lambda: cox(study, endpoint=endpoint, population=population, subgroup=sub, strata=st or None))
+        rr = part(("response", sid, population, subgroup), "response",
+                  lambda: response_rates(study, population=population, subgroup=sub))
     sg, fp = (_forest(study, endpoint, population, part) if forest and sub is None else (None, None))
     note = f"{lr.summary['test'].iloc[0]} p = {lr.p_value:.3g}" if lr is not None else None
     state = " · ".join(x for x in (population if population != "randomized" else "",
                                    subgroup if sub else "", f"strata: {strata}" if st else "") if x)
-    fig = plot_km(k, annotation=note, title=f"{endpoint} by arm" + (f" ({state})" if state else ""))
+    title = f"{endpoint} by arm" + (f" ({state})" if state else "")
+    fig = part(("figure", id(k), note, title), "figure", lambda: plot_km(k, annotation=note, title=title))
     return OutcomesView(km=k, logrank=lr, cox=cx, response=rr, subgroups=sg, figure=fig, forest=fp,
                         errors=tuple(errors))
 
@@ -250,11 +256,23 @@ def _display(out, fig) -> None:
             display(fig)
 
 
+def _result_html(explorer, obj, empty="not available") -> str:
+    """A result's HTML, rendered once per result object (results come from the explorer's cache)."""
+    if obj is None:
+        return f"<i>{empty}</i>"
+    key = ("html", id(obj))
+    hit = explorer.cache.get(key)
+    if hit is None or hit[0] is not obj:
+        hit = explorer.cache[key] = (obj, obj._repr_html_())
+    return hit[1]
+
+
 def refresh(explorer) -> OutcomesView:
     """Recompute the view from the explorer's controls and redraw every panel; return the view.
 
-    The KM figure and the tables are drawn first; the subgroup forest (the slowest part) last, with
-    a placeholder while it is computed.
+    The KM figure is drawn first, then the tables, then the subgroup forest (the slowest part) with a
+    placeholder while it is computed; every part and its HTML come from the cache when their controls
+    did not change.
     """
     c = explorer.controls
     out = explorer.outputs
@@ -262,14 +280,16 @@ def refresh(explorer) -> OutcomesView:
     args = {"endpoint": c["endpoint"].value, "population": c["population"].value, "subgroup": c["subgroup"].value,
             "strata": c["strata"].value, "conf_type": c["conf_type"].value, "time_unit": explorer.time_unit,
             "cache": explorer.cache}
-    view = compute_view(explorer.study, forest=False, **args)
-    html = render_view(view)
-    for key in ("summary", "tests", "cox", "response", "errors"):
-        out[key].value = html[key]
+    view = compute_view(explorer.study, forest=False, tables=False, **args)
     _display(out["figure"], view.figure)
     out["status"].value = (f"<span class='tk-outcomes-state'>{_html.escape(c['study'].value)} · "
                            f"{c['endpoint'].value} · {c['population'].value} · {c['subgroup'].value} · strata: "
                            f"{c['strata'].value} · {c['conf_type'].value}</span>")
+    view = compute_view(explorer.study, forest=False, **args)
+    errs = "".join(f"<li>{_html.escape(e)}</li>" for e in view.errors)
+    for key, obj in (("summary", view.km), ("tests", view.logrank), ("cox", view.cox), ("response", view.response)):
+        out[key].value = _result_html(explorer, obj)
+    out["errors"].value = f"<ul>{errs}</ul>" if errs else ""
     if c["subgroup"].value == ALL:
         out["forest_note"].value = "<i>computing hazard ratios by subgroup…</i>"
         view = compute_view(explorer.study, forest=True, **args)
