@@ -126,7 +126,8 @@ def test_outcomes_explorer_in_jupyterlab(jupyter_server, viewport):
 
         # the forest plot: protocol labels, each row once, readable log ticks, not-estimable rows listed
         page.locator(".tk-outcomes-forest").scroll_into_view_if_needed()
-        page.wait_for_selector(".tk-outcomes-forest .js-plotly-plot")
+        page.wait_for_function("() => [...document.querySelectorAll('.tk-outcomes-forest .gtitle')]"
+                               ".some(g => g.textContent.startsWith('OS: hazard ratio by subgroup'))", timeout=180_000)
         labels = page.locator(".tk-outcomes-forest .ytick text").all_text_contents()  # SVG: no innerText
         assert labels[0].startswith("All subjects") and any(x.startswith("Sex: F") for x in labels)
         assert len(labels) == len(set(labels))

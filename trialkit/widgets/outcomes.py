@@ -15,6 +15,7 @@ stacked (never side by side, where they overlapped at 1280 pixels) and wrap inst
 from __future__ import annotations
 
 import html as _html
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
@@ -290,16 +291,53 @@ def refresh(explorer) -> OutcomesView:
     for key, obj in (("summary", view.km), ("tests", view.logrank), ("cox", view.cox), ("response", view.response)):
         out[key].value = _result_html(explorer, obj)
     out["errors"].value = f"<ul>{errs}</ul>" if errs else ""
-    if c["subgroup"].value == ALL:
-        out["forest_note"].value = "<i>computing hazard ratios by subgroup…</i>"
-        view = compute_view(explorer.study, forest=True, **args)
-        out["forest_note"].value = ""
-    else:
-        out["forest_note"].value = "<i>Subgroup forest plot: choose “All subjects” to see it.</i>"
-    _display(out["forest"], view.forest)
-    out["signals"].value = signals_html(_signals(view), css_class="tk-outcomes-signals")
     explorer.view = view
-    return view
+    explorer.generation = getattr(explorer, "generation", 0) + 1
+    if c["subgroup"].value != ALL:
+        out["forest_note"].value = "<i>Subgroup forest plot: choose “All subjects” to see it.</i>"
+        _display(out["forest"], None)
+        _finish(explorer, view)
+    elif _forest_cached(explorer, args) or not _in_kernel():
+        _forest_step(explorer, explorer.generation, args)
+    else:  # the slowest part runs beside the kernel's message loop: the next click is not queued behind it
+        out["forest_note"].value = "<i>computing hazard ratios by subgroup…</i>"
+        threading.Thread(target=_forest_step, args=(explorer, explorer.generation, args), daemon=True).start()
+    return explorer.view
+
+
+def _in_kernel() -> bool:
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def _forest_cached(explorer, args) -> bool:
+    return ("subgroups", id(explorer.study), args["endpoint"], args["population"]) in explorer.cache
+
+
+def _forest_step(explorer, generation: int, args: dict) -> None:
+    """Compute (or take from the cache) the subgroup forest and draw it, unless the controls changed since."""
+    try:
+        view = compute_view(explorer.study, forest=True, **args)
+    except TrialkitError as exc:  # reported, never raised from a callback
+        explorer.outputs["forest_note"].value = f"<i>subgroups: {_html.escape(str(exc))}</i>"
+        return
+    if generation != explorer.generation:
+        return  # a newer choice of controls is being drawn
+    explorer.outputs["forest_note"].value = ""
+    explorer.view = view
+    if _in_kernel() and threading.current_thread() is not threading.main_thread():
+        explorer.outputs["forest"].outputs = ()
+        if view.forest is not None:
+            explorer.outputs["forest"].append_display_data(view.forest)
+        explorer.outputs["forest"].figure = view.forest
+    else:
+        _display(explorer.outputs["forest"], view.forest)
+    _finish(explorer, view)
+
+
+def _finish(explorer, view) -> None:
+    explorer.outputs["signals"].value = signals_html(_signals(view), css_class="tk-outcomes-signals")
 
 
 def on_control_change(explorer, change) -> None:
@@ -427,6 +465,7 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     box.time_unit = time_unit
     box.export_dir = export_dir
     box.cache = _Cache()
+    box.generation = 0
     box.updating = False
     box.view = None
     controls["study"].observe(lambda ch: on_study_change(box, ch), names="value")
