@@ -45,6 +45,9 @@ def _assert_risk_table_clear_of_labels(page, arms) -> None:
     area = bbox(page, f"{FIG} .nsewdrag[data-subplot='x2y2']")
     shown = [n for n in numbers if n["right"] > area["x"] and n["x"] < area["right"]]
     assert all(lab["right"] < area["x"] for lab in labels)  # a label column of its own
+    figure = bbox(page, f"{FIG} .js-plotly-plot")
+    header = [b for b in bboxes(page, f"{FIG} .annotation-text") if b["text"] == "Number at risk"]
+    assert header and all(b["x"] >= figure["x"] - 0.5 for b in labels + header), (header, figure)  # whole, not cut
     return shown, area
 
 

@@ -81,7 +81,8 @@ def plot_km(result, *, ci: bool = True, censor_marks: bool = True, risk_table: b
     rt = result.risk_table
     widest = max([len(f"{int(v):,}") for v in rt["n_risk"]] + [1]) if risk_table and len(rt) else 1
     gap = _DIGIT_PX * widest / 2 + 10  # the labels end this far left of the plot area
-    label_px = max([len(str(g)) for g in groups] + [6]) * 7.5
+    # the label column holds the arm names and its "Number at risk" header (bold, ~8 px a character)
+    label_px = max([len(str(g)) * 7.5 for g in groups] + [14 * 8.2])
     x_max = float(result.curves["time"].max()) if len(result.curves) else 1.0
     x_range = [-0.045 * x_max, x_max * 1.02]  # left of 0: a count at time 0 is whole inside the plot
     ticks = rt["time"].unique().tolist() if risk_table else None
