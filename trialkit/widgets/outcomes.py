@@ -17,7 +17,7 @@ from __future__ import annotations
 import html as _html
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -292,17 +292,30 @@ def refresh(explorer) -> OutcomesView:
         out[key].value = _result_html(explorer, obj)
     out["errors"].value = f"<ul>{errs}</ul>" if errs else ""
     explorer.view = view
-    explorer.generation = getattr(explorer, "generation", 0) + 1
+    key = _forest_key(explorer, args)
+    explorer.forest_wanted = key
     if c["subgroup"].value != ALL:
+        explorer.forest_wanted = None
         out["forest_note"].value = "<i>Subgroup forest plot: choose “All subjects” to see it.</i>"
         _display(out["forest"], None)
         _finish(explorer, view)
-    elif _forest_cached(explorer, args) or not _in_kernel():
-        _forest_step(explorer, explorer.generation, args)
-    else:  # the slowest part runs beside the kernel's message loop: the next click is not queued behind it
+    elif key in explorer.cache or not _in_kernel():
+        _forest_job(explorer, key, args)
+    elif key not in explorer.forest_running:  # the slowest part runs beside the kernel's message loop, so the
+        explorer.forest_running.add(key)     # next click is not queued behind it; one thread per forest
         out["forest_note"].value = "<i>computing hazard ratios by subgroup…</i>"
-        threading.Thread(target=_forest_step, args=(explorer, explorer.generation, args), daemon=True).start()
+        threading.Thread(target=_forest_job, args=(explorer, key, args), daemon=True).start()
     return explorer.view
+
+
+def _bundle(fig) -> dict:
+    """The mime bundle JupyterLab renders for a plotly figure (plotly's own renderer extension)."""
+    import json
+
+    import plotly.io as pio
+
+    return {"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig, validate=False)),
+            "text/plain": f"<Figure {fig.layout.title.text or ''}>"}
 
 
 def _in_kernel() -> bool:
@@ -311,29 +324,45 @@ def _in_kernel() -> bool:
     return getattr(get_ipython(), "kernel", None) is not None
 
 
-def _forest_cached(explorer, args) -> bool:
-    return ("subgroups", id(explorer.study), args["endpoint"], args["population"]) in explorer.cache
+def _forest_key(explorer, args) -> tuple:
+    return ("subgroups", id(explorer.study), args["endpoint"], args["population"])
 
 
-def _forest_step(explorer, generation: int, args: dict) -> None:
-    """Compute (or take from the cache) the subgroup forest and draw it, unless the controls changed since."""
+def _forest_job(explorer, key: tuple, args: dict) -> None:
+    """Compute (or take from the cache) the subgroup forest of ``key`` and draw it if it is still wanted.
+
+    Runs in a thread in a kernel: every failure is shown in the explorer, never lost with the thread.
+    """
+    out = explorer.outputs
+    study = explorer.study
     try:
-        view = compute_view(explorer.study, forest=True, **args)
-    except TrialkitError as exc:  # reported, never raised from a callback
-        explorer.outputs["forest_note"].value = f"<i>subgroups: {_html.escape(str(exc))}</i>"
-        return
-    if generation != explorer.generation:
-        return  # a newer choice of controls is being drawn
-    explorer.outputs["forest_note"].value = ""
-    explorer.view = view
-    if _in_kernel() and threading.current_thread() is not threading.main_thread():
-        explorer.outputs["forest"].outputs = ()
-        if view.forest is not None:
-            explorer.outputs["forest"].append_display_data(view.forest)
-        explorer.outputs["forest"].figure = view.forest
+        def part(k, label, fn):
+            if k not in explorer.cache:
+                try:
+                    explorer.cache[k] = (fn(), None)
+                except TrialkitError as exc:
+                    explorer.cache[k] = (None, f"{label}: {exc}")
+            return explorer.cache[k][0]
+
+        sg, fig = _forest(study, args["endpoint"], args["population"], part)
+        err = (explorer.cache.get(key) or (None, None))[1]
+    except Exception as exc:  # noqa: BLE001 - a thread must report its failure, not die silently
+        sg, fig, err = None, None, f"subgroups: {type(exc).__name__}: {exc}"
+    finally:
+        explorer.forest_running.discard(key)
+    if explorer.forest_wanted != key:
+        return  # the controls moved on to another endpoint or population
+    out["forest_note"].value = f"<i>{_html.escape(err)}</i>" if err else ""
+    explorer.view = replace(explorer.view, subgroups=sg, forest=fig)
+    if threading.current_thread() is not threading.main_thread():
+        # from a thread, an Output is set directly; a plotly figure would display itself elsewhere
+        # (IPython calls its _ipython_display_), so its mime bundle is built here
+        out["forest"].outputs = () if fig is None else (
+            {"output_type": "display_data", "data": _bundle(fig), "metadata": {}},)
+        out["forest"].figure = fig
     else:
-        _display(explorer.outputs["forest"], view.forest)
-    _finish(explorer, view)
+        _display(out["forest"], fig)
+    _finish(explorer, explorer.view)
 
 
 def _finish(explorer, view) -> None:
@@ -465,7 +494,8 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     box.time_unit = time_unit
     box.export_dir = export_dir
     box.cache = _Cache()
-    box.generation = 0
+    box.forest_wanted = None
+    box.forest_running = set()
     box.updating = False
     box.view = None
     controls["study"].observe(lambda ch: on_study_change(box, ch), names="value")
@@ -488,4 +518,7 @@ class _Cache(OrderedDict):
     def __setitem__(self, key, value):
         super().__setitem__(key, value)
         while len(self) > 64:
-            self.popitem(last=False)
+            try:
+                self.popitem(last=False)
+            except KeyError:  # emptied meanwhile by the forest's thread
+                break
