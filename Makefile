@@ -1,23 +1,34 @@
 # Two commands on a fresh machine with Python 3.11+:
-#   make demo   set up .venv, install trialkit, generate the demo data for both trials, run the main job
-#   make test   set up .venv with test extras (and Chromium for the browser tests), run the whole suite
+#   make demo   set up .venv with trialkit and all its extras, generate the demo data for both trials, run the main job
+#   make test   set up .venv with all extras + test tools (and Chromium for the browser tests), run the whole suite
+# and, while working:
+#   make test-fast   everything except the tests that start a Jupyter kernel, drive a browser or are slow
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+STAMP  := $(VENV)/.installed-all
+TSTAMP := $(VENV)/.installed-test
+FAST   := -m "not kernel and not browser and not slow"
 
-.PHONY: demo test venv browser lint bench clean strip-notebooks
+.PHONY: demo test test-fast venv test-venv browser lint bench clean strip-notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# the core library and every extra: [notebooks] (JupyterLab, ipywidgets), [reports] (papermill...), [excel]
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[all]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
+$(TSTAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[all,test]"
+	touch $(TSTAMP)
+
 venv: $(STAMP)
+
+test-venv: $(TSTAMP)
 
 demo: venv
 	$(BIN)/trialkit demo --out data/demo
@@ -30,10 +41,15 @@ browser:
 	  else echo "Chromium missing: run 'sudo apt-get install -y chromium' (browser tests will be skipped)"; fi; \
 	fi
 
-test: venv browser
+# the whole suite: tests, doctests of the package (numpydoc Examples), kernel, browser and slow tests
+test: test-venv browser
 	$(BIN)/python -m pytest -q
 
-lint: venv
+# under a minute on two cores: no Jupyter kernel, no browser, nothing marked slow (2 xdist workers)
+test-fast: test-venv
+	$(BIN)/python -m pytest -q -n 2 $(FAST)
+
+lint: test-venv
 	$(BIN)/ruff check .
 
 bench: venv

@@ -1,4 +1,8 @@
-"""Shared fixtures: the CDISC pilot folder (skipped when absent) and the demo studies."""
+"""Shared fixtures: the CDISC pilot folder (skipped when absent) and the demo studies.
+
+Every test runs from the repository root. The kernel guard and the doctest set-up are in the
+repository's root conftest.py (they also cover the package's doctests).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,12 @@ DEMO = ROOT / "data" / "demo"
 def _cdisc_dir() -> Path:
     env = os.environ.get("TRIALKIT_CDISC_DIR")
     return Path(env) if env else ROOT.parent / "shared" / "external" / "cdiscpilot01"
+
+
+@pytest.fixture(autouse=True)
+def _run_from_the_repository_root(monkeypatch):
+    """Every test starts in the repository root, whatever folder pytest was started from."""
+    monkeypatch.chdir(ROOT)
 
 
 @pytest.fixture(scope="session")

@@ -117,11 +117,15 @@ def test_columns_come_from_every_table_and_unknown_ones_are_named(demo_b1931036)
 
 def test_adsl_variables_are_reachable_on_a_study(demo_b1931036):
     s = demo_b1931036
-    adsl = pd.DataFrame({"USUBJID": s.randomization["subject_id"], "MMSETOT": np.arange(len(s.randomization)),
-                         "AGEGR1": "<65", "AGEGR1N": 1})
+    n = len(s.randomization)
+    agegr = np.where(np.arange(n) % 3 == 0, ">80", np.where(np.arange(n) % 3 == 1, "<65", "65-80"))
+    adsl = pd.DataFrame({"USUBJID": s.randomization["subject_id"], "MMSETOT": np.arange(n),
+                         "AGEGR1": agegr, "AGEGR1N": pd.Series(agegr).map({"<65": 1, "65-80": 2, ">80": 3})})
     with_adsl = s.replace(adam={"adsl": adsl})
     aset = analysis_set(with_adsl, columns=["MMSETOT", "AGEGR1"])
-    assert aset.frame["MMSETOT"].tolist() == list(range(len(s.randomization)))
+    assert aset.frame["MMSETOT"].tolist() == list(range(n))
+    # AGEGR1 ordered by AGEGR1N, not as text ("65-80" < "<65" < ">80")
+    assert analysis_set(with_adsl, by="AGEGR1").groups == ("<65", "65-80", ">80")
     bt = tk.balance_table(with_adsl, covariates=["MMSETOT"])
     assert bt.n["Overall"] == len(s.randomization)
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import trialkit as tk
-from trialkit.errors import DataValidationError, StudyFolderError
+from trialkit.errors import DataValidationError, StudyFolderError, TrialkitError
 from trialkit.io.cdisc import clean_frame, load_cdisc, map_cdisc, protocol_from_sdtm
 
 
@@ -123,7 +123,8 @@ def test_pilot_disposition_by_reason(pilot):
     # last contact = death date for the dead (DM RFPENDTC of 01-710-1083 is a day after death)
     assert d.set_index("subject_id").loc["01-710-1083", "last_contact_date"] == pd.Timestamp("2013-08-02")
     assert d["treated"].all() and d["analysed"].all()
-    assert int(d["efffl"].sum()) == 234
+    # ADSL flags are the canonical population columns: EFFFL Y for 234 (bare pandas: ADSL EFFFL value_counts)
+    assert int(d["efficacy"].sum()) == 234 and d["safety"].all() and d["per_protocol"].isna().all()
 
 
 @pytest.mark.cdisc
@@ -149,6 +150,67 @@ def test_pilot_outcomes_match_bare_pandas_read(pilot, cdisc_dir):
     raw_event = 1 - raw["CNSR"].round().astype(int)
     assert raw_event.tolist() == pilot.outcomes["event"].tolist()
     assert raw["USUBJID"].str.decode("ascii").tolist() == pilot.outcomes["subject_id"].tolist()
+
+
+@pytest.mark.cdisc
+def test_pilot_adam_datasets_are_kept_with_every_variable(pilot, cdisc_dir):
+    """Study.adam: ADSL and ADTTE as read, every variable, subject_id first (checked against a bare read)."""
+    for name, rows in (("adsl", 254), ("adtte", 254)):
+        raw = pd.read_sas(cdisc_dir / "adam" / f"{name}.xpt", encoding="latin-1")
+        kept = pilot.adam[name]
+        assert list(kept.columns) == ["subject_id", *raw.columns] and len(kept) == rows
+        assert kept["subject_id"].tolist() == raw["USUBJID"].tolist()
+    adsl, raw = pilot.adam["adsl"], pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin-1")
+    np.testing.assert_array_equal(adsl["MMSETOT"].to_numpy(dtype=float), raw["MMSETOT"].to_numpy(dtype=float))
+    assert adsl["AGEGR1"].tolist() == raw["AGEGR1"].tolist()
+    # the IBM-float zero of the placebo dose is repaired (bare pandas reads 5.397605e-79)
+    assert raw["TRT01PN"].min() == pytest.approx(5.397605346934028e-79) and adsl["TRT01PN"].min() == 0.0
+    assert adsl.attrs["labels"]["HEIGHTBL"] == "Baseline Height (cm)"
+
+
+@pytest.mark.cdisc
+def test_pilot_adsl_baseline_covariates_in_balance_table(pilot, cdisc_dir):
+    """balance_table on the Study reaches ADSL WEIGHTBL/BMIBL as screening weight_kg / bmi.
+
+    Expected: (1) a hand computation with bare pandas on adsl.xpt by TRT01P (exact), and (2) the
+    published Table 14-2.01 reproduction of the R Consortium R Submission Pilot 1, file
+    output/tlf-demographic.out of github.com/RConsortium/submissions-pilot1 (commit 4c7b3bb5),
+    "Baseline Weight (kg)" and "Baseline BMI (kg/m^2)" Mean (sd), ITT population, to 2 decimals.
+    """
+    bt = tk.balance_table(pilot, covariates=["weight_kg", "bmi"])
+    assert bt.groups == ["Pbo", "Xan_Lo", "Xan_Hi"] and bt.n == {"Pbo": 86, "Xan_Lo": 84, "Xan_Hi": 84,
+                                                                 "Overall": 254}
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
+    adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin-1")
+    arm_of = {"Placebo": "Pbo", "Xanomeline Low Dose": "Xan_Lo", "Xanomeline High Dose": "Xan_Hi"}
+    for var, source in (("weight_kg", "WEIGHTBL"), ("bmi", "BMIBL")):
+        for label, arm in arm_of.items():
+            x = adsl.loc[adsl["TRT01P"] == label, source].dropna()
+            assert st[(var, "", arm, "mean")] == pytest.approx(x.mean(), rel=1e-12)
+            assert st[(var, "", arm, "sd")] == pytest.approx(x.std(ddof=1), rel=1e-12)
+            assert st[(var, "", arm, "n")] == len(x)
+    published = {  # R Submission Pilot 1, tlf-demographic.out: mean (sd) by arm
+        "weight_kg": [(62.76, 12.77), (67.28, 14.12), (70.00, 14.65)],
+        "bmi": [(23.64, 3.67), (25.06, 4.27), (25.35, 4.16)],
+    }
+    for var, values in published.items():
+        got = [(round(st[(var, "", a, "mean")], 2), round(st[(var, "", a, "sd")], 2)) for a in arm_of.values()]
+        assert got == values
+    assert st[("weight_kg", "", "Xan_Lo", "missing")] == 1  # one subject without a baseline weight
+    scr = pilot.screening
+    sf = scr["screening_outcome"] == "screen failure"
+    assert scr.loc[sf, ["height_cm", "weight_kg", "bmi"]].isna().all().all()  # not in ADSL: none, not invented
+    assert int(scr["height_cm"].notna().sum()) == 254
+
+
+@pytest.mark.cdisc
+def test_pilot_population_flags_match_adsl(pilot, cdisc_dir):
+    adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin-1").set_index("USUBJID")
+    d = pilot.disposition.set_index("subject_id")
+    for column, flag in (("efficacy", "EFFFL"), ("safety", "SAFFL"), ("analysed", "ITTFL")):
+        assert d[column].tolist() == (adsl.loc[d.index, flag] == "Y").tolist()
+    assert d["efficacy"].value_counts().to_dict() == {True: 234, False: 20}
+    assert "ittfl" not in d.columns and "efffl" not in d.columns  # the flags are the canonical columns now
 
 
 @pytest.mark.cdisc
@@ -387,7 +449,7 @@ def test_cnsr_outside_event_or_censoring():
     fc = exc.value.failure_cases
     cn = fc[fc["column"] == "CNSR"]
     assert cn["file"].tolist() == ["adtte.xpt"] * 3 and cn["row"].tolist() == [1, 2, 3]
-    assert cn["value"].tolist() == ["-1.0", "0.5", "nan"]
+    assert cn["value"].tolist() == ["-1.0", "0.5", ""]
     assert len(fc) == 3  # not reported a second time as an empty `event`
     assert "0 = event" in cn["fix"].iloc[0]
 
@@ -413,7 +475,9 @@ def test_aval_disagreeing_with_dates():
     tte = _domains()["adtte"].assign(AVAL=[144.0, 151.0, 59.0, 11.0])
     with pytest.raises(DataValidationError) as exc:
         map_cdisc(_domains(adtte=tte))
-    assert _fc(exc) == [("adtte.xpt", 2, "AVAL (time_days)")]
+    # reported once, by the ADTTE reader (the model's own time_days check names the same record)
+    assert _fc(exc) == [("adtte.xpt", 2, "AVAL")]
+    assert exc.value.failure_cases["value"].iloc[0] == "AVAL=151 but ADT - STARTDT + 1 = 152"
 
 
 def test_duplicated_subject_in_dm():
@@ -451,7 +515,7 @@ def test_validate_false_returns_study_and_notes_unmapped_values():
 
 
 def test_unknown_domain_name():
-    with pytest.raises(ValueError, match="unknown domain"):
+    with pytest.raises(TrialkitError, match="unknown domain"):
         map_cdisc({**_domains(), "lb": pd.DataFrame()})
 
 

@@ -1,26 +1,48 @@
-"""The `trialkit` command: exit codes and readable reports, never a traceback for bad data."""
+"""The `trialkit` command: exit codes (0 valid, 1 data problems, 2 usage or configuration error,
+3 internal error), readable reports, never a traceback on the terminal."""
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
+import pytest
 
 from trialkit.cli import main
 
-MINIMAL = Path(__file__).parent / "fixtures" / "studies" / "minimal"
-BROKEN = Path(__file__).parent / "fixtures" / "studies" / "broken"
+TESTS = Path(__file__).parent
+MINIMAL = TESTS / "fixtures" / "studies" / "minimal"
+BROKEN = TESTS / "fixtures" / "studies" / "broken"
+TRUST = TESTS / "fixtures" / "studies" / "trust"
 
 
-def test_help_lists_commands(capsys):
-    try:
+def run(*args, env=None):
+    """The command in a fresh process, as a user runs it."""
+    env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "trialkit.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def _overlay(tmp_path, name) -> Path:
+    d = tmp_path / name
+    shutil.copytree(MINIMAL, d)
+    for f in (TRUST / name).iterdir():
+        shutil.copy(f, d / f.name)
+    return d
+
+
+def test_help_lists_commands_and_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exc:
         main(["--help"])
-    except SystemExit as e:
-        assert e.code == 0
+    assert exc.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("demo", "synth", "validate", "protocols"):
+    for cmd in ("demo", "synth", "validate", "protocols", "reports"):
         assert cmd in out
+    assert "2 usage or configuration" in out
 
 
 def test_validate_valid_study_exits_0(capsys):
@@ -29,37 +51,140 @@ def test_validate_valid_study_exits_0(capsys):
     assert out.startswith("VALID") and "randomized: InO" in out
 
 
-def test_validate_broken_study_exits_1_with_file_row_column(capsys, tmp_path):
+def test_validate_broken_study_exits_1_with_file_line_column(capsys, tmp_path):
     report = tmp_path / "problems.csv"
     assert main(["validate", str(BROKEN), "--report", str(report)]) == 1
     out = capsys.readouterr().out
     assert "Traceback" not in out
     assert "screening.csv (screening table)" in out
-    assert "row      3  column age_years" in out
+    assert "line      3  column age_years" in out
     assert "randomization.csv (randomization table)" in out
     problems = pd.read_csv(report)
-    assert {"file", "row", "column", "value", "problem", "fix"} <= set(problems.columns)
+    assert {"file", "row", "column", "value", "problem", "fix", "severity"} <= set(problems.columns)
     expected = {("screening.csv", 3, "age_years"), ("screening.csv", 4, "sex"),
                 ("randomization.csv", 3, "arm"), ("randomization.csv", 4, "subject_id")}
     got = {(f, int(r), c) for f, r, c in problems[["file", "row", "column"]].dropna().itertuples(index=False)}
     assert expected <= got
 
 
-def test_validate_not_a_folder_is_a_message_not_a_traceback():
-    proc = subprocess.run([sys.executable, "-m", "trialkit.cli", "validate", "no/such/folder"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr + proc.stdout
-    assert "not a folder" in proc.stderr
+def test_the_problem_report_is_a_safe_spreadsheet(tmp_path, capsys):
+    """A value such as =HYPERLINK(...) in the data is echoed in the report: never as a formula."""
+    d = tmp_path / "s"
+    shutil.copytree(MINIMAL, d)
+    scr = (d / "screening.csv").read_text().replace(",12.1,", ',"=HYPERLINK(""http://x"",""y"")",')
+    (d / "screening.csv").write_text(scr)
+    report = tmp_path / "problems.xlsx"
+    assert main(["validate", str(d), "--report", str(report)]) == 1
+    ws = openpyxl.load_workbook(report).active
+    values = [c for row in ws.iter_rows() for c in row]
+    assert any(c.value == '=HYPERLINK("http://x","y")' for c in values)
+    assert not any(c.data_type == "f" for c in values)
 
 
-def test_validate_garbage_file_is_a_message(tmp_path):
+def test_bad_study_yaml_exits_2_with_line_and_key(tmp_path):
+    proc = run("validate", _overlay(tmp_path, "study_yaml"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stdout.startswith("CONFIGURATION ERROR: 12 problem(s)")
+    assert "line      2  key data_cut_date" in proc.stdout and "did you mean `columns`?" in proc.stdout
+
+
+def test_data_cut_warnings_are_printed_and_do_not_fail(tmp_path):
+    proc = run("validate", _overlay(tmp_path, "after_data_cut"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "warning: disposition.csv: `last_contact_date`: 2 date(s) after the data cut 2026-06-30" in proc.stdout
+
+
+def test_validate_invalid_lists_warnings_too(tmp_path):
+    d = _overlay(tmp_path, "after_data_cut")
+    shutil.copy(BROKEN / "screening.csv", d / "screening.csv")
+    proc = run("validate", d)
+    assert proc.returncode == 1 and "WARNINGS (1, not errors)" in proc.stdout
+
+
+def test_damaged_file_is_a_data_problem_not_a_crash(tmp_path):
     d = tmp_path / "s"
     shutil.copytree(MINIMAL, d)
     (d / "screening.parquet").write_bytes(b"not parquet at all")
     (d / "screening.csv").unlink()
-    proc = subprocess.run([sys.executable, "-m", "trialkit.cli", "validate", str(d)], capture_output=True, text=True)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "cannot be read" in proc.stderr
+    proc = run("validate", d)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert "cannot be read as Parquet" in proc.stdout
+
+
+# every subcommand with bad arguments: a message and exit code 2, never a traceback
+BAD_ARGUMENTS = [
+    ("synth", "b1931036", "--n-screened", "0", "--out", "{tmp}/s"),
+    ("synth", "b1931036", "--n-screened", "-5", "--out", "{tmp}/s"),
+    ("synth", "b1931036", "--n-screened", "ten", "--out", "{tmp}/s"),
+    ("synth", "b1931036", "--n-screened", "5", "--seed", "-1", "--out", "{tmp}/s"),
+    ("synth", "nope", "--n-screened", "5", "--out", "{tmp}/s"),
+    ("synth", "b1931036", "--n-screened", "5", "--out", "{tmp}/afile"),
+    ("synth", "b1931036", "--n-screened", "5", "--out", "{tmp}/s", "--format", "xml"),
+    ("synth", "b1931036"),
+    ("demo", "--seed", "-3", "--out", "{tmp}/d"),
+    ("demo", "--seed", "abc"),
+    ("demo", "--out", "{tmp}/afile"),
+    ("validate",),
+    ("validate", "{tmp}/no/such/folder"),
+    ("validate", "{tmp}/afile"),
+    ("validate", str(MINIMAL), "--report", "{tmp}/no/dir/x.csv"),
+    ("validate", str(MINIMAL), "--report", "{tmp}/x.json"),
+    ("protocols", "extra"),
+    ("reports", str(MINIMAL), "--jobs", "0", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--jobs", "two", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--timeout", "-5", "--out", "{tmp}/r"),
+    ("reports", "{tmp}/no/such", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--sites", "XX99", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--data-cut-date", "2026-13-01", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--template", "{tmp}/nope.ipynb", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--param", "no_equals_sign", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--out", "{tmp}/afile"),
+    ("reports", str(MINIMAL), "--plotly-js", "cdn"),
+    ("nosuchcommand",),
+    (),
+]
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=lambda a: " ".join(a)[:60] or "(none)")
+def test_every_subcommand_with_bad_arguments_exits_2_without_a_traceback(tmp_path, args, capfd):
+    (tmp_path / "afile").write_text("not a folder")
+    try:
+        code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    captured = capfd.readouterr()
+    out = captured.out + captured.err
+    assert code == 2, out
+    assert "Traceback" not in out and out.strip()
+
+
+def test_bad_arguments_in_a_fresh_process(tmp_path):
+    proc = run("synth", "b1931036", "--n-screened", "0", "--out", tmp_path / "s")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--n-screened" in proc.stderr
+
+
+def test_an_internal_error_exits_3_with_one_line_and_the_traceback_in_a_file(tmp_path, monkeypatch, capsys):
+    import trialkit.cli as cli
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero in a helper")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), "protocols", boom))
+    assert cli.main(["protocols"]) == 3
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "internal error, a bug in trialkit" in lines[0] and "Traceback" not in err
+    written = list(tmp_path.glob("trialkit-error-*.txt"))
+    assert len(written) == 1 and str(written[0]) in lines[0]
+    assert "ZeroDivisionError: division by zero in a helper" in written[0].read_text()
+
+
+def _with_func(parser, command, func):
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    sub.choices[command].set_defaults(func=func)
+    return parser
 
 
 def test_protocols_command(capsys):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_outcomes.py"
 
 
+@pytest.mark.slow
 def test_bench_outcomes_reports_each_ratio(capsys):
     spec = importlib.util.spec_from_file_location("bench_outcomes", BENCH)
     mod = importlib.util.module_from_spec(spec)

@@ -50,6 +50,7 @@ def test_stratified_tests_and_models_on_the_protocol_strata(study):
     assert e == pytest.approx(b, rel=0.05)  # ties are few in day-level data: the two agree closely
 
 
+@pytest.mark.slow
 def test_subgroups_response_and_followup(study):
     factors = [f.name for f in study.protocol.stratification]
     sg = tk.cox_subgroups(study, endpoint="EFS", subgroups=["age_band", "sex", *factors])
@@ -75,6 +76,8 @@ def test_results_render_themselves(study):
         "Cox model": tk.cox(study, endpoint="EFS"),
         "Response rates": tk.response_rates(study),
         "Median follow-up": tk.median_followup(study, endpoint="EFS"),
+        "Restricted mean survival time": tk.rmst(study, endpoint="EFS", tau=6, time_unit="months"),
+        "Proportional hazards check": tk.cox_zph(study, endpoint="EFS"),
     }
     for title, res in parts.items():
         html = res._repr_html_()

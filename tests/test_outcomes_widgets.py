@@ -34,6 +34,7 @@ def test_options_offer_the_protocol_strata_and_subgroups(study):
     assert opts["population"][0] == "randomized"
 
 
+@pytest.mark.slow
 def test_compute_view_calls_each_part(study):
     factors = " + ".join(f.name for f in study.protocol.stratification)
     view = compute_view(study, endpoint="EFS", strata=factors, conf_type="log")
@@ -55,6 +56,7 @@ def test_subgroup_view_restricts_everything_and_skips_the_forest(study):
     assert view.subgroups is None and view.forest is None
 
 
+@pytest.mark.slow
 def test_explorer_callbacks_redraw(study, capsys):
     ex = outcomes_explorer(study)
     assert ex.view.km.conf_type == "log-log"

@@ -107,9 +107,11 @@ def test_cdisc_adsl_against_hand_computation(cdisc_dir):
             assert st[(v, "", arm, "sd")] == pytest.approx(x.std(ddof=1), rel=1e-12)
             assert st[(v, "", arm, "median")] == pytest.approx(x.median(), rel=1e-12)
             assert st[(v, "", arm, "q1")] == pytest.approx(x.quantile(0.25), rel=1e-12)
-    # rounded as in the pilot CSR demographic table 14-2.01 (75.2 / 75.7 / 74.4; quoted from memory of the
-    # published table, not re-read from it: the hand computation above is the actual check)
-    assert [round(st[("AGE", "", a, "mean")], 1) for a in order] == [75.2, 75.7, 74.4]
+    # the published demographic table 14-2.01 reproduced by the R Consortium Pilot 1 submission
+    # (RConsortium/submissions-pilot1, output/tlf-demographic.out, commit 4c7b3bb): Age mean (sd)
+    # 75.21 (8.59) / 75.67 (8.29) / 74.38 (7.89)
+    assert [round(st[("AGE", "", a, "mean")], 2) for a in order] == [75.21, 75.67, 74.38]
+    assert [round(st[("AGE", "", a, "sd")], 2) for a in order] == [8.59, 8.29, 7.89]
     assert st[("WEIGHTBL", "", "Xanomeline Low Dose", "missing")] == 1  # one subject without weight
     sm = bt.smd.set_index(["variable", "comparison"])
     for v in ("AGE", "HEIGHTBL", "WEIGHTBL", "BMIBL"):
@@ -211,3 +213,28 @@ def test_chance_band_matches_the_spread_of_smd_under_randomization():
     band = np.sqrt(1 / 67 + 1 / 33)
     assert np.std(d) == pytest.approx(band, rel=0.06)  # MC error of an SD from 2,000 draws ~ 1.6 %
     assert np.mean(np.abs(d) > 1.96 * band) == pytest.approx(0.05, abs=0.015)
+
+
+@pytest.mark.cdisc
+def test_cdisc_study_reaches_adsl_covariates_as_published(cdisc_dir):
+    """On a Study loaded from the pilot, ADSL variables are Table 1 covariates, AGEGR1 in AGEGR1N order.
+
+    Expected values: R Consortium Pilot 1, output/tlf-demographic.out (RConsortium/submissions-pilot1,
+    commit 4c7b3bb), the reproduction of the pilot's table 14-2.01 (ITT population, N = 86 / 84 / 84).
+    """
+    study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+    bt = tk.balance_table(study, covariates=["AGEGR1", "MMSETOT", "weight_kg", "bmi"])
+    st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
+    arms = ["Pbo", "Xan_Lo", "Xan_Hi"]
+    levels = list(dict.fromkeys(bt.summary.query("variable == 'AGEGR1' and statistic == 'count'")["level"]))
+    assert levels == ["<65", "65-80", ">80"]  # AGEGR1N order, not text order
+    published = {"<65": [14, 8, 11], "65-80": [42, 47, 55], ">80": [30, 29, 18]}
+    for lv, counts in published.items():
+        assert [int(st[("AGEGR1", lv, a, "count")]) for a in arms] == counts
+    assert [round(st[("MMSETOT", "", a, "mean")], 2) for a in arms] == [18.05, 17.87, 18.51]
+    assert [round(st[("MMSETOT", "", a, "sd")], 2) for a in arms] == [4.27, 4.22, 4.16]
+    assert [round(st[("weight_kg", "", a, "mean")], 2) for a in arms] == [62.76, 67.28, 70.00]
+    assert [round(st[("bmi", "", a, "mean")], 2) for a in arms] == [23.64, 25.06, 25.35]
+    km = tk.km(study, endpoint="TTDE", population="efficacy")
+    assert km.summary["n"].sum() == int(study.disposition["efficacy"].sum())
+

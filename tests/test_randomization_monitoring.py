@@ -111,6 +111,7 @@ def test_allocation_over_time_running_counts():
         allocation_over_time(toy_study(arms), by="ward")
 
 
+@pytest.mark.slow
 @pytest.mark.cdisc
 def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_dir):
     """CDISC Pilot 01 (1:1:1, placebo / low / high dose): 86 / 84 / 84 randomized."""
@@ -125,3 +126,60 @@ def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_dir):
     assert sorted(counts.tolist()) == [84, 84, 86]
     assert res.scheme.startswith("assumed: permuted blocks")  # the pilot's method is not in the data
     assert "arm" in res.display_frame().columns
+    # the scheme is an assumption: said next to the p-value, never the basis of a flag (issue 14: it
+    # "flagged" 86/84/84 at p = 0.02 although a 1:1:1 trial of 254 is expected to look like this)
+    assert not res.scheme_stated and (t["p_scheme_basis"] == "assumed scheme").all()
+    assert (t["flag_on"] == "p_binomial").all() and not t["flagged"].any()
+    assert all("(assumed scheme)" in v for v in res.display_frame()["p_scheme"])
+    assert any("states no randomization method" in n for n in res.notes)
+    # omnibus over the three arms: exact multinomial (by brute-force enumeration, below) and chi-square
+    om = res.omnibus.iloc[0]
+    obs = [int(counts[a]) for a in study.protocol.arm_codes]
+    assert om["chi2"] == pytest.approx(sum((o - 254 / 3) ** 2 / (254 / 3) for o in obs))  # Pearson, by hand
+    assert om["p_multinomial"] == pytest.approx(_multinomial_p_by_enumeration(obs, [1 / 3] * 3), rel=1e-9)
+    assert om["p_multinomial"] > 0.9 and om["flag_on"] == "p_multinomial" and not om["flagged"]
+
+
+def _multinomial_p_by_enumeration(obs, probs):
+    """Sum of the probabilities of every split no more likely than the observed one (plain Python)."""
+    from math import factorial, prod
+
+    n = sum(obs)
+
+    def pmf(x):
+        return factorial(n) / prod(factorial(v) for v in x) * prod(p ** v for p, v in zip(probs, x))
+
+    p_obs = pmf(obs)
+    total = 0.0
+    for a in range(n + 1):
+        for b in range(n + 1 - a):
+            q = pmf((a, b, n - a - b))
+            if q <= p_obs * (1 + 1e-7):
+                total += q
+    return total
+
+
+def test_exact_multinomial_test_two_arms_is_the_binomial_test_and_small_cases_by_hand():
+    from scipy.stats import binomtest
+
+    from trialkit.randomization.monitoring import exact_multinomial_test
+
+    for k, n, p in ((10, 12, 2 / 3), (3, 20, 0.5), (0, 7, 1 / 3)):
+        got, method = exact_multinomial_test([k, n - k], [p, 1 - p])
+        assert got == pytest.approx(binomtest(k, n, p).pvalue, rel=1e-9) and method.startswith("exact")
+    assert exact_multinomial_test([5, 1, 0], [1 / 3] * 3)[0] == pytest.approx(
+        _multinomial_p_by_enumeration([5, 1, 0], [1 / 3] * 3), rel=1e-12)
+    # beyond the enumeration limit: a Monte Carlo estimate that says so
+    big, method = exact_multinomial_test([700, 650, 640, 10], [0.25] * 4, n_sim=2000)
+    assert method.startswith("Monte Carlo") and big < 0.001
+
+
+def test_a_stated_scheme_flags_on_p_scheme():
+    # B1931036 states "stratified permuted blocks": its scheme is the reference, and 10 of 12 on InO is
+    # impossible in blocks of 3/6 (see test_overall_counts_binomial_and_scheme_p_values)
+    res = tk.allocation_summary(toy_study(["InO"] * 10 + ["ALLR3"] * 2), levels=["overall"], n_sim=2000, seed=1)
+    row = res.summary.iloc[0]
+    assert res.scheme_stated and not res.notes
+    assert row["p_scheme_basis"] == "protocol's scheme" and row["flag_on"] == "p_scheme" and row["flagged"]
+    assert res.omnibus.empty  # two arms: the binomial test is the omnibus
+    assert res.display_frame()["flagged"].tolist() == ["yes"]

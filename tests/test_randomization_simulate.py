@@ -76,6 +76,7 @@ def test_fixed_accrual_frame_and_protocol_scheme(p):
     assert one.strata["p95_abs_max"].iloc[0] == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_minimization_keeps_the_two_to_one_ratio(p, sites):
     sim = tk.simulate_design(sites, protocol=p, n_patients=60, n_trials=4000, seed=11,
                              schemes=["minimization by site_id+age_group+relapse_timing"])

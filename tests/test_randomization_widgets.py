@@ -87,6 +87,7 @@ def test_explorer_needs_a_study():
     assert tk.get_protocol("b1931036").ratio == {"ALLR3": 1, "InO": 2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["demo_b1931036", "demo_aall1732"])
 def test_explorer_on_demo_data(request, name):
     study = request.getfixturevalue(name)

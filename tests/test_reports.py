@@ -118,6 +118,7 @@ def test_bad_data_cut_and_min_cell_refused(study_dir, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # isolation by construction
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_every_page_shows_only_its_own_patients(rendered):
     study = make_tiny_study()
     scr = study.screening
@@ -154,6 +155,7 @@ def test_load_site_refuses_a_folder_with_two_sites(tmp_path):
         load_site(tmp_path, site_id="AT01")
 
 
+@pytest.mark.kernel
 def test_pages_reference_one_shared_plotly_file(rendered):
     assets = list((rendered.out / "assets").glob("plotly-*.min.js"))
     assert len(assets) == 1 and assets[0].stat().st_size > 3_000_000
@@ -165,6 +167,7 @@ def test_pages_reference_one_shared_plotly_file(rendered):
         assert "cdn.plot.ly" not in text and "require.js" not in text
 
 
+@pytest.mark.kernel
 def test_header_states_study_site_cut_checksum_version(rendered, study_dir):
     study = tk.load_study(study_dir)
     text = (rendered.out / "sites" / "AT01.html").read_text(encoding="utf-8")
@@ -178,6 +181,7 @@ def test_header_states_study_site_cut_checksum_version(rendered, study_dir):
 # ------------------------------------------------------------------------------------------------
 # manifest and index
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_manifest_records_each_site(rendered, study_dir):
     m = json.loads(rendered.manifest.read_text())
     study = tk.load_study(study_dir)
@@ -195,6 +199,7 @@ def test_manifest_records_each_site(rendered, study_dir):
     assert len(e["input_hash"]) == 64 and len(e["site_data_checksum"]) == 64
 
 
+@pytest.mark.kernel
 def test_index_lists_every_site_with_link(rendered):
     text = rendered.index.read_text(encoding="utf-8")
     for sid in SITES:
@@ -205,6 +210,7 @@ def test_index_lists_every_site_with_link(rendered):
 # ------------------------------------------------------------------------------------------------
 # skipping unchanged, force, fault tolerance, only-failed
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_unchanged_sites_are_skipped_and_force_rerenders(study_dir, executor, tmp_path):
     run1 = tk.render_site_reports(study_dir, sites=["IT04"], out=tmp_path, executor=executor, progress=False)
     assert [r.status for r in run1.results] == ["ok"]
@@ -221,6 +227,7 @@ def test_unchanged_sites_are_skipped_and_force_rerenders(study_dir, executor, tm
     assert m["sites"]["IT04"]["parameters"]["show_outcomes"] is False
 
 
+@pytest.mark.kernel
 def test_failing_site_does_not_stop_others_then_only_failed(study_dir, executor, tmp_path):
     run = tk.render_site_reports(study_dir, sites=SITES, out=tmp_path, executor=executor, progress=False,
                                  template=FIX / "broken_for_de06.ipynb")
@@ -249,6 +256,7 @@ def test_cli_refuses_unknown_parameter(study_dir, tmp_path, capsys):
     assert "unknown report parameter 'no_such'" in capsys.readouterr().err
 
 
+@pytest.mark.kernel
 def test_cli_exits_nonzero_when_a_site_fails(study_dir, tmp_path, capsys):
     code = reports_cli.cli_main([str(study_dir), "--sites", "DE06", "--out", str(tmp_path), "--no-progress",
                                  "--jobs", "1", "--template", str(FIX / "broken_for_de06.ipynb")])
@@ -258,6 +266,7 @@ def test_cli_exits_nonzero_when_a_site_fails(study_dir, tmp_path, capsys):
     assert "FAILED DE06: RuntimeError: deliberately broken template for DE06" in captured.err
 
 
+@pytest.mark.kernel
 def test_cli_renders_and_exits_zero(study_dir, tmp_path, capsys):
     code = reports_cli.cli_main([str(study_dir), "--sites", "FR09", "--out", str(tmp_path), "--no-progress",
                                  "--jobs", "1"])
@@ -267,6 +276,7 @@ def test_cli_renders_and_exits_zero(study_dir, tmp_path, capsys):
     assert (tmp_path / "sites" / "FR09.html").exists()
 
 
+@pytest.mark.kernel
 def test_each_site_starts_with_a_clean_namespace(study_dir, tmp_path):
     # one worker thread renders both sites on the same kernel; the probe fails if a name survives
     with ThreadPoolExecutor(max_workers=1) as ex:
@@ -280,6 +290,7 @@ def test_each_site_starts_with_a_clean_namespace(study_dir, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # hostile site ids
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_hostile_site_ids_stay_inside_the_output_folder(tmp_path, executor):
     hostile = ["../x", 'q"<script>alert(1)</script>', "Zürich/1"]
     study = make_tiny_study(sites=hostile, per_site=(3,))
@@ -343,6 +354,7 @@ def test_study_aggregates_suppress_small_cells():
         study_aggregates(make_tiny_study(), min_cell=2)
 
 
+@pytest.mark.kernel
 def test_dask_executor_if_installed(study_dir, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
@@ -363,6 +375,7 @@ def test_invalid_study_is_refused_before_any_kernel(tmp_path, capsys):
     assert not (tmp_path / "out" / "sites").exists() or not any((tmp_path / "out" / "sites").iterdir())
 
 
+@pytest.mark.kernel
 def test_process_pool_executor(study_dir, tmp_path):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -375,6 +388,7 @@ def test_process_pool_executor(study_dir, tmp_path):
     assert m["sites"]["FR09"]["worker"] == m["sites"]["IT04"]["worker"]  # one worker process, one warm kernel
 
 
+@pytest.mark.kernel
 def test_dead_or_hung_kernel_fails_its_site_and_is_replaced(study_dir, tmp_path):
     # one worker: DE06 kills the kernel, FR09 hangs past the timeout, AT01 must still render
     with ThreadPoolExecutor(max_workers=1) as ex:
@@ -399,6 +413,7 @@ def test_page_shell_inline_plotly_and_bad_mode():
         page("<p>x</p>", title="t", plotly_js="cdn")
 
 
+@pytest.mark.kernel
 def test_page_and_manifest_agree_on_the_site_checksum(rendered):
     m = json.loads(rendered.manifest.read_text())
     for sid in SITES:

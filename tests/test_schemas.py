@@ -1,6 +1,7 @@
 """Schema validation: large tables are validated in row chunks with the same findings."""
 
 import pandas as pd
+import pytest
 
 import trialkit as tk
 import trialkit.schemas as schemas
@@ -35,6 +36,7 @@ def test_chunked_validation_finds_exactly_what_whole_table_validation_finds(monk
     assert (chunked["problem"] == "required column is missing").sum() == 1
 
 
+@pytest.mark.slow
 def test_valid_study_validates_in_chunks(monkeypatch):
     monkeypatch.setattr(schemas, "CHUNK_ROWS", 50)
     s = tk.load_study("data/demo/b1931036")

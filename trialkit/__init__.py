@@ -1,4 +1,4 @@
-"""trialkit: screening, enrollment, randomization and outcome analytics for randomized trials.
+"""trialkit: screening, enrollment, randomization, outcome and safety analytics for randomized trials.
 
 The public API is listed in ``__all__``. Names are imported lazily on first use so that
 ``import trialkit`` stays cheap (lifelines and scipy load only when a survival function is called).
@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "write_study": "trialkit.io.flatfile",
     "validate_study": "trialkit.schemas",
     "load_cdisc": "trialkit.io.cdisc",
+    "read_adtte": "trialkit.io.adtte",
     "synthesize": "trialkit.synth",
     "get_protocol": "trialkit.protocols",
     "protocols": "trialkit.protocols",
@@ -69,11 +70,30 @@ _LAZY: dict[str, str] = {
     "response_rates": "trialkit.outcomes",
     "median_followup": "trialkit.outcomes",
     "cox_subgroups": "trialkit.outcomes",
+    "cox_zph": "trialkit.outcomes",
+    "rmst": "trialkit.outcomes",
     "plot_km": "trialkit.plots.outcomes",
     "plot_forest": "trialkit.plots.outcomes",
     "outcomes_explorer": "trialkit.widgets.outcomes",
+    # forecasting
+    "forecast_accrual": "trialkit.forecast",
+    "forecast_events": "trialkit.forecast",
+    "backtest_accrual": "trialkit.forecast",
+    "backtest_events": "trialkit.forecast",
+    "plot_accrual_forecast": "trialkit.plots.forecast",
+    "plot_event_forecast": "trialkit.plots.forecast",
+    "plot_site_rates": "trialkit.plots.forecast",
+    "plot_backtest": "trialkit.plots.forecast",
+    "forecast_explorer": "trialkit.widgets.forecast",
     # reports
     "render_site_reports": "trialkit.reports",
+    # safety
+    "ae_summary": "trialkit.safety",
+    "ae_table": "trialkit.safety",
+    "aesi": "trialkit.safety",
+    "plot_ae_dotplot": "trialkit.plots.safety",
+    "plot_cumulative_incidence": "trialkit.plots.safety",
+    "safety_explorer": "trialkit.widgets.safety",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -449,11 +449,24 @@ def subject_frame(study, columns: Iterable[str] = ()) -> pd.DataFrame:
     if "country" in wanted:
         frame = with_site_columns(frame, study)
     if by_table.get("adsl"):
-        adsl = _adsl(study)[["subject_id", *by_table["adsl"]]]
-        frame = frame.merge(adsl, on="subject_id", how="left", validate="one_to_one")
+        adsl = _adsl(study)
+        cols = {c: _ordered_by_companion(adsl, c) for c in by_table["adsl"]}
+        frame = frame.merge(pd.DataFrame({"subject_id": adsl["subject_id"], **cols}), on="subject_id", how="left",
+                            validate="one_to_one")
     if "age_band" in wanted:
         frame = frame.assign(age_band=_study_age_band(study, frame))
     return frame
+
+
+def _ordered_by_companion(adsl: pd.DataFrame, column: str) -> pd.Series:
+    """An ADSL text variable as a categorical ordered by its numeric companion (``AGEGR1`` by ``AGEGR1N``)."""
+    s = adsl[column]
+    comp = f"{column}N"
+    if comp not in adsl.columns or pd.api.types.is_numeric_dtype(s):
+        return s
+    order = group_order(s, companion=adsl[comp])
+    return pd.Series(pd.Categorical(s.astype("string").astype(object), categories=list(order), ordered=True),
+                     index=s.index)
 
 
 def _study_age_band(study, frame: pd.DataFrame) -> pd.Series:
@@ -605,3 +618,19 @@ def _population_columns(population, available) -> list[str]:
     key = _population_key(population)
     cols = {"randomized": [], "safety": ["safety", "treated"]}.get(key, [key] if key in POPULATIONS else [population])
     return [c for c in cols if c in available]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``trialkit.analysis_set`` is both this module and the public function ``analysis_set()``.
+
+    Importing a module binds it to the package attribute of the same name, which would shadow the
+    function ``trialkit.analysis_set``; making the module callable (with the function's signature and
+    docstring) keeps ``tk.analysis_set(study, ...)`` working whichever is bound.
+    """
+
+    def __call__(self, data, **kwargs) -> AnalysisSet:
+        return analysis_set(data, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
+__signature__ = __import__("inspect").signature(analysis_set)

@@ -1,9 +1,9 @@
 """The canonical trial data model: the tables a study is made of.
 
-A study is six tables with snake_case columns and explicit dtypes. Every loader (flat files,
-CDISC SDTM/ADaM, the synthetic generator) produces exactly these tables, and every analysis reads
-them. The column lists below are the single source of truth: the pandera schemas in
-:mod:`trialkit.schemas` and the data-model page in ``docs/data-model.md`` are built from them.
+A study is six tables (seven with the optional ``adverse_events``) with snake_case columns and
+explicit dtypes. Every loader (flat files, CDISC SDTM/ADaM, the synthetic generator) produces exactly
+these tables, and every analysis reads them. The column lists below are the single source of truth:
+the pandera schemas in :mod:`trialkit.schemas` and the data-model page in ``docs/data-model.md`` are built from them.
 
 Tables
 ------
@@ -26,6 +26,14 @@ Tables
     Time-to-event endpoints in long form, one row per subject and endpoint, compatible with ADaM
     ADTTE: ``event = 1 - CNSR`` and ``time_days = end_date - start_date + 1`` (the ADaM
     convention ``AVAL = ADT - STARTDT + 1``: the start day is day 1).
+``adverse_events``
+    Optional. One row per adverse event (key ``subject_id, ae_seq``), compatible with SDTM AE /
+    ADaM ADAE: the term as reported, MedDRA preferred term and system organ class, dates, CTCAE
+    grade, seriousness, relatedness, action taken, outcome, the treatment-emergent flag and the
+    adverse-event-of-special-interest category. Where ``treatment_emergent`` is empty it is
+    derived (start on or after the first dose, ``disposition.treatment_start_date``); where
+    ``aesi_category`` is empty it comes from the protocol's ``aesi:`` lists of preferred terms
+    (see ``docs/safety.md``).
 
 Dtypes use pandas' nullable types: ``string``, ``boolean``, ``Int64``, ``Float64`` and
 ``datetime64[ns]`` (missing = ``NaT``), so a missing value is always ``<NA>``/``NaT`` and never a
@@ -36,7 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TABLES = ("sites", "screening", "randomization", "disposition", "response", "outcomes")
+TABLES = ("sites", "screening", "randomization", "disposition", "response", "outcomes", "adverse_events")
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,42 @@ OUTCOMES = (
     _c("event_description", "string", "What the event or censoring was (ADaM EVNTDESC)"),
 )
 
+# ---- adverse events (issue 11) ------------------------------------------------------------------
+#: CTCAE grades; 5 = death related to the adverse event
+AE_GRADES = (1, 5)
+#: severity as SDTM AESEV records it (mapped to grades 1-3 when a CTCAE grade is absent)
+AE_SEVERITY = ("mild", "moderate", "severe")
+#: CDISC controlled terminology for AEACN (codelist C66767), lower case
+AE_ACTIONS = ("dose not changed", "dose reduced", "dose rate reduced", "dose increased", "drug interrupted",
+              "drug withdrawn", "not applicable", "unknown")
+#: CDISC controlled terminology for AEOUT (codelist C66768), lower case
+AE_OUTCOMES = ("recovered/resolved", "recovering/resolving", "not recovered/not resolved",
+               "recovered/resolved with sequelae", "fatal", "unknown")
+
+ADVERSE_EVENTS = (
+    _c("subject_id", "string", "Subject with the event (must be in `randomization`) (SDTM USUBJID)", required=True,
+       nullable=False),
+    _c("ae_seq", "Int64", "Sequence number of the event within the subject (SDTM AESEQ)", required=True,
+       nullable=False, min=0),
+    _c("term", "string", "Adverse event term as reported by the site (SDTM AETERM)"),
+    _c("preferred_term", "string", "MedDRA preferred term (SDTM AEDECOD); empty while not yet coded"),
+    _c("soc", "string", "MedDRA primary system organ class (SDTM AEBODSYS)"),
+    _c("start_date", "datetime", "Start date of the event (SDTM AESTDTC, ADaM ASTDT)"),
+    _c("end_date", "datetime", "End date of the event; empty while ongoing (SDTM AEENDTC, ADaM AENDT)"),
+    _c("grade", "Int64", "CTCAE grade, 1-5 (SDTM AETOXGR); from `severity` (mild 1, moderate 2, severe 3) "
+       "when a loader finds no grade", min=AE_GRADES[0], max=AE_GRADES[1]),
+    _c("severity", "string", "Severity as recorded (SDTM AESEV)", allowed=AE_SEVERITY),
+    _c("serious", "boolean", "Serious adverse event (SDTM AESER)"),
+    _c("related", "boolean", "Related to study treatment in the investigator's judgement (from SDTM AEREL)"),
+    _c("causality", "string", "Relationship to study treatment as recorded (SDTM AEREL, e.g. PROBABLE, REMOTE)"),
+    _c("action_taken", "string", "Action taken with study treatment (SDTM AEACN)", allowed=AE_ACTIONS),
+    _c("outcome", "string", "Outcome of the event (SDTM AEOUT; 'fatal' also when AESDTH = Y)", allowed=AE_OUTCOMES),
+    _c("treatment_emergent", "boolean", "Treatment-emergent (ADaM TRTEMFL); derived when empty: started on or after "
+       "the first dose"),
+    _c("aesi_category", "string", "Adverse event of special interest category (e.g. hepatic_vod_sos); from the "
+       "protocol's `aesi:` lists when empty"),
+)
+
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "sites": SITES,
     "screening": SCREENING,
@@ -226,6 +270,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "disposition": DISPOSITION,
     "response": RESPONSE,
     "outcomes": OUTCOMES,
+    "adverse_events": ADVERSE_EVENTS,
 }
 
 #: Tables a study must have; the others may be absent (an ongoing screening-only study).
@@ -239,6 +284,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "disposition": ("subject_id",),
     "response": ("subject_id",),
     "outcomes": ("subject_id", "endpoint"),
+    "adverse_events": ("subject_id", "ae_seq"),
 }
 
 
@@ -295,6 +341,9 @@ def data_model_markdown() -> str:
                 rng = f"{'' if c.min is None else c.min} – {'' if c.max is None else c.max}"
             req = "yes" if c.required else ""
             out.append(f"| `{c.name}` | {c.dtype} | {req} | {c.unit or ''} | {rng} | {c.description} |")
+    from .conventions import reading_markdown  # study.yaml, missing tokens, decimal and date inference
+
+    out += ["", reading_markdown().rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

@@ -9,7 +9,7 @@ sites), gathering *every* problem into one frame before raising one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandera.pandas as pa
 from .errors import FAILURE_COLUMNS, DataValidationError
 from .model import KEYS, REQUIRED_TABLES, TABLES, Column, columns, pandas_dtype
 
-__all__ = ["schema", "validate_study", "validate_table", "SourceInfo"]
+__all__ = ["schema", "validate_study", "validate_table", "SourceInfo", "data_cut_warnings"]
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,14 @@ class SourceInfo:
 
     ``row_base`` is added to the 0-based position of a record: 2 for a flat file with a header
     line (the first record is line 2), 1 for Parquet/SAS files (1-based record number).
+    ``lines``, when given, is the line (or spreadsheet row) of each record as an editor shows it
+    (blank lines and line breaks inside quoted fields counted) and takes precedence.
     """
 
     file: str
     row_base: int = 2
     positions: np.ndarray | None = None  # source position of each row when rows were reordered
+    lines: np.ndarray | None = field(default=None, repr=False)
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -84,8 +87,10 @@ def _row_numbers(index_values, source: SourceInfo | None):
     if source is None:
         return idx + 1
     if source.positions is not None:
-        pos = idx.map(lambda i: source.positions[int(i)] if pd.notna(i) else np.nan)
-        return pos + source.row_base
+        idx = idx.map(lambda i: source.positions[int(i)] if pd.notna(i) else np.nan)
+    if source.lines is not None:
+        return idx.map(lambda i: source.lines[int(i)] if pd.notna(i) and 0 <= int(i) < len(source.lines)
+                       else np.nan)
     return idx + source.row_base
 
 
@@ -168,27 +173,26 @@ def _date_order(df, table, src, first, second, fix):
     return _problem(table, src, df.index[bad], second, vals, f"`{second}` is before `{first}`", fix)
 
 
-def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:
-    """Checks that span tables: references, arms, date order, duplicated sites."""
-    sources = sources or {}
-    s = study
-    out: list[pd.DataFrame | None] = []
-    src = sources.get
+def _duplicated_sites(s, src) -> list:
+    """The same institution registered under two ids (same name, city and country)."""
+    if not len(s.sites) or not {"site_name", "city", "country"} <= set(s.sites.columns):
+        return []
+    key = s.sites[["site_name", "city", "country"]].astype("string").apply(lambda c: c.str.strip().str.lower())
+    dup = key.duplicated(keep="first") & key["site_name"].notna()
+    if not dup.any():
+        return []
+    first_id = s.sites.loc[key.duplicated(keep=False) & ~dup].set_index(
+        key.loc[key.duplicated(keep=False) & ~dup].apply(tuple, axis=1))["site_id"]
+    vals = [f"{sid} duplicates {first_id.get(tuple(k), '?')}" for sid, k in
+            zip(s.sites.loc[dup, "site_id"], key.loc[dup].itertuples(index=False))]
+    return [_problem("sites", src("sites"), s.sites.index[dup], "site_name", vals,
+                     "duplicated site entry (same name, city and country under another site_id)",
+                     "keep one entry per site and map the other id to it")]
 
-    # duplicated site entries: same institution registered under two ids
-    if len(s.sites) and {"site_name", "city", "country"} <= set(s.sites.columns):
-        key = s.sites[["site_name", "city", "country"]].astype("string").apply(lambda c: c.str.strip().str.lower())
-        dup = key.duplicated(keep="first") & key["site_name"].notna()
-        if dup.any():
-            first_id = s.sites.loc[key.duplicated(keep=False) & ~dup].set_index(
-                key.loc[key.duplicated(keep=False) & ~dup].apply(tuple, axis=1))["site_id"]
-            vals = [f"{sid} duplicates {first_id.get(tuple(k), '?')}" for sid, k in
-                    zip(s.sites.loc[dup, "site_id"], key.loc[dup].itertuples(index=False))]
-            out.append(_problem("sites", src("sites"), s.sites.index[dup], "site_name", vals,
-                                "duplicated site entry (same name, city and country under another site_id)",
-                                "keep one entry per site and map the other id to it"))
 
+def _unknown_sites(s, src) -> list:
     site_ids = set(s.sites["site_id"].dropna()) if len(s.sites) else set()
+    out = []
     for table in ("screening", "randomization"):
         df = getattr(s, table)
         if len(df) and "site_id" in df and site_ids:
@@ -196,33 +200,45 @@ def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) ->
             if len(bad):
                 out.append(_problem(table, src(table), df.index[bad], "site_id", df["site_id"].iloc[bad],
                                     "site not in the sites table", "add the site to sites, or correct the id"))
+    return out
 
-    scr_ids = pd.Index(s.screening["subject_id"].dropna()) if len(s.screening) else pd.Index([])
+
+def _randomization_links(s, src) -> list:
+    """Randomized subjects must be screened, on the protocol's arms, randomized after screening."""
     rnd = s.randomization
-    if len(rnd):
-        bad = np.flatnonzero((~rnd["subject_id"].isin(scr_ids)).to_numpy())
-        if len(bad):
-            out.append(_problem("randomization", src("randomization"), rnd.index[bad], "subject_id",
-                                rnd["subject_id"].iloc[bad], "randomized subject has no screening record",
-                                "add the subject's screening row, or correct the subject_id"))
-        arms = set(s.protocol.arm_codes)
-        for col in ("arm", "actual_arm"):
-            if col in rnd:
-                bad = np.flatnonzero((rnd[col].notna() & ~rnd[col].isin(arms)).to_numpy())
-                if len(bad):
-                    out.append(_problem("randomization", src("randomization"), rnd.index[bad], col,
-                                        rnd[col].iloc[bad], f"arm not in protocol {s.protocol.id} "
-                                        f"({', '.join(sorted(arms))})",
-                                        "use the protocol's arm codes, or map them with `values:` in study.yaml"))
-        if len(s.screening):
-            sd = s.screening.set_index("subject_id")["screening_date"]
-            sd = sd[~sd.index.duplicated()]
-            joined = rnd.assign(screening_date=rnd["subject_id"].map(sd))
-            out.append(_date_order(joined, "randomization", src("randomization"), "screening_date",
-                                   "randomization_date", "randomization cannot precede screening; check both dates"))
+    if not len(rnd):
+        return []
+    out = []
+    scr_ids = pd.Index(s.screening["subject_id"].dropna()) if len(s.screening) else pd.Index([])
+    bad = np.flatnonzero((~rnd["subject_id"].isin(scr_ids)).to_numpy())
+    if len(bad):
+        out.append(_problem("randomization", src("randomization"), rnd.index[bad], "subject_id",
+                            rnd["subject_id"].iloc[bad], "randomized subject has no screening record",
+                            "add the subject's screening row, or correct the subject_id"))
+    arms = set(s.protocol.arm_codes)
+    for col in ("arm", "actual_arm"):
+        if col in rnd:
+            bad = np.flatnonzero((rnd[col].notna() & ~rnd[col].isin(arms)).to_numpy())
+            if len(bad):
+                out.append(_problem("randomization", src("randomization"), rnd.index[bad], col,
+                                    rnd[col].iloc[bad], f"arm not in protocol {s.protocol.id} "
+                                    f"({', '.join(sorted(arms))})",
+                                    "use the protocol's arm codes, or map them with `values:` in study.yaml"))
+    if len(s.screening):
+        sd = s.screening.set_index("subject_id")["screening_date"]
+        sd = sd[~sd.index.duplicated()]
+        joined = rnd.assign(screening_date=rnd["subject_id"].map(sd))
+        out.append(_date_order(joined, "randomization", src("randomization"), "screening_date",
+                               "randomization_date", "randomization cannot precede screening; check both dates"))
+    return out
 
+
+def _after_randomization(s, src) -> list:
+    """Disposition, response and outcome rows belong to randomized subjects and follow randomization."""
+    rnd = s.randomization
     rdate = rnd.drop_duplicates("subject_id").set_index("subject_id")["randomization_date"] if len(rnd) else None
     rnd_ids = pd.Index(rnd["subject_id"]) if len(rnd) else pd.Index([])
+    out = []
     for table in ("disposition", "response", "outcomes"):
         df = getattr(s, table)
         if not len(df):
@@ -232,28 +248,104 @@ def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) ->
             out.append(_problem(table, src(table), df.index[bad], "subject_id", df["subject_id"].iloc[bad],
                                 "subject is not in the randomization table",
                                 "add the randomization record, or correct the subject_id"))
-        if rdate is not None:
-            joined = df.assign(randomization_date=df["subject_id"].map(rdate))
-            date_cols = [c for c in df.columns if c.endswith("_date") and c not in ("start_date",)]
-            for c in date_cols:
-                if c == "lost_to_follow_up_date":
-                    continue
-                out.append(_date_order(joined, table, src(table), "randomization_date", c,
-                                       "events after randomization cannot be dated before it; check both dates"))
+        if rdate is None:
+            continue
+        joined = df.assign(randomization_date=df["subject_id"].map(rdate))
+        for c in [c for c in df.columns if c.endswith("_date") and c not in ("start_date", "lost_to_follow_up_date")]:
+            out.append(_date_order(joined, table, src(table), "randomization_date", c,
+                                   "events after randomization cannot be dated before it; check both dates"))
+    return out
+
+
+def _outcome_times(s, src) -> list:
     o = s.outcomes
-    if len(o):
-        out.append(_date_order(o, "outcomes", src("outcomes"), "start_date", "end_date",
-                               "the event/censoring date must not precede the time origin"))
-        both = o["start_date"].notna() & o["end_date"].notna()
-        expect = (o["end_date"] - o["start_date"]).dt.days + 1
-        bad = np.flatnonzero((both & (expect.astype("Float64") != o["time_days"])).fillna(False).to_numpy())
-        if len(bad):
-            vals = [f"time_days={o['time_days'].iloc[i]} but dates give {expect.iloc[i]}" for i in bad]
-            out.append(_problem("outcomes", src("outcomes"), o.index[bad], "time_days", vals,
-                                "time_days disagrees with end_date - start_date + 1",
-                                "recompute time_days from the dates (ADaM AVAL = ADT - STARTDT + 1)"))
+    if not len(o):
+        return []
+    out = [_date_order(o, "outcomes", src("outcomes"), "start_date", "end_date",
+                       "the event/censoring date must not precede the time origin")]
+    both = o["start_date"].notna() & o["end_date"].notna()
+    expect = (o["end_date"] - o["start_date"]).dt.days + 1
+    bad = np.flatnonzero((both & (expect.astype("Float64") != o["time_days"])).fillna(False).to_numpy())
+    if len(bad):
+        vals = [f"time_days={o['time_days'].iloc[i]} but dates give {expect.iloc[i]}" for i in bad]
+        out.append(_problem("outcomes", src("outcomes"), o.index[bad], "time_days", vals,
+                            "time_days disagrees with end_date - start_date + 1",
+                            "recompute time_days from the dates (ADaM AVAL = ADT - STARTDT + 1)"))
+    return out
+
+
+def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:
+    """Checks that span tables: references, arms, date order, duplicated sites."""
+    src = (sources or {}).get
+    out = [*_duplicated_sites(study, src), *_unknown_sites(study, src), *_randomization_links(study, src),
+           *_after_randomization(study, src), *_outcome_times(study, src), *adverse_event_problems(study, sources)]
     frames = [f for f in out if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
+# ---- adverse events (issue 11) ------------------------------------------------------------------
+def adverse_event_problems(study, sources: dict[str, SourceInfo] | None = None) -> list[pd.DataFrame]:
+    """Checks of the ``adverse_events`` table against the others: the subject is randomized, an event
+    does not end before it starts, and a grade 5 (death related to the event) has a fatal outcome."""
+    ae = getattr(study, "adverse_events", None)
+    if ae is None or not len(ae):
+        return []
+    src = (sources or {}).get("adverse_events")
+    out = []
+    rnd = study.randomization
+    rnd_ids = pd.Index(rnd["subject_id"]) if len(rnd) else pd.Index([])
+    bad = np.flatnonzero((~ae["subject_id"].isin(rnd_ids)).to_numpy())
+    if len(bad):
+        out.append(_problem("adverse_events", src, ae.index[bad], "subject_id", ae["subject_id"].iloc[bad],
+                            "subject with an adverse event is not in the randomization table",
+                            "add the randomization record, or correct the subject_id"))
+    out.append(_date_order(ae, "adverse_events", src, "start_date", "end_date",
+                           "an adverse event cannot end before it starts; check both dates"))
+    if "grade" in ae and "outcome" in ae:
+        outcome = ae["outcome"].astype("string")
+        bad = np.flatnonzero((ae["grade"].eq(5) & outcome.notna() & outcome.ne("fatal")).fillna(False).to_numpy())
+        if len(bad):
+            out.append(_problem("adverse_events", src, ae.index[bad], "outcome", outcome.iloc[bad],
+                                "grade 5 (death related to the event) but the outcome is not 'fatal'",
+                                "correct the grade (1-4) or set the outcome to 'fatal'"))
+    return [f for f in out if f is not None and len(f)]
+
+
+#: Date columns not checked against the data cut: planned dates and site activation may lie after it.
+NOT_CUT_CHECKED = {("sites", "activation_date"), ("screening", "therapy_start_date")}
+
+
+def data_cut_warnings(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:
+    """Dates after the study's data cut: one warning row per column with the count, the first
+    line and its value (screening, randomization, milestones, last contact, events).
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> from trialkit.schemas import data_cut_warnings
+    >>> len(data_cut_warnings(tk.load_study("data/demo/b1931036")))
+    0
+    """
+    sources = sources or {}
+    cut = study.data_cut_date
+    rows = []
+    if cut is None:
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    for table in TABLES:
+        df = getattr(study, table)
+        for c in columns(table):
+            if c.dtype != "datetime" or c.name not in df or (table, c.name) in NOT_CUT_CHECKED:
+                continue
+            late = np.flatnonzero((df[c.name] > cut).fillna(False).to_numpy())
+            if not len(late):
+                continue
+            src = sources.get(table)
+            line = _row_numbers(late[:1], src).iloc[0]
+            rows.append({"table": table, "file": src.file if src else table, "row": line, "column": c.name,
+                         "value": str(df[c.name].iloc[late[0]].date()),
+                         "problem": f"{len(late)} date(s) after the data cut {cut.date()}",
+                         "fix": "check the dates (or the data_cut_date in study.yaml)"})
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
 def study_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:

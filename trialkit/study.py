@@ -13,7 +13,7 @@ from .protocols import Protocol
 
 @dataclass(frozen=True)
 class Study:
-    """One trial's data: the six canonical tables and the protocol they follow.
+    """One trial's data: the canonical tables and the protocol they follow.
 
     Build it with :func:`trialkit.load_study`, :func:`trialkit.load_cdisc` or
     :func:`trialkit.synthesize`; those validate the tables. Tables a study does not have (a
@@ -23,6 +23,8 @@ class Study:
     ----------
     protocol : Protocol
     sites, screening, randomization, disposition, response, outcomes : pandas.DataFrame
+    adverse_events : pandas.DataFrame
+        Optional (empty by default): one row per adverse event (see ``docs/safety.md``).
     source : str
         Where the data came from (a folder, "cdisc", "synthetic(seed=…)").
     notes : tuple of str
@@ -41,6 +43,7 @@ class Study:
     disposition: pd.DataFrame = field(default_factory=lambda: empty_table("disposition"))
     response: pd.DataFrame = field(default_factory=lambda: empty_table("response"))
     outcomes: pd.DataFrame = field(default_factory=lambda: empty_table("outcomes"))
+    adverse_events: pd.DataFrame = field(default_factory=lambda: empty_table("adverse_events"))
     source: str = ""
     notes: tuple[str, ...] = ()
     data_cut_date: pd.Timestamp | None = None
@@ -55,9 +58,15 @@ class Study:
         return replace(self, **changes)
 
     def checksum(self) -> str:
-        """SHA-256 over the content of every table (stable across runs and platforms)."""
+        """SHA-256 over the content of every table (stable across runs and platforms).
+
+        An empty ``adverse_events`` table (a study without safety data) is left out, so such a study keeps
+        the checksum it had before the table existed.
+        """
         h = hashlib.sha256(self.protocol.id.encode())
         for name, df in self.tables().items():
+            if name == "adverse_events" and not len(df):
+                continue
             h.update(name.encode())
             h.update(",".join(map(str, df.columns)).encode())
             h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())

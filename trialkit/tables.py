@@ -237,9 +237,11 @@ def render_table(result, path: str | PathLike, *, caption: str | None = None, di
     elif suffix == ".tex":
         path.write_text(frame_latex(df, caption=cap, digits=digits), encoding="utf-8")
     elif suffix == ".csv":
-        _clean_frame(df).to_csv(path, index=False)
+        from .io.export import write_table
+
+        write_table(_clean_frame(df), path)
     else:
-        with pd.ExcelWriter(path, engine="openpyxl") as xw:
-            _clean_frame(df).to_excel(xw, index=False, startrow=2, sheet_name="table")
-            xw.sheets["table"].cell(row=1, column=1, value=cap)
+        from .io.export import write_table
+
+        write_table(_clean_frame(df), path, sheet="table", caption=cap)
     return path

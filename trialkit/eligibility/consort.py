@@ -412,6 +412,8 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     --------
     >>> import trialkit as tk
     >>> flow = tk.consort(tk.load_study("data/demo/b1931036"))
+    >>> flow.n("allocated", arm="InO")
+    61
     >>> flow.n("randomized") == flow.n("allocated", arm="ALLR3") + flow.n("allocated", arm="InO")
     True
     """

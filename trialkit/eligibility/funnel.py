@@ -383,7 +383,7 @@ def exclusion_list(data, *, eligibility: EligibilityResult | None = None,
         ``subject_id, site_id, country, screening_date, criterion_id, label, category, stage, status,
         first_excluding, text`` (``status`` is "met" for an exclusion criterion that excludes, "not
         met" for a failed inclusion criterion, or "unknown"). Sorted by criterion order, then in
-        the data's row order. Export with ``.to_csv(path, index=False)`` or ``.to_excel(path, index=False)``.
+        the data's row order. Export with ``trialkit.io.export.write_table(frame, path)`` (formula-safe).
     """
     res = as_result(data, eligibility, protocol=protocol, thresholds=thresholds, disabled=tuple(disabled or ()),
                     criteria=criteria)

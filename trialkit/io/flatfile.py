@@ -11,386 +11,373 @@ A study folder holds one file per canonical table — ``sites``, ``screening``, 
       screening: {PATIENT_NO: subject_id, "Date of screening": screening_date}
     values:                       # recode values of a column, per table
       randomization: {arm: {"Inotuzumab ozogamicin": InO, "ALL R3": ALLR3}}
-    date_format: "%d.%m.%Y"       # strftime format of dates (default: ISO 8601, partial allowed)
-    dayfirst: true                # for non-ISO dates without an explicit format
-    decimal: ","                  # decimal mark (default: "," for ;-delimited files, else ".")
-    encoding: cp1252              # default: detected (UTF-8 with or without BOM, else cp1252)
+    date_format: "%d.%m.%Y"       # strftime format of non-ISO dates (global, per table or per column)
+    date_order: dmy               # day/month order (default: inferred per column from the values)
+    decimal: ","                  # decimal mark (default: inferred per column from the values)
+    encoding: cp1252              # default: detected (UTF-8 with or without BOM, UTF-16 BOM, else cp1252)
+    na_values: ["", NA, ND]       # tokens read as missing (replaces the default list)
+    sheet: Data                   # worksheet of Excel files (name, or position from 1)
     partial_dates: first          # impute missing day/month of ISO partial dates: first|middle|last
     data_cut_date: 2026-10-01
 
-Real exports vary, and loading them must not lose a row or a character: encodings (UTF-8 with or
-without BOM, cp1252/Latin-1), ``;``-delimited files with decimal commas, ISO 8601 dates of partial
-precision (``2023-05``, ``2023``; imputed and reported in ``Study.notes``) and Excel serial dates
-(``45000`` = 2023-03-15) are handled. A value that cannot be read becomes a problem in the
-validation report with its file, line and column; it is never silently turned into a missing value.
+Every key, its type and allowed values: :data:`trialkit.conventions.KEYS` and docs/data-model.md;
+a wrong ``study.yaml`` is one :class:`~trialkit.errors.ConfigError` listing every problem.
+
+Real exports vary, and loading them must not lose a row or change a value: encodings, ``;`` or
+``,`` delimited files with either decimal mark (decided per column), dates in one day/month order
+per column, ISO 8601 dates of partial precision (``2023-05``, ``2023``; imputed and noted),
+Excel serial dates, missing-value tokens (counted per column in ``Study.notes``). A value that
+cannot be read is a problem naming its file, line and column; it is never silently turned into a
+missing value.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError
+from ..conventions import NA_TOKENS
+from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError, StudyPathError, TrialkitWarning
 from ..model import TABLES, Column, columns, empty_table, pandas_dtype
-from ..protocols import get_protocol, load_protocol
-from ..protocols import protocols as _known_protocols
-from ..schemas import SourceInfo, study_problems
+from ..schemas import SourceInfo, data_cut_warnings, study_problems
 from ..study import Study
+from .config import StudyConfig, closest, read_config
+from .files import EXTENSIONS, FileProblem, RawTable, decode_bytes, read_raw, sniff_delimiter
+from .values import EXCEL_EPOCH, STRING, ReadSettings, missing_mask, read_values, text_view
 
-__all__ = ["load_study", "write_study", "read_table_file", "coerce_table", "parse_dates"]
-
-EXTENSIONS = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xls")
-NA_STRINGS = {"", "na", "n/a", "nan", "null", "none", "nd", "unk", "unknown", ".", "-", "missing"}
-TRUE_STRINGS = {"true", "t", "yes", "y", "1", "1.0", "ja", "j", "oui", "o", "si", "sí", "sim", "tak", "ano"}
-FALSE_STRINGS = {"false", "f", "no", "n", "0", "0.0", "nein", "non", "nie", "ne", "nej", "nei", "não"}
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+__all__ = ["load_study", "load_table", "write_study", "read_table_file", "coerce_table", "coerce_column", "parse_dates",
+           "decode_bytes", "sniff_delimiter", "STRING", "EXCEL_EPOCH", "NA_TOKENS"]
 
 
 # --------------------------------------------------------------------------------------------
-# reading raw files
+# one column, one table
 # --------------------------------------------------------------------------------------------
-def decode_bytes(raw: bytes, encoding: str | None = None) -> tuple[str, str]:
-    """Decode file bytes; return (text, encoding used). UTF-8 (BOM or not) first, then cp1252."""
-    if encoding:
-        return raw.decode(encoding), encoding
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), "utf-8-sig"
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        return raw.decode("latin-1"), "latin-1"
+def _settings(cfg: StudyConfig, table: str, column: str, kind: str) -> ReadSettings:
+    na = cfg.setting("na_values", table, column)
+    return ReadSettings(decimal=cfg.setting("decimal", table, column),
+                        date_format=cfg.setting("date_format", table, column),
+                        date_order=cfg.date_order(table, column),
+                        partial=cfg.setting("partial_dates", table) or "first",
+                        na_values=tuple(na) if na is not None else NA_TOKENS, kind=kind,
+                        declared=cfg.file)
 
 
-def sniff_delimiter(text: str, default: str = ",") -> str:
-    sample = "\n".join(text.splitlines()[:50])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        first = text.splitlines()[0] if text else ""
-        counts = {d: first.count(d) for d in ",;\t|"}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else default
+def coerce_column(values: pd.Series, col: Column, *, decimal: str | None = None, date_format: str | None = None,
+                  dayfirst: bool | None = None, partial: str = "first", kind: str = "text"
+                  ) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Coerce raw values to a canonical column's dtype: ``(values, failed mask, imputed-date mask)``.
 
-
-def read_table_file(path: Path, *, encoding: str | None = None, sheet: str | int | None = None
-                    ) -> tuple[pd.DataFrame, dict]:
-    """Read one file into a frame of raw values. Returns (frame, info) where info has the
-    delimiter, encoding, decimal hint and the row base for line numbers."""
-    ext = path.suffix.lower()
-    info: dict = {"file": path.name, "row_base": 2}
-    if ext in (".parquet", ".pq"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        info["row_base"] = 1
-        strings = {pa.string(): STRING, pa.large_string(): STRING}
-        # self_destruct frees each Arrow column as soon as it is converted (lower peak memory)
-        df = pq.read_table(path).to_pandas(types_mapper=strings.get, self_destruct=True, split_blocks=True)
-        pa.default_memory_pool().release_unused()  # hand the converted Arrow buffers back to the system
-        return df, info
-    if ext in (".xlsx", ".xls"):
-        df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
-        return df, info
-    raw = path.read_bytes()
-    text, used = decode_bytes(raw, encoding)
-    delim = "\t" if ext == ".tsv" else sniff_delimiter(text)
-    info.update(encoding=used, delimiter=delim, decimal="," if delim == ";" else ".")
-    df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, na_filter=False,
-                     skip_blank_lines=True, engine="c")
-    df.columns = [str(c).strip() for c in df.columns]
-    return df, info
-
-
-# --------------------------------------------------------------------------------------------
-# coercion to canonical dtypes, recording every value that cannot be read
-# --------------------------------------------------------------------------------------------
-STRING = pd.StringDtype("pyarrow")  # canonical string storage: arrow-backed, prints as "string"
-
-
-def _to_arrow_strings(values: pd.Series):
-    import pyarrow as pa
-
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        return values.array._pa_array
-    if not (isinstance(values.dtype, pd.StringDtype) or values.dtype == object):
-        values = values.astype("string")
-    obj = values.to_numpy(dtype=object, na_value=None)
-    try:
-        return pa.chunked_array([pa.array(obj, type=pa.string(), from_pandas=True)])
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects (Excel numbers in a text column)
-        obj = values.astype("string").to_numpy(dtype=object, na_value=None)
-        return pa.chunked_array([pa.array(obj, type=pa.string(), from_pandas=True)])
-
-
-def _clean_strings(values: pd.Series, allowed: tuple[str, ...] | None = None) -> tuple[pd.Series, pd.Series]:
-    """Strip whitespace and turn NA tokens ("", "NA", "unknown", …) into <NA>; with ``allowed``,
-    match the allowed values case-insensitively ("f" -> "F"; "female" -> "F" needs `values:`).
-
-    Returns ``(clean arrow-backed string series, na mask)``, computed with pyarrow's vectorized
-    string kernels (a million rows in tens of milliseconds).
+    A value that cannot be read (or whose decimal mark or day/month order the column cannot
+    decide) is missing in ``values`` and True in ``failed``.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = _to_arrow_strings(values)
-    stripped = pc.utf8_trim_whitespace(arr)
-    lower = pc.utf8_lower(stripped)
-    out = pc.if_else(pc.is_in(lower, value_set=pa.array(sorted(NA_STRINGS))), pa.scalar(None, pa.string()),
-                     stripped)
-    if allowed:
-        keys = pa.array([a.lower() for a in allowed])
-        idx = pc.index_in(lower, value_set=keys)
-        out = pc.if_else(pc.is_valid(idx), pc.take(pa.array(list(allowed)), idx), out)
-    if isinstance(out, pa.Array):
-        out = pa.chunked_array([out])
-    series = pd.Series(pd.arrays.ArrowStringArray(out.cast(pa.string())), index=values.index)
-    return series, series.isna()
+    settings = ReadSettings(decimal=decimal, date_format=date_format, partial=partial, kind=kind,
+                            date_order=None if dayfirst is None else ("dmy" if dayfirst else "mdy"))
+    res = read_values(values, col.dtype, settings, column=col.name, allowed=col.allowed)
+    imputed = res.imputed if res.imputed is not None else np.zeros(len(values), bool)
+    return res.values, pd.Series(res.failed(), index=values.index), pd.Series(imputed, index=values.index)
 
 
-def _is_na(s: pd.Series) -> pd.Series:
-    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-        return _clean_strings(s)[1]
-    return s.isna()
-
-
-_ISO_FULL = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-_ISO_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_ISO_YEAR = re.compile(r"^(\d{4})$")
-_EXCEL_SERIAL = re.compile(r"^\d{4,5}([.,]\d+)?$")
-
-
-def parse_dates(values: pd.Series, *, date_format: str | None = None, dayfirst: bool = False,
+def parse_dates(values: pd.Series, *, date_format: str | None = None, dayfirst: bool | None = None,
                 partial: str = "first") -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse a column of dates of mixed precision.
+    """Parse a column of dates of mixed precision: ``(dates, failed, imputed)``.
 
-    Returns ``(dates, failed, imputed)``: the parsed ``datetime64[ns]`` series, a boolean mask of
-    non-missing values that could not be read, and a mask of partial ISO dates that were imputed
-    (``partial``: ``first`` → 1st of the month / 1 January, ``middle`` → 15th / 1 July, ``last``).
-    Excel serial day numbers (e.g. ``45000`` = 2023-03-15) are read with Excel's 1900 date system.
+    ISO 8601 (``2023-07-17``, ``2023-07``, ``2023``: partial dates imputed to the ``first``,
+    ``middle`` or ``last`` day of the period), day/month/year with one order per column (decided by
+    a value such as ``17/07/2023``, by ``dayfirst``, or else not read), month names, Excel serial
+    day numbers (45000 = 2023-03-15, Excel's 1900 date system).
     """
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        out = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
-        return out.astype("datetime64[ns]"), pd.Series(False, index=values.index), pd.Series(False,
-                                                                                          index=values.index)
-    na = _is_na(values)
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    imputed = pd.Series(False, index=values.index)
-    if pd.api.types.is_numeric_dtype(values.dtype):  # Excel serial numbers read as numbers
-        ok = ~na
-        out[ok] = EXCEL_EPOCH + pd.to_timedelta(values[ok].astype(float), unit="D")
-        return out.dt.floor("D"), pd.Series(False, index=values.index), imputed
-    s = values.astype("string").str.strip()
-    todo = ~na
-    if date_format:
-        parsed = pd.to_datetime(s.where(todo), format=date_format, errors="coerce")
-        out[todo] = parsed[todo]
-        todo = todo & out.isna()
-    iso = todo & s.str.match(_ISO_FULL).fillna(False)
-    if iso.any():
-        out[iso] = pd.to_datetime(s[iso].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-        todo = todo & out.isna()
-    month = todo & s.str.match(_ISO_MONTH).fillna(False)
-    if month.any():
-        first = pd.to_datetime(s[month] + "-01", format="%Y-%m-%d", errors="coerce")
-        if partial == "middle":
-            first = first + pd.Timedelta(days=14)
-        elif partial == "last":
-            first = first + pd.offsets.MonthEnd(0)
-        out[month] = first
-        imputed |= month & out.notna()
-        todo = todo & out.isna()
-    year = todo & s.str.match(_ISO_YEAR).fillna(False) & s.astype("string").str.len().eq(4)
-    year = year & pd.to_numeric(s.where(year), errors="coerce").between(1900, 2100).fillna(False)
-    if year.any():
-        md = {"first": "-01-01", "middle": "-07-01", "last": "-12-31"}[partial]
-        out[year] = pd.to_datetime(s[year] + md, format="%Y-%m-%d", errors="coerce")
-        imputed |= year & out.notna()
-        todo = todo & out.isna()
-    serial = todo & s.str.match(_EXCEL_SERIAL).fillna(False)
-    if serial.any():
-        days = pd.to_numeric(s[serial].str.replace(",", ".", regex=False), errors="coerce")
-        plausible = days.between(1, 80000)
-        idx = days[plausible].index
-        out[idx] = (EXCEL_EPOCH + pd.to_timedelta(days[plausible], unit="D")).dt.floor("D")
-        todo = todo & out.isna()
-    if todo.any():  # anything else: let pandas try (e.g. 17/07/2023, 17.07.2023, 2023/07/17)
-        rest = pd.to_datetime(s[todo], errors="coerce", dayfirst=dayfirst, format="mixed")
-        out[todo] = rest
-        todo = todo & out.isna()
-    return out, todo, imputed
+    dates, failed, imputed = coerce_column(values, Column("date", "datetime", ""), date_format=date_format,
+                                           dayfirst=dayfirst, partial=partial, kind="excel")
+    return dates.astype("datetime64[ns]"), failed, imputed
 
 
-def _to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("boolean"), pd.Series(False, index=values.index)
-    na = _is_na(values)
-    s = values.astype("string").str.strip().str.lower()
-    t, f = s.isin(TRUE_STRINGS), s.isin(FALSE_STRINGS)
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[t.fillna(False)] = True
-    out[f.fillna(False)] = False
-    failed = ~na & ~t.fillna(False) & ~f.fillna(False)
-    return out, failed
+def _positions_to_lines(pos: np.ndarray, lines: np.ndarray | None, row_base: int) -> np.ndarray:
+    return lines[pos] if lines is not None else pos + row_base
 
 
-def _to_number(values: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series, pd.Series]:
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        num = values.astype("Float64")
-    else:
-        na = _is_na(values)
-        s = values.astype("string").str.strip()
-        if decimal == ",":
-            s = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-        else:
-            s = s.str.replace(",", "", regex=False).where(~s.str.contains(r"^\d+,\d{1,2}$", na=False),
-                                                          s.str.replace(",", ".", regex=False))
-        num = pd.to_numeric(s.where(~na), errors="coerce").astype("Float64")
-        failed = ~na & num.isna()
-        if dtype == "Int64":
-            frac = num.notna() & (num != num.round())
-            failed = failed | frac.fillna(False)
-            num = num.where(~frac)
-        return (num.round().astype("Int64") if dtype == "Int64" else num), failed
-    failed = pd.Series(False, index=values.index)
-    if dtype == "Int64":
-        frac = (num.notna() & (num != num.round())).fillna(False)
-        return num.where(~frac).round().astype("Int64"), frac
-    return num, failed
-
-
-def coerce_column(values: pd.Series, col: Column, *, decimal: str = ".", date_format: str | None = None,
-                  dayfirst: bool = False, partial: str = "first") -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Coerce raw values to a canonical column's dtype: (values, failed mask, imputed-date mask)."""
-    nofail = pd.Series(False, index=values.index)
-    if col.dtype != "string" and str(values.dtype) == pandas_dtype(col):  # typed source (Parquet) already in the canonical dtype
-        return values, nofail, nofail
-    if col.dtype == "datetime":
-        return parse_dates(values, date_format=date_format, dayfirst=dayfirst, partial=partial)
-    if col.dtype == "boolean":
-        out, failed = _to_bool(values)
-        return out, failed, nofail
-    if col.dtype in ("Int64", "Float64"):
-        out, failed = _to_number(values, col.dtype, decimal)
-        return out, failed, nofail
-    s, _ = _clean_strings(values, col.allowed)
-    return s, nofail, nofail
-
-
-def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, decimal: str = ".",
-                 date_format: str | None = None, dayfirst: bool = False, partial: str = "first",
-                 columns_map: dict | None = None, values_map: dict | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Rename, recode and coerce a raw frame to the canonical table.
-
-    Returns ``(table_frame, problems, notes)``. Every input row is kept (row order preserved); a
-    value that cannot be read is set missing *and* reported in ``problems``.
-    """
-    notes: list[str] = []
-    problems: list[pd.DataFrame] = []
-    if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
-        df = df.reset_index(drop=True)  # (a deep copy in pandas 2: only when needed)
-    mapping = dict(columns_map or {})
+def _map_columns(df: pd.DataFrame, table: str, file: str, cfg: StudyConfig, problems: list, notes: list
+                 ) -> pd.DataFrame:
+    """Apply ``columns:`` (each source must be a header) and the spelling-only renames."""
+    mapping = cfg.columns_map(table)
+    headers = [str(c) for c in df.columns]
+    for src, tgt in mapping.items():
+        if src not in df.columns:
+            hit = closest(src, headers)
+            fix = (f"the closest header is {hit[0]!r}: correct the name in {cfg.file}" if hit else
+                   f"the headers are: {', '.join(map(repr, headers[:15]))}{' …' if len(headers) > 15 else ''}")
+            problems.append(_row(table, cfg.file, cfg.line("columns", table, src), f"columns.{table}.{src}", src,
+                                 f"`{src}` (mapped to `{tgt}`) is not a column of {file}", fix))
     canon_names = {c.name for c in columns(table)}
     rename = {}
     for c in df.columns:
         if c in mapping:
             rename[c] = mapping[c]
-        else:
-            norm = re.sub(r"[^0-9a-z]+", "_", str(c).strip().lower()).strip("_")
-            if norm in canon_names and norm != c:
-                rename[c] = norm
-    if rename:
-        df = df.rename(columns=rename, copy=False)
+            continue
+        norm = re.sub(r"[^0-9a-z]+", "_", str(c).strip().lower()).strip("_")
+        if norm in canon_names and norm != c and norm not in mapping.values():
+            rename[c] = norm
+            notes.append(f"{file}: column {str(c)!r} read as `{norm}`")
+    return df.rename(columns=rename, copy=False) if rename else df
+
+
+def _recode(df: pd.DataFrame, table: str, file: str, cfg: StudyConfig, notes: list) -> pd.DataFrame:
+    """Apply ``values:`` on the trimmed text; a source value that never occurs is noted."""
+    for col, recode in cfg.values_map(table).items():
+        if col not in df:
+            notes.append(f"{cfg.file}: `values` for {table}.{col}, but {file} has no column `{col}`")
+            continue
+        text = pd.Series(pd.arrays.ArrowStringArray(text_view(df[col])), index=df.index).str.strip()
+        hits = text.isin(list(recode))
+        seen = set(text[hits].unique()) if hits.any() else set()
+        for src in recode:
+            if src not in seen:
+                notes.append(f"{cfg.file}: `values` for {table}.{col} maps {src!r}, which never occurs in {file}")
+        if hits.any():
+            mapped = text.map(lambda v, r=recode: r.get(v, v) if isinstance(v, str) else v)
+            to_missing = int(text[hits].map(lambda v, r=recode: r[v] is None).sum())
+            if to_missing:
+                notes.append(f"{file}: `{col}`: {to_missing} value(s) read as missing by `values:`")
+            df = df.assign(**{col: df[col].astype(object).where(~hits.to_numpy(), mapped)})
+    return df
+
+
+def _issue_rows(res, raw_values: pd.Series, table: str, file: str, column: str, lines, row_base) -> list:
+    out = []
+    for issue in res.issues:
+        if not issue.report or not len(issue.positions):
+            continue
+        pos = issue.positions if issue.per_row else issue.positions[:1]
+        vals = raw_values.iloc[pos].astype(str).to_numpy()
+        out.append(pd.DataFrame({"table": table, "file": file, "row": _positions_to_lines(pos, lines, row_base),
+                                 "column": column, "value": vals, "problem": issue.problem, "fix": issue.fix}))
+    return out
+
+
+def _required_missing(table: str, file: str, col: Column, headers: list[str], cfg: StudyConfig) -> pd.DataFrame:
+    hit = closest(col.name, headers)
+    near = f"; the closest header is {hit[0]!r}" if hit else ""
+    return pd.DataFrame([_row(table, file, np.nan, col.name, "", "required column is missing",
+                              f"add column `{col.name}` to {file}, or map your column to it under "
+                              f"`columns: {{{table}: {{YOUR_NAME: {col.name}}}}}` in {cfg.file}{near}")])
+
+
+def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, lines: np.ndarray | None = None,
+                 config: StudyConfig | None = None, kind: str = "text", decimal: str | None = None,
+                 date_format: str | None = None, dayfirst: bool | None = None, partial: str = "first",
+                 columns_map: dict | None = None, values_map: dict | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Rename, recode and coerce a raw frame to the canonical table.
+
+    Returns ``(table_frame, problems, notes)``. Every input row is kept (row order preserved); a
+    value that cannot be read is set missing *and* reported in ``problems`` at its line
+    (``lines[i]`` for record ``i``, else ``i + row_base``). ``config`` gives the settings of
+    ``study.yaml``; without it the keyword arguments do.
+    """
+    canon, probs, notes, _ = _coerce_table(df, table, file=file, row_base=row_base, lines=lines, config=config,
+                                           kind=kind, decimal=decimal, date_format=date_format, dayfirst=dayfirst,
+                                           partial=partial, columns_map=columns_map, values_map=values_map)
+    return canon, probs, notes
+
+
+def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, date_format, dayfirst, partial,
+                  columns_map, values_map):
+    """:func:`coerce_table`, also returning the set of ``(line, column)`` whose value was not read."""
+    cfg = config or StudyConfig(data={k: v for k, v in {
+        "decimal": decimal, "date_format": date_format, "dayfirst": dayfirst, "partial_dates": partial,
+        "columns": {table: columns_map} if columns_map else None,
+        "values": {table: values_map} if values_map else None}.items() if v is not None})
+    notes: list[str] = []
+    problems: list[pd.DataFrame] = []
+    if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
+        df = df.reset_index(drop=True)  # (a deep copy in pandas 2: only when needed)
+    rows: list[dict] = []
+    unread: set = set()
+    headers = [str(c) for c in df.columns]
+    df = _map_columns(df, table, file, cfg, rows, notes)
+    canon_names = {c.name for c in columns(table)}
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
+    for d in dupes:
+        rows.append(_row(table, file, np.nan, d, "", "column appears more than once after mapping",
+                         "keep one source column per canonical column"))
     if dupes:
-        problems.append(pd.DataFrame([{"table": table, "file": file, "row": np.nan, "column": d, "value": "",
-                                       "problem": "column appears more than once after mapping",
-                                       "fix": "keep one source column per canonical column"} for d in dupes]))
         df = df.loc[:, ~df.columns.duplicated()]
-    for col, recode in (values_map or {}).items():
-        if col in df:
-            df[col] = df[col].map(lambda v, r=recode: r.get(v, v) if isinstance(v, str) else v)
+    df = _recode(df, table, file, cfg, notes)
     out = {}
     n = len(df)
     for col in columns(table):
         if col.name not in df:
             if col.required:
-                problems.append(pd.DataFrame([{
-                    "table": table, "file": file, "row": np.nan, "column": col.name, "value": "",
-                    "problem": "required column is missing",
-                    "fix": f"add column `{col.name}` to {file}, or map your column to it under "
-                           f"`columns: {{{table}: {{YOUR_NAME: {col.name}}}}}` in study.yaml"}]))
+                problems.append(_required_missing(table, file, col, headers, cfg))
             out[col.name] = pd.Series(pd.NA if col.dtype != "datetime" else pd.NaT, index=range(n),
                                       dtype=pandas_dtype(col))
             continue
-        vals, failed, imputed = coerce_column(df[col.name], col, decimal=decimal, date_format=date_format,
-                                              dayfirst=dayfirst, partial=partial)
-        if failed.any():
-            pos = np.flatnonzero(failed.to_numpy())
-            kind = {"datetime": "not a date (use YYYY-MM-DD or set date_format in study.yaml)",
-                    "boolean": "not a yes/no value (use true/false, yes/no, 1/0)",
-                    "Int64": "not a whole number", "Float64": "not a number"}.get(col.dtype, "unreadable")
-            problems.append(pd.DataFrame({"table": table, "file": file, "row": pos + row_base, "column": col.name,
-                                          "value": df[col.name].iloc[pos].astype(str).values,
-                                          "problem": f"value is {kind}",
-                                          "fix": "correct the value in the source file"}))
-        if imputed.any():
-            notes.append(f"{file}: {int(imputed.sum())} partial date(s) in `{col.name}` imputed to the "
-                         f"{partial} day of the period")
-        out[col.name] = vals
+        out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, (lines, row_base), problems, notes,
+                                     unread)
     canon = pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
-    extra = [c for c in df.columns if c not in canon_names]
-    for c in extra:
-        is_text = df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype)
-        canon[c] = _clean_strings(df[c])[0] if is_text else df[c]
+    for c in [c for c in df.columns if c not in canon_names]:
+        canon[c] = _extra_column(df[c], table, file, c, cfg, notes)
+    if rows:
+        problems.insert(0, pd.DataFrame(rows))
     probs = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=FAILURE_COLUMNS)
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
-    return canon, probs, notes
+    return canon, probs, notes, unread
 
 
-# --------------------------------------------------------------------------------------------
-# study folders
-# --------------------------------------------------------------------------------------------
-def _read_config(folder: Path) -> dict:
-    cfg_path = folder / "study.yaml"
-    if not cfg_path.exists():
-        return {}
+def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, where, problems, notes, unread):
+    lines, row_base = where
+    if col.dtype != "string" and str(values.dtype) == pandas_dtype(col) and \
+            cfg.setting("na_values", table, col.name) is None:
+        return values  # typed source (Parquet) already in the canonical dtype
+    settings = _settings(cfg, table, col.name, kind)
     try:
-        cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise StudyFolderError(f"{cfg_path}: not valid YAML ({exc}); fix the file or remove it.") from None
-    if not isinstance(cfg, dict):
-        raise StudyFolderError(f"{cfg_path}: expected a mapping (key: value lines) at the top level.")
-    return cfg
+        res = read_values(values, col.dtype, settings, file=file, column=col.name, allowed=col.allowed)
+    except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:  # an exotic physical type
+        problems.append(pd.DataFrame([_row(table, file, np.nan, col.name, str(values.dtype),
+                                           f"column cannot be read as {col.dtype} ({type(exc).__name__})",
+                                           "store the column as text or as the canonical type")]))
+        return pd.Series(pd.NA if col.dtype != "datetime" else pd.NaT, index=values.index, dtype=pandas_dtype(col))
+    problems.extend(_issue_rows(res, values, table, file, col.name, lines, row_base))
+    failed = np.flatnonzero(res.failed())
+    unread.update((int(x), col.name) for x in _positions_to_lines(failed, lines, row_base))
+    notes.extend(res.notes)
+    if res.imputed is not None and res.imputed.any():
+        notes.append(f"{file}: {int(res.imputed.sum())} partial date(s) in `{col.name}` imputed to the "
+                     f"{settings.partial} day of the period")
+    return res.values
 
 
-def _find_file(folder: Path, table: str, cfg: dict) -> Path | None:
-    named = (cfg.get("tables") or {}).get(table)
+def _extra_column(values: pd.Series, table: str, file: str, name: str, cfg: StudyConfig, notes: list) -> pd.Series:
+    """A column that is not canonical (e.g. a stratification factor): trimmed text, tokens as missing."""
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        return values
+    na = cfg.setting("na_values", table, name)
+    text, mask, counts = missing_mask(text_view(values), tuple(na) if na is not None else NA_TOKENS)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.if_else(pa.chunked_array([pa.array(mask)]), pa.scalar(None, pa.string()), text)
+    notes.extend(f"{file}: `{name}`: {k} value(s) {tok!r} read as missing" for tok, k in counts.items())
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index)
+
+
+def _row(table, file, line, column, value, problem, fix) -> dict:
+    return {"table": table, "file": file, "row": np.nan if line is None else line, "column": column,
+            "value": value, "problem": problem, "fix": fix}
+
+
+# --------------------------------------------------------------------------------------------
+# files and study folders
+# --------------------------------------------------------------------------------------------
+def read_table_file(path: str | os.PathLike, *, encoding: str | None = None, sheet: str | int | None = None,
+                    table: str = "table") -> tuple[pd.DataFrame, dict]:
+    """Read one file into a frame of raw values: ``(frame, info)``, info holding the ``lines`` of
+    the records, the ``kind`` of file, the ``encoding`` and the ``problems`` found (file, line).
+
+    Raises :class:`~trialkit.errors.DataValidationError` when the file cannot be read at all.
+    """
+    path = Path(path)
+    try:
+        raw = read_raw(path, table=table, encoding=encoding, sheet=sheet)
+    except FileProblem as p:
+        raise DataValidationError(pd.DataFrame([_row(table, path.name, p.line, "", p.value, p.problem, p.fix)]),
+                                  source=str(path)) from None
+    info = {"file": path.name, "lines": raw.lines, "kind": raw.kind, "encoding": raw.encoding,
+            "problems": pd.DataFrame(raw.problems, columns=FAILURE_COLUMNS), "notes": raw.notes,
+            "row_base": 1 if raw.kind == "parquet" else 2}
+    return raw.frame, info
+
+
+def _find_file(folder: Path, table: str, cfg: StudyConfig) -> Path | None:
+    named = cfg.table_file(table)
     if named:
-        p = folder / named
-        if not p.exists():
-            raise StudyFolderError(f"study.yaml names {named!r} for table {table!r}, but {p} does not exist.")
-        return p
+        return folder / named
     found = [folder / f"{table}{ext}" for ext in EXTENSIONS if (folder / f"{table}{ext}").exists()]
     if len(found) > 1:
         raise StudyFolderError(f"{folder}: more than one file for table {table!r} "
                                f"({', '.join(p.name for p in found)}); keep one or name it in study.yaml.")
     return found[0] if found else None
+
+
+def _expected_headers(table: str, cfg: StudyConfig) -> set[str]:
+    return {c.name for c in columns(table)} | set(cfg.columns_map(table))
+
+
+def _read_one(folder: Path, table: str, cfg: StudyConfig) -> tuple[pd.DataFrame | None, RawTable | None, list]:
+    """Read and coerce one table: ``(canonical frame or None, raw, [problem frames])``; ``raw.unread``
+    holds the ``(line, column)`` of the values that could not be read."""
+    f = _find_file(folder, table, cfg)
+    if f is None:
+        if table in ("sites", "screening"):
+            return None, None, [pd.DataFrame([_row(table, f"{table}.csv", None, "", "", "file is missing",
+                                                   f"add {table}.csv (or .parquet/.xlsx) to {folder}")])]
+        return None, None, []
+    try:
+        raw = read_raw(f, table=table, encoding=cfg.setting("encoding", table), sheet=cfg.setting("sheet", table),
+                       expected=_expected_headers(table, cfg))
+    except FileProblem as p:
+        return None, None, [pd.DataFrame([_row(table, f.name, p.line, "", p.value, p.problem, p.fix)])]
+    except OSError as exc:
+        return None, None, [pd.DataFrame([_row(table, f.name, None, "", "", f"cannot be read ({exc.strerror})",
+                                               "check the file's permissions")])]
+    canon, probs, tnotes, raw.unread = _coerce_table(
+        raw.frame, table, file=f.name, row_base=2, lines=raw.lines, config=cfg, kind=raw.kind, decimal=None,
+        date_format=None, dayfirst=None, partial="first", columns_map=None, values_map=None)
+    if raw.bad_lines and len(probs):  # values of a record that does not line up were reported with it
+        probs = probs[~probs["row"].isin(raw.bad_lines)]
+    raw.notes.extend(tnotes)
+    raw.frame = None  # the raw values are no longer needed
+    frames = [pd.DataFrame(raw.problems, columns=FAILURE_COLUMNS)] if raw.problems else []
+    return canon, raw, frames + ([probs] if len(probs) else [])
+
+
+def _folder(path) -> Path:
+    from ..errors import InputTypeError
+
+    if not isinstance(path, str | os.PathLike):
+        raise InputTypeError(f"give the study folder as a path (str or pathlib.Path), not a {type(path).__name__}.")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise StudyPathError(f"{folder} is not a folder; give the folder that holds sites.csv, screening.csv, …")
+    return folder
+
+
+def load_table(path: str | os.PathLike, table: str, *, protocol: str | None = None):
+    """One canonical table of a study folder, read with the folder's ``study.yaml``.
+
+    Raises :class:`~trialkit.errors.DataValidationError` when the table's file has problems
+    (cross-table checks are not run: use :func:`load_study` for those).
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> from trialkit.io.flatfile import load_table
+    >>> len(load_table("data/demo/b1931036", "sites"))
+    72
+    """
+    from ..errors import UsageError
+    from ..schemas import validate_table
+
+    if table not in TABLES:
+        raise UsageError(f"unknown table {table!r}; the canonical tables are {', '.join(TABLES)}.")
+    folder = _folder(path)
+    cfg = read_config(folder, protocol=protocol)
+    canon, raw, problems = _read_one(folder, table, cfg)
+    if canon is None:
+        canon = empty_table(table)
+    else:
+        problems.append(validate_table(canon, table, source=SourceInfo(raw_name(folder, table, cfg), lines=raw.lines)))
+    problems = [p for p in problems if len(p)]
+    if problems:
+        raise DataValidationError(pd.concat(problems, ignore_index=True), source=str(folder))
+    return canon
 
 
 def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate: bool = True) -> Study:
@@ -404,8 +391,23 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
         Protocol id, overriding ``study.yaml``'s ``protocol:``.
     validate : bool, default True
         Validate lazily and raise one :class:`~trialkit.errors.DataValidationError` listing every
-        problem. With ``False`` the study is returned as read, its problems in ``study.problems``
-        is not computed (use :func:`trialkit.validate_study`).
+        problem. With ``False`` the study is returned as read: values that could not be read are
+        missing, and ``study.notes`` says how many per file (list them with
+        :func:`trialkit.validate_study` or ``trialkit validate``).
+
+    Raises
+    ------
+    StudyPathError
+        ``path`` is not a folder.
+    ConfigError
+        ``study.yaml`` is wrong (every problem, with its line and key).
+    DataValidationError
+        The data break the canonical model (every problem, with file, line and column).
+
+    Notes
+    -----
+    Dates after ``data_cut_date`` are warnings, not errors: they are listed in ``study.notes``
+    (one line per column with the count) and raised as a :class:`~trialkit.errors.TrialkitWarning`.
 
     Examples
     --------
@@ -414,51 +416,70 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
     >>> study.protocol.ratio
     {'ALLR3': 1, 'InO': 2}
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise StudyFolderError(f"{folder} is not a folder; give the folder that holds sites.csv, screening.csv, …")
-    cfg = _read_config(folder)
-    pid = protocol or cfg.get("protocol")
-    if not pid:
-        raise StudyFolderError(f"{folder}: no protocol given; add `protocol: <id>` to study.yaml "
-                               f"or pass protocol=… (known: {', '.join(_known_protocols())}).")
-    proto = load_protocol(folder / pid) if str(pid).endswith((".yaml", ".yml")) else get_protocol(pid)
-    frames, sources, notes, problems = {}, {}, [], []
+    folder = _folder(path)
+    cfg = read_config(folder, protocol=protocol)
+    frames, sources, notes, problems, skip = {}, {}, [], [], {}
     for table in TABLES:
-        f = _find_file(folder, table, cfg)
-        if f is None:
+        canon, raw, probs = _read_one(folder, table, cfg)
+        problems += probs
+        if canon is None:
             frames[table] = empty_table(table)
-            if table in ("sites", "screening"):
-                problems.append(pd.DataFrame([{"table": table, "file": f"{table}.csv", "row": np.nan, "column": "",
-                                               "value": "", "problem": "file is missing",
-                                               "fix": f"add {table}.csv (or .parquet/.xlsx) to {folder}"}]))
             continue
-        try:
-            raw, info = read_table_file(f, encoding=cfg.get("encoding"))
-        except Exception as exc:  # unreadable file: report, never a traceback
-            raise StudyFolderError(f"{f}: cannot be read ({type(exc).__name__}: {exc}).") from None
-        decimal = cfg.get("decimal", info.get("decimal", "."))
-        canon, probs, tnotes = coerce_table(
-            raw, table, file=f.name, row_base=info["row_base"], decimal=decimal,
-            date_format=cfg.get("date_format"), dayfirst=bool(cfg.get("dayfirst", False)),
-            partial=cfg.get("partial_dates", "first"), columns_map=(cfg.get("columns") or {}).get(table),
-            values_map=(cfg.get("values") or {}).get(table))
-        if info.get("encoding") not in (None, "utf-8"):
-            notes.append(f"{f.name}: read as {info['encoding']}")
-        frames[table], sources[table] = canon, SourceInfo(f.name, info["row_base"])
-        notes += tnotes
-        if len(probs):
-            problems.append(probs)
-    cut = cfg.get("data_cut_date")
-    study = Study(protocol=proto, **frames, source=str(folder), notes=tuple(notes),
+        frames[table] = canon
+        sources[table] = SourceInfo(raw_name(folder, table, cfg), 1 if raw.kind == "parquet" else 2, lines=raw.lines)
+        notes += raw.notes
+        absent = {c for p in probs for c in p.loc[p["problem"] == "required column is missing", "column"]}
+        skip[sources[table].file] = (raw.bad_lines, raw.unread, absent)
+        if not validate and probs:
+            n = sum(len(p) for p in probs)
+            notes.append(f"{sources[table].file}: {n} problem(s) found while reading (unreadable values are "
+                         "missing); list them with trialkit.validate_study or `trialkit validate`")
+    cut = cfg.setting("data_cut_date")
+    study = Study(protocol=cfg.protocol, **frames, source=str(folder), notes=tuple(notes),
                   data_cut_date=pd.Timestamp(cut) if cut else None)
     study = _fill_derived(study)
+    late = data_cut_warnings(study, sources)
+    if len(late):
+        study = study.replace(notes=study.notes + tuple(f"warning: {w}" for w in _describe_warnings(late)))
     if validate:
-        problems.append(study_problems(study, sources))
+        problems.append(_without_consequences(study_problems(study, sources), skip))
         problems = [p for p in problems if len(p)]
         if problems:
-            raise DataValidationError(pd.concat(problems, ignore_index=True), source=str(folder))
+            raise DataValidationError(pd.concat(problems, ignore_index=True), source=str(folder), warnings=late)
+    if len(late):
+        warnings.warn(TrialkitWarning(f"{len(late)} column(s) hold dates after the data cut "
+                                      f"{study.data_cut_date.date()}; see study.notes"), stacklevel=2)
     return study
+
+
+def _without_consequences(frame: pd.DataFrame, skip: dict) -> pd.DataFrame:
+    """Drop the schema's findings that only repeat a reading problem: anything on a record whose
+    fields do not line up with the header, and "empty value" where a value was there but unreadable
+    or where the whole column is missing (reported once)."""
+    if not len(frame) or not skip:
+        return frame
+    keep = np.ones(len(frame), dtype=bool)
+    for i, rec in enumerate(frame.itertuples(index=False)):
+        bad, unread, absent = skip.get(rec.file, (set(), set(), set()))
+        if rec.row != rec.row:
+            continue
+        line, empty = int(rec.row), str(rec.problem).startswith("empty value")
+        if line in bad or (empty and ((line, rec.column) in unread or rec.column in absent)):
+            keep[i] = False
+    return frame[keep]
+
+
+def raw_name(folder: Path, table: str, cfg: StudyConfig) -> str:
+    f = _find_file(folder, table, cfg)
+    return f.name if f is not None else f"{table}.csv"
+
+
+def _describe_warnings(late: pd.DataFrame) -> list[str]:
+    out = []
+    for rec in late.itertuples(index=False):
+        where = "" if pd.isna(rec.row) else f" (first on line {int(rec.row)}: {rec.value})"
+        out.append(f"{rec.file}: `{rec.column}`: {rec.problem}{where}")
+    return out
 
 
 def _fill_derived(study: Study) -> Study:
@@ -474,9 +495,16 @@ def _fill_derived(study: Study) -> Study:
 def write_study(study: Study, path: str | os.PathLike, *, format: str = "csv") -> list[Path]:
     """Write a study as a folder of files plus ``study.yaml``; returns the paths written.
 
-    ``format`` is ``csv`` (UTF-8, ISO dates) or ``parquet``. Empty tables are written too, so the
-    folder always has every table.
+    ``format`` is ``csv`` (UTF-8, ISO dates, through :func:`trialkit.io.export.write_table`) or
+    ``parquet``. Empty tables are written too, so the folder always has every table. A text cell a
+    spreadsheet would run as a formula is written with a leading ``'`` in CSV, with a
+    :class:`~trialkit.errors.TrialkitWarning` giving the count (such a value reads back with it).
     """
+    from ..errors import UsageError
+    from .export import neutralize, write_table
+
+    if format not in ("csv", "parquet"):
+        raise UsageError(f"format must be 'csv' or 'parquet', not {format!r}")
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -484,11 +512,13 @@ def write_study(study: Study, path: str | os.PathLike, *, format: str = "csv") -
         if format == "parquet":
             p = folder / f"{table}.parquet"
             df.to_parquet(p, index=False)
-        elif format == "csv":
-            p = folder / f"{table}.csv"
-            df.to_csv(p, index=False, date_format="%Y-%m-%d", lineterminator="\n")
         else:
-            raise ValueError(f"format must be 'csv' or 'parquet', not {format!r}")
+            _, counts = neutralize(df)
+            if counts:
+                warnings.warn(TrialkitWarning(f"{table}: {sum(counts.values())} text cell(s) beginning with =, +, -, "
+                                              f"@, tab or CR written with a leading ' ({', '.join(counts)})"),
+                              stacklevel=2)
+            p = write_table(df, folder / f"{table}.csv", date_format="%Y-%m-%d", lineterminator="\n")
         written.append(p)
     cfg = {"protocol": study.protocol.id}
     if study.data_cut_date is not None:

@@ -59,45 +59,20 @@ class SurvivalData:
 
 
 def _from_adtte(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """ADaM ADTTE -> canonical columns (event = 1 - CNSR; time_days = AVAL).
+    """ADaM ADTTE -> canonical columns through the one ADTTE reader (:func:`trialkit.io.adtte.read_adtte`),
+    so an analysis given an ADTTE accepts and rejects exactly what :func:`trialkit.load_cdisc` does.
 
-    CNSR follows ADaM: 0 is an event, any positive integer a censoring (its code kept in ``cnsr``);
-    anything else is an error naming the records, as :func:`trialkit.load_cdisc` reports it.
+    The ADTTE's other variables (covariates such as ``AGE``, ``SEX``, flags such as ``SAFFL``) are kept
+    beside the canonical columns, so they can be used as covariates, subgroups or populations.
     """
-    out = df.copy()
-    # SAS transport stores 0 as an IBM float that pandas may read as 5e-79: round, then check.
-    raw = pd.to_numeric(out["CNSR"], errors="coerce")
-    cnsr = raw.round()
-    bad = raw.isna() | (cnsr < 0) | ((raw - cnsr).abs() > 1e-9)
-    if bad.any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad.to_numpy())[:5])
-        raise TrialkitError(f"ADTTE CNSR must be 0 (event) or a positive integer (censored); {int(bad.sum())} "
-                            f"record(s) have other values (records {rows}; first: {out.loc[bad, 'CNSR'].iloc[0]!r}); "
-                            "fix CNSR or filter them out")
-    out["event"] = (cnsr == 0).astype("int64")
-    out["cnsr"] = cnsr.astype("int64")
-    out["time_days"] = pd.to_numeric(out["AVAL"], errors="coerce")
-    out["endpoint"] = out["PARAMCD"].astype("string").str.strip()
-    if "subject_id" not in out.columns and "USUBJID" in out.columns:
-        out["subject_id"] = out["USUBJID"].astype("string")
-    notes = ["ADaM ADTTE read as event = 1 - CNSR, time = AVAL (days)"]
-    if (cnsr > 1).any():
-        notes.append(f"CNSR values above 1 ({', '.join(str(int(v)) for v in sorted(cnsr[cnsr > 1].unique()))}) "
-                     "read as censored")
-    if "arm" not in out.columns:
-        for src in ("TRTP", "TRT01P", "TRTA", "TRT01A", "ARM"):
-            if src in out.columns:
-                out["arm"] = out[src].astype("string").str.strip()
-                notes.append(f"arm taken from {src}")
-                order_col = {"TRTP": "TRTPN", "TRT01P": "TRT01PN", "TRTA": "TRTAN", "TRT01A": "TRT01AN"}.get(src)
-                if order_col not in out.columns and src == "TRTP" and "TRTA" in out.columns and "TRTAN" in out.columns \
-                        and out["TRTP"].astype("string").equals(out["TRTA"].astype("string")):
-                    order_col = "TRTAN"  # planned = actual for every record: order by the actual codes
-                if order_col in out.columns:
-                    order = (out[["arm", order_col]].drop_duplicates().sort_values(order_col)["arm"].tolist())
-                    out["arm"] = pd.Categorical(out["arm"], categories=list(dict.fromkeys(order)))
-                break
-    return out, notes
+    from ..io.adtte import read_adtte
+
+    res = read_adtte(df).raise_for_problems()
+    out = res.outcomes
+    rest = [c for c in df.columns if c not in out.columns]
+    if rest:
+        out = pd.concat([out, df[rest].reset_index(drop=True)], axis=1)
+    return out, [*res.notes]
 
 
 def _select_endpoint(frame: pd.DataFrame, endpoint: str | None) -> tuple[pd.DataFrame, str | None]:

@@ -20,13 +20,38 @@ from ..errors import TrialkitError
 from ..results import Result
 from ._data import stratum_codes, survival_data
 
-__all__ = ["logrank", "LogrankResult", "weighted_logrank"]
+__all__ = ["logrank", "LogrankResult", "weighted_logrank", "WEIGHTS"]
 
-WEIGHTS = ("logrank", "fleming-harrington")
+#: weights -> (name in results, weight at each distinct event time t_i of a stratum)
+WEIGHTS = {
+    "logrank": ("log-rank", "1"),
+    "gehan-breslow": ("Gehan-Breslow (generalized Wilcoxon)", "Y_i, the number at risk (SAS test=wilcoxon)"),
+    "tarone-ware": ("Tarone-Ware", "sqrt(Y_i)"),
+    "peto-peto": ("Peto-Peto", "S~(t_i) = prod_{t_j <= t_i} (1 - d_j / (Y_j + 1)) (SAS test=peto)"),
+    "modified-peto-peto": ("modified Peto-Peto (Andersen)", "S~(t_i) Y_i / (Y_i + 1) (SAS test=modpeto)"),
+    "fleming-harrington": ("Fleming-Harrington", "S(t_i-)^p (1 - S(t_i-))^q, S the pooled Kaplan-Meier"),
+}
 
 
-def weighted_logrank(time, event, group, *, strata=None, p: float = 0.0, q: float = 0.0):
-    """The (stratified) Fleming–Harrington G(p, q) log-rank statistic; p = q = 0 is the log-rank.
+def _time_weights(scheme: str, D: np.ndarray, N: np.ndarray, p: float, q: float) -> np.ndarray:
+    """Weights at every distinct time of one stratum (D events and N at risk at each)."""
+    if scheme == "gehan-breslow":
+        return N.astype(float)
+    if scheme == "tarone-ware":
+        return np.sqrt(N)
+    if scheme in ("peto-peto", "modified-peto-peto"):
+        s_tilde = np.cumprod(1.0 - D / (N + 1.0))  # includes t_i itself (Klein & Moeschberger 2003, §7.3)
+        return s_tilde if scheme == "peto-peto" else s_tilde * N / (N + 1.0)
+    if scheme == "fleming-harrington" and (p or q):
+        s_after = np.cumprod(1.0 - D / N)
+        s_before = np.concatenate([[1.0], s_after[:-1]])
+        return s_before ** p * (1.0 - s_before) ** q
+    return np.ones(len(D))
+
+
+def weighted_logrank(time, event, group, *, strata=None, p: float = 0.0, q: float = 0.0,
+                     weights: str = "fleming-harrington"):
+    """The (stratified) weighted log-rank statistic; Fleming–Harrington with p = q = 0 is the log-rank.
 
     Parameters
     ----------
@@ -39,6 +64,8 @@ def weighted_logrank(time, event, group, *, strata=None, p: float = 0.0, q: floa
     p, q : float
         Weight ``S(t-)^p (1 - S(t-))^q`` with ``S`` the pooled Kaplan–Meier estimate within the
         stratum just before ``t`` (Harrington & Fleming 1982; R ``survdiff(rho=p)`` when q = 0).
+    weights : str, default "fleming-harrington"
+        One of :data:`WEIGHTS`; weights are computed within each stratum from the pooled risk set.
 
     Returns
     -------
@@ -66,12 +93,7 @@ def weighted_logrank(time, event, group, *, strata=None, p: float = 0.0, q: floa
         d = np.bincount(idx, weights=e, minlength=J * K).reshape(J, K)
         at_risk = leaving[::-1].cumsum(0)[::-1]
         D, N = d.sum(1), at_risk.sum(1)
-        if p or q:
-            s_after = np.cumprod(1.0 - D / N)
-            s_before = np.concatenate([[1.0], s_after[:-1]])
-            w = s_before ** p * (1.0 - s_before) ** q
-        else:
-            w = np.ones(J)
+        w = _time_weights(weights, D, N, p, q)
         keep = D > 0
         d, at_risk, D, N, w = d[keep], at_risk[keep], D[keep], N[keep], w[keep]
         expected = at_risk * (D / N)[:, None]
@@ -112,6 +134,7 @@ class LogrankResult(Result):
     weights: str
     strata: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    weight_function: str = "1"
 
     analysis: ClassVar[str] = "logrank"
 
@@ -131,7 +154,8 @@ class LogrankResult(Result):
         return {"summary": self.summary, "groups": self.groups}
 
     def settings(self) -> dict:
-        return {"endpoint": self.endpoint, "weights": self.weights, "strata": self.strata}
+        return {"endpoint": self.endpoint, "weights": self.weights, "weight_function": self.weight_function,
+                "strata": self.strata}
 
     def title(self) -> str:
         t = self.summary.iloc[0]
@@ -153,9 +177,17 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
     strata : str or sequence of str, optional
         Stratification factors (e.g. the protocol's randomization strata); each combination of
         levels is one stratum.
-    weights : {"logrank", "fleming-harrington"}, default "logrank"
-        ``"fleming-harrington"`` weights each event time by ``S(t-)^p (1 - S(t-))^q``
-        (``p=1, q=0``: Peto–Prentice-like early weights; ``p=0, q=1``: late differences).
+    weights : str, default "logrank"
+        The weight of each event time t_i (Y_i at risk, d_i events, pooled within the stratum):
+        ``"logrank"`` 1; ``"gehan-breslow"`` Y_i, the generalized Wilcoxon test (SAS
+        ``test=wilcoxon``, Stata ``wilcoxon``); ``"tarone-ware"`` sqrt(Y_i); ``"peto-peto"``
+        S~(t_i) = prod over t_j <= t_i of (1 - d_j/(Y_j + 1)) (SAS ``test=peto``);
+        ``"modified-peto-peto"`` S~(t_i) Y_i/(Y_i + 1) (Andersen et al.; SAS ``test=modpeto``);
+        ``"fleming-harrington"`` S(t_i-)^p (1 - S(t_i-))^q with S the pooled Kaplan–Meier
+        (``p=1, q=0`` is R's ``survdiff(rho = 1)``, which R's help calls "Peto & Peto's
+        modification of the Gehan-Wilcoxon test" but which weights by the Kaplan–Meier S(t-), not
+        by S~(t_i): the two differ slightly, ``"peto-peto"`` is SAS's; ``p=0, q=1`` stresses late
+        differences). The result names the weight (``weights``, ``weight_function``).
     p, q : float, default 0
         The Fleming–Harrington exponents (ignored for ``"logrank"``).
     population, subgroup, time_unit
@@ -167,13 +199,17 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
 
     Examples
     --------
-    >>> tk.logrank(study, endpoint="EFS", strata=["age_group", "relapse_timing"])  # doctest: +SKIP
+    >>> res = tk.logrank(study, endpoint="EFS", strata=["age_group", "relapse_timing"])
+    >>> res.summary[["test", "statistic", "df", "p_value"]]
+                      test  statistic  df   p_value
+    0  stratified log-rank   2.148851   1  0.142677
     """
     from scipy.stats import chi2
 
     if weights not in WEIGHTS:
-        raise TrialkitError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
-    if weights == "logrank" and (p or q):
+        raise TrialkitError(f"weights must be one of {', '.join(WEIGHTS)} (SAS test=wilcoxon is 'gehan-breslow'), "
+                            f"not {weights!r}")
+    if weights != "fleming-harrington" and (p or q):
         raise TrialkitError("p and q apply to Fleming-Harrington weights; pass weights='fleming-harrington'")
     if p < 0 or q < 0:
         raise TrialkitError(f"Fleming-Harrington exponents must be >= 0 (got p={p}, q={q})")
@@ -190,9 +226,9 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
     stratum = None
     if sd.strata:
         stratum = stratum_codes(f, sd.strata)[0]
-    res = weighted_logrank(f["time"].to_numpy(), f["event"].to_numpy(), codes, strata=stratum,
-                           p=p if weights != "logrank" else 0.0, q=q if weights != "logrank" else 0.0)
-    wname = "log-rank" if weights == "logrank" else f"Fleming-Harrington G({p:g},{q:g})"
+    res = weighted_logrank(f["time"].to_numpy(), f["event"].to_numpy(), codes, strata=stratum, p=p, q=q,
+                           weights=weights)
+    wname = WEIGHTS[weights][0] + (f" G({p:g},{q:g})" if weights == "fleming-harrington" else "")
     name = ("stratified " if sd.strata else "") + wname
     summary = pd.DataFrame([{"endpoint": sd.endpoint, "test": name, "weights": wname,
                           "strata": ", ".join(sd.strata), "statistic": res["statistic"], "df": res["df"],
@@ -205,5 +241,6 @@ def logrank(data, *, endpoint: str | None = None, by: str = "arm", strata=None, 
     notes = list(sd.notes)
     if stratum is not None:
         notes.append(f"{len(np.unique(stratum))} strata from {', '.join(sd.strata)}")
+    wfun = WEIGHTS[weights][1].replace("^p", f"^{p:g}").replace("^q", f"^{q:g}")
     return LogrankResult(summary=summary, groups=groups, endpoint=sd.endpoint, weights=wname, strata=sd.strata,
-                         notes=tuple(notes))
+                         notes=tuple(notes), weight_function=wfun)

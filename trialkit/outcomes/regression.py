@@ -20,17 +20,31 @@ from ..results import Result
 from ._data import SurvivalData, quiet_lifelines, stratum_codes, survival_data
 from .survival import _z
 
-__all__ = ["cox", "CoxResult", "cox_subgroups", "SubgroupResult", "TIES"]
+__all__ = ["cox", "CoxResult", "cox_subgroups", "SubgroupResult", "TIES", "CI_METHODS", "CoxFit"]
 
-TIES = {"efron": "Efron (lifelines CoxPHFitter)", "breslow": "Breslow (statsmodels PHReg)"}
+
+@dataclass(frozen=True)
+class CoxFit:
+    """What :func:`cox` fitted: the analysis data, design, terms and estimates (for :func:`cox_zph`)."""
+
+    sd: SurvivalData
+    X: pd.DataFrame
+    terms: list
+    beta: np.ndarray
+    cov: np.ndarray
+    ties: str
+
+TIES = {"efron": "Efron (lifelines CoxPHFitter, one Newton step to R's precision)",
+        "breslow": "Breslow (statsmodels PHReg)"}
+CI_METHODS = {"wald": "Wald CI", "profile": "Wald and profile-likelihood CI"}
 
 
 def _design(sd: SurvivalData, reference: str | None) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Numeric design matrix; terms as (column, term label, comparison label)."""
     f = sd.frame
     ref = reference if reference is not None else sd.reference
-    present = [g for g in sd.groups if (f["group"] == g).any()]
-    if ref not in present:
+    present = [g for g in sd.groups if (f["group"] == g).any()] if sd.by is not None else []
+    if sd.by is not None and ref not in present:
         raise TrialkitError(f"reference group {ref!r} has no subjects here; choose one of {', '.join(present)}")
     cols: dict[str, np.ndarray] = {}
     terms = []
@@ -59,6 +73,12 @@ def _design(sd: SurvivalData, reference: str | None) -> tuple[pd.DataFrame, list
 
 def _fit(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float) -> tuple[pd.DataFrame, float]:
     """Coefficients (coef, se) by term column and the log partial likelihood."""
+    est, ll, _ = _fit_full(sd, X, ties, conf_level)
+    return est, ll
+
+
+def _fit_full(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float):
+    """(coefficients ``coef, se`` by column, log partial likelihood, covariance matrix) of the Cox fit."""
     f = sd.frame
     if ties == "efron":
         from lifelines import CoxPHFitter
@@ -71,7 +91,8 @@ def _fit(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float) -> tup
         with quiet_lifelines():
             cph = CoxPHFitter(alpha=1 - conf_level).fit(df, "_time", "_event", strata=strata)
         s = cph.summary
-        return pd.DataFrame({"coef": s["coef"], "se": s["se(coef)"]}), float(cph.log_likelihood_)
+        cov = cph.variance_matrix_.loc[list(X.columns), list(X.columns)].to_numpy(dtype=float)
+        return pd.DataFrame({"coef": s["coef"], "se": s["se(coef)"]}), float(cph.log_likelihood_), cov
     from statsmodels.duration.hazard_regression import PHReg
 
     strata = None
@@ -79,7 +100,8 @@ def _fit(sd: SurvivalData, X: pd.DataFrame, ties: str, conf_level: float) -> tup
         strata = stratum_codes(f, sd.strata)[0]
     r = PHReg(f["time"].to_numpy(), X.to_numpy(), status=f["event"].to_numpy(), strata=strata,
               ties="breslow").fit()
-    return pd.DataFrame({"coef": r.params, "se": r.bse}, index=X.columns), float(r.llf)
+    return (pd.DataFrame({"coef": r.params, "se": r.bse}, index=X.columns), float(r.llf),
+            np.asarray(r.cov_params(), dtype=float))
 
 
 class _NotConverged(TrialkitError):
@@ -116,17 +138,27 @@ def _table(est: pd.DataFrame, terms, conf_level: float) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CoxResult(Result):
-    """A Cox model's hazard ratios.
+    """A Cox model's hazard ratios and global tests.
 
     Attributes
     ----------
     summary : DataFrame
-        One row per term: ``term, comparison, coef, se, hr, lower, upper, z, p_value`` (Wald).
+        One row per term: ``term, comparison, coef, se, hr, lower, upper, z, p_value`` (Wald), and
+        with ``conf_int="profile"`` also ``pl_lower, pl_upper`` (profile-likelihood limits of the HR).
+    tests : DataFrame
+        The global tests of all coefficients = 0 that R's ``summary(coxph)`` prints: ``test``
+        (likelihood ratio, Wald, score (log-rank)), ``statistic, df, p_value``, and the log partial
+        likelihoods at 0 and at the estimate.
     n, events : int
     ties : {"efron", "breslow"}
     strata, covariates : tuple of str
     log_likelihood : float
         The log partial likelihood at the estimate.
+    ci_method : {"wald", "profile"}
+        Which intervals the summary carries besides Wald.
+
+    The data of the fit are kept (not shown, not in ``to_frame()``) so that :func:`cox_zph` can test
+    proportional hazards on this very model.
     """
 
     summary: pd.DataFrame
@@ -139,6 +171,9 @@ class CoxResult(Result):
     conf_level: float
     log_likelihood: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ci_method: str = "wald"
+    fit_data: object = field(default=None, repr=False, compare=False)
 
     analysis: ClassVar[str] = "cox"
 
@@ -146,20 +181,27 @@ class CoxResult(Result):
     def method(self) -> str:
         return TIES[self.ties]
 
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "tests": self.tests}
+
     def settings(self) -> dict:
         return {"endpoint": self.endpoint, "n": self.n, "events": self.events, "ties": self.ties,
                 "method": self.method, "strata": self.strata, "covariates": self.covariates,
-                "conf_level": self.conf_level, "log_likelihood": self.log_likelihood}
+                "conf_level": self.conf_level, "log_likelihood": self.log_likelihood,
+                "ci_method": CI_METHODS[self.ci_method]}
 
     def title(self) -> str:
         strata = f", stratified by {', '.join(self.strata)}" if self.strata else ""
         return (f"Cox model for {self.endpoint or ''}: {self.n} subjects, {self.events} events, ties "
-                f"{self.method}{strata}, {self.conf_level:.0%} Wald CI")
+                f"{self.method}{strata}, {self.conf_level:.0%} {CI_METHODS[self.ci_method]}")
+
+    def html_parts(self):
+        return [("", self.summary), ("global tests (all coefficients = 0)", self.tests)]
 
 
-def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), strata=None, ties: str = "efron",
-        reference: str | None = None, conf_level: float = 0.95, population: str | None = None,
-        subgroup: dict | None = None) -> CoxResult:
+def cox(data, *, endpoint: str | None = None, by: str | None = "arm", covariates=(), strata=None, ties: str = "efron",
+        reference: str | None = None, conf_level: float = 0.95, conf_int: str = "wald",
+        population: str | None = None, subgroup: dict | None = None) -> CoxResult:
     """Hazard ratios of each arm against the reference arm from a Cox proportional-hazards model.
 
     Parameters
@@ -167,8 +209,9 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
     data : Study or DataFrame
         See :func:`trialkit.km`.
     endpoint : str, optional
-    by : str, default "arm"
-        The treatment column; each other group is compared with ``reference``.
+    by : str or None, default "arm"
+        The treatment column; each other group is compared with ``reference``. None fits the
+        covariates alone.
     covariates : sequence of str
         Adjustment covariates: numeric columns enter linearly, others as indicators against their
         first level in sort order.
@@ -179,39 +222,76 @@ def cox(data, *, endpoint: str | None = None, by: str = "arm", covariates=(), st
     reference : str, optional
         Reference group; default the protocol's reference arm, else the first group.
     conf_level : float, default 0.95
+    conf_int : {"wald", "profile"}, default "wald"
+        ``"profile"`` adds profile-likelihood limits of each hazard ratio (``pl_lower``,
+        ``pl_upper``) beside the Wald ones: better when events are few or the HR is extreme
+        (SAS PHREG ``RISKLIMITS=PL``; computed here, as neither lifelines nor statsmodels has them).
     population, subgroup
         As for :func:`trialkit.km`.
 
     Returns
     -------
     CoxResult
+        ``.summary`` (hazard ratios), ``.tests`` (likelihood-ratio, Wald and score global tests, as
+        R's ``summary(coxph)``).
 
     Examples
     --------
-    >>> tk.cox(study, endpoint="EFS", strata=["age_group"], covariates=["sex"]).table  # doctest: +SKIP
+    >>> res = tk.cox(study, endpoint="EFS", strata=["age_group"], covariates=["sex"])
+    >>> res.summary[["term", "comparison", "hr", "lower", "upper", "p_value"]]
+      term    comparison        hr     lower    upper   p_value
+    0  arm  InO vs ALLR3  0.664528  0.384065  1.14980  0.144027
+    1  sex        M vs F  0.777444  0.461501  1.30968  0.344105
+    >>> import trialkit as tk
+    >>> res = tk.cox(tk.load_study("data/demo/b1931036"), endpoint="EFS")
+    >>> res.tests["test"].tolist()
+    ['likelihood ratio', 'Wald', 'score (log-rank)']
     """
     if ties not in TIES:
         raise TrialkitError(f"ties must be 'efron' or 'breslow', not {ties!r}")
+    if conf_int not in CI_METHODS:
+        raise TrialkitError(f"conf_int must be 'wald' or 'profile', not {conf_int!r}")
     _z(conf_level)
     sd = survival_data(data, endpoint=endpoint, by=by, strata=strata, covariates=covariates,
-                       population=population, subgroup=subgroup, reference=reference, require_reference=True)
+                       population=population, subgroup=subgroup, reference=reference,
+                       require_reference=by is not None)
     f = sd.frame
     if int(f["event"].sum()) == 0:
         raise TrialkitError(f"{sd.endpoint}: no events in the selected subjects, so no hazard ratio can be "
                             "estimated; widen the population or subgroup")
     X, terms = _design(sd, reference)
     if not terms:
-        raise TrialkitError(f"only one group in `{by}` after selection, so there is nothing to compare")
+        raise TrialkitError(f"only one group in `{by}` after selection, so there is nothing to compare"
+                            if by is not None else "by=None needs covariates= to fit")
     try:
-        est, ll = _fit(sd, X, ties, conf_level)
+        est, ll, cov = _fit_full(sd, X, ties, conf_level)
     except TrialkitError:
         raise
     except Exception as exc:  # convergence failures of either fitter
         raise TrialkitError(f"the Cox model for {sd.endpoint} did not converge ({type(exc).__name__}: {exc}); "
                             "an arm or covariate level may have no events: drop that covariate or merge levels") from exc
-    return CoxResult(summary=_table(est, terms, conf_level), endpoint=sd.endpoint, n=len(f),
-                     events=int(f["event"].sum()), ties=ties, strata=sd.strata, covariates=sd.covariates,
-                     conf_level=conf_level, log_likelihood=ll, notes=sd.notes)
+    from .cox_tests import CoxLikelihood, global_tests, newton_polish, profile_limits
+
+    beta = est.loc[list(X.columns), "coef"].to_numpy(dtype=float)
+    lik = CoxLikelihood(time=f["time"].to_numpy(dtype=float), event=f["event"].to_numpy(dtype=int),
+                        X=X.to_numpy(dtype=float), strata=stratum_codes(f, sd.strata)[0] if sd.strata else None,
+                        ties=ties)
+    if ties == "efron":  # lifelines' stopping rule leaves ~1e-6; one Newton step reaches R's precision
+        beta, cov, ll = newton_polish(lik, beta, ll)
+        est = pd.DataFrame({"coef": beta, "se": np.sqrt(np.diag(cov))}, index=X.columns)
+    table = _table(est, terms, conf_level)
+    notes = list(sd.notes)
+    if conf_int == "profile":
+        se = est.loc[list(X.columns), "se"].to_numpy(dtype=float)
+        lim = profile_limits(lik, beta, se, conf_level)
+        table["pl_lower"], table["pl_upper"] = np.exp(lim[:, 0]), np.exp(lim[:, 1])
+        if not np.isfinite(lim).all():
+            notes.append("a profile-likelihood limit is infinite: the likelihood is monotone (e.g. an arm "
+                         "without events), so that side of the interval is unbounded")
+    return CoxResult(summary=table, endpoint=sd.endpoint, n=len(f), events=int(f["event"].sum()), ties=ties,
+                     strata=sd.strata, covariates=sd.covariates, conf_level=conf_level, log_likelihood=ll,
+                     notes=tuple(notes), tests=global_tests(lik, beta, cov, ll), ci_method=conf_int,
+                     fit_data=CoxFit(sd=sd, X=X, terms=terms, beta=beta, cov=cov, ties=ties))
 
 
 def _level_order(data, column: str, values: pd.Series) -> list[str]:

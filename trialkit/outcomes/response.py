@@ -1,8 +1,10 @@
 """End-of-induction response: remission (CR/CRi) and MRD-negativity rates by arm.
 
 Rates carry exact Clopper–Pearson intervals; the difference of each arm from the reference arm
-carries Newcombe's hybrid score interval (default) or the Miettinen–Nurminen score interval. Both
-come from statsmodels; nothing is written by hand here.
+carries Newcombe's hybrid score interval (default, from statsmodels), the Miettinen–Nurminen score
+interval or Mee's. The two score intervals are written by hand in :mod:`trialkit.outcomes.proportions`
+because statsmodels' ``score`` method is wrong (see that module); all three are tested against
+Newcombe (1998) Table II.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from ..errors import TrialkitError
 from ..results import Result
 from .survival import _z
 
-__all__ = ["response_rates", "ResponseResult", "RESPONSE_ENDPOINTS", "DIFFERENCE_METHODS", "response_definitions"]
+__all__ = ["response_rates", "ResponseResult", "RESPONSE_ENDPOINTS", "DIFFERENCE_METHODS", "response_definitions",
+           "difference_interval"]
 
 #: endpoint code -> what counts as a responder, when the protocol does not say
 RESPONSE_ENDPOINTS = {
@@ -26,11 +29,25 @@ RESPONSE_ENDPOINTS = {
     "EOI_MRDNEG": "MRD negative at end of induction (`mrd_negative` is true)",
 }
 _DEFAULT_RESPONDERS = ("CR", "CRi")
-#: our name -> (statsmodels confint_proportions_2indep method, description)
+#: our name -> (implementation, description)
 DIFFERENCE_METHODS = {
-    "newcombe": ("newcomb", "Newcombe hybrid score (Wilson) interval, Newcombe 1998 method 10"),
-    "miettinen-nurminen": ("score", "Miettinen-Nurminen score interval"),
+    "newcombe": ("statsmodels:newcomb", "Newcombe hybrid score (Wilson) interval, Newcombe 1998 method 10"),
+    "miettinen-nurminen": ("score", "Miettinen-Nurminen score interval, Newcombe 1998 method 6"),
+    "mee": ("score", "Mee score interval, Newcombe 1998 method 5"),
 }
+
+
+def difference_interval(k1: int, n1: int, k0: int, n0: int, *, method: str, conf_level: float):
+    """(difference, lower, upper) of k1/n1 − k0/n0 by one of :data:`DIFFERENCE_METHODS`."""
+    if method == "newcombe":
+        from statsmodels.stats.proportion import confint_proportions_2indep
+
+        lo, hi = confint_proportions_2indep(k1, n1, k0, n0, method="newcomb", compare="diff",
+                                            alpha=1 - conf_level)
+        return k1 / n1 - k0 / n0, float(lo), float(hi)
+    from .proportions import score_interval_difference
+
+    return score_interval_difference(k1, n1, k0, n0, conf_level=conf_level, method=method)
 
 
 @dataclass(frozen=True)
@@ -132,7 +149,9 @@ def response_rates(data, *, by: str = "arm", endpoints=None, responders=None, di
     responders : sequence of str, optional
         Best responses that count as remission for ``EOI_CR``, overriding the protocol's
         ``responders`` (B1931036: CR or CRi; AALL1732: CR).
-    difference : {"newcombe", "miettinen-nurminen"}, default "newcombe"
+    difference : {"newcombe", "miettinen-nurminen", "mee"}, default "newcombe"
+        Interval for the difference from the reference arm: Newcombe's hybrid score (method 10 of
+        Newcombe 1998), the Miettinen–Nurminen score interval (method 6) or Mee's (method 5).
     reference : str, optional
         Reference arm; default the protocol's (see :func:`trialkit.analysis_set.resolve_reference`).
     conf_level : float, default 0.95
@@ -145,12 +164,14 @@ def response_rates(data, *, by: str = "arm", endpoints=None, responders=None, di
 
     Examples
     --------
-    >>> import trialkit as tk
-    >>> res = tk.response_rates(tk.load_study("data/demo/b1931036"), endpoints="EOI_CR")
-    >>> res.summary[["group", "n", "responders"]].to_dict("records")
-    [{'group': 'ALLR3', 'n': 35, 'responders': 18}, {'group': 'InO', 'n': 61, 'responders': 41}]
+    >>> tk.response_rates(study).summary
+         endpoint  group   n  responders  missing      rate     lower     upper
+    0      EOI_CR  ALLR3  35          18        0  0.514286  0.339891  0.686171
+    1      EOI_CR    InO  61          41        0  0.672131  0.539981  0.786934
+    2  EOI_MRDNEG  ALLR3  35          13        4  0.371429  0.214732  0.550769
+    3  EOI_MRDNEG    InO  61          28        3  0.459016  0.330644  0.591501
     """
-    from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+    from statsmodels.stats.proportion import proportion_confint
 
     if difference not in DIFFERENCE_METHODS:
         raise TrialkitError(f"difference must be one of {', '.join(DIFFERENCE_METHODS)}, not {difference!r}")
@@ -194,9 +215,7 @@ def response_rates(data, *, by: str = "arm", endpoints=None, responders=None, di
                 continue
             k1, n1 = counts[grp]
             if n1 and n0:
-                lo, hi = confint_proportions_2indep(k1, n1, k0, n0, method=DIFFERENCE_METHODS[difference][0],
-                                                    compare="diff", alpha=alpha)
-                d = k1 / n1 - k0 / n0
+                d, lo, hi = difference_interval(k1, n1, k0, n0, method=difference, conf_level=conf_level)
             else:
                 lo = hi = d = np.nan
             diffs.append({"endpoint": ep, "comparison": f"{grp} - {reference}", "difference": d,

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import EmptySelectionError, TrialkitError
 from ..results import Result
-from ._data import SurvivalData, quiet_lifelines, survival_data
+from ._data import TIME_UNITS, SurvivalData, quiet_lifelines, survival_data
 
 __all__ = ["km", "median_followup", "KMResult", "FollowupResult", "CONF_TYPES", "nice_times"]
 
@@ -215,9 +215,12 @@ def km(data, *, endpoint: str | None = None, by: str | None = "arm", conf_type: 
     Examples
     --------
     >>> import trialkit as tk
-    >>> study = tk.load_study("data/demo/b1931036")            # doctest: +SKIP
-    >>> res = tk.km(study, endpoint="EFS", time_unit="months")  # doctest: +SKIP
-    >>> res.summary[["group", "median", "median_lower", "median_upper"]]  # doctest: +SKIP
+    >>> study = tk.load_study("data/demo/b1931036")
+    >>> res = tk.km(study, endpoint="EFS", time_unit="months")
+    >>> res.summary[["group", "median", "median_lower", "median_upper"]]
+       group    median  median_lower  median_upper
+    0  ALLR3  1.938398      0.985626     11.564682
+    1    InO  8.344969      2.004107     19.022587
     """
     if conf_type not in CONF_TYPES:
         raise TrialkitError(f"conf_type must be 'log-log' (SAS, lifelines) or 'log' (R), not {conf_type!r}")
@@ -279,7 +282,9 @@ def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks
 class FollowupResult(Result):
     """Median follow-up by reverse Kaplan–Meier (Schemper & Smith 1996).
 
-    ``summary`` has ``group, n, median, lower, upper`` (one row per group plus ``"overall"``).
+    ``summary`` has ``group, n, censored, median, lower, upper`` (one row per group plus
+    ``"overall"``). ``data_cut_date`` is the date the follow-up runs to and ``data_cut_basis`` says
+    where it comes from (the study's stated data cut, or the last follow-up date in the data).
     """
 
     summary: pd.DataFrame
@@ -288,23 +293,57 @@ class FollowupResult(Result):
     conf_level: float
     method: str = "reverse Kaplan-Meier (censoring as the event), log-log CI"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    data_cut_date: str | None = None
+    data_cut_basis: str = "unknown: the data carry no dates"
 
     analysis: ClassVar[str] = "median_followup"
 
     def settings(self) -> dict:
         return {"endpoint": self.endpoint, "method": self.method, "conf_level": self.conf_level,
-                "time_unit": self.time_unit}
+                "time_unit": self.time_unit, "data_cut_date": self.data_cut_date,
+                "data_cut_basis": self.data_cut_basis}
 
     def title(self) -> str:
-        return f"Median follow-up ({self.endpoint or ''}, {self.time_unit}): {self.method}"
+        cut = f"; data cut {self.data_cut_date} ({self.data_cut_basis})" if self.data_cut_date else ""
+        return f"Median follow-up ({self.endpoint or ''}, {self.time_unit}): {self.method}{cut}"
+
+
+def _data_cut(data, sd: SurvivalData) -> tuple[str | None, str, list[str]]:
+    """(data-cut date, where it comes from, notes) for the follow-up of ``sd``'s subjects."""
+    last = None
+    if hasattr(data, "randomization") and "randomization_date" in getattr(data, "randomization", pd.DataFrame()):
+        rnd = data.randomization.set_index("subject_id")["randomization_date"]
+        start = pd.to_datetime(rnd.reindex(sd.frame["subject_id"].to_numpy()), errors="coerce").to_numpy()
+        days = sd.frame["time"].to_numpy(float) * TIME_UNITS[sd.time_unit]
+        ends = pd.Series(start) + pd.to_timedelta(np.round(days) - 1, unit="D")  # time = end - start + 1
+        last = ends.max() if ends.notna().any() else None
+    elif isinstance(data, pd.DataFrame) and "ADT" in data.columns:
+        last = pd.to_datetime(data["ADT"], errors="coerce").max()
+    stated = getattr(data, "data_cut_date", None)
+    notes = []
+    if stated is not None and not pd.isna(stated):
+        stated = pd.Timestamp(stated)
+        if last is not None and not pd.isna(last) and last > stated:
+            notes.append(f"follow-up runs to {last.date().isoformat()}, after the stated data cut "
+                         f"{stated.date().isoformat()}: check the outcome dates or the data cut")
+        return stated.date().isoformat(), "stated in the study (data_cut_date)", notes
+    if last is not None and not pd.isna(last):
+        return (pd.Timestamp(last).date().isoformat(),
+                "not stated: assumed to be the last follow-up date in the data", notes)
+    return None, "unknown: the data carry no dates", notes
 
 
 def median_followup(data, *, endpoint: str | None = None, by: str | None = "arm", conf_level: float = 0.95,
                     time_unit: str = "days", population: str | None = None) -> FollowupResult:
-    """Median potential follow-up by the reverse Kaplan–Meier method.
+    """Median potential follow-up by the reverse Kaplan–Meier method, by arm and overall.
 
     The Kaplan–Meier estimator is applied with the censoring indicator reversed (a censored
-    subject is an "event", an event censors follow-up), so deaths do not shorten follow-up.
+    subject is an "event", an event censors follow-up), so deaths do not shorten follow-up. The
+    estimate assumes that subjects without an event were followed up to the data cut: the result
+    names that date (``data_cut_date``) — the study's stated data cut, or, when none is stated,
+    the last follow-up date in the data (randomization date + time − 1 day, the canonical and
+    ADaM convention ``time_days = end − start + 1``), said so in
+    ``data_cut_basis`` — and notes follow-up that runs past a stated cut.
 
     Parameters
     ----------
@@ -319,22 +358,30 @@ def median_followup(data, *, endpoint: str | None = None, by: str | None = "arm"
 
     Examples
     --------
-    >>> tk.median_followup(study, endpoint="OS", time_unit="months").summary  # doctest: +SKIP
+    >>> tk.median_followup(study, endpoint="OS", time_unit="months").summary
+         group   n  censored     median      lower      upper
+    0    ALLR3  35        29   7.326489   4.402464  14.685832
+    1      InO  61        45  13.338809  11.006160  21.289528
+    2  overall  96        74  12.188912  10.480493  15.638604
     """
     sd = survival_data(data, endpoint=endpoint, by=by, population=population, time_unit=time_unit)
     f = sd.frame
+    if not len(f):
+        raise EmptySelectionError(f"no subjects to analyse for {sd.endpoint}; check the population")
     T, E = f["time"].to_numpy(), 1 - f["event"].to_numpy()
     codes = f["group"].cat.codes.to_numpy()
     rows = []
     for gi, g in list(enumerate(sd.groups)) + ([(-1, "overall")] if len(sd.groups) > 1 else []):
         m = np.ones(len(T), bool) if gi == -1 else codes == gi
         if not m.any():
-            rows.append({"group": g, "n": 0, "median": np.nan, "lower": np.nan, "upper": np.nan})
+            rows.append({"group": g, "n": 0, "censored": 0, "median": np.nan, "lower": np.nan, "upper": np.nan})
             continue
         t, _, _, _, s, lo, hi = _km_arrays(T[m], E[m], conf_level, "log-log")
-        rows.append({"group": g, "n": int(m.sum()), "median": km_median(t, s),
+        rows.append({"group": g, "n": int(m.sum()), "censored": int(E[m].sum()), "median": km_median(t, s),
                      "lower": _first_at_or_below(t, lo), "upper": _first_at_or_below(t, hi)})
+    cut, basis, cut_notes = _data_cut(data, sd)
     return FollowupResult(summary=pd.DataFrame(rows), endpoint=sd.endpoint, time_unit=sd.time_unit,
-                          conf_level=conf_level, notes=sd.notes)
+                          conf_level=conf_level, notes=(*sd.notes, *cut_notes), data_cut_date=cut,
+                          data_cut_basis=basis)
 
 

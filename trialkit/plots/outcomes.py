@@ -63,8 +63,7 @@ def plot_km(result, *, ci: bool = True, censor_marks: bool = True, risk_table: b
 
     Examples
     --------
-    >>> import trialkit as tk
-    >>> fig = tk.plot_km(tk.km(tk.load_study("data/demo/b1931036"), endpoint="EFS", time_unit="months"))
+    >>> fig = tk.plot_km(tk.km(study, endpoint="EFS", time_unit="months"))
     >>> sorted({t.meta for t in fig.data})
     ['band', 'censor', 'curve', 'risk']
     """
@@ -240,10 +239,9 @@ def plot_forest(result, *, title: str | None = None, colors=PALETTE[1:], height:
 
     Examples
     --------
-    >>> import trialkit as tk
-    >>> res = tk.cox_subgroups(tk.load_study("data/demo/b1931036"), endpoint="EFS", subgroups=["sex"])
-    >>> tk.plot_forest(res).layout.xaxis.type
-    'log'
+    >>> fig = tk.plot_forest(tk.cox_subgroups(study, endpoint="EFS", subgroups=["sex"]))
+    >>> [t.meta for t in fig.data], fig.layout.xaxis.type
+    (['hr'], 'log')
     """
     t = (result.summary if hasattr(result, "summary") else result).reset_index(drop=True)
     labels = dict(labels or {})

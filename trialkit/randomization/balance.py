@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis_set import analysis_set, is_study
-from ..errors import TrialkitError
+from ..errors import BalanceError, TrialkitError
 from ..protocols import Protocol
 from ..results import Result
 
@@ -67,10 +67,6 @@ __all__ = ["BalanceTable", "balance_table", "smd", "DEFAULT_STUDY_COVARIATES", "
 DEFAULT_STUDY_COVARIATES = ("age_years", "sex", "height_cm", "weight_kg", "diagnosis", "relapse_site",
                             "marrow_blasts_pct", "cd22_pct", "wbc_per_ul", "cns_status", "down_syndrome",
                             "testicular_involvement")
-
-
-class BalanceError(TrialkitError):
-    """The balance table cannot be computed from the given data."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,6 +307,10 @@ def _default_labels(study) -> dict:
         if c.unit and text.endswith(f" in {c.unit}"):
             text = text[: -len(f" in {c.unit}")]
         out[c.name] = f"{text}, {c.unit}" if c.unit else text
+    adsl = (getattr(study, "adam", None) or {}).get("adsl")
+    if adsl is not None:  # a study loaded from ADaM: ADSL's own variable labels
+        out.update({k: v for k, v in (adsl.attrs.get("labels") or {}).items() if v})
+        out.setdefault("bmi", (adsl.attrs.get("labels") or {}).get("BMIBL") or "BMI")
     for f in study.protocol.stratification:
         out[f.name] = f"{f.label} (stratification factor)"
     return out

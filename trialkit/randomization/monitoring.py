@@ -15,12 +15,19 @@ Two reference distributions are reported side by side and must not be confused:
 
 Groups with too few patients for either test to reach ``1 - conf_level`` even at the most extreme split are
 flagged ``too small to test`` and get no p-value: a one-patient site is always "2:1 violated".
+
+When the protocol does not state its randomization method, the scheme behind ``p_scheme`` is an
+assumption (permuted blocks over the whole trial): the result says so next to the p-value
+(``p_scheme_basis``) and flags groups on the exact test instead (``flag_on``, ``flagged``). With
+three or more arms an omnibus test of the whole split against the planned ratio is added (part
+``omnibus``): the exact multinomial test (probabilities of all splits at most as likely as the one
+observed, summed), Pearson's χ² goodness of fit, and the same χ² referred to the scheme.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import ClassVar
 
@@ -28,17 +35,16 @@ import numpy as np
 import pandas as pd
 
 from ..analysis_set import group_order, is_study, stratum_codes, with_site_columns
-from ..errors import TrialkitError
+from ..errors import AllocationError
 from ..protocols import Protocol, get_protocol
 from ..results import Result
 from .simulate import Scheme, protocol_scheme, simulate_arms
 
 __all__ = ["AllocationSummary", "CumulativeAllocation", "allocation_summary", "cumulative_allocation",
-           "allocation_over_time", "min_attainable_p"]
+           "allocation_over_time", "min_attainable_p", "exact_multinomial_test"]
 
-
-class AllocationError(TrialkitError):
-    """Allocation monitoring cannot run on the given data."""
+#: splits to enumerate at most for the exact multinomial test before falling back to Monte Carlo
+MAX_EXACT_SPLITS = 3_000_000
 
 
 def _check_conf_level(conf_level: float) -> None:
@@ -114,6 +120,51 @@ def min_attainable_p(n: int, p: float) -> float:
     return float(min(binomtest(k, n, p).pvalue for k in (0, n)))
 
 
+def _compositions(n: int, k: int) -> np.ndarray:
+    """Every split of n subjects into k arms (rows sum to n)."""
+    if k == 1:
+        return np.array([[n]])
+    rows = [np.column_stack([np.full(len(rest), first), rest])
+            for first in range(n + 1) for rest in (_compositions(n - first, k - 1),)]
+    return np.vstack(rows)
+
+
+def _n_compositions(n: int, k: int) -> int:
+    from math import comb
+
+    return comb(n + k - 1, k - 1)
+
+
+def exact_multinomial_test(counts, probs, *, n_sim: int = 100_000, seed: int = 0) -> tuple[float, str]:
+    """Exact multinomial goodness-of-fit p-value and how it was computed.
+
+    The p-value is the total probability, under the planned proportions, of every split at most as
+    likely as the observed one (the "probability" ordering of R's ``EMT::multinomial.test``, which
+    for two arms is the two-sided exact binomial test of ``scipy.stats.binomtest``). Splits are
+    enumerated while there are at most :data:`MAX_EXACT_SPLITS` of them; beyond, the p-value is a
+    Monte Carlo estimate from ``n_sim`` multinomial draws (said in the returned method).
+    """
+    from scipy.special import gammaln
+
+    counts = np.asarray(counts, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    n, k = int(counts.sum()), len(counts)
+    logp = np.log(probs)
+
+    def logpmf(x):
+        return gammaln(n + 1) - gammaln(x + 1).sum(axis=-1) + (x * logp).sum(axis=-1)
+
+    obs = logpmf(counts)
+    tol = 1e-7  # relative tolerance on ties of probability, as binomtest
+    if _n_compositions(n, k) <= MAX_EXACT_SPLITS:
+        lp = logpmf(_compositions(n, k))
+        return float(np.exp(lp[lp <= obs + np.log1p(tol)]).sum()), "exact (all splits enumerated)"
+    rng = np.random.default_rng(seed)
+    sims = rng.multinomial(n, probs, size=n_sim)
+    hits = np.sum(logpmf(sims) <= obs + np.log1p(tol))
+    return float((1 + hits) / (1 + n_sim)), f"Monte Carlo ({n_sim:,} draws; too many splits to enumerate)"
+
+
 @dataclass(frozen=True)
 class AllocationSummary(Result):
     """Result of :func:`allocation_summary`.
@@ -123,9 +174,17 @@ class AllocationSummary(Result):
     summary : DataFrame
         One row per level, group and tested arm: ``level, group, n, n_<arm>… (dose order), arm,
         prop, planned_prop, expected, difference, p_binomial, scheme_low, scheme_high, p_scheme,
-        testable, note``. With two arms only the experimental arm is tested (the other mirrors
-        it); with more, every arm is. ``scheme_low``–``scheme_high`` is the central 95 % range of
-        the arm's count under the protocol's scheme.
+        testable, p_scheme_basis, flag_on, flagged, note``. With two arms only the experimental arm
+        is tested (the other mirrors it); with more, every arm is. ``scheme_low``–``scheme_high`` is
+        the central 95 % range of the arm's count under the protocol's scheme. ``p_scheme_basis``
+        says whether that scheme is the protocol's or an assumption; ``flagged`` is set when the
+        p-value named in ``flag_on`` (``p_scheme`` for a stated scheme, the exact ``p_binomial``
+        when the scheme is assumed) is below 1 − conf_level.
+    omnibus : DataFrame
+        With three or more arms, one row per level and group: ``level, group, n, chi2, df,
+        p_chisq`` (Pearson goodness of fit), ``p_multinomial`` (exact multinomial test),
+        ``multinomial_method``, ``p_scheme`` (the χ² referred to re-randomizations with the scheme),
+        ``testable, flag_on, flagged, note``. Empty with two arms (the binomial test is the omnibus).
     """
 
     summary: pd.DataFrame
@@ -136,19 +195,35 @@ class AllocationSummary(Result):
     n_sim: int
     conf_level: float
     seed: int = 0
+    omnibus: pd.DataFrame = field(default_factory=pd.DataFrame)
+    scheme_stated: bool = True
 
     analysis: ClassVar[str] = "allocation_summary"
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        if self.scheme_stated:
+            return ()
+        assumed = self.scheme.removeprefix("assumed: ").replace(" (the protocol states no method)", "")
+        return (f"the protocol states no randomization method: p_scheme assumes {assumed} and is shown for "
+                "information only; groups are flagged on the exact tests",)
+
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "omnibus": self.omnibus}
+
     def settings(self) -> dict:
         return {"protocol": self.protocol_id, "experimental_arm": self.experimental_arm,
-                "planned_prop": self.planned_prop, "scheme": self.scheme, "n_sim": self.n_sim,
-                "conf_level": self.conf_level, "seed": self.seed}
+                "planned_prop": self.planned_prop, "scheme": self.scheme, "scheme_stated": self.scheme_stated,
+                "n_sim": self.n_sim, "conf_level": self.conf_level, "seed": self.seed}
 
     def title(self) -> str:
         return f"Allocation vs plan ({self.protocol_id})"
 
     def html_parts(self):
-        return [(self.caption, self.display_frame())]
+        parts = [(self.caption, self.display_frame())]
+        if len(self.omnibus):
+            parts.append(("omnibus test of the whole split against the planned ratio", self.omnibus))
+        return parts
 
     @property
     def caption(self) -> str:
@@ -158,7 +233,10 @@ class AllocationSummary(Result):
                 f"p_binomial: exact binomial test vs the planned share (reference: complete randomization). "
                 f"p_scheme: Monte Carlo p-value from {self.n_sim:,} re-randomizations of the same patients "
                 f"with the protocol's scheme ({self.scheme}, seed {self.seed}). Groups too small for any test to "
-                f"reach p < {1 - self.conf_level:.2g} are flagged and get no p-value.")
+                f"reach p < {1 - self.conf_level:.2g} are flagged and get no p-value."
+                + ("" if self.scheme_stated else " The protocol states no randomization method, so the scheme "
+                   "is an assumption: p_scheme is marked 'assumed' and not used to flag; groups are flagged on "
+                   "the exact tests."))
 
     def display_frame(self, levels: Sequence[str] | None = None) -> pd.DataFrame:
         """A compact, formatted view: one row per group, counts as ``a / b``, ranges as ``lo–hi``."""
@@ -177,14 +255,15 @@ class AllocationSummary(Result):
             "difference": [f"{v:+.2f}" for v in t["difference"]],
             "p_binomial": [p(v) for v in t["p_binomial"]],
             "scheme 95% range": [f"{lo:g}–{hi:g}" for lo, hi in zip(t["scheme_low"], t["scheme_high"])],
-            "p_scheme": [p(v) for v in t["p_scheme"]],
+            "p_scheme": [p(v) + (" (assumed scheme)" if p(v) and not self.scheme_stated else "")
+                         for v in t["p_scheme"]],
+            "flagged": ["yes" if f else "" for f in t["flagged"]],
             "note": [n.replace("too small to test", "too small to test:") if n else "" for n in t["note"]],
         })
         if t["arm"].nunique() == 1:  # two arms: the tested arm is in the caption
             out = out.drop(columns="arm").rename(columns={"share (planned)": f"{t['arm'].iloc[0]} share (planned)",
                                                           "expected": f"expected {t['arm'].iloc[0]}"})
         return out
-
 
 
 def allocation_summary(data, *, levels: Sequence[str] = ("overall", "stratum", "country", "site_id"),
@@ -222,13 +301,10 @@ def allocation_summary(data, *, levels: Sequence[str] = ("overall", "stratum", "
     >>> bool(res.summary.query("level == 'site_id' and n == 1")["testable"].any())
     False
     """
-    from scipy.stats import binomtest
-
     rnd, protocol = _unpack(data, protocol)
     if not len(rnd):
         raise AllocationError("no randomized subjects; allocation monitoring needs at least one.")
     _check_conf_level(conf_level)
-    alpha = 1 - conf_level
     by = (levels,) if isinstance(levels, str) else tuple(levels)
     bad = [b for b in by if b != "overall" and b not in rnd]
     if bad:
@@ -236,51 +312,110 @@ def allocation_summary(data, *, levels: Sequence[str] = ("overall", "stratum", "
                               f"table for country/region). Available: {', '.join(map(str, rnd.columns))}.")
     arms = list(protocol.ratio)
     exp = protocol.experimental_arm
-    p_exp = float(protocol.allocation_proportions[exp])
     sch = _scheme_for(rnd, protocol, scheme)
+    stated = not (scheme is None and sch.label.startswith("assumed"))
     sim = _simulate_counts(rnd, protocol, sch, n_sim, seed)
+    ctx = _Context(arms=arms, props=np.array([float(protocol.allocation_proportions[a]) for a in arms]),
+                   arm_values=rnd["arm"].to_numpy(), sim=sim, n_sim=int(n_sim), alpha=1 - conf_level,
+                   stated=stated, seed=seed)
     # two arms: test the experimental arm (the other is its mirror image); more arms: test each
     tested = [exp] if len(arms) == 2 else arms
-    arm_values = rnd["arm"].to_numpy()
-    rows = []
+    rows, omni = [], []
+    for level, g, mask in _groups(rnd, by, protocol):
+        counts = rnd.loc[mask, "arm"].value_counts()
+        for arm in tested:
+            rows.append({"level": level, "group": str(g), "n": int(mask.sum()),
+                         **{f"n_{a}": int(counts.get(a, 0)) for a in arms}, **_arm_row(ctx, arm, mask)})
+        if len(arms) >= 3:
+            omni.append({"level": level, "group": str(g), **_omnibus_row(ctx, mask)})
+    table = pd.DataFrame(rows)
+    omnibus = pd.DataFrame(omni, columns=list(_OMNIBUS_COLUMNS))
+    return AllocationSummary(summary=table, protocol_id=protocol.id, experimental_arm=exp,
+                             planned_prop=float(protocol.allocation_proportions[exp]), scheme=sch.label,
+                             n_sim=int(n_sim), conf_level=conf_level, seed=seed, omnibus=omnibus,
+                             scheme_stated=stated)
+
+
+_OMNIBUS_COLUMNS = ("level", "group", "n", "chi2", "df", "p_chisq", "p_multinomial", "multinomial_method",
+                    "p_scheme", "testable", "flag_on", "flagged", "note")
+
+
+@dataclass(frozen=True)
+class _Context:
+    arms: list
+    props: np.ndarray
+    arm_values: np.ndarray
+    sim: np.ndarray
+    n_sim: int
+    alpha: float
+    stated: bool
+    seed: int
+
+
+def _groups(rnd: pd.DataFrame, by, protocol):
+    """(level, group, mask) for every reporting level and group, in protocol order."""
     for level in by:
         if level == "overall":
-            groups = [("all", np.ones(len(rnd), dtype=bool))]
-        else:
-            key = rnd[level].astype("string").fillna("(missing)")
-            order = group_order(key, protocol=protocol, column=level)
-            groups = [(g, (key == g).to_numpy()) for g in order]
-        for g, mask in groups:
-            n = int(mask.sum())
-            counts = rnd.loc[mask, "arm"].value_counts()
-            for arm in tested:
-                p_arm = float(protocol.allocation_proportions[arm])
-                k = int((arm_values[mask] == arm).sum())
-                expected = n * p_arm
-                d_obs = k - expected
-                sim_k = (sim[:, mask] == arms.index(arm)).sum(axis=1)
-                d_sim = sim_k - expected
-                lo, hi = np.quantile(sim_k, [0.025, 0.975])
-                min_p = min_attainable_p(n, p_arm)
-                degenerate = np.ptp(d_sim) == 0
-                testable = min_p < alpha and not degenerate
-                if testable:
-                    p_bin = float(binomtest(k, n, p_arm).pvalue)
-                    p_sch = float((1 + np.sum(np.abs(d_sim) >= abs(d_obs) - 1e-9)) / (1 + n_sim))
-                    note = ""
-                else:
-                    p_bin = p_sch = np.nan
-                    note = (f"too small to test (smallest attainable p = {min_p:.2g})"
-                            if min_p >= alpha else "the scheme fixes this count (no variation to test)")
-                row = {"level": level, "group": str(g), "n": n}
-                row.update({f"n_{a}": int(counts.get(a, 0)) for a in arms})
-                row.update({"arm": arm, "prop": k / n if n else np.nan, "planned_prop": p_arm, "expected": expected,
-                            "difference": d_obs, "p_binomial": p_bin, "scheme_low": float(lo),
-                            "scheme_high": float(hi), "p_scheme": p_sch, "testable": bool(testable), "note": note})
-                rows.append(row)
-    table = pd.DataFrame(rows)
-    return AllocationSummary(summary=table, protocol_id=protocol.id, experimental_arm=exp, planned_prop=p_exp,
-                             scheme=sch.label, n_sim=int(n_sim), conf_level=conf_level, seed=seed)
+            yield level, "all", np.ones(len(rnd), dtype=bool)
+            continue
+        key = rnd[level].astype("string").fillna("(missing)")
+        for g in group_order(key, protocol=protocol, column=level):
+            yield level, g, (key == g).to_numpy()
+
+
+def _arm_row(ctx: _Context, arm: str, mask: np.ndarray) -> dict:
+    """The tests of one arm's count in one group."""
+    from scipy.stats import binomtest
+
+    n = int(mask.sum())
+    p_arm = float(ctx.props[ctx.arms.index(arm)])
+    k = int((ctx.arm_values[mask] == arm).sum())
+    expected = n * p_arm
+    d_obs = k - expected
+    sim_k = (ctx.sim[:, mask] == ctx.arms.index(arm)).sum(axis=1)
+    d_sim = sim_k - expected
+    lo, hi = np.quantile(sim_k, [0.025, 0.975])
+    min_p = min_attainable_p(n, p_arm)
+    testable = min_p < ctx.alpha and np.ptp(d_sim) > 0
+    flag_on = "p_scheme" if ctx.stated else "p_binomial"
+    if testable:
+        p_bin = float(binomtest(k, n, p_arm).pvalue)
+        p_sch = float((1 + np.sum(np.abs(d_sim) >= abs(d_obs) - 1e-9)) / (1 + ctx.n_sim))
+        note = "" if ctx.stated else "p_scheme under an assumed scheme (the protocol states none): not used to flag"
+    else:
+        p_bin = p_sch = np.nan
+        note = (f"too small to test (smallest attainable p = {min_p:.2g})"
+                if min_p >= ctx.alpha else "the scheme fixes this count (no variation to test)")
+    flagged = bool(testable and (p_sch if ctx.stated else p_bin) < ctx.alpha)
+    return {"arm": arm, "prop": k / n if n else np.nan, "planned_prop": p_arm, "expected": expected,
+            "difference": d_obs, "p_binomial": p_bin, "scheme_low": float(lo), "scheme_high": float(hi),
+            "p_scheme": p_sch, "testable": bool(testable),
+            "p_scheme_basis": "protocol's scheme" if ctx.stated else "assumed scheme", "flag_on": flag_on,
+            "flagged": flagged, "note": note}
+
+
+def _omnibus_row(ctx: _Context, mask: np.ndarray) -> dict:
+    """Exact multinomial and chi-square goodness of fit of one group's whole split (k >= 3 arms)."""
+    from scipy.stats import chisquare
+
+    n = int(mask.sum())
+    counts = np.array([(ctx.arm_values[mask] == a).sum() for a in ctx.arms])
+    expected = n * ctx.props
+    min_p = min(min_attainable_p(n, float(p)) for p in ctx.props)
+    row = {"n": n, "df": len(ctx.arms) - 1, "flag_on": "p_scheme" if ctx.stated else "p_multinomial"}
+    if min_p >= ctx.alpha:
+        return {**row, "chi2": np.nan, "p_chisq": np.nan, "p_multinomial": np.nan, "multinomial_method": "",
+                "p_scheme": np.nan, "testable": False, "flagged": False,
+                "note": f"too small to test (smallest attainable p = {min_p:.2g})"}
+    chi2, p_chisq = chisquare(counts, expected)
+    p_multi, method = exact_multinomial_test(counts, ctx.props, seed=ctx.seed)
+    sim_counts = np.stack([(ctx.sim[:, mask] == i).sum(axis=1) for i in range(len(ctx.arms))], axis=1)
+    sim_chi2 = ((sim_counts - expected) ** 2 / expected).sum(axis=1)
+    p_sch = float((1 + np.sum(sim_chi2 >= chi2 - 1e-9)) / (1 + ctx.n_sim))
+    flagged = bool((p_sch if ctx.stated else p_multi) < ctx.alpha)
+    note = "" if ctx.stated else "p_scheme under an assumed scheme (the protocol states none): not used to flag"
+    return {**row, "chi2": float(chi2), "p_chisq": float(p_chisq), "p_multinomial": p_multi,
+            "multinomial_method": method, "p_scheme": p_sch, "testable": True, "flagged": flagged, "note": note}
 
 
 @dataclass(frozen=True)

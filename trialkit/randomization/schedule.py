@@ -36,7 +36,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import ScheduleError
+from ..io.export import csv_text
 from ..protocols import Protocol, get_protocol
 from ..results import Result
 
@@ -46,10 +47,6 @@ __all__ = ["Schedule", "ScheduleCheck", "generate_schedule", "verify_schedule", 
 ALGORITHMS = ("blocks", "complete")
 SCHEDULE_COLUMNS = ["stratum", "sequence", "block", "block_size", "arm"]
 _SITE_FACTORS = ("site_id", "country", "region")
-
-
-class ScheduleError(TrialkitError):
-    """A schedule cannot be generated or verified with the given arguments."""
 
 
 def _version() -> str:
@@ -230,7 +227,7 @@ class Schedule(Result):
         for k, v in self.metadata().items():
             lines.append(f"# {k}: {json.dumps(v)}")
         buf = io.StringIO()
-        self.allocations.to_csv(buf, index=False, lineterminator="\n")
+        buf.write(csv_text(self.allocations))
         path.write_text("\n".join(lines) + "\n" + buf.getvalue(), encoding="utf-8")
         return path
 
@@ -279,10 +276,10 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
     --------
     >>> import trialkit as tk
     >>> s = tk.generate_schedule("b1931036", n_per_stratum=12, seed=20230517, strata=["age_group"])
-    >>> s.summary()  # each list ends on a complete block of 3 or 6, so 12 or 15 slots
-    arm          stratum   n  ALLR3  InO
-    0     1 to <10 years  12      4    8
-    1    10 to <18 years  15      5   10
+    >>> s.summary  # each list ends on a complete block of 3 or 6, so 12 or 15 slots
+               stratum   n  ALLR3  InO
+    0   1 to <10 years  12      4    8
+    1  10 to <18 years  15      5   10
     """
     protocol = get_protocol(protocol)
     if algorithm not in ALGORITHMS:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import TrialkitError
+from ..errors import SimulationError
 from ..protocols import Protocol, get_protocol
 
 __all__ = ["Scheme", "SCHEMES", "protocol_scheme", "SimulationError"]
 
 SCHEMES = ("complete", "blocks", "minimization")
-
-
-class SimulationError(TrialkitError):
-    """A design simulation cannot run with the given arguments."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import UsageError
 from ..study import Study
 
 __all__ = ["site_subset", "study_aggregates", "suppress", "suppress_split", "suppress_group",
@@ -95,6 +96,7 @@ def site_subset(study: Study, site_id: str) -> Study:
         disposition=rows(study.disposition, rnd_ids),
         response=rows(study.response, rnd_ids),
         outcomes=rows(study.outcomes, rnd_ids),
+        adverse_events=rows(study.adverse_events, rnd_ids),  # issue 11: a site sees its own patients' events only
         source=f"{study.source} [site {site_id}]",
     )
 
@@ -124,7 +126,7 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
         JSON-serializable; ``None`` stands for a suppressed cell.
     """
     if min_cell < MIN_CELL:
-        raise ValueError(f"min_cell={min_cell}: cells under {MIN_CELL} patients are always suppressed; "
+        raise UsageError(f"min_cell={min_cell}: cells under {MIN_CELL} patients are always suppressed; "
                          f"give min_cell >= {MIN_CELL}.")
     s = study
     scr, rnd = s.screening, s.randomization

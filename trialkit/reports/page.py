@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
+from ..errors import UsageError
+
 __all__ = ["page", "install_plotly_js", "index_page", "CSS"]
 
 CSS = """
@@ -67,7 +69,7 @@ def page(body: str, *, title: str, plotly_js: str = "shared", footer: str = "") 
     elif plotly_js == "shared":
         script = f'<script src="../assets/{quote(plotly_asset_name())}"></script>'
     else:
-        raise ValueError(f"plotly_js must be 'shared' or 'inline', not {plotly_js!r}")
+        raise UsageError(f"plotly_js must be 'shared' or 'inline', not {plotly_js!r}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style>{script}{_PLOTLY_CHECK}</head>\n"

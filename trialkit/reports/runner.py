@@ -354,7 +354,10 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
     """
     import trialkit
 
+    from .._optional import require_extra
     from .page import index_page, install_plotly_js
+
+    require_extra("reports", feature="render_site_reports")
 
     t_start = time.perf_counter()
     # ---- everything is checked before any kernel starts -----------------------------------------

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import TrialkitError, UsageError
 from ..model import TABLES, columns, empty_table, pandas_dtype
 from ..protocols import Protocol, get_protocol
 from ..study import Study
-from . import _course, _missing, _population, _sites, _verdict
+from . import _adverse_events, _course, _missing, _population, _sites, _verdict
 
 #: Default seed of the demo data.
 DEFAULT_SEED = 20260701
@@ -180,14 +180,17 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
         raise TrialkitError(f"no synthetic population model for protocol {proto.id!r}; the generator knows "
                             f"{', '.join(sorted(_population.POPULATIONS))}. Add one in trialkit/synth/_population.py.")
     if int(n_screened) < 1:
-        raise ValueError(f"n_screened must be a positive number of screened patients, not {n_screened!r}.")
+        raise UsageError(f"n_screened must be a positive number of screened patients, not {n_screened!r}.")
     n = int(n_screened)
     wanted = set(TABLES if tables is None else tables)
     unknown = wanted - set(TABLES)
     if unknown:
-        raise ValueError(f"unknown table(s) {sorted(unknown)}; choose from {', '.join(TABLES)}.")
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(7)]
-    r_sites, r_accrual, r_pop, r_verdict, r_missing, r_rand, r_course = rngs
+        raise UsageError(f"unknown table(s) {sorted(unknown)}; choose from {', '.join(TABLES)}.")
+    if int(seed) < 0:
+        raise UsageError(f"seed must be a whole number from 0 up, not {seed!r}.")
+    # the eighth stream (adverse events) was added last: spawn(8)[:7] equals spawn(7), so the others are unchanged
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
+    r_sites, r_accrual, r_pop, r_verdict, r_missing, r_rand, r_course, r_ae = rngs
 
     start = proto.start_date or DEFAULT_START.get(proto.id)
     if start is None:
@@ -196,7 +199,7 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
     start_day, cut_day = _day_number(start), _day_number(cut)
     accrual_end = cut_day - ACCRUAL_STOP_BEFORE_CUT
     if accrual_end - start_day < 30:
-        raise ValueError(f"data_cut_date {cut.date()} leaves no accrual window after the protocol's start "
+        raise UsageError(f"data_cut_date {cut.date()} leaves no accrual window after the protocol's start "
                          f"({start}); give a cut at least {ACCRUAL_STOP_BEFORE_CUT + 30} days after the start.")
 
     # sites and accrual
@@ -233,8 +236,9 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
              f"site verdicts disagree with the protocol's rules for {int(site_error.sum())} patient(s) "
              "(simulated site errors)"]
     out = {"sites": sites, "screening": screening}
-    if wanted & {"randomization", "disposition", "response", "outcomes"}:
-        rnd, course_tables, more = _after_screening(true, post_fail, proto, cut_day, r_rand, r_course)
+    if wanted & {"randomization", "disposition", "response", "outcomes", "adverse_events"}:
+        rnd, course_tables, more = _after_screening(true, post_fail, proto, cut_day, r_rand, r_course,
+                                                    r_ae if "adverse_events" in wanted else None)
         out["randomization"] = rnd
         out.update(course_tables)
         notes += more
@@ -244,7 +248,8 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
     return study, truth
 
 
-def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol, cut_day: int, r_rand, r_course):
+def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol, cut_day: int, r_rand, r_course,
+                     r_ae=None):
     sel = np.flatnonzero((true["screening_outcome"] == "eligible").to_numpy(dtype=bool, na_value=False))
     pts = true.iloc[sel].reset_index(drop=True)
     m = len(pts)
@@ -293,7 +298,15 @@ def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol,
     mrd_known = ~np.isnan(c["mrd"])
     response["mrd_negative"] = response["mrd_negative"].mask(~mrd_known)
     outcomes = _outcomes(sid, rand_day, c)
-    return randomization, {"disposition": disposition, "response": response, "outcomes": outcomes}, notes
+    tables = {"disposition": disposition, "response": response, "outcomes": outcomes}
+    # ---- adverse events (issue 11) ----
+    if r_ae is not None and proto.id in _adverse_events.AE_MODELS:
+        ae = _adverse_events.simulate_adverse_events(sid, rand_day, c, experimental=experimental,
+                                                     model=_adverse_events.AE_MODELS[proto.id], rng=r_ae)
+        tables["adverse_events"] = _frame("adverse_events", ae, len(ae["subject_id"]))
+        notes.append(f"adverse events: {len(ae['subject_id'])} event(s) of "
+                     f"{len(set(ae['subject_id']))} treated subject(s) (model: docs/synthetic-data.md)")
+    return randomization, tables, notes
 
 
 def _censor_text(c: dict) -> np.ndarray:
@@ -344,7 +357,7 @@ def synthesize(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut
     data_cut_date : date-like, optional
         Data cut; no date in the study lies after it. Default 2026-06-30 (fixed, for reproducibility).
     tables : iterable of str, optional
-        Tables to generate (default all six); the others are returned empty. ``sites`` and
+        Tables to generate (default all, ``adverse_events`` included); the others are returned empty. ``sites`` and
         ``screening`` are always made since every other table derives from them.
     screening_only : bool, default False
         Shortcut for ``tables=("sites", "screening")`` (fast, for benchmarks).

@@ -1,4 +1,5 @@
-"""Wiring shared by the explorers: the study map, the signal banner, the one export writer, state texts."""
+"""Wiring shared by the explorers: the study map, the signal banner, "Export this view" (tables through the
+project's one formula-safe writer, :func:`trialkit.io.export.write_table`; figures as offline HTML)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import TrialkitError
+from ..errors import ExportError, TrialkitError
+from ..io.export import write_table
 
 __all__ = ["as_study_map", "warm_up_display", "signals_html", "write_table", "write_figure", "export_view", "safe_name",
            "ExportError"]
-
-
-class ExportError(TrialkitError):
-    """A view could not be written (unknown format, missing folder, unwritable file)."""
 
 
 def as_study_map(studies, explorer: str) -> dict:
@@ -57,50 +55,6 @@ def signals_html(signals: Sequence[tuple[str, str]], *, css_class: str) -> str:
                   f"{html.escape(text)}</li>" for lvl, text in items)
     return (f"<div class='tk-signals {css_class}'><b>Signals</b><ul style='list-style:none;padding-left:0;"
             f"margin:2px 0 6px'>{lis}</ul></div>")
-
-
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
-
-
-def _neutral(v):
-    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading quote."""
-    if isinstance(v, str) and _FORMULA.match(v):
-        try:
-            float(v)
-            return v  # a plain signed number
-        except ValueError:
-            return "'" + v
-    return v
-
-
-def write_table(data: pd.DataFrame, path, *, caption: str | None = None) -> Path:
-    """Write a table to ``.csv`` or ``.xlsx`` with formula-like text cells neutralized; return the path.
-
-    The explorers' one table writer (the project's formula-safe exporter takes its place when it
-    lands: same name, same arguments).
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise ExportError(f"cannot write {path.name}: tables are written as .csv or .xlsx.")
-    if not path.parent.is_dir():
-        raise ExportError(f"cannot write {path}: the folder {path.parent} does not exist.")
-    safe = data.copy()
-    safe.columns = [_neutral(str(c)) for c in safe.columns]
-    for j in range(safe.shape[1]):
-        if safe.iloc[:, j].dtype == object or pd.api.types.is_string_dtype(safe.iloc[:, j]):
-            safe.iloc[:, j] = safe.iloc[:, j].map(_neutral)
-    try:
-        if suffix == ".csv":
-            safe.to_csv(path, index=False)
-        else:
-            with pd.ExcelWriter(path, engine="openpyxl") as xw:
-                safe.to_excel(xw, index=False, startrow=2 if caption else 0, sheet_name="table")
-                if caption:
-                    xw.sheets["table"].cell(row=1, column=1, value=_neutral(caption))
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}.") from None
-    return path
 
 
 def write_figure(fig, path) -> Path:

@@ -581,8 +581,14 @@ def render_tab(ex: EligibilityExplorer, index: int) -> None:
 
 
 def _show(out, fig, html: str | None = None) -> None:
+    """Put ``fig`` (or ``html``) in an Output widget; outside a Jupyter kernel there is nothing to draw into."""
+    from IPython import get_ipython
     from IPython.display import HTML, display
 
+    out.figure = fig  # kept for tests and scripts
+    if getattr(get_ipython(), "kernel", None) is None:
+        out.outputs = ()
+        return
     out.clear_output(wait=True)
     with out:
         if fig is not None:
@@ -617,7 +623,9 @@ def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 80
     >>> "Marrow blasts ≥ 25 % (protocol 5 %)" in ex.w["count"].value
     True
     """
-    import ipywidgets as W
+    from .._optional import require
+
+    W = require("ipywidgets", feature="eligibility_explorer")
 
     studies = as_study_map(data, "eligibility_explorer")
     warm_up_display()

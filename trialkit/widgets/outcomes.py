@@ -251,6 +251,9 @@ def _display(out, fig) -> None:
     from IPython.display import display
 
     out.figure = fig  # kept for tests, scripts and the export
+    if not _in_kernel():  # outside a Jupyter kernel there is nothing to draw into
+        out.outputs = ()
+        return
     with out:
         out.clear_output(wait=True)
         if fig is not None:
@@ -448,8 +451,9 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     >>> ex.view.km.conf_type
     'log'
     """
-    import ipywidgets as widgets
+    from .._optional import require
 
+    widgets = require("ipywidgets", feature="outcomes_explorer")
     studies = as_study_map(data, "outcomes_explorer")
     warm_up_display()
     study = next(iter(studies.values()))

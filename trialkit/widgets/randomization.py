@@ -458,8 +458,9 @@ def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFA
     >>> "randomized" in ex.w["status"].value and "filter: Germany" in ex.w["status"].value
     True
     """
-    import ipywidgets as W
+    from .._optional import require
 
+    W = require("ipywidgets", feature="balance_explorer")
     studies = as_study_map(data, "balance_explorer")
     warm_up_display()
     lay = W.Layout(width="250px")

@@ -1,0 +1,253 @@
+"""SAS transport files and the value conventions of CDISC SDTM/ADaM data.
+
+The pieces every CDISC mapper shares: reading an ``.xpt`` file into a clean frame, parsing SDTM
+ISO 8601 ``--DTC`` text and ADaM numeric dates, reading Y/N flags, and gathering problems (file,
+1-based record number, variable, value, what is wrong and how to fix it) into one frame.
+
+Reading ``.xpt`` files
+----------------------
+``pandas.read_sas(format="xport")`` returns character variables as bytes (decoded here as UTF-8,
+else cp1252) and, for some files, reads an IBM-float zero as ``5.397605e-79`` (pandas issue
+#50670; it happens in the CDISC pilot's ``CNSR`` and ``TRT01PN``): numbers smaller in magnitude
+than ``1e-70`` are set to 0. ADaM numeric dates are days since 1960-01-01.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FAILURE_COLUMNS, StudyFolderError
+from .flatfile import parse_dates
+
+__all__ = ["read_xpt", "clean_frame", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "first_available"]
+
+SAS_EPOCH = pd.Timestamp("1960-01-01")
+#: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
+_ISO_8601 = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?"
+_IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (pandas-dev/pandas#50670)
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def _decode(s: pd.Series) -> pd.Series:
+    if s.map(lambda v: isinstance(v, bytes)).any():
+        try:
+            s = s.str.decode("utf-8")
+        except UnicodeDecodeError:
+            s = s.str.decode("cp1252")
+    s = s.astype("string").str.rstrip()
+    return s.mask(s == "")
+
+
+def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Normalize a domain frame the way SAS reads it.
+
+    Variable names are upper-cased, character values decoded (bytes as ``pandas.read_sas`` returns
+    them) and right-stripped, blank values made missing (blank is missing in SAS), and IBM-float
+    zeros read as 5.4e-79 set to 0. The input is not mutated; a frame that is already the output of
+    this function is returned as it is. Variable labels in ``df.attrs["labels"]`` are kept.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> clean_frame(pd.DataFrame({"usubjid": [b"S-1  ", b""], "cnsr": [5.397605346934028e-79, 1.0]}))
+      USUBJID  CNSR
+    0     S-1   0.0
+    1    <NA>   1.0
+    """
+    if df.attrs.get("trialkit_clean"):
+        return df
+    out = {}
+    for c in df.columns:
+        s = df[c]
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            s = _decode(s)
+        elif pd.api.types.is_float_dtype(s.dtype):
+            s = s.mask(s.abs() < _IBM_ZERO, 0.0)
+        out[str(c).strip().upper()] = s.reset_index(drop=True)
+    clean = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    labels = df.attrs.get("labels") or {}
+    clean.attrs["labels"] = {str(k).strip().upper(): v for k, v in labels.items()}
+    clean.attrs["trialkit_clean"] = True
+    return clean
+
+
+def _text(v) -> str:
+    return v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else str(v or "").strip()
+
+
+def read_xpt(path: str | os.PathLike) -> pd.DataFrame:
+    """Read one SAS transport (XPORT v5) file into a clean frame (see :func:`clean_frame`).
+
+    The variables' labels are kept in ``frame.attrs["labels"]`` (``{"HEIGHTBL": "Baseline Height
+    (cm)", ...}``).
+
+    Raises
+    ------
+    StudyFolderError
+        The file cannot be read as SAS transport.
+    """
+    p = Path(path)
+    try:
+        with pd.read_sas(p, format="xport", iterator=True) as reader:
+            labels = {_text(f["name"]).upper(): _text(f.get("label")) for f in reader.fields}
+            df = reader.read()
+    except Exception as exc:  # unreadable file: say which and what to do, never a bare traceback
+        raise StudyFolderError(f"{p.name}: cannot be read as a SAS transport (XPORT) file "
+                               f"({type(exc).__name__}: {exc}); export it again as XPORT version 5.") from None
+    if df is None:  # a transport file with variables but no records
+        df = pd.DataFrame(columns=list(labels))
+    df.attrs["labels"] = labels
+    return clean_frame(df)
+
+
+# --------------------------------------------------------------------------------------------
+# problems
+# --------------------------------------------------------------------------------------------
+def no_problems() -> pd.DataFrame:
+    """An empty problem frame (the columns of :data:`trialkit.errors.FAILURE_COLUMNS`)."""
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c == "row" else "object") for c in FAILURE_COLUMNS})
+
+
+def _missing(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list or array value is not missing
+        return False
+
+
+class Problems:
+    """Collects problems of one mapping step; :meth:`frame` returns them as one frame."""
+
+    def __init__(self):
+        self.frames: list[pd.DataFrame] = []
+
+    def add(self, table, file, records, variable, values, problem, fix) -> None:
+        """Add one problem per record (``records`` are 1-based record numbers, NaN for none)."""
+        records = np.asarray(records, dtype=float)
+        if not len(records):
+            return
+        vals = ["" if _missing(v) else str(v) for v in values] if values is not None else ""
+        self.frames.append(pd.DataFrame({"table": table, "file": file, "row": records, "column": variable,
+                                         "value": vals, "problem": problem, "fix": fix}))
+
+    def add_mask(self, mask, frame, variable, *, table, file, problem, fix) -> None:
+        """Add a problem for every record where ``mask`` is true (value read from ``frame[variable]``)."""
+        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if len(pos):
+            self.add(table, file, pos + 1, variable, frame[variable].iloc[pos], problem, fix)
+
+    def frame(self) -> pd.DataFrame:
+        return (pd.concat(self.frames, ignore_index=True)[FAILURE_COLUMNS] if self.frames else no_problems())
+
+
+# --------------------------------------------------------------------------------------------
+# values
+# --------------------------------------------------------------------------------------------
+def col(df: pd.DataFrame | None, var: str, dtype: str = "string") -> pd.Series:
+    """``df[var]``, or an all-missing series of ``dtype`` when the variable (or frame) is absent."""
+    n = 0 if df is None else len(df)
+    if df is not None and var in df.columns:
+        return df[var]
+    return pd.Series(pd.NA if dtype != "datetime64[ns]" else pd.NaT, index=pd.RangeIndex(n), dtype=dtype)
+
+
+def upper(s: pd.Series) -> pd.Series:
+    """Text stripped and upper-cased (CDISC controlled terms are compared this way)."""
+    return s.astype("string").str.strip().str.upper()
+
+
+def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
+    """Parse an SDTM ISO 8601 ``--DTC`` variable (partial dates imputed to the first day and noted).
+
+    Only the ISO 8601 extended format SDTM prescribes is read; anything else ("01/06/2020" — January
+    or June?) is a problem, never a guess.
+    """
+    if df is None or var not in df.columns:
+        return col(df, var, "datetime64[ns]")
+    values = df[var]
+    text = values.astype("string").str.strip()
+    not_iso = (text.notna() & ~text.str.fullmatch(_ISO_8601).fillna(False)).to_numpy(dtype=bool)
+    dates, failed, imputed = parse_dates(values.mask(not_iso), partial="first")  # "01/06/2020" is ambiguous
+    failed = failed | not_iso
+    probs.add_mask(failed.to_numpy(), df, var, table=table, file=file, problem=f"{var} is not an ISO 8601 date",
+                   fix=f"write {var} in {file} as YYYY-MM-DD (ISO 8601; partial dates such as 2013-05 are allowed)")
+    if imputed.any():
+        notes.append(f"{file}: {int(imputed.sum())} partial date(s) in {var} imputed to the first day of the period")
+    return dates
+
+
+def sas_date(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
+    """An ADaM date: numeric days since 1960-01-01 (character ISO 8601 dates are accepted too)."""
+    if df is None or var not in df.columns:
+        return col(df, var, "datetime64[ns]")
+    s = df[var]
+    if not pd.api.types.is_numeric_dtype(s.dtype):
+        return dtc(df, var, file=file, table=table, probs=probs, notes=notes)
+    x = s.astype("float64")
+    bad = x.notna() & ((x != np.round(x)) | (x.abs() > 2_000_000))
+    probs.add_mask(bad.to_numpy(), df, var, table=table, file=file, problem=f"{var} is not a SAS date",
+                   fix=f"{var} in {file} must hold whole days since 1960-01-01 (SAS date)")
+    x = x.where(~bad)
+    return (SAS_EPOCH + pd.to_timedelta(x, unit="D")).astype("datetime64[ns]")
+
+
+def flag(s: pd.Series, *, blank: bool | None = None) -> pd.Series:
+    """ADaM Y/N flag to boolean: Y = True, N = False, blank = ``blank`` (missing by default).
+
+    ``blank=False`` is for flags that are "Y" or blank, never "N" (``DTHFL``, ``ANL01FL``).
+    Other values are missing; :func:`bad_flag` finds them.
+    """
+    u = upper(s)
+    out = pd.Series(pd.NA if blank is None else blank, index=s.index, dtype="boolean")
+    out[u.eq("Y").fillna(False).to_numpy()] = True
+    out[u.eq("N").fillna(False).to_numpy()] = False
+    return out
+
+
+def bad_flag(s: pd.Series) -> np.ndarray:
+    """Records of a flag variable holding something other than Y, N or blank."""
+    return (s.notna() & ~upper(s).isin(["Y", "N"])).fillna(False).to_numpy(dtype=bool)
+
+
+def first_per_subject(df: pd.DataFrame, value: pd.Series, *, order: pd.Series | None = None) -> pd.Series:
+    """The first non-missing ``value`` per USUBJID (ordered by ``order``, then record order)."""
+    tmp = pd.DataFrame({"USUBJID": df["USUBJID"], "v": value, "o": order if order is not None else 0,
+                        "r": np.arange(len(df))}).dropna(subset=["USUBJID", "v"])
+    tmp = tmp.sort_values(["o", "r"], kind="stable").drop_duplicates("USUBJID")
+    return tmp.set_index("USUBJID")["v"]
+
+
+def join_codes(df: pd.DataFrame, value: pd.Series) -> pd.Series:
+    """``value`` joined with "; " per USUBJID (each code once, in record order)."""
+    tmp = pd.DataFrame({"USUBJID": df["USUBJID"], "v": value}).dropna()
+    return tmp.groupby("USUBJID", sort=False)["v"].agg(lambda s: "; ".join(dict.fromkeys(s))).astype("string")
+
+
+def by_subject(subjects: pd.Series, frame: pd.DataFrame | None, column: str, dtype: str) -> pd.Series:
+    """``frame[column]`` looked up for each of ``subjects`` by ``USUBJID`` (missing when absent)."""
+    if frame is None or column not in frame.columns:
+        return pd.Series(pd.NaT if dtype.startswith("datetime") else pd.NA, index=subjects.index, dtype=dtype)
+    return subjects.map(frame.drop_duplicates("USUBJID").set_index("USUBJID")[column]).astype(dtype)
+
+
+def first_available(n: int, candidates: list[tuple[str, pd.Series | np.ndarray]]) -> tuple[pd.Series, str]:
+    """Dates taken from the first candidate source that has one, row by row.
+
+    Returns the dates (``datetime64[ns]``, ``n`` rows) and a text naming each source with the number
+    of rows it gave, e.g. ``"SV screening visit (306)"``.
+    """
+    out = pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype="datetime64[ns]")
+    used = []
+    for label, values in candidates:
+        v = pd.Series(np.asarray(values, dtype="datetime64[ns]"), index=out.index)
+        take = out.isna() & v.notna()
+        if take.any():
+            used.append(f"{label} ({int(take.sum())})")
+        out = out.mask(take, v)
+    return out, ", ".join(used)

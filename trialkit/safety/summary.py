@@ -1,0 +1,178 @@
+"""The overview of adverse events a safety report opens with: participants with any event, related,
+grade 3 or higher, serious, leading to discontinuation, fatal — per group, with differences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..results import Result
+from ._data import safety_data
+from ._stats import DIFFERENCE_METHOD, check_conf_level, check_flag, risk_differences
+
+__all__ = ["ae_summary", "AESummaryResult", "SUMMARY_CATEGORIES"]
+
+#: category -> (label, which events count)
+SUMMARY_CATEGORIES = {
+    "any": "Participants with any adverse event",
+    "related": "with a related adverse event",
+    "grade_3_plus": "with an adverse event of grade 3 or higher",
+    "serious": "with a serious adverse event",
+    "serious_related": "with a serious related adverse event",
+    "discontinuation": "with an adverse event leading to discontinuation (drug withdrawn)",
+    "fatal": "with a fatal adverse event (outcome fatal or grade 5)",
+}
+
+
+def _masks(ev: pd.DataFrame) -> dict[str, np.ndarray]:
+    related = ev["related"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    serious = ev["serious"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return {
+        "any": np.ones(len(ev), dtype=bool),
+        "related": related,
+        "grade_3_plus": ev["grade"].ge(3).fillna(False).to_numpy(dtype=bool),
+        "serious": serious,
+        "serious_related": serious & related,
+        "discontinuation": ev["action_taken"].astype("string").eq("drug withdrawn").fillna(False).to_numpy(dtype=bool),
+        "fatal": ev["fatal"].to_numpy(dtype=bool),
+    }
+
+
+def participant_counts(subject_pos: np.ndarray, group_codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Participants (each once) per group among the events given by their subject rows and group codes."""
+    if not len(subject_pos):
+        return np.zeros(n_groups, dtype=np.int64)
+    first = np.unique(subject_pos, return_index=True)[1]
+    return np.bincount(group_codes[first], minlength=n_groups)
+
+
+@dataclass(frozen=True)
+class AESummaryResult(Result):
+    """Participants with adverse events by group.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        ``category, label, group, N, n, pct`` — one row per category and group; ``N`` is the group's
+        size in the population, ``n`` the participants with at least one such event (each once).
+    differences : DataFrame
+        ``category, comparison, rd, lower, upper, p_value``: risk difference (group minus reference)
+        with the Newcombe hybrid score interval and Fisher's exact two-sided p.
+    """
+
+    summary: pd.DataFrame
+    differences: pd.DataFrame
+    conf_level: float
+    reference: str | None
+    population: str
+    treatment_emergent: bool
+    by: str | None = "arm"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    analysis: ClassVar[str] = "ae_summary"
+    part_keys: ClassVar[dict[str, tuple[str, ...]]] = {"summary": ("category", "label"),
+                                                        "differences": ("category", "comparison")}
+
+    def parts(self) -> dict[str, pd.DataFrame]:
+        return {"summary": self.summary, "differences": self.differences}
+
+    def settings(self) -> dict:
+        return {"by": self.by, "population": self.population, "treatment_emergent_only": self.treatment_emergent,
+                "conf_level": self.conf_level, "reference": self.reference, "difference_method": DIFFERENCE_METHOD,
+                "p_value": "Fisher's exact test, two-sided"}
+
+    def title(self) -> str:
+        what = "treatment-emergent adverse events" if self.treatment_emergent else "adverse events"
+        return f"Participants with {what} ({self.population})"
+
+    def display_frame(self) -> pd.DataFrame:
+        """One row per category: ``n (%)`` per group and the differences with their intervals."""
+        s = self.summary
+        out = pd.DataFrame({"": [SUMMARY_CATEGORIES[c] for c in SUMMARY_CATEGORIES]})
+        for g in s["group"].cat.categories:
+            sub = s[s["group"] == g].set_index("category")
+            n_total = int(sub["N"].iloc[0]) if len(sub) else 0
+            out[f"{g} (N={n_total})"] = [f"{int(sub.loc[c, 'n'])} ({sub.loc[c, 'pct']:.1f}%)" for c in SUMMARY_CATEGORIES]
+        pct = f"{self.conf_level:.0%}"
+        for comp, d in self.differences.groupby("comparison", sort=False):
+            d = d.set_index("category")
+            out[f"{comp}: difference, % ({pct} CI)"] = [_rd_text(d.loc[c]) for c in SUMMARY_CATEGORIES]
+        return out
+
+    def html_parts(self):
+        return [("", self.display_frame())]
+
+
+def _rd_text(row) -> str:
+    if pd.isna(row["rd"]):
+        return ""
+    return f"{100 * row['rd']:.1f} ({100 * row['lower']:.1f}, {100 * row['upper']:.1f})"
+
+
+def ae_summary(data, *, by: str | None = "arm", population: str | None = "safety", subgroup: dict | None = None,
+               reference: str | None = None, treatment_emergent: bool = True,
+               conf_level: float = 0.95) -> AESummaryResult:
+    """Participants (n, %) with any adverse event, related, grade ≥ 3, serious, leading to discontinuation, fatal.
+
+    Each participant counts once per category. ``N`` per group is the population's size (the safety
+    population: ``disposition.safety``, ADaM SAFFL, else the treated), so participants without any event
+    are in the denominator.
+
+    Parameters
+    ----------
+    data : Study
+        With an ``adverse_events`` table.
+    by : str, default "arm"
+        The grouping column (``"actual_arm"`` for as-treated).
+    population : str, default "safety"
+    subgroup : dict, optional
+    reference : str, optional
+        The group the differences are taken against (default the protocol's reference arm).
+    treatment_emergent : bool, default True
+        Count treatment-emergent events only (see :mod:`trialkit.safety`); False counts every event.
+    conf_level : float, default 0.95
+
+    Returns
+    -------
+    AESummaryResult
+
+    Examples
+    --------
+    >>> import trialkit as tk
+    >>> res = tk.ae_summary(tk.load_study("data/demo/b1931036"))
+    >>> res.summary.query("category == 'any'")[["group", "N"]].to_dict("records")
+    [{'group': 'ALLR3', 'N': 33}, {'group': 'InO', 'N': 60}]
+    """
+    conf_level = check_conf_level(conf_level)
+    treatment_emergent = check_flag("treatment_emergent", treatment_emergent)
+    sd = safety_data(data, by=by, population=population, subgroup=subgroup, reference=reference,
+                     treatment_emergent=treatment_emergent)
+    ev = sd.events
+    groups = list(sd.groups)
+    codes = ev["group"].cat.codes.to_numpy()
+    pos = ev["subject_pos"].to_numpy()
+    n_total = np.array([sd.n[g] for g in groups])
+    rows, diffs = [], []
+    for cat, mask in _masks(ev).items():
+        k = participant_counts(pos[mask], codes[mask], len(groups))
+        for j, g in enumerate(groups):
+            rows.append({"category": cat, "label": SUMMARY_CATEGORIES[cat], "group": g, "N": int(n_total[j]),
+                         "n": int(k[j]), "pct": 100.0 * k[j] / n_total[j] if n_total[j] else np.nan})
+        if sd.reference is not None:
+            r = groups.index(sd.reference)
+            others = [j for j in range(len(groups)) if j != r]
+            d = risk_differences(k[others], n_total[others], np.full(len(others), k[r]), np.full(len(others),
+                                 n_total[r]), conf_level=conf_level)
+            d.insert(0, "comparison", [f"{groups[j]} - {sd.reference}" for j in others])
+            d.insert(0, "category", cat)
+            diffs.append(d)
+    cat_type = pd.CategoricalDtype(groups, ordered=True)
+    summary = pd.DataFrame(rows, columns=["category", "label", "group", "N", "n", "pct"]).astype({"group": cat_type})
+    differences = (pd.concat(diffs, ignore_index=True) if diffs else
+                   pd.DataFrame(columns=["category", "comparison", "rd", "lower", "upper", "p_value"]))
+    return AESummaryResult(summary=summary, differences=differences, conf_level=conf_level, reference=sd.reference,
+                           population=sd.population, treatment_emergent=treatment_emergent, by=by, notes=sd.notes)

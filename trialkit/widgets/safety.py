@@ -1,0 +1,217 @@
+"""The safety explorer: pick the arm grouping, a grade threshold, a system organ class and an AESI category.
+
+Wiring only. :func:`compute_view` calls :func:`trialkit.ae_summary`, :func:`trialkit.ae_table` and
+:func:`trialkit.aesi` and the figures of :mod:`trialkit.plots.safety` for one choice of the controls
+and returns a :class:`SafetyView`; :func:`render_view` turns a view into the HTML shown; the widget
+callbacks (:func:`on_control_change`, :func:`refresh`) are named functions a test calls without a
+browser. Comparative safety results by arm of a running trial are for the Data Monitoring Committee.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import pandas as pd
+
+from ..errors import TrialkitError
+from ..safety import ae_summary, ae_table, aesi, aesi_categories
+
+__all__ = ["safety_explorer", "compute_view", "explorer_options", "render_view", "SafetyView", "on_control_change",
+           "refresh", "ALL_SOCS", "GRADES"]
+
+ALL_SOCS = "All system organ classes"
+#: grade control label -> lowest grade counted
+GRADES = {"any grade": None, "grade ≥ 2": 2, "grade ≥ 3": 3, "grade ≥ 4": 4, "grade 5": 5}
+_BY = {"arm": "as randomized (arm)", "actual_arm": "as treated (actual_arm)"}
+
+
+@dataclass(frozen=True)
+class SafetyView:
+    """Everything the explorer shows for one choice of controls (None where not computable)."""
+
+    summary: object | None
+    table: object | None
+    dotplot: object | None
+    aesi: object | None
+    incidence: object | None
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+def explorer_options(study) -> dict:
+    """The choices each control offers for ``study``.
+
+    Returns
+    -------
+    dict
+        ``by`` (``{label: column}``: as randomized, and as treated when ``actual_arm`` is recorded),
+        ``grade`` (labels of :data:`GRADES`), ``soc`` (:data:`ALL_SOCS` then the classes present) and
+        ``category`` (the protocol's AESI categories, then any other the data name).
+    """
+    if not len(study.adverse_events):
+        raise TrialkitError("this study has no adverse events to explore (its adverse_events table is empty)")
+    by = {_BY["arm"]: "arm"}
+    if "actual_arm" in study.randomization.columns and study.randomization["actual_arm"].notna().any():
+        by[_BY["actual_arm"]] = "actual_arm"
+    socs = sorted(pd.unique(study.adverse_events["soc"].dropna().astype(str)), key=str.casefold)
+    cats = list(aesi_categories(study.protocol))
+    cats += [c for c in pd.unique(study.adverse_events["aesi_category"].dropna().astype(str)) if c not in cats]
+    return {"by": by, "grade": list(GRADES), "soc": [ALL_SOCS, *socs], "category": cats}
+
+
+def compute_view(study, *, by: str = "arm", grade: str = "any grade", soc: str = ALL_SOCS,
+                 category: str | None = None, min_pct: float = 0.0, top: int = 25) -> SafetyView:
+    """Compute what the explorer shows; a part that cannot be computed leaves its message in ``errors``.
+
+    Parameters
+    ----------
+    study : Study
+    by, grade, soc, category
+        Values as offered by :func:`explorer_options` (``by`` is the column: ``"arm"`` or ``"actual_arm"``).
+    min_pct : float, default 0
+        Passed to :func:`trialkit.ae_table`.
+    top : int, default 25
+        Rows of the dot plot.
+
+    Returns
+    -------
+    SafetyView
+    """
+    from ..plots.safety import plot_ae_dotplot, plot_cumulative_incidence
+
+    if grade not in GRADES:
+        raise TrialkitError(f"grade must be one of {', '.join(GRADES)}, not {grade!r}")
+    errors = []
+
+    def attempt(label, fn):
+        try:
+            return fn()
+        except TrialkitError as exc:
+            errors.append(f"{label}: {exc}")
+            return None
+
+    g = GRADES[grade]
+    socs = None if soc in (None, ALL_SOCS) else soc
+    summary = attempt("summary", lambda: ae_summary(study, by=by))
+    table = attempt("table", lambda: ae_table(study, by=by, grade=g, soc=socs, min_pct=min_pct))
+    dot = attempt("dot plot", lambda: plot_ae_dotplot(
+        table, top=top, title=f"Adverse events by preferred term ({grade}"
+                              + (f", {soc}" if socs else "") + ")")) if table is not None else None
+    special = attempt("special interest", lambda: aesi(study, by=by, category=category)) if category else None
+    inc = plot_cumulative_incidence(special) if special is not None else None
+    return SafetyView(summary=summary, table=table, dotplot=dot, aesi=special, incidence=inc, errors=tuple(errors))
+
+
+def render_view(view: SafetyView) -> dict[str, str]:
+    """HTML of each text panel: ``summary``, ``table``, ``aesi``, ``errors``."""
+    def html(obj, empty="not available"):
+        return obj._repr_html_() if obj is not None else f"<i>{empty}</i>"
+
+    errs = "".join(f"<li>{e}</li>" for e in view.errors)
+    return {"summary": html(view.summary), "table": html(view.table, "no adverse event with these filters"),
+            "aesi": html(view.aesi, "choose a category of special interest"),
+            "errors": f"<ul>{errs}</ul>" if errs else ""}
+
+
+def _controls(widgets, options: dict, by: str, category: str | None) -> dict:
+    layout = widgets.Layout(width="340px")
+    style = {"description_width": "110px"}
+    cat = category if category in options["category"] else (options["category"][0] if options["category"] else None)
+    by_label = next((k for k, v in options["by"].items() if v == by), next(iter(options["by"])))
+    c = {
+        "by": widgets.Dropdown(options=list(options["by"]), value=by_label, description="Arms"),
+        "grade": widgets.ToggleButtons(options=options["grade"], value="any grade", description="Grade"),
+        "soc": widgets.Dropdown(options=options["soc"], value=ALL_SOCS, description="System organ class"),
+        "category": widgets.Dropdown(options=options["category"], value=cat, description="Special interest"),
+    }
+    for name, w in c.items():
+        if name != "grade":
+            w.layout = layout
+            w.style = style
+        w.add_class(f"tk-safety-{name}")
+    c["grade"].style = {"description_width": "110px", "button_width": "80px"}
+    return c
+
+
+def refresh(explorer) -> SafetyView:
+    """Recompute the view from the explorer's controls and redraw every panel; return the view."""
+    from IPython.display import display
+
+    c = explorer.controls
+    out = explorer.outputs
+    out["status"].value = "<i>computing…</i>"
+    by = explorer.options["by"][c["by"].value]
+    view = compute_view(explorer.study, by=by, grade=c["grade"].value, soc=c["soc"].value,
+                        category=c["category"].value, min_pct=explorer.min_pct)
+    html = render_view(view)
+    for key in ("summary", "table", "aesi", "errors"):
+        out[key].value = html[key]
+    for key, fig in (("dotplot", view.dotplot), ("incidence", view.incidence)):
+        with out[key]:
+            out[key].clear_output(wait=True)
+            if fig is not None:
+                display(fig)
+    explorer.view = view
+    out["status"].value = (f"<span class='tk-safety-state'>{by} · {c['grade'].value} · {c['soc'].value} · "
+                           f"{c['category'].value}</span>")
+    return view
+
+
+def on_control_change(explorer, change) -> None:
+    """Callback of every control: redraw when a value changed."""
+    if change.get("name") == "value" and change.get("new") != change.get("old"):
+        refresh(explorer)
+
+
+def safety_explorer(data, *, by: str = "arm", category: str | None = "hepatic_vod_sos", min_pct: float = 0.0):
+    """Interactive safety explorer for a :class:`~trialkit.Study` with adverse events.
+
+    Controls: arms as randomized or as treated, the lowest CTCAE grade counted, one system organ
+    class, the category of special interest. Panels: the AE summary, the SOC/PT table with risk
+    differences, the AE dot plot, and the special-interest summary, cumulative incidence (death as a
+    competing risk) and listing. The safety population (``disposition.safety``, else the treated)
+    and treatment-emergent events, as in :func:`trialkit.ae_table`.
+
+    Parameters
+    ----------
+    data : Study
+    by : {"arm", "actual_arm"}, default "arm"
+    category : str, optional
+        Initial category of special interest (default hepatic VOD/SOS; the first the study knows when
+        it does not know that one).
+    min_pct : float, default 0
+        Rows of the table below this incidence in every group are not shown.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        With attributes ``study``, ``controls``, ``outputs``, ``options`` and ``view`` (the last
+        :class:`SafetyView`), so it can be driven from code.
+
+    Examples
+    --------
+    >>> tk.safety_explorer(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
+    """
+    import ipywidgets as widgets
+
+    options = explorer_options(data)
+    controls = _controls(widgets, options, by, category)
+    outputs = {"status": widgets.HTML(), "errors": widgets.HTML(), "summary": widgets.HTML(),
+               "dotplot": widgets.Output(), "table": widgets.HTML(), "aesi": widgets.HTML(),
+               "incidence": widgets.Output()}
+    for name, w in outputs.items():
+        w.add_class(f"tk-safety-{name}")
+    box = widgets.VBox([widgets.HBox([controls["by"], controls["soc"], controls["category"]]), controls["grade"],
+                        outputs["status"], outputs["errors"], outputs["summary"], outputs["dotplot"], outputs["table"],
+                        outputs["incidence"], outputs["aesi"]])
+    box.add_class("tk-safety-explorer")
+    box.study = data
+    box.controls = controls
+    box.outputs = outputs
+    box.options = options
+    box.min_pct = min_pct
+    box.view = None
+    for w in controls.values():
+        w.observe(partial(on_control_change, box), names="value")
+    refresh(box)
+    return box
