@@ -200,12 +200,21 @@ def run_all_cells(page, *, timeout_ms: int = 240_000) -> None:
 
 
 def wait_for_text(page, selector: str, predicate, *, timeout_s: float = 60) -> str:
-    """Poll the inner text of ``selector`` until ``predicate(text)`` holds; return the text."""
+    """Poll the inner text of ``selector`` until ``predicate(text)`` holds; return the text.
+
+    The element is scrolled into view first: JupyterLab renders only the cells near the viewport, and a
+    cell outside it has no rendered text (what a user sees is what is tested).
+    """
     deadline = time.monotonic() + timeout_s
     text = ""
     while time.monotonic() < deadline:
         loc = page.locator(selector)
         if loc.count():
+            try:
+                loc.first.scroll_into_view_if_needed(timeout=2_000)
+            except Exception:  # noqa: BLE001 - detached while re-rendering: poll again
+                time.sleep(0.25)
+                continue
             text = loc.first.inner_text()
             if predicate(text):
                 return text
@@ -223,3 +232,90 @@ def screenshot(page, name: str) -> Path:
 
 def notebook_json(path: str | Path) -> dict:
     return json.loads(Path(ROOT / path).read_text(encoding="utf-8"))
+
+
+# --- the rendered page: layouts at the two screen sizes, bounding boxes, timings ------------------------
+#: the screen sizes the layout must work at, with JupyterLab's file browser open
+VIEWPORTS = ((1280, 800), (1440, 900))
+TIMINGS = ARTIFACTS / "timings.txt"
+
+
+def open_file_browser(page) -> dict:
+    """Open JupyterLab's file browser in the left sidebar (as a user works); return its bounding box."""
+    page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
+    page.wait_for_function("() => { const e = document.querySelector('.jp-FileBrowser');"
+                           " return e && e.getBoundingClientRect().width > 150; }")
+    return bbox(page, ".jp-FileBrowser")
+
+
+_BBOX_JS = """(els) => els.map(e => { const b = e.getBoundingClientRect();
+  return {x: b.left, y: b.top, right: b.right, bottom: b.bottom, width: b.width, height: b.height,
+          text: (e.textContent || '').trim()}; })"""
+
+
+def bboxes(page, selector: str) -> list[dict]:
+    """Bounding boxes (viewport coordinates, with the element's text) of every element matching ``selector``."""
+    return page.eval_on_selector_all(selector, _BBOX_JS)
+
+
+def bbox(page, selector: str) -> dict:
+    boxes = bboxes(page, selector)
+    assert boxes, f"nothing on the page matches {selector!r}"
+    return boxes[0]
+
+
+def overlap(a: dict, b: dict, tol: float = 0.5) -> bool:
+    """Do two boxes intersect (by more than ``tol`` pixels)?"""
+    return (min(a["right"], b["right"]) - max(a["x"], b["x"]) > tol
+            and min(a["bottom"], b["bottom"]) - max(a["y"], b["y"]) > tol)
+
+
+def horizontal_scrollers(page, selector: str) -> list[str]:
+    """The elements around ``selector`` (itself and its ancestors) that scroll sideways: their class names.
+
+    An empty list means everything in it is reachable without a horizontal scrollbar.
+    """
+    return page.eval_on_selector(selector, """(e) => { const out = [];
+      for (let n = e; n && n !== document.body; n = n.parentElement) {
+        const st = getComputedStyle(n);
+        if (n.scrollWidth > n.clientWidth + 1 && !['hidden', 'clip', 'visible'].includes(st.overflowX))
+          out.push(n.className || n.tagName);
+      }
+      return out; }""")
+
+
+def visible_right_edge(page, selector: str = ".jp-NotebookPanel") -> float:
+    """The right edge of what the user sees of the notebook (the panel, within the window)."""
+    return min(bbox(page, selector)["right"], page.viewport_size["width"])
+
+
+def timed_update(page, action, js_predicate: str, *, timeout_ms: int = 60_000) -> float:
+    """Seconds from ``action()`` (a widget change) until ``js_predicate`` holds on the page."""
+    t0 = time.perf_counter()
+    action()
+    page.wait_for_function(js_predicate, timeout=timeout_ms, polling=50)
+    return time.perf_counter() - t0
+
+
+def record_timing(test: str, what: str, seconds: float) -> None:
+    """Print an interaction timing and keep it in tests/_artifacts/timings.txt (never asserted)."""
+    line = f"{test}\t{what}\t{seconds:.3f} s"
+    print("TIMING", line)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(TIMINGS, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def plot_title(page, container: str) -> str:
+    """The title of the first visible plotly figure inside ``container``."""
+    return page.evaluate(f"""() => {{ const p = [...document.querySelectorAll('{container} .js-plotly-plot')]
+      .find(p => p.offsetParent !== null); return p ? (p.querySelector('.gtitle')?.textContent || '') : ''; }}""")
+
+
+def overflowing(page, container: str, limit: int = 8) -> list[str]:
+    """Descendants of ``container`` reaching past its right edge (for a failing assertion's message)."""
+    return page.eval_on_selector(container, f"""(c) => {{ const r = c.getBoundingClientRect().right; const out = [];
+      for (const e of c.querySelectorAll('*')) {{ const b = e.getBoundingClientRect();
+        if (b.right > r + 1 && b.width > 0) out.push(e.tagName + '.' + String(e.className.baseVal ?? e.className)
+          .slice(0, 60) + ' ' + Math.round(b.left) + '-' + Math.round(b.right)); }}
+      return out.slice(0, {limit}); }}""")

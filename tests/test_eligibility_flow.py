@@ -234,8 +234,11 @@ def test_consort_post_enrollment_box_aall1732():
         {"subject_id": "b1", "site_id": "COG001", "randomization_date": "2024-02-01", "arm": "CHEMO"}])
     st = tk.Study(protocol=tk.get_protocol("aall1732"), screening=screening_frame(rows), randomization=rnd)
     flow = tk.consort(st)
-    assert flow.n("off_protocol_post_enrollment", arm="CHEMO+InO", reason="A_IN01_MPAL_CONFIRMATION") == 1
+    mpal = "A_IN01_MPAL_CONFIRMATION: MPAL centrally confirmed within 7 business days"
+    assert flow.n("off_protocol_post_enrollment", arm="CHEMO+InO", reason=mpal) == 1
     assert flow.n("off_protocol_post_enrollment", arm="CHEMO") == 0
+    # no disposition says so: the rules take the subject off protocol, and the notes name the conflict
+    assert any("records no discontinuation" in note for note in flow.notes)
     assert flow.n("not_received", arm="CHEMO", reason="treatment status not recorded") == 1
     assert any("no disposition record" in note for note in flow.notes)
 
@@ -284,3 +287,123 @@ def test_site_reasons_naming_several_criteria_or_free_text():
                   reason="B_EX04_PH_POSITIVE: Philadelphia-positive; B_IN02_BLASTS: Marrow blasts >= 5 % (>= M2)") == 1
     assert flow.n("excluded", group="Screen failure, criterion not identified",
                   reason="as recorded: investigator judgement") == 1
+
+
+# --- reconciliation: every subject in exactly one box, every funnel row adds up --------------------
+def _follow_up_events(study, res) -> pd.DataFrame:
+    """Per randomized subject, from the tables and the rules directly (not from the flow): lost to
+    follow-up, discontinued, or failing a post-enrollment criterion."""
+    rnd = study.randomization[["subject_id", "arm"]].astype({"subject_id": str})
+    d = study.disposition.assign(subject_id=study.disposition["subject_id"].astype(str)).set_index("subject_id")
+    post = [j for j, c in enumerate(res.criteria) if c.stage != "screening"]
+    fails = pd.Series((res.pass_codes[:, post] == 0).any(axis=1) if post else False,
+                      index=pd.Index(res.subject_ids).astype(str))
+    ev = rnd.assign(lost=rnd["subject_id"].map(d["lost_to_follow_up"]).fillna(False).astype(bool),
+                    disc=rnd["subject_id"].map(d["discontinued"]).fillna(False).astype(bool),
+                    post=rnd["subject_id"].map(fails).fillna(False).astype(bool))
+    return ev
+
+
+def _assert_every_subject_in_one_box(study, flow, res):
+    subj = flow.subjects
+    assert subj["subject_id"].is_unique and len(subj) == flow.n("assessed")
+    out = subj[~subj["randomized"].astype(bool)]
+    got = out.groupby(["excluded_group", "excluded_reason"]).size()
+    for (g, r), k in got.items():
+        assert flow.n("excluded", group=g, reason=r) == k, (g, r)
+    assert got.sum() == flow.n("excluded")
+    ev = _follow_up_events(study, res)
+    for a in flow.arms:
+        ea = ev[ev["arm"] == a]
+        boxes = ("lost_to_follow_up", "discontinued", "off_protocol_post_enrollment")
+        # the follow-up boxes hold each subject with an event once: their sum is the number of subjects
+        assert sum(flow.n(b, arm=a) for b in boxes) == int((ea["lost"] | ea["disc"] | ea["post"]).sum()), a
+        sa = subj[subj["arm"] == a]
+        for b in boxes:
+            assert flow.n(b, arm=a) == int((sa["follow_up"] == b).sum()), (a, b)
+        assert flow.n("received", arm=a) + flow.n("not_received", arm=a) == flow.n("allocated", arm=a)
+        assert flow.n("analysed", arm=a) + flow.n("excluded_from_analysis", arm=a) == flow.n("allocated", arm=a)
+
+
+def _assert_funnel_rows_add_up(fun):
+    s = fun.summary
+    assert s["entering"].iloc[0] == fun.totals["screened"]
+    assert (s["remaining"] == s["entering"] - s["excluded"]).all()
+    # every step, post-enrollment ones included, enters exactly what the step before left
+    assert s["entering"].iloc[1:].tolist() == s["remaining"].iloc[:-1].tolist()
+    scr = s[s["stage"] == "screening"]
+    assert scr["remaining_all_known"].iloc[-1] == fun.totals["eligible"]
+    assert scr["remaining"].iloc[-1] == fun.totals["eligible"] + fun.totals["undetermined"]
+    post = s[s["stage"] != "screening"]
+    assert post["excluded"].sum() == fun.totals.get("off_protocol_after_enrollment", 0)
+
+
+@pytest.mark.parametrize("fixture", ["demo_b1931036", "demo_aall1732"])
+@pytest.mark.parametrize("what_if", [{}, {"disabled": ("B_IN02_HR_TIMING",)}, {"thresholds": {"age_max_years": 30}}])
+def test_every_subject_in_one_box_and_every_funnel_row_adds_up(fixture, what_if, request):
+    study = request.getfixturevalue(fixture)
+    if "disabled" in what_if and fixture == "demo_aall1732":
+        what_if = {"disabled": ("A_EX01_DOWN_SYNDROME",)}
+    res = tk.evaluate_eligibility(study, **what_if)
+    _assert_funnel_rows_add_up(tk.funnel(res))
+    _assert_every_subject_in_one_box(study, tk.consort(study, eligibility=res), res)
+
+
+def test_aall1732_mpal_off_protocol_once_and_funnel_continues(demo_aall1732):
+    """The two MPAL patients whom the site took off protocol (discontinued, 'off protocol: MPAL …') and the
+    rules fail after enrollment are counted once, under 'Off protocol after enrollment'; the funnel's MPAL
+    step enters the 268 the last screening step left (247 eligible + 21 undetermined), not 247."""
+    flow = tk.consort(demo_aall1732)
+    off = flow.subjects.query("follow_up == 'off_protocol_post_enrollment'")
+    assert sorted(off["subject_id"]) == ["COG024-0004", "COG031-0007"]
+    assert off["discontinued_reason"].str.startswith("off protocol: MPAL").all()  # the site's record is kept
+    assert not flow.summary["reason"].fillna("").str.startswith("off protocol: MPAL").any()
+    fun = tk.funnel(demo_aall1732)
+    mpal = fun.summary.set_index("criterion_id").loc["A_IN01_MPAL_CONFIRMATION"]
+    assert (mpal["entering"], mpal["excluded"], mpal["remaining"]) == (268, 2, 266)
+    assert fun.totals == {"screened": 400, "eligible": 247, "not_eligible": 132, "undetermined": 21,
+                          "off_protocol_after_enrollment": 2}
+
+
+def test_consort_of_a_what_if_never_lists_a_switched_off_criterion(demo_b1931036):
+    res = tk.evaluate_eligibility(demo_b1931036, disabled=["B_IN02_BLASTS"], thresholds={"bilirubin_max_x_uln": 3})
+    flow = tk.consort(demo_b1931036, eligibility=res)
+    reasons = flow.summary["reason"].dropna()
+    assert not reasons.str.startswith("B_IN02_BLASTS").any()
+    site = reasons[reasons.str.contains("B_IN02_BLASTS")]
+    # the site's own record naming it is kept, said to be switched off, under "Other reasons"
+    assert len(site) and site.str.endswith("switched off in this what-if").all()
+    assert (flow.summary.loc[site.index, "group"] == "Other reasons").all()
+    assert flow.disabled == ("B_IN02_BLASTS",) and flow.changed == {"bilirubin_max_x_uln": 1.5}
+    assert flow.params["bilirubin_max_x_uln"] == 3 and flow.what_if
+    assert not tk.consort(demo_b1931036).what_if
+
+
+def test_funnel_problems_name_the_broken_row():
+    from trialkit.eligibility.funnel import funnel_problems
+
+    rows = [{**A_BASE, "subject_id": "m1", "diagnosis": "MPAL", "mpal_confirmation_date": "2024-01-11"},
+            {**A_BASE, "subject_id": "b1"}]
+    f = tk.funnel(screening_frame(rows), protocol="aall1732")
+    assert funnel_problems(f.summary, f.totals) == []
+    s = f.summary.copy()
+    s.loc[s.index[-1], "entering"] = 1  # the post-enrollment step entering fewer than the step before left
+    s.loc[s.index[-1], "remaining"] = 0
+    problems = funnel_problems(s, f.totals)
+    assert any(p.startswith(f"step {len(s)} enters 1 but the step before left 2") for p in problems)
+    with pytest.raises(ReconciliationError, match="enters 1 but the step before left 2"):
+        dataclasses.replace(f, summary=s).check()
+    t = {**f.totals, "off_protocol_after_enrollment": 0}
+    assert any("post-enrollment steps exclude 1" in p for p in funnel_problems(f.summary, t))
+
+
+def test_consort_check_catches_a_subject_in_two_follow_up_boxes(demo_aall1732):
+    flow = tk.consort(demo_aall1732)
+    b = flow.summary.copy()
+    tot = (b["box"] == "discontinued") & (b["arm"] == "CHEMO") & b["reason"].isna()
+    b.loc[tot, "n"] = flow.n("allocated", arm="CHEMO")  # every subject discontinued, and some off protocol too
+    extra = pd.DataFrame({"box": ["discontinued"], "arm": ["CHEMO"], "group": [NA], "reason": ["added"],
+                          "n": [int(b.loc[tot, "n"].iloc[0]) - 3]}).astype(b.dtypes.to_dict())
+    b = pd.concat([b, extra], ignore_index=True)
+    with pytest.raises(ReconciliationError, match="counted in more than one follow-up box"):
+        dataclasses.replace(flow, summary=b).check()

@@ -85,9 +85,27 @@ def test_forest_rows_labels_and_reference_line():
     np.testing.assert_allclose(arr(tr["error_x"]["array"]), [0.75, 5.6, np.nan])
     lay = d["layout"]
     assert lay["xaxis"]["type"] == "log"
-    assert lay["yaxis"]["ticktext"] == ["All subjects (8, 5 ev)", "sex: F (4, 2 ev)", "sex: M (4, 3 ev)"]
-    assert [a["text"] for a in lay["annotations"]] == ["0.50 (0.20–1.25)", "0.80 (0.10–6.40)   p-int 0.420", "NE"]
+    # a row that cannot be estimated is listed as such, with its reason, not drawn as an empty row
+    assert lay["yaxis"]["ticktext"] == ["All subjects (8, 5 ev)", "sex: F (4, 2 ev)", "sex: M (4, 3 ev) — NE"]
+    assert [a["text"] for a in lay["annotations"]] == ["0.50 (0.20–1.25)", "0.80 (0.10–6.40)   p-int 0.420",
+                                                       "not estimable"]
     assert lay["shapes"][0]["x0"] == 1
+    # readable log ticks over the intervals' range (0.1 to 6.4)
+    assert lay["xaxis"]["tickvals"] == [0.1, 0.2, 0.5, 1, 2, 5] and lay["xaxis"]["ticktext"][0] == "0.1"
+
+
+def test_forest_rows_once_with_protocol_labels_and_reasons():
+    table = pd.DataFrame({
+        "subgroup": ["All", "age_band", "age_band", "age_band"], "level": ["All", "1 to <10 years", "1 to <10 years",
+                                                                         "18 to <25 years"],
+        "comparison": ["B vs A"] * 4, "n": [8, 5, 5, 3], "events": [5, 3, 3, 0], "hr": [0.5, 0.8, 0.8, np.nan],
+        "lower": [0.2, 0.3, 0.3, np.nan], "upper": [1.25, 2.0, 2.0, np.nan], "p_interaction": [np.nan] * 4,
+        "note": ["", "", "", "not estimable (no events or a single arm); 3 subject(s)"]})
+    d = plot_forest(table, labels={"age_band": "Age band"}).to_dict()
+    assert d["layout"]["yaxis"]["ticktext"] == ["All subjects (8, 5 ev)", "Age band: 1 to <10 years (5, 3 ev)",
+                                                "Age band: 18 to <25 years (3, 0 ev) — NE"]
+    assert d["layout"]["annotations"][-1]["text"] == "not estimable (no events or a single arm)"
+    assert len(d["data"][0]["y"]) == 3  # the duplicated row is drawn once
 
 
 def test_forest_from_cox_subgroups_two_comparisons():

@@ -86,3 +86,57 @@ def test_a_part_that_cannot_be_computed_is_reported_not_raised(study):
 def test_explorer_needs_a_time_to_event_endpoint(study):
     with pytest.raises(TrialkitError, match="no time-to-event endpoint"):
         outcomes_explorer(study.replace(outcomes=study.outcomes.iloc[0:0]))
+
+
+def test_study_dropdown_like_the_other_explorers(demo_b1931036, demo_aall1732, capsys):
+    ex = outcomes_explorer({"b1931036": demo_b1931036, "aall1732": demo_aall1732})
+    assert ex.controls["study"].options == ("b1931036", "aall1732") and ex.study is demo_b1931036
+    ex.controls["study"].value = "aall1732"
+    assert ex.study is demo_aall1732 and ex.view.km.groups == ("CHEMO", "CHEMO+InO")
+    assert "diagnosis" in ex.controls["strata"].options
+    assert ex.controls["subgroup"].value == ALL and "aall1732 · EFS" in ex.outputs["status"].value
+    # subgroups read as the protocol's labels; the values stay "column = level"
+    labels = dict(ex.controls["subgroup"].options)
+    assert labels["Age band: 18 to <25 years"] == "age_band = 18 to <25 years"
+    assert outcomes_explorer([demo_aall1732]).controls["study"].value == "aall1732"
+    capsys.readouterr()
+
+
+def test_each_subgroup_row_once_and_age_bands_from_the_protocol(demo_b1931036, demo_aall1732):
+    # B1931036's age stratum is its age band (1 to <10, 10 to <18 years): one of them, not both
+    opts = explorer_options(demo_b1931036)["subgroup"]
+    assert not any(o.startswith("age_band = ") for o in opts) and "age_group = 1 to <10 years" in opts
+    # AALL1732 (ages 1-24): three bands from the protocol, none "<18" open-ended
+    a = [o for o in explorer_options(demo_aall1732)["subgroup"] if o.startswith("age_band = ")]
+    assert a == ["age_band = 1 to <10 years", "age_band = 10 to <18 years", "age_band = 18 to <25 years"]
+
+
+def test_switching_the_ci_transform_recomputes_the_km_curve_only(demo_b1931036, monkeypatch, capsys):
+    import trialkit.widgets.outcomes as wo
+
+    ex = outcomes_explorer(demo_b1931036)
+    calls = []
+    for name in ("km", "logrank", "cox", "response_rates", "cox_subgroups"):
+        real = getattr(wo, name)
+        monkeypatch.setattr(wo, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    ex.controls["conf_type"].value = "log"
+    assert calls == ["km"]
+    assert ex.view.forest is not None  # the forest still shows (from the cache)
+    ex.controls["conf_type"].value = "log-log"  # seen before: nothing recomputed
+    assert calls == ["km"]
+    capsys.readouterr()
+
+
+def test_export_this_view(demo_b1931036, tmp_path, capsys):
+    import pandas as pd
+
+    from trialkit.widgets.outcomes import on_export
+
+    ex = outcomes_explorer(demo_b1931036, export_dir=str(tmp_path))
+    ex.controls["subgroup"].value = "sex = F"
+    csv, page = on_export(ex)
+    assert csv.name == "b1931036_EFS_randomized_sex-F_log-log.csv" and page.suffix == ".html"
+    assert pd.read_csv(csv)["n"].sum() == ex.view.km.summary["n"].sum()
+    ex.export_dir = str(tmp_path / "missing")
+    assert on_export(ex) == [] and "does not exist" in ex.outputs["export_status"].value
+    capsys.readouterr()

@@ -59,12 +59,21 @@ def test_allocation_by_site_one_trace_per_arm_sites_in_order():
 def test_smd_plot_marks_band_and_limits():
     df = pd.DataFrame({"arm": ["A"] * 3 + ["B"] * 3, "x": [1, 2, 3, 2, 3, 4.0], "c": list("abaabb")})
     bt = tk.balance_table(df, covariates=["x", "c"], reference="A")
-    fig = plot_smd(bt)
+    fig = plot_smd(bt, labels={"x": "X (units)"})
     smd = _meta(fig, "smd")[0]
-    assert list(smd["y"]) == ["c", "x"]
+    assert list(smd["y"]) == [0, 1] and list(fig.layout.yaxis.ticktext) == ["c", "X (units)"]
+    assert list(smd["customdata"]) == ["c", "x"]  # the column name stays in the hover text
     assert smd["x"][1] == pytest.approx(1.0)  # (3 - 2) / sqrt((1 + 1)/2)
-    assert _meta(fig, "chance_band")[0]["x"][0] == pytest.approx(np.sqrt(1 / 3 + 1 / 3))
+    band = _meta(fig, "chance_band")[0]
+    assert band["x"][0] == pytest.approx(np.sqrt(1 / 3 + 1 / 3))
+    # what the legend names is drawn over every row: the chance scale and the 0.1 convention, full height
+    assert list(band["y"]) == [-0.5, 1.5] and list(_meta(fig, "convention")[0]["y"]) == [-0.5, 1.5]
+    assert list(fig.layout.yaxis.range) == [-0.5, 1.5]
+    assert "not a chance limit" in _meta(fig, "convention")[0]["name"]
     assert _meta(fig, "limit")[0]["x"][1] == pytest.approx(1.959964 * np.sqrt(2 / 3), rel=1e-5)
+    # the legend sits above the plot (container coordinates), never over the x tick labels
+    assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "top"
+    assert fig.layout.legend.y > 0.5 and fig.layout.xaxis.tickformat == ".2f"
 
 
 def test_design_simulation_plot_boxes_from_quantiles():

@@ -54,3 +54,30 @@ def test_render_rejects_unknown_suffix_and_objects(tmp_path):
         render_table(pd.DataFrame({"a": [1]}), tmp_path / "t.docx")
     with pytest.raises(TrialkitError, match="cannot render a list"):
         render_table([1, 2], tmp_path / "t.html")
+
+
+def test_a_single_patient_sd_reads_as_a_dash_never_nan(tmp_path):
+    # arm B has one patient: its SD is not estimable (ddof=1), shown "–" in every format
+    bt = tk.balance_table(pd.DataFrame({"arm": ["A", "A", "B"], "x": [1.0, 3.0, 2.0]}), covariates=["x"],
+                          reference="A")
+    html = bt._repr_html_()
+    assert "(nan)" not in html and "nan" not in html.lower().replace("nan;", "")
+    assert ">2.0 (–)</td>" in html
+    assert "2.0 (–)" in render_table(bt, tmp_path / "t.csv").read_text(encoding="utf-8")
+    back = pd.read_excel(render_table(bt, tmp_path / "t.xlsx"), header=2, dtype=str)
+    assert "2.0 (–)" in back.to_numpy().ravel().tolist()
+    assert "2.0 (–)" in frame_latex(bt.display_frame())
+
+
+def test_counts_are_integers_estimates_have_their_precision():
+    from trialkit.tables import format_count, format_estimate, format_mean_sd
+
+    assert format_estimate(np.nan) == "–" and format_estimate(0.12345, 3) == "0.123"
+    assert format_count(1234.0) == "1,234" and format_count(np.nan) == ""
+    assert format_mean_sd(12.34, np.nan, 1) == "12.3 (–)" and format_mean_sd(np.nan, np.nan) == ""
+    assert format_mean_sd(12.34, 4.56, 1) == "12.3 (4.6)"
+    # a count column stored as float (one count missing) still shows integers; an HR of 1 keeps its decimals
+    df = pd.DataFrame({"n": [3.0, np.nan, 12000.0], "events": [1.0, 2.0, 0.0], "hr": [1.0, 0.5, np.nan]})
+    h = frame_html(df, digits=2)
+    assert '>3</td>' in h and '>12,000</td>' in h and '>1</td>' in h and '>1.00</td>' in h
+    assert "3.00" not in h

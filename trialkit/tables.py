@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from os import PathLike
 from pathlib import Path
 
@@ -24,9 +25,19 @@ import pandas as pd
 
 from .errors import TrialkitError
 
-__all__ = ["format_value", "frame_html", "frame_latex", "render_table", "result_html", "FORMATS"]
+__all__ = ["format_value", "format_estimate", "format_count", "format_mean_sd", "frame_html", "frame_latex",
+           "render_table", "result_html", "FORMATS", "NOT_ESTIMABLE"]
 
 FORMATS = (".html", ".xlsx", ".tex", ".csv")
+
+#: what a table shows for a statistic that cannot be computed (the SD of one patient, a ratio of zero)
+NOT_ESTIMABLE = "–"
+#: column names that hold counts: shown as integers even when stored as floats (a missing count makes pandas
+#: store the column as float)
+COUNT_COLUMNS = frozenset({"n", "N", "events", "count", "missing", "screened", "failed", "undetermined", "excluded",
+                           "entering", "remaining", "remaining_all_known", "unknown", "n_risk", "n_events",
+                           "n_censored", "censored", "at_risk", "randomized", "eligible"})
+_NAN_TOKEN = re.compile(r"(?<![A-Za-z])(nan|NaN)(?![A-Za-z])")
 
 _CSS = ("<style>.tk-result{font-family:system-ui,sans-serif;margin:4px 0}"
         ".tk-result .tk-title{font-weight:600;margin:2px 0 6px}"
@@ -59,8 +70,51 @@ def format_value(v, digits: int = 2) -> str:
     return str(v)
 
 
+def format_estimate(v, digits: int = 2) -> str:
+    """An estimate to ``digits`` decimals; ``"–"`` when it cannot be computed (NaN), never ``"nan"``."""
+    if v is None or v is pd.NA:
+        return NOT_ESTIMABLE
+    x = float(v)
+    return NOT_ESTIMABLE if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def format_count(v) -> str:
+    """A count as an integer with thousands separators (``"1,234"``); empty when missing."""
+    if v is None or v is pd.NA or (isinstance(v, float | np.floating) and math.isnan(v)):
+        return ""
+    return f"{int(round(float(v))):,}"
+
+
+def format_mean_sd(mean, sd, digits: int = 1) -> str:
+    """``"12.3 (4.5)"``; the SD of a single patient is ``"12.3 (–)"``; no patient gives ``""``."""
+    if mean is None or mean is pd.NA or math.isnan(float(mean)):
+        return ""
+    return f"{float(mean):.{digits}f} ({format_estimate(sd, digits)})"
+
+
+def clean_text(v):
+    """A text cell with any formatted ``nan`` (e.g. ``"12.3 (nan)"``) shown as ``"–"``."""
+    return _NAN_TOKEN.sub(NOT_ESTIMABLE, v) if isinstance(v, str) else v
+
+
+def _is_count_column(name, col: pd.Series) -> bool:
+    if not pd.api.types.is_float_dtype(col) or not (str(name) in COUNT_COLUMNS or str(name).startswith("n_")):
+        return False
+    x = col.dropna().to_numpy(dtype=float)
+    return bool(len(x)) and bool(np.all(np.equal(np.mod(x, 1), 0)))
+
+
+def _format_column(name, col: pd.Series, digits: int) -> pd.Series:
+    if _is_count_column(name, col):
+        return col.map(format_count)
+    return col.map(lambda v: clean_text(format_value(v, digits)))
+
+
 def _formatted(df: pd.DataFrame, digits: int) -> pd.DataFrame:
-    return df.apply(lambda col: col.map(lambda v: format_value(v, digits))).astype(str)
+    out = pd.DataFrame({i: _format_column(c, df.iloc[:, i], digits) for i, c in enumerate(df.columns)},
+                       index=df.index)
+    out.columns = df.columns
+    return out.astype(str)
 
 
 def _styler_html(df: pd.DataFrame, *, caption: str, digits: int, head_rows=None, flags=None) -> str:
@@ -142,6 +196,16 @@ def frame_latex(df: pd.DataFrame, *, caption: str = "", digits: int = 2, label: 
     return sty.to_latex(**kw)
 
 
+def _clean_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns with formatted ``nan`` shown as ``"–"``; numbers untouched (a spreadsheet keeps them)."""
+    out = df.copy()
+    for j in range(out.shape[1]):
+        col = out.iloc[:, j]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            out.iloc[:, j] = col.map(clean_text)
+    return out
+
+
 def _parts(result) -> tuple[pd.DataFrame, str]:
     if isinstance(result, pd.DataFrame):
         return result, ""
@@ -175,9 +239,9 @@ def render_table(result, path: str | PathLike, *, caption: str | None = None, di
     elif suffix == ".csv":
         from .io.export import write_table
 
-        write_table(df, path)
+        write_table(_clean_frame(df), path)
     else:
         from .io.export import write_table
 
-        write_table(df, path, sheet="table", caption=cap)
+        write_table(_clean_frame(df), path, sheet="table", caption=cap)
     return path

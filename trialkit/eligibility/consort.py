@@ -54,14 +54,19 @@ class ConsortResult(Result):
         ``arm`` is empty before allocation.
     subjects : pandas.DataFrame (property, built on demand from ``subject_columns``)
         One row per screened subject: ``subject_id, randomized, arm, excluded_group,
-        excluded_reason, received, not_received_reason, lost_to_follow_up, discontinued_reason,
-        analysed`` — the leaf each subject was counted in.
+        excluded_reason, received, not_received_reason, lost_to_follow_up, follow_up,
+        off_protocol_reason, discontinued_reason, analysed`` — the leaf each subject was counted in
+        (``follow_up``: ``off_protocol_post_enrollment``, ``lost_to_follow_up``, ``discontinued`` or
+        empty; ``discontinued_reason`` is the site's record).
     arms : tuple of str
         Arm codes in protocol (dose) order.
     arm_labels : dict
     ratio : dict
     notes : tuple of str
         What the flow could not know (e.g. "52 screen failures have no recorded reason").
+    params, changed, disabled
+        The thresholds in force, the ones a what-if moved (``{parameter: protocol value}``) and the
+        criteria it switched off (empty for the protocol as written or site-recorded reasons).
     """
 
     summary: pd.DataFrame
@@ -71,13 +76,22 @@ class ConsortResult(Result):
     ratio: dict = field(default_factory=dict)
     protocol_id: str | None = None
     notes: tuple[str, ...] = ()
+    params: dict = field(default_factory=dict)
+    changed: dict = field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
 
     analysis: ClassVar[str] = "consort"
     part_keys: ClassVar[dict] = {"summary": ("box", "arm", "group", "reason")}
 
     def settings(self) -> dict:
         return {"protocol": self.protocol_id, "arms": self.arms,
-                "ratio": ", ".join(f"{k}: {v}" for k, v in self.ratio.items())}
+                "ratio": ", ".join(f"{k}: {v}" for k, v in self.ratio.items()), "disabled": self.disabled,
+                **{f"threshold {k}": v for k, v in self.params.items()}}
+
+    @property
+    def what_if(self) -> bool:
+        """True when the flow's exclusion reasons come from rules with criteria off or thresholds moved."""
+        return bool(self.disabled or self.changed)
 
     def title(self) -> str:
         k = self.n
@@ -140,7 +154,7 @@ def _box_index(recs) -> tuple[dict, dict, dict]:
     return totals, groups, reasons
 
 
-def _check_arm(a: str, na: int, tot, reasons: dict) -> list[str]:
+def _check_arm(a: str, na: int, tot, reasons: dict, present: set) -> list[str]:
     """The sums within one arm: received + not received, analysed + excluded, reasons of each box."""
     problems = []
     rec, notrec = tot("received", a), tot("not_received", a)
@@ -149,13 +163,18 @@ def _check_arm(a: str, na: int, tot, reasons: dict) -> list[str]:
     an, exa = tot("analysed", a), tot("excluded_from_analysis", a)
     if an + exa != na:
         problems.append(f"{a}: allocated ({na}) != analysed ({an}) + excluded from analysis ({exa})")
-    for box in ("not_received", "lost_to_follow_up", "discontinued", "excluded_from_analysis"):
+    for box in ("not_received", "lost_to_follow_up", "discontinued", "off_protocol_post_enrollment",
+                "excluded_from_analysis"):
+        if box == "off_protocol_post_enrollment" and (box, a) not in present:
+            continue  # a protocol without post-enrollment criteria has no such box
         t = tot(box, a)
         r = sum(n for _, n in reasons.get((box, a), []))
         if t and r != t:
             problems.append(f"{a}: {box} ({t}) != sum of its reasons ({int(r)})")
-    if tot("lost_to_follow_up", a) + tot("discontinued", a) > na:
-        problems.append(f"{a}: lost to follow-up + discontinued exceed allocated ({na})")
+    off = tot("off_protocol_post_enrollment", a) if ("off_protocol_post_enrollment", a) in present else 0
+    if tot("lost_to_follow_up", a) + tot("discontinued", a) + off > na:
+        problems.append(f"{a}: lost to follow-up + discontinued + off protocol exceed allocated ({na}); "
+                        "a subject is counted in more than one follow-up box")
     return problems
 
 
@@ -190,7 +209,7 @@ def check_boxes(b: pd.DataFrame, arms) -> list[str]:
     if sum(alloc) != randomized:
         problems.append(f"randomized ({randomized}) != sum allocated per arm ({sum(alloc)})")
     for a, na in zip(arms, alloc):
-        problems += _check_arm(a, na, tot, reasons)
+        problems += _check_arm(a, na, tot, reasons, set(totals))
     return problems
 
 
@@ -220,6 +239,9 @@ class FlowInputs:
     site_reason_values: np.ndarray  # distinct recorded reasons
     site_value_group: np.ndarray  # int8 per distinct reason: group index it maps to (-1: not a criterion id)
     site_value_label: np.ndarray  # per distinct reason: "ID: label" when it is a criterion id
+    site_value_ids: tuple  # per distinct reason: the criterion ids it names
+    site_value_group_of: dict  # criterion id -> its exclusion group index
+    site_value_label_of: dict  # criterion id -> "ID: label"
     received: np.ndarray
     not_received_reason: np.ndarray
     lost: np.ndarray
@@ -317,18 +339,23 @@ def flow_inputs(data) -> FlowInputs:
     sr_values = np.asarray(sr_values, dtype=object)
     value_group = np.full(len(sr_values), -1, dtype=np.int8)
     value_label = np.full(len(sr_values), None, dtype=object)
+    group_of = {i: np.int8(EXCLUSION_GROUPS.index(
+        MEETING_EXCLUSION if str(c.get("category", c.get("kind", ""))).startswith("excl") else NOT_MEETING_INCLUSION))
+        for i, c in crit_by_id.items()}
+    label_of = {i: _crit_reason(i, _short_label(c)) for i, c in crit_by_id.items()}
+    value_ids = []
     for k, v in enumerate(sr_values):
         # a recorded reason naming criterion ids ("B_IN02_BLASTS", or "INCL01; EXCL09" from CDISC IE) is
         # filed under the first named criterion's group; free text stays as recorded
-        ids = [t for t in (x.strip() for x in re.split(r"[;,]", str(v))) if t in crit_by_id]
+        ids = tuple(t for t in (x.strip() for x in re.split(r"[;,]", str(v))) if t in crit_by_id)
+        value_ids.append(ids)
         if ids:
-            c = crit_by_id[ids[0]]
-            excl = str(c.get("category", c.get("kind", ""))).startswith("excl")
-            value_group[k] = EXCLUSION_GROUPS.index(MEETING_EXCLUSION if excl else NOT_MEETING_INCLUSION)
-            value_label[k] = "; ".join(_crit_reason(i, _short_label(crit_by_id[i])) for i in ids)
+            value_group[k] = group_of[ids[0]]
+            value_label[k] = "; ".join(label_of[i] for i in ids)
     return FlowInputs(
         site_reason_code=sr_code.astype(np.int32), site_reason_values=sr_values, site_value_group=value_group,
-        site_value_label=value_label,
+        site_value_label=value_label, site_value_ids=tuple(value_ids), site_value_group_of=group_of,
+        site_value_label_of=label_of,
         subject_id=sid.to_numpy(dtype=object), randomized=randomized, arm=arm,
         outcome_code=np.select([o == v for v in _OUTCOME_CODES], list(range(1, len(_OUTCOME_CODES) + 1)),
                                0).astype(np.int8),
@@ -343,6 +370,11 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
             rows: np.ndarray | None = None, inputs: FlowInputs | None = None) -> ConsortResult:
     """Build the CONSORT participant flow of a study.
 
+    Every screened subject is counted in exactly one leaf of each level: one exclusion reason or
+    randomized; one arm; received or not (with a reason); at follow-up one of off protocol after
+    enrollment (a post-enrollment criterion of the rules fails), lost to follow-up, discontinued
+    (with the site's reason), or none of these; analysed or excluded from analysis.
+
     Parameters
     ----------
     data : Study
@@ -350,7 +382,9 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         a trial still screening).
     eligibility : EligibilityResult, optional
         A precomputed evaluation of the screening rows in the flow (else evaluated here when the
-        protocol's criteria are executable).
+        protocol's criteria are executable). A what-if evaluation (criteria switched off, thresholds
+        moved) makes a what-if flow: a site-recorded reason that names only switched-off criteria
+        is listed as such, never under the criterion.
     reasons : {"auto", "rules", "site"}
         Where criterion-level exclusion reasons come from. ``"rules"``: the protocol's rules (first
         excluding criterion); ``"site"``: only the site's recorded reason; ``"auto"``: rules when the
@@ -380,24 +414,16 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     >>> flow = tk.consort(tk.load_study("data/demo/b1931036"))
     >>> flow.n("allocated", arm="InO")
     61
+    >>> flow.n("randomized") == flow.n("allocated", arm="ALLR3") + flow.n("allocated", arm="InO")
+    True
     """
-    from .evaluate import evaluate_eligibility
-
     if reasons not in ("auto", "rules", "site"):
         raise ProtocolError(f"reasons={reasons!r}; use 'auto', 'rules' or 'site'.")
     fi = inputs if inputs is not None else flow_inputs(data)
     sel = np.ones(len(fi.subject_id), bool) if rows is None else np.asarray(rows, dtype=bool)
     if len(sel) != len(fi.subject_id):
         raise ReconciliationError(f"`rows` has {len(sel)} entries, the screening table {len(fi.subject_id)}.")
-    notes: list[str] = []
-    res = eligibility
-    use_rules = reasons == "rules" or (reasons == "auto" and (fi.executable or res is not None))
-    if use_rules and res is None:
-        if not fi.executable:
-            raise ProtocolError(f"protocol {fi.protocol_id} has no executable criteria (rules); use reasons='site'.")
-        res = evaluate_eligibility(data, thresholds=thresholds, disabled=tuple(disabled or ()))
-        if rows is not None:
-            res = res.select(sel)
+    res, use_rules = _rules_result(data, fi, eligibility, reasons, thresholds, disabled, sel, rows is not None)
     n = int(sel.sum())
     if res is not None and len(res) != n:
         raise ReconciliationError(f"the eligibility result has {len(res)} rows, the flow {n} screened subjects.")
@@ -407,6 +433,49 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         return a if everyone else a[sel]
 
     randomized = take(fi.randomized)
+    verdict = _rules_verdict(res, fi, n, use_rules)
+    excl = _classify_excluded(fi, take, randomized, verdict, res, use_rules)
+    notes = excl.notes
+    no_disp = int((randomized & ~take(fi.has_disposition)).sum())
+    if no_disp:
+        notes.append(f"{no_disp} randomized subject(s) have no disposition record; their treatment "
+                     "and analysis status show as 'not recorded'.")
+    post = _post_enrollment(fi, take, randomized, res, use_rules)
+    if post.conflicts:
+        notes.append(f"{post.conflicts} subject(s) fail a post-enrollment criterion of the rules but their "
+                     "disposition records no discontinuation; they are counted as off protocol after enrollment.")
+    boxes = _box_frame(fi, n, randomized, excl, post, take)
+    params, changed = _what_if(res)
+    off = tuple(c for c in fi.criterion_order if res is not None and c not in {x.id for x in res.criteria})
+    out = ConsortResult(summary=boxes, subject_columns=_subject_columns(fi, take, randomized, excl, post),
+                        arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio, protocol_id=fi.protocol_id,
+                        notes=tuple(notes), params=params, changed=changed, disabled=off)
+    return out.check()
+
+
+def _rules_result(data, fi, eligibility, reasons, thresholds, disabled, sel, restricted):
+    """(the eligibility result the reasons come from or None, whether the rules give the reasons)."""
+    from .evaluate import evaluate_eligibility
+
+    res = eligibility
+    use_rules = reasons == "rules" or (reasons == "auto" and (fi.executable or res is not None))
+    if use_rules and res is None:
+        if not fi.executable:
+            raise ProtocolError(f"protocol {fi.protocol_id} has no executable criteria (rules); use reasons='site'.")
+        res = evaluate_eligibility(data, thresholds=thresholds, disabled=tuple(disabled or ()))
+        if restricted:
+            res = res.select(sel)
+    return res, use_rules
+
+
+@dataclass
+class _Verdict:
+    first_fail: np.ndarray  # index into res.criteria of the first failed screening criterion, -1 none
+    undetermined: np.ndarray
+    crit_order: list
+
+
+def _rules_verdict(res, fi: FlowInputs, n: int, use_rules: bool) -> _Verdict:
     crit_order = list(fi.criterion_order)
     first_fail = np.full(n, -1)
     undetermined = np.zeros(n, bool)
@@ -419,22 +488,59 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         ff = np.where(anyfail, fails.argmax(axis=1), -1)
         first_fail = np.where(ff >= 0, np.array(screen + [0])[np.maximum(ff, 0)], -1)
         undetermined = ~anyfail & (P < 0).any(axis=1)
+    return _Verdict(first_fail, undetermined, crit_order)
 
-    # Classify the subjects not randomized with integer codes: group = index into EXCLUSION_GROUPS,
-    # reason = index into a table of reason strings built below (fast on large screening tables).
-    oc = take(fi.outcome_code)
-    src = take(fi.site_reason_code)
+
+@dataclass
+class _Excluded:
+    gcode: np.ndarray  # index into EXCLUSION_GROUPS per subject, -1 randomized
+    rcode: np.ndarray  # index into table per subject, -1 randomized
+    table: np.ndarray  # reason strings
+    crit_order: list
+    notes: list
+
+
+_FIXED_REASONS = ["declined", NOT_RECORDED, "eligibility undetermined (criterion inputs missing)",
+                  "eligible, not randomized", "eligible by the rules, not randomized", "screening outcome not recorded"]
+
+
+def _site_mapping(fi: FlowInputs, res) -> tuple[np.ndarray, np.ndarray]:
+    """Group and label of each distinct site-recorded reason, given the criteria evaluated.
+
+    A reason naming criterion ids files under its first *evaluated* criterion; one naming only
+    criteria a what-if switched off goes to "Other reasons", saying so.
+    """
+    if res is None:
+        return fi.site_value_group, fi.site_value_label
+    active = {c.id for c in res.criteria}
+    group, label = fi.site_value_group.copy(), fi.site_value_label.copy()
+    for k, ids in enumerate(fi.site_value_ids):
+        if not ids or all(i in active for i in ids):
+            continue
+        on = [i for i in ids if i in active]
+        if on:
+            group[k] = fi.site_value_group_of[on[0]]
+            label[k] = "; ".join(fi.site_value_label_of[i] for i in on)
+        else:
+            group[k] = EXCLUSION_GROUPS.index(OTHER)
+            label[k] = f"site recorded {'; '.join(ids)} — switched off in this what-if"
+    return group, label
+
+
+def _classify_excluded(fi: FlowInputs, take, randomized, v: _Verdict, res, use_rules: bool) -> _Excluded:
+    """Each subject not randomized gets one group and one reason, as integer codes (fast on large tables)."""
+    n = len(randomized)
+    oc, src = take(fi.outcome_code), take(fi.site_reason_code)
     has_sr = src >= 0
     U = len(fi.site_reason_values)
-    fixed = ["declined", NOT_RECORDED, "eligibility undetermined (criterion inputs missing)",
-             "eligible, not randomized", "eligible by the rules, not randomized", "screening outcome not recorded"]
+    value_group, value_label = _site_mapping(fi, res)
     crits = list(res.criteria) if res is not None else []
-    off_crit = len(fixed)
+    off_crit = len(_FIXED_REASONS)
     off_site = off_crit + len(crits)  # the recorded text as is
     off_label = off_site + U  # "ID: label" of a recorded criterion id
     off_recorded = off_label + U  # "as recorded: <text>"
-    table = np.array(fixed + [_crit_reason(c.id, c.label) for c in crits] + list(fi.site_reason_values)
-                     + [x if x is not None else "" for x in fi.site_value_label]
+    table = np.array(_FIXED_REASONS + [_crit_reason(c.id, c.label) for c in crits] + list(fi.site_reason_values)
+                     + [x if x is not None else "" for x in value_label]
                      + [f"as recorded: {x}" for x in fi.site_reason_values], dtype=object)
     G = {g: np.int8(i) for i, g in enumerate(EXCLUSION_GROUPS)}
     gcode = np.full(n, -1, dtype=np.int8)
@@ -449,19 +555,20 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
         todo &= ~m
 
     assign(oc == 3, G[DECLINED], np.where(has_sr, off_site + src, 0))
-    if crits and (first_fail >= 0).any():
+    if crits and (v.first_fail >= 0).any():
         crit_group = np.array([G[MEETING_EXCLUSION] if c.is_exclusion else G[NOT_MEETING_INCLUSION] for c in crits]
                               + [0], dtype=np.int8)
-        ffi = np.where(first_fail >= 0, first_fail, len(crits))
-        assign(first_fail >= 0, crit_group[ffi], off_crit + ffi)
+        ffi = np.where(v.first_fail >= 0, v.first_fail, len(crits))
+        assign(v.first_fail >= 0, crit_group[ffi], off_crit + ffi)
     assign(oc == 4, G[OTHER], np.where(has_sr, off_site + src, 1))
-    if (fi.site_value_group >= 0).any():
-        vg = np.append(fi.site_value_group, np.int8(-1))[src]  # src -1 picks the appended -1
+    if (value_group >= 0).any():
+        vg = np.append(value_group, np.int8(-1))[src]  # src -1 picks the appended -1
         assign(vg >= 0, vg, off_label + src)
     assign(oc == 2, G[NOT_ELIGIBLE_UNSPECIFIED], np.where(has_sr, off_recorded + src, 1))
-    assign(undetermined, G[OTHER], 2)
+    assign(v.undetermined, G[OTHER], 2)
     assign(oc == 1, G[OTHER], 3)
     assign(np.ones(n, bool), G[OTHER], 4 if use_rules else 5)
+    notes = []
     n_norsn = int(np.count_nonzero((rcode == 1) & ~randomized))
     if n_norsn:
         notes.append(f"{n_norsn} excluded subject(s) have no recorded reason (shown as '{NOT_RECORDED}'; "
@@ -469,71 +576,96 @@ def consort(data, *, eligibility=None, reasons: str = "auto", thresholds=None, d
     if not use_rules:
         notes.append("Exclusion reasons are the site's records (the protocol's criteria are not executable "
                      "rules or reasons='site').")
-    no_disp = int((randomized & ~take(fi.has_disposition)).sum())
-    if no_disp:
-        notes.append(f"{no_disp} randomized subject(s) have no disposition record; their treatment "
-                     "and analysis status show as 'not recorded'.")
+    return _Excluded(gcode, rcode, table, v.crit_order, notes)
 
-    # --- after randomization -------------------------------------------------------------------------
-    arm = take(fi.arm)
-    received, nr_reason = take(fi.received), take(fi.not_received_reason)
-    ltfu, disc_only, dr = take(fi.lost), take(fi.discontinued_only), take(fi.discontinuation_reason)
-    an, exa_reason = take(fi.analysed), take(fi.analysis_exclusion_reason)
+
+@dataclass
+class _FollowUp:
+    leaf: np.ndarray  # 0 none, 1 off protocol after enrollment, 2 lost to follow-up, 3 discontinued
+    off_reason: np.ndarray
+    has_post: bool
+    conflicts: int
+
+
+_FOLLOW_UP = (None, "off_protocol_post_enrollment", "lost_to_follow_up", "discontinued")
+
+
+def _post_enrollment(fi: FlowInputs, take, randomized, res, use_rules: bool) -> _FollowUp:
+    """The one follow-up leaf of each randomized subject: off protocol (rules) before lost before discontinued."""
+    n = len(randomized)
     post_fail = np.zeros(n, bool)
-    post_reason = np.full(n, None, dtype=object)
+    off_reason = np.full(n, None, dtype=object)
     has_post = use_rules and res is not None and any(c.stage != "screening" for c in res.criteria)
     if has_post:
         post = [j for j, c in enumerate(res.criteria) if c.stage != "screening"]
         bad = res.pass_codes[:, post] == 0
         post_fail = bad.any(axis=1) & randomized
-        ids = np.array([res.criteria[j].id for j in post], dtype=object)
-        post_reason = np.where(post_fail, ids[bad.argmax(axis=1)], None)
+        ids = np.array([_crit_reason(res.criteria[j].id, res.criteria[j].label) for j in post], dtype=object)
+        off_reason = np.where(post_fail, ids[bad.argmax(axis=1)], None)
+    lost, disc = take(fi.lost), take(fi.discontinued_only)
+    leaf = np.select([post_fail, lost, disc], [1, 2, 3], 0).astype(np.int8)
+    return _FollowUp(leaf, off_reason, has_post, int(np.count_nonzero(post_fail & ~lost & ~disc)))
 
-    # --- boxes ---------------------------------------------------------------------------------------
+
+def _box_frame(fi: FlowInputs, n: int, randomized, ex: _Excluded, fu: _FollowUp, take) -> pd.DataFrame:
     out_rows = [("assessed", None, None, None, n), ("excluded", None, None, None, int((~randomized).sum()))]
-    excl_rows = ~randomized
-    key = gcode[excl_rows].astype(np.int64) * len(table) + rcode[excl_rows]
+    key = ex.gcode[~randomized].astype(np.int64) * len(ex.table) + ex.rcode[~randomized]
     vals, cnt = np.unique(key, return_counts=True)
     pair_counts: dict = {}
     for v, c in zip(vals.tolist(), cnt.tolist()):
-        g, r = divmod(v, len(table))
+        g, r = divmod(v, len(ex.table))
         rs = pair_counts.setdefault(EXCLUSION_GROUPS[g], {})
-        rs[table[r]] = rs.get(table[r], 0) + c
+        rs[ex.table[r]] = rs.get(ex.table[r], 0) + c
     for g in EXCLUSION_GROUPS:
         rs = pair_counts.get(g, {})
         k = sum(rs.values())
         if g in (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, DECLINED, OTHER) or k:
             out_rows.append(("excluded", None, g, None, k))
-        for rsn in _reason_order(rs, crit_order):
+        for rsn in _reason_order(rs, ex.crit_order):
             out_rows.append(("excluded", None, g, rsn, rs[rsn]))
     out_rows.append(("randomized", None, None, None, int(randomized.sum())))
+    arm, received, nr_reason = take(fi.arm), take(fi.received), take(fi.not_received_reason)
+    dr, an, exa_reason = take(fi.discontinuation_reason), take(fi.analysed), take(fi.analysis_exclusion_reason)
     for a in fi.arms:
         s_a = arm == a
         out_rows.append(("allocated", a, None, None, int(s_a.sum())))
         out_rows.append(("received", a, None, None, int((s_a & received).sum())))
         out_rows += _box_with_reasons("not_received", a, s_a & ~received, nr_reason)
-        out_rows += _box_with_reasons("lost_to_follow_up", a, s_a & ltfu, dr)
-        out_rows += _box_with_reasons("discontinued", a, s_a & disc_only, dr)
-        if has_post:
-            out_rows += _box_with_reasons("off_protocol_post_enrollment", a, s_a & post_fail, post_reason)
+        out_rows += _box_with_reasons("lost_to_follow_up", a, s_a & (fu.leaf == 2), dr)
+        out_rows += _box_with_reasons("discontinued", a, s_a & (fu.leaf == 3), dr)
+        if fu.has_post:
+            out_rows += _box_with_reasons("off_protocol_post_enrollment", a, s_a & (fu.leaf == 1), fu.off_reason)
         out_rows.append(("analysed", a, None, None, int((s_a & an).sum())))
         out_rows += _box_with_reasons("excluded_from_analysis", a, s_a & ~an, exa_reason)
     boxes = pd.DataFrame(out_rows, columns=_BOX_COLUMNS)
     boxes["n"] = boxes["n"].astype("int64")
     for c in ("arm", "group", "reason"):
         boxes[c] = boxes[c].astype("string")
+    return boxes
+
+
+def _subject_columns(fi: FlowInputs, take, randomized, ex: _Excluded, fu: _FollowUp) -> dict:
     groups_tab = np.array(list(EXCLUSION_GROUPS) + [None], dtype=object)
-    reasons_tab = np.append(table, None)
-    subj = {"subject_id": lambda: take(fi.subject_id), "randomized": lambda: randomized, "arm": lambda: arm,
-            "excluded_group": lambda: groups_tab[gcode], "excluded_reason": lambda: reasons_tab[rcode],
-            "received": lambda: np.where(randomized, received, None),
-            "not_received_reason": lambda: nr_reason,
-            "lost_to_follow_up": lambda: np.where(randomized, ltfu, None),
-            "discontinued_reason": lambda: np.where(disc_only | ltfu, dr, None),
-            "analysed": lambda: np.where(randomized, an, None)}
-    out = ConsortResult(summary=boxes, subject_columns=subj, arms=fi.arms, arm_labels=fi.arm_labels, ratio=fi.ratio,
-                        protocol_id=fi.protocol_id, notes=tuple(notes))
-    return out.check()
+    reasons_tab = np.append(ex.table, None)
+    leaf_tab = np.array(_FOLLOW_UP, dtype=object)
+    return {"subject_id": lambda: take(fi.subject_id), "randomized": lambda: randomized, "arm": lambda: take(fi.arm),
+            "excluded_group": lambda: groups_tab[ex.gcode], "excluded_reason": lambda: reasons_tab[ex.rcode],
+            "received": lambda: np.where(randomized, take(fi.received), None),
+            "not_received_reason": lambda: take(fi.not_received_reason),
+            "lost_to_follow_up": lambda: np.where(randomized, take(fi.lost), None),
+            "follow_up": lambda: np.where(randomized, leaf_tab[fu.leaf], None),
+            "off_protocol_reason": lambda: fu.off_reason,
+            "discontinued_reason": lambda: np.where(take(fi.lost) | take(fi.discontinued_only),
+                                                    take(fi.discontinuation_reason), None),
+            "analysed": lambda: np.where(randomized, take(fi.analysed), None)}
+
+
+def _what_if(res) -> tuple[dict, dict]:
+    if res is None:
+        return {}, {}
+    from .funnel import _what_if_params
+
+    return _what_if_params(res)
 
 
 def _short_label(c: dict) -> str:

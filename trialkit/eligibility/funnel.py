@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -14,7 +14,7 @@ from ..errors import ProtocolError, ReconciliationError
 from ..results import Result
 from .evaluate import EligibilityResult, evaluate_eligibility
 
-__all__ = ["FunnelResult", "funnel", "exclusion_list", "screening_disagreements", "as_result",
+__all__ = ["FunnelResult", "funnel", "funnel_problems", "exclusion_list", "screening_disagreements", "as_result",
            "compute_screen_failure_rates"]
 
 
@@ -64,7 +64,14 @@ class FunnelResult(Result):
         excludes, sole_reason`` (``sole_reason`` = subjects excluded by this criterion only).
     totals : dict
         ``screened, eligible, not_eligible, undetermined`` (screening stage) and, when the protocol
-        has post-enrollment criteria, ``off_protocol_after_enrollment``.
+        has post-enrollment criteria, ``off_protocol_after_enrollment`` (the post-enrollment steps
+        continue from the last screening step's remaining subjects, undetermined ones included).
+    params : dict
+        The thresholds in force, ``{parameter: value}``.
+    changed : dict
+        The thresholds a what-if moved, ``{parameter: the protocol's value}``.
+    disabled : tuple of str
+        Criteria a what-if switched off.
     """
 
     summary: pd.DataFrame
@@ -73,6 +80,9 @@ class FunnelResult(Result):
     protocol_id: str | None = None
     source: str = "rules"
     notes: tuple[str, ...] = ()
+    params: dict = field(default_factory=dict)
+    changed: dict = field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
 
     analysis: ClassVar[str] = "funnel"
     part_keys: ClassVar[dict] = {"summary": ("step", "criterion_id", "label", "category", "stage"),
@@ -84,7 +94,8 @@ class FunnelResult(Result):
                 "totals": pd.DataFrame({"verdict": list(self.totals), "n": list(self.totals.values())})}
 
     def settings(self) -> dict:
-        return {"protocol": self.protocol_id, "source": self.source}
+        return {"protocol": self.protocol_id, "source": self.source, "disabled": self.disabled,
+                **{f"threshold {k}": v for k, v in self.params.items()}}
 
     def title(self) -> str:
         t = self.totals
@@ -97,25 +108,15 @@ class FunnelResult(Result):
 
     def check(self) -> None:
         """Raise :class:`~trialkit.errors.ReconciliationError` unless every count adds up."""
-        s = self.summary[self.summary["stage"] == "screening"]
-        t = self.totals
-        problems = []
-        if len(s):
-            if not (s["remaining"] == s["entering"] - s["excluded"]).all():
-                problems.append("remaining != entering - excluded at some step")
-            if not (s["entering"].iloc[1:].to_numpy() == s["remaining"].iloc[:-1].to_numpy()).all():
-                problems.append("a step's entering count differs from the previous step's remaining")
-            if int(s["entering"].iloc[0]) != t["screened"]:
-                problems.append(f"first step enters {int(s['entering'].iloc[0])} but {t['screened']} were screened")
-            if int(s["excluded"].sum()) != t["not_eligible"]:
-                problems.append(f"steps exclude {int(s['excluded'].sum())} but {t['not_eligible']} are not eligible")
-            if int(s["remaining_all_known"].iloc[-1]) != t["eligible"]:
-                problems.append("the last step's fully-known remaining count differs from the eligible count")
-        if t["eligible"] + t["not_eligible"] + t["undetermined"] != t["screened"]:
-            problems.append("eligible + not eligible + undetermined != screened")
+        problems = funnel_problems(self.summary, self.totals)
         if problems:
             raise ReconciliationError("funnel counts do not reconcile: " + "; ".join(problems)
                                       + ". Recompute it with trialkit.funnel() from the eligibility result.")
+
+    @property
+    def what_if(self) -> bool:
+        """True when criteria were switched off or thresholds moved from the protocol's values."""
+        return bool(self.disabled or self.changed)
 
     def figure(self, **kw):
         """The funnel as a plotly figure (:func:`trialkit.plots.eligibility.plot_funnel`)."""
@@ -178,47 +179,11 @@ def funnel(data, *, eligibility: EligibilityResult | None = None, order: Iterabl
     post = [j for j in idx if crits[j].stage != "screening"]
     P = res.pass_codes
     n = P.shape[0]
-
-    rows = []
-    m = len(screen)
-    Ps = P if screen == list(range(P.shape[1])) else P[:, screen]
     # one forward pass over the criteria (columns are contiguous): who is still in, and who is still in
-    # with every input known so far
-    alive = np.ones(n, dtype=bool)
-    known = np.ones(n, dtype=bool)
-    n_fail = np.zeros(n, dtype=np.int16)
-    entering = n
-    passes, fails = {}, {}  # independent counts per screening criterion, from the same pass
-    for step, j in enumerate(screen):
-        col = Ps[:, step]
-        fail = col == 0
-        ok = col == 1
-        passes[j], fails[j] = int(np.count_nonzero(ok)), int(np.count_nonzero(fail))
-        n_fail += fail
-        alive &= ~fail
-        remaining = int(np.count_nonzero(alive))
-        unknown = int(np.count_nonzero(alive & (col < 0)))
-        known &= ok
-        rows.append(_row(step + 1, crits[j], entering, entering - remaining, unknown, int(np.count_nonzero(known))))
-        entering = remaining
-    eligible_mask = known
-    totals = {"screened": int(n), "eligible": int(np.count_nonzero(known)), "not_eligible": int(n - entering),
-              "undetermined": int(entering - np.count_nonzero(known))}
-    if post:
-        Pp = P[:, post]
-        pf = _first_index(Pp == 0)
-        pu = _first_index(Pp < 0)
-        entering_p = int(eligible_mask.sum())
-        off = 0
-        for step, j in enumerate(post):
-            alive = eligible_mask & (pf >= step)
-            exc = int(np.count_nonzero(alive & (pf == step)))
-            unk = int(np.count_nonzero(alive & (pf > step) & (Pp[:, step] < 0)))
-            rows.append(_row(m + step + 1, crits[j], entering_p, exc, unk,
-                             int(np.count_nonzero(alive & (pf > step) & (pu > step)))))
-            entering_p -= exc
-            off += exc
-        totals["off_protocol_after_enrollment"] = off
+    # with every input known so far. Post-enrollment criteria come last and continue from the screening
+    # steps' remaining subjects, so every step enters exactly what the step before left.
+    rows, passes, fails, n_fail, totals = _forward_pass(P, crits, screen, post)
+    Ps = P if screen == list(range(P.shape[1])) else P[:, screen]
     seq = pd.DataFrame(rows, columns=["step", "criterion_id", "label", "category", "stage", "entering", "excluded",
                                       "unknown", "remaining", "remaining_all_known"])
     if post:
@@ -235,10 +200,98 @@ def funnel(data, *, eligibility: EligibilityResult | None = None, order: Iterabl
     sole_counts = {crits[jj].id: int(np.count_nonzero((Ps[:, j] == 0) & single)) for j, jj in enumerate(screen)}
     ind["sole_reason"] = [int(sole_counts.get(cid, 0)) for cid in ind["criterion_id"]]
     ind = ind.set_index("criterion_id").loc[[crits[j].id for j in idx]].reset_index()
+    params, changed = _what_if_params(res)
     out = FunnelResult(summary=seq, independent=ind, totals=totals, protocol_id=res.protocol_id,
-                       notes=res.notes)
+                       notes=res.notes, params=params, changed=changed, disabled=tuple(res.disabled))
     out.check()
     return out
+
+
+def _what_if_params(res: EligibilityResult) -> tuple[dict, dict]:
+    """``({parameter: value in force}, {parameter: protocol value} for the moved ones)``."""
+    params, changed = {}, {}
+    for c in res.criteria:
+        for p, default in (c.params or {}).items():
+            v = (res.params.get(c.id) or {}).get(p, default)
+            params[p] = v
+            if float(v) != float(default):
+                changed[p] = default
+    return params, changed
+
+
+def funnel_problems(summary: pd.DataFrame, totals: dict) -> list[str]:
+    """Every way a funnel's counts fail to add up, as messages (empty when they reconcile).
+
+    Each step enters what the step before left (post-enrollment steps included), excludes
+    ``entering - remaining``, keeps at most ``remaining`` with unknown inputs; the screening steps
+    exclude the not-eligible total and leave the eligible ones with every input known; the
+    post-enrollment steps exclude ``off_protocol_after_enrollment``.
+    """
+    problems = []
+    s, t = summary, totals
+    if len(s):
+        ent, exc, rem = (s[c].to_numpy(dtype=np.int64) for c in ("entering", "excluded", "remaining"))
+        bad = np.flatnonzero(rem != ent - exc)
+        problems += [f"step {int(s['step'].iloc[i])}: remaining {rem[i]} != entering {ent[i]} - excluded {exc[i]}"
+                     for i in bad]
+        gap = np.flatnonzero(ent[1:] != rem[:-1]) + 1
+        problems += [f"step {int(s['step'].iloc[i])} enters {ent[i]} but the step before left {rem[i - 1]}"
+                     for i in gap]
+        if ent[0] != t["screened"]:
+            problems.append(f"first step enters {ent[0]} but {t['screened']} were screened")
+        over = np.flatnonzero((s["unknown"].to_numpy() > rem) | (s["remaining_all_known"].to_numpy() > rem))
+        problems += [f"step {int(s['step'].iloc[i])}: more unknown or fully-known subjects than remaining"
+                     for i in over]
+    scr = s[s["stage"] == "screening"]
+    if len(scr):
+        if int(scr["excluded"].sum()) != t["not_eligible"]:
+            problems.append(f"screening steps exclude {int(scr['excluded'].sum())} but {t['not_eligible']} "
+                            "are not eligible")
+        if int(scr["remaining_all_known"].iloc[-1]) != t["eligible"]:
+            problems.append("the last screening step's fully-known remaining count differs from the eligible count")
+    post = s[s["stage"] != "screening"]
+    if len(post) and int(post["excluded"].sum()) != t.get("off_protocol_after_enrollment", -1):
+        problems.append(f"post-enrollment steps exclude {int(post['excluded'].sum())} but "
+                        f"{t.get('off_protocol_after_enrollment')} are off protocol after enrollment")
+    if t["eligible"] + t["not_eligible"] + t["undetermined"] != t["screened"]:
+        problems.append("eligible + not eligible + undetermined != screened")
+    return problems
+
+
+def _forward_pass(P: np.ndarray, crits, screen: list[int], post: list[int]):
+    """Step rows, per-criterion pass/fail counts, failures per subject and the totals of the funnel."""
+    n = P.shape[0]
+    alive = np.ones(n, dtype=bool)
+    known = np.ones(n, dtype=bool)
+    n_fail = np.zeros(n, dtype=np.int16)
+    entering = n
+    rows, passes, fails = [], {}, {}
+    totals: dict = {}
+    for step, j in enumerate([*screen, *post]):
+        col = P[:, j]
+        fail = col == 0
+        ok = col == 1
+        if j in screen:  # independent counts (screening criteria) from the same pass
+            passes[j], fails[j] = int(np.count_nonzero(ok)), int(np.count_nonzero(fail))
+            n_fail += fail
+        alive &= ~fail
+        remaining = int(np.count_nonzero(alive))
+        unknown = int(np.count_nonzero(alive & (col < 0)))
+        known &= ok
+        rows.append(_row(step + 1, crits[j], entering, entering - remaining, unknown, int(np.count_nonzero(known))))
+        entering = remaining
+        if step == len(screen) - 1:  # the verdict of screening, before any post-enrollment step
+            totals = _screening_totals(n, entering, known)
+    if not screen:
+        totals = _screening_totals(n, n, np.ones(n, dtype=bool))
+    if post:
+        totals["off_protocol_after_enrollment"] = int(sum(r["excluded"] for r in rows[len(screen):]))
+    return rows, passes, fails, n_fail, totals
+
+
+def _screening_totals(n: int, remaining: int, known: np.ndarray) -> dict:
+    k = int(np.count_nonzero(known))
+    return {"screened": int(n), "eligible": k, "not_eligible": int(n - remaining), "undetermined": int(remaining - k)}
 
 
 def _executable(protocol) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._spec import figure_from_spec
+
 __all__ = ["plot_cumulative_allocation", "plot_allocation_by_site", "plot_smd", "plot_design_simulation",
            "ARM_COLORS"]
 
@@ -46,32 +48,33 @@ def plot_cumulative_allocation(result, *, title: str | None = None, height: int 
     >>> [t.meta for t in fig.data]
     ['scheme_band', 'complete_band', 'complete_band', 'observed']
     """
-    import plotly.graph_objects as go
-
     t = result.summary
     e = result.experimental_arm
     lvl = f"{result.conf_level:.0%}"
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=np.r_[t["j"], t["j"][::-1]], y=np.r_[t["scheme_upper"], t["scheme_lower"][::-1]],
-                             fill="toself", fillcolor=_rgba(ARM_COLORS[1], 0.18), line={"width": 0},
-                             hoverinfo="skip", name=f"{lvl} band: {result.scheme}", meta="scheme_band"))
+    j = t["j"].to_numpy()
+    data = [{"type": "scatter", "x": np.r_[j, j[::-1]], "y": np.r_[t["scheme_upper"], t["scheme_lower"][::-1]],
+             "fill": "toself", "fillcolor": _rgba(ARM_COLORS[1], 0.18), "line": {"width": 0}, "hoverinfo": "skip",
+             "name": f"{lvl} band: {result.scheme}", "meta": "scheme_band"}]
     for k, col in enumerate(("complete_lower", "complete_upper")):
-        fig.add_trace(go.Scatter(x=t["j"], y=t[col], mode="lines", line={"dash": "dot", "color": "#777", "width": 1},
-                                 name=f"{lvl} band: complete randomization", legendgroup="complete",
-                                 showlegend=k == 0, hoverinfo="skip", meta="complete_band"))
-    hover = [f"j={j}<br>{s}<br>{a}" + (f"<br>{pd.Timestamp(d):%Y-%m-%d}" if "randomization_date" in t else "")
-             for j, s, a, d in zip(t["j"], t["subject_id"], t["arm"],
-                                   t["randomization_date"] if "randomization_date" in t else t["j"])]
-    fig.add_trace(go.Scatter(x=t["j"], y=t["deviation"], mode="lines+markers", line={"shape": "hv",
-                             "color": ARM_COLORS[1], "width": 2}, marker={"size": 4}, name=f"observed N_{e} − ρ·j",
-                             text=hover, hovertemplate="%{text}<br>deviation %{y:.2f}<extra></extra>",
-                             meta="observed"))
-    fig.add_hline(y=0, line={"color": "#333", "width": 1})
-    fig.update_layout(title=title or f"Cumulative allocation to {e} minus its planned share "
-                      f"(ρ = {result.planned_prop:.3g})", xaxis_title="enrollment order j",
-                      yaxis_title=f"N_{e}(j) − ρ·j", height=height, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.3, "yanchor": "top"}, margin={"b": 110})
-    return fig
+        data.append({"type": "scatter", "x": j, "y": t[col].to_numpy(), "mode": "lines",
+                     "line": {"dash": "dot", "color": "#777", "width": 1}, "hoverinfo": "skip",
+                     "name": f"{lvl} band: complete randomization", "legendgroup": "complete", "showlegend": k == 0,
+                     "meta": "complete_band"})
+    hover = [f"j={jj}<br>{s}<br>{a}" + (f"<br>{pd.Timestamp(d):%Y-%m-%d}" if "randomization_date" in t else "")
+             for jj, s, a, d in zip(t["j"], t["subject_id"], t["arm"],
+                                    t["randomization_date"] if "randomization_date" in t else t["j"])]
+    data.append({"type": "scatter", "x": j, "y": t["deviation"].to_numpy(), "mode": "lines+markers",
+                 "line": {"shape": "hv", "color": ARM_COLORS[1], "width": 2}, "marker": {"size": 4},
+                 "name": f"observed N_{e} − ρ·j", "text": hover, "meta": "observed",
+                 "hovertemplate": "%{text}<br>deviation %{y:.2f}<extra></extra>"})
+    layout = {"title": {"text": title or f"Cumulative allocation to {e} minus its planned share "
+                        f"(ρ = {result.planned_prop:.3g})"},
+              "xaxis": {"title": {"text": "enrollment order j"}},
+              "yaxis": {"title": {"text": f"N_{e}(j) − ρ·j"}}, "height": height,
+              "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
+                          "line": {"color": "#333", "width": 1}}],
+              "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}, "margin": {"b": 110}}
+    return figure_from_spec(data, layout)
 
 
 def plot_allocation_by_site(data: pd.DataFrame, *, by: str = "site_id", arms: tuple[str, ...] | None = None,
@@ -99,73 +102,100 @@ def plot_allocation_by_site(data: pd.DataFrame, *, by: str = "site_id", arms: tu
     >>> [t.meta for t in fig.data]
     ['ALLR3', 'InO']
     """
-    import plotly.graph_objects as go
-
     arms = tuple(arms or pd.unique(data["arm"].dropna()))
     first = data.groupby(by)["randomization_date"].min().sort_values()
     order = [str(s) for s in first.index]
-    fig = go.Figure()
+    traces = []
     for i, a in enumerate(arms):
         d = data[data["arm"] == a]
-        fig.add_trace(go.Scatter(x=d["randomization_date"], y=d[by].astype(str), mode="markers", name=a,
-                                 marker={"color": ARM_COLORS[i % len(ARM_COLORS)], "size": 9,
-                                         "symbol": "circle" if i else "diamond", "line": {"width": 0.5,
-                                                                                           "color": "white"}},
-                                 text=d["subject_id"], customdata=d["k"],
-                                 hovertemplate="%{y} · %{text}<br>%{x|%Y-%m-%d}<br>patient #%{customdata} at site"
-                                 f"<br>{a}<extra></extra>", meta=a))
-    fig.update_yaxes(categoryorder="array", categoryarray=order[::-1], title=by)
-    fig.update_layout(title=title or f"Allocation by {by} over calendar time", xaxis_title="randomization date",
-                      height=height or max(300, 18 * len(order) + 140), template="plotly_white",
-                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
-    return fig
+        traces.append({"type": "scatter", "x": d["randomization_date"].tolist(), "y": d[by].astype(str).tolist(),
+                       "mode": "markers", "name": a, "meta": a, "text": d["subject_id"].astype(str).tolist(),
+                       "customdata": d["k"].tolist(),
+                       "marker": {"color": ARM_COLORS[i % len(ARM_COLORS)], "size": 9,
+                                  "symbol": "circle" if i else "diamond", "line": {"width": 0.5, "color": "white"}},
+                       "hovertemplate": "%{y} · %{text}<br>%{x|%Y-%m-%d}<br>patient #%{customdata} at site"
+                                        f"<br>{a}<extra></extra>"})
+    layout = {"title": {"text": title or f"Allocation by {by} over calendar time"},
+              "xaxis": {"title": {"text": "randomization date"}, "type": "date"},
+              "yaxis": {"categoryorder": "array", "categoryarray": order[::-1], "title": {"text": by},
+                        "type": "category"},
+              "height": height or max(300, 18 * len(order) + 140),
+              "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"}}
+    return figure_from_spec(traces, layout)
 
 
-def plot_smd(result, *, title: str | None = None, height: int | None = None):
-    """Love plot: |SMD| per covariate with the chance scale and 95 % chance limit shaded.
+def plot_smd(result, *, title: str | None = None, height: int | None = None, labels=None):
+    """Love plot: |SMD| per covariate against the chance scale and each covariate's 95 % chance limit.
+
+    Everything the legend names is drawn over every row: the chance scale √(1/n_A + 1/n_B) as a
+    dashed line (the band below it shaded), the customary 0.1 as a dotted grey line (a convention, not
+    a chance limit: under randomization most covariates of a small trial exceed it), and each
+    covariate's chance limit as a red tick. The legend sits above the plot, clear of the tick labels.
 
     Parameters
     ----------
     result : BalanceTable
         From :func:`trialkit.balance_table`.
+    labels : mapping, optional
+        ``{column: label}`` for the rows (default the table's own labels); the column name is in the
+        hover text.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        ``meta``: ``chance_band`` (shaded 0–band), ``limit`` (per-covariate chance limits),
-        ``smd`` (one marker trace per comparison).
+        ``meta``: ``chance_band`` (the dashed chance-scale line), ``convention`` (0.1), ``limit``
+        (per-covariate chance limits), ``smd`` (one marker trace per comparison). Rows are at
+        y = 0, 1, … (top row last) with the labels as tick text.
 
     Examples
     --------
     >>> import trialkit as tk
     >>> fig = tk.plot_smd(tk.balance_table(tk.load_study("data/demo/b1931036")))
     >>> [t.meta for t in fig.data]
-    ['chance_band', 'limit', 'smd']
+    ['chance_band', 'convention', 'limit', 'smd']
     """
-    import plotly.graph_objects as go
-
     s = result.smd
     variables = list(dict.fromkeys(s["variable"]))[::-1]
-    labels = [result.labels.get(v, v) for v in variables]
-    fig = go.Figure()
+    names = {**dict(result.labels or {}), **dict(labels or {})}
+    ticks = [names.get(v, v) for v in variables]
+    ys = list(range(len(variables)))
+    full = [-0.5, len(variables) - 0.5]  # a line over every row
+    data, shapes = [], []
     if np.isfinite(result.band):
-        fig.add_vrect(x0=0, x1=result.band, fillcolor="rgba(120,120,120,0.15)", line_width=0)
-        fig.add_trace(go.Scatter(x=[result.band, result.band], y=[labels[0], labels[-1]], mode="lines",
-                                 line={"color": "#888", "dash": "dash"}, meta="chance_band",
-                                 name=f"chance scale √(1/n_A+1/n_B) = {result.band:.3f}"))
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": 0, "x1": result.band, "y0": 0, "y1": 1,
+                       "fillcolor": "rgba(120,120,120,0.13)", "line": {"width": 0}, "layer": "below",
+                       "name": "chance_band"})
+        data.append({"type": "scatter", "x": [result.band, result.band], "y": full, "mode": "lines",
+                     "line": {"color": "#555", "dash": "dash"}, "meta": "chance_band", "hoverinfo": "skip",
+                     "name": f"chance scale √(1/n_A+1/n_B) = {result.band:.3f} (shaded below)"})
+    data.append({"type": "scatter", "x": [0.1, 0.1], "y": full, "mode": "lines", "meta": "convention",
+                 "line": {"color": "#aaa", "dash": "dot", "width": 1.5}, "hoverinfo": "skip",
+                 "name": "0.1 (customary rule, not a chance limit)"})
     lim = s.drop_duplicates("variable").set_index("variable")["chance_limit"].reindex(variables)
-    fig.add_trace(go.Scatter(x=lim.to_numpy(), y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14,
-                             "color": "#B00"}, name=f"{result.conf_level:.0%} chance limit", meta="limit"))
+    data.append({"type": "scatter", "x": lim.to_numpy(float), "y": ys, "mode": "markers", "customdata": variables,
+                 "marker": {"symbol": "line-ns-open", "size": 16, "color": "#B00", "line": {"width": 2}},
+                 "name": f"{result.conf_level:.0%} chance limit of each covariate", "meta": "limit",
+                 "hovertemplate": "%{customdata}: chance limit %{x:.3f}<extra></extra>"})
     for i, (comp, g) in enumerate(s.groupby("comparison", sort=False)):
         g = g.set_index("variable").reindex(variables)
-        fig.add_trace(go.Scatter(x=g["abs_smd"], y=labels, mode="markers", name=f"|SMD| {comp}", meta="smd",
-                                 marker={"size": 10, "color": ARM_COLORS[(i + 1) % len(ARM_COLORS)]},
-                                 hovertemplate="%{y}: |SMD| %{x:.3f}<extra>" + comp + "</extra>"))
-    fig.add_vline(x=0.1, line={"color": "#bbb", "dash": "dot"}, annotation_text="0.1", annotation_position="top")
-    fig.update_layout(title=title or "Standardized mean differences vs the chance band", xaxis_title="|SMD|",
-                      height=height or max(260, 30 * len(variables) + 140), template="plotly_white",
-                      legend={"orientation": "h", "y": -0.25})
-    return fig
+        data.append({"type": "scatter", "x": g["abs_smd"].to_numpy(float), "y": ys, "mode": "markers",
+                     "name": f"|SMD| {comp}", "meta": "smd", "customdata": variables,
+                     "marker": {"size": 10, "color": ARM_COLORS[(i + 1) % len(ARM_COLORS)]},
+                     "hovertemplate": "%{customdata}: |SMD| %{x:.3f}<extra>" + comp + "</extra>"})
+    top = np.nanmax([0.1, result.band if np.isfinite(result.band) else 0, np.nanmax(lim.to_numpy(float), initial=0),
+                     np.nanmax(s["abs_smd"].to_numpy(float), initial=0)])
+    H = height or max(320, 28 * len(variables) + 220)
+    # title on top, the legend under it, both above the plot: never over the x tick labels
+    layout = {"title": {"text": title or "Standardized mean differences vs the chance band", "yref": "container",
+                        "y": 1, "yanchor": "top", "pad": {"t": 12}},
+              "height": H, "shapes": shapes,
+              "xaxis": {"range": [-top * 0.02, top * 1.12], "tickformat": ".2f", "title": {"text": "|SMD|"},
+                        "zeroline": False},
+              "yaxis": {"tickvals": ys, "ticktext": ticks, "range": full, "zeroline": False, "showgrid": True},
+              "legend": {"orientation": "h", "yref": "container", "y": 1 - 44 / H, "yanchor": "top", "x": 0,
+                         "xref": "container"},
+              "margin": {"t": 140, "b": 50}}
+    return figure_from_spec(data, layout)
 
 
 def plot_design_simulation(result, *, title: str | None = None, height: int = 420):
@@ -190,26 +220,23 @@ def plot_design_simulation(result, *, title: str | None = None, height: int = 42
     >>> [t.meta for t in tk.plot_design_simulation(result).data]
     ['final', 'max']
     """
-    import plotly.graph_objects as go
-
     t = result.trials
     schemes = list(dict.fromkeys(t["scheme"]))
-    fig = go.Figure()
+    data = []
     for i, (col, name) in enumerate((("abs_final", "final |imbalance|"), ("abs_max", "maximum |imbalance|"))):
         q = t.groupby("scheme", sort=False)[col].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack().reindex(schemes)
-        fig.add_trace(go.Box(x=schemes, q1=q[0.25], median=q[0.5], q3=q[0.75], lowerfence=q[0.05],
-                             upperfence=q[0.95], name=name, meta="final" if i == 0 else "max",
-                             marker_color=ARM_COLORS[i]))
+        data.append({"type": "box", "x": schemes, "q1": q[0.25].tolist(), "median": q[0.5].tolist(),
+                     "q3": q[0.75].tolist(), "lowerfence": q[0.05].tolist(), "upperfence": q[0.95].tolist(),
+                     "name": name, "meta": "final" if i == 0 else "max", "marker": {"color": ARM_COLORS[i]}})
     inc = result.summary.set_index("scheme")["share_strata_incomplete"].reindex(schemes)
     ticks = [_wrap(s) + (f"<br><i>{v:.0%} strata end mid-block</i>" if v > 0 else "") for s, v in inc.items()]
-    fig.update_xaxes(tickvals=schemes, ticktext=ticks, tickangle=0)
-    fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(boxmode="group", title=title or (f"Imbalance N_{result.experimental_arm} − planned share, "
-                      f"{result.n_trials:,} simulated trials per scheme (whiskers 5–95 %)"),
-                      yaxis_title="|imbalance| (patients)", height=height, template="plotly_white",
-                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-                      margin={"b": 110})
-    return fig
+    layout = {"boxmode": "group", "title": {"text": title or (
+                  f"Imbalance N_{result.experimental_arm} − planned share, {result.n_trials:,} simulated trials per "
+                  "scheme (whiskers 5–95 %)")},
+              "xaxis": {"tickvals": schemes, "ticktext": ticks, "tickangle": 0, "type": "category"},
+              "yaxis": {"rangemode": "tozero", "title": {"text": "|imbalance| (patients)"}}, "height": height,
+              "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0}, "margin": {"b": 110}}
+    return figure_from_spec(data, layout)
 
 
 def _wrap(text: str, width: int = 24) -> str:

@@ -1,25 +1,37 @@
-"""The outcomes explorer: pick endpoint, population, subgroup, stratification and CI transform.
+"""The outcomes explorer: pick study, endpoint, population, subgroup, stratification and CI transform.
 
 Wiring only. :func:`compute_view` calls the compute functions of :mod:`trialkit.outcomes` and the
 figures of :mod:`trialkit.plots.outcomes` for one choice of the controls and returns an
 :class:`OutcomesView`; :func:`render_view` turns a view into the HTML shown; the widget callbacks
-(:func:`on_control_change`, :func:`refresh`) are named functions a test calls without a browser.
+(:func:`on_control_change`, :func:`on_study_change`, :func:`refresh`, :func:`on_export`) are named
+functions a test calls without a browser.
+
+Each part is cached by the controls it depends on (the KM curve by the CI transform, the tests and
+Cox model by the strata, the subgroup forest by endpoint and population), so switching the CI
+transform recomputes the KM curve only; the forest, the slowest part, is drawn last. The tables are
+stacked (never side by side, where they overlapped at 1280 pixels) and wrap instead of scrolling.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import html as _html
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 
 import pandas as pd
 
 from ..analysis_set import POPULATIONS, group_order, subject_frame
 from ..errors import TrialkitError
+from ..labels import labels_for
 from ..outcomes import cox, cox_subgroups, km, logrank, response_rates
 from ..outcomes.survival import CONF_TYPES
+from ._common import as_study_map, export_view, safe_name, signals_html, warm_up_display
 
 __all__ = ["outcomes_explorer", "compute_view", "explorer_options", "render_view", "OutcomesView",
-           "on_control_change", "refresh", "ALL"]
+           "on_control_change", "on_study_change", "on_export", "refresh", "ALL"]
 
 ALL = "All subjects"
 SUBGROUP_COLUMNS = ("age_band", "sex", "country")
@@ -56,8 +68,16 @@ def _attributes(study) -> pd.DataFrame:
 
 
 def _subgroup_columns(study, attrs: pd.DataFrame | None = None) -> list[str]:
+    """Subgroup columns with data, each once: the derived age band is left out when a stratification
+    factor has the very same levels (B1931036's age stratum is its age band; two rows per band misled)."""
     attrs = _attributes(study) if attrs is None else attrs
-    return [c for c in (*SUBGROUP_COLUMNS, *_strata_factors(study)) if c in attrs.columns and attrs[c].notna().any()]
+    cols = [c for c in (*SUBGROUP_COLUMNS, *_strata_factors(study)) if c in attrs.columns and attrs[c].notna().any()]
+    factor_levels = [set(f.levels) for f in study.protocol.stratification if f.name in cols]
+    if "age_band" in cols:
+        bands = set(attrs["age_band"].dropna().astype(str))
+        if any(bands and bands <= lv for lv in factor_levels):
+            cols.remove("age_band")
+    return list(dict.fromkeys(cols))
 
 
 def explorer_options(study) -> dict:
@@ -97,7 +117,7 @@ def _parse_strata(label: str) -> tuple[str, ...]:
 
 def compute_view(study, *, endpoint: str, population: str = "randomized", subgroup: str = ALL,
                  strata: str = "none", conf_type: str = "log-log", time_unit: str = "months",
-                 forest: bool = True) -> OutcomesView:
+                 forest: bool = True, cache: dict | None = None, tables: bool = True) -> OutcomesView:
     """Compute what the explorer shows; a part that cannot be computed leaves its message in ``errors``.
 
     Parameters
@@ -108,37 +128,71 @@ def compute_view(study, *, endpoint: str, population: str = "randomized", subgro
     time_unit : str, default "months"
     forest : bool, default True
         Also compute the subgroup hazard ratios and the forest plot (the slowest part).
+    cache : dict, optional
+        Results of earlier calls, keyed by the controls each part depends on (the explorer keeps one);
+        a part whose controls did not change is taken from it.
+    tables : bool, default True
+        Also compute the Cox model and the response rates (False: the KM figure and its log-rank
+        test only, what the explorer draws first).
 
     Returns
     -------
     OutcomesView
     """
-    from ..plots.outcomes import plot_forest, plot_km
+    from ..plots.outcomes import plot_km
 
     sub = _parse_subgroup(subgroup)
     st = _parse_strata(strata)
     errors = []
+    cache = {} if cache is None else cache
+    sid = id(study)
 
-    def attempt(label, fn):
-        try:
-            return fn()
-        except TrialkitError as exc:
-            errors.append(f"{label}: {exc}")
-            return None
+    def part(key, label, fn):
+        if key not in cache:
+            try:
+                cache[key] = (fn(), None)
+            except TrialkitError as exc:
+                cache[key] = (None, f"{label}: {exc}")
+        value, err = cache[key]
+        if err:
+            errors.append(err)
+        return value
 
-    k = km(study, endpoint=endpoint, population=population, subgroup=sub, conf_type=conf_type, time_unit=time_unit)
-    lr = attempt("log-rank", lambda: logrank(study, endpoint=endpoint, population=population, subgroup=sub,
-                                             strata=st or None))
-    cx = attempt("Cox", lambda: cox(study, endpoint=endpoint, population=population, subgroup=sub, strata=st or None))
-    rr = attempt("response", lambda: response_rates(study, population=population, subgroup=sub))
-    sg = None
-    if forest and sub is None:
-        sg = attempt("subgroups", lambda: cox_subgroups(study, endpoint=endpoint, population=population,
-                                                        subgroups=_subgroup_columns(study)))
+    k = part(("km", sid, endpoint, population, subgroup, conf_type, time_unit), "Kaplan–Meier",
+             lambda: km(study, endpoint=endpoint, population=population, subgroup=sub, conf_type=conf_type,
+                        time_unit=time_unit))
+    if k is None:
+        raise TrialkitError(errors[-1])
+    lr = part(("logrank", sid, endpoint, population, subgroup, strata), "log-rank",
+              lambda: logrank(study, endpoint=endpoint, population=population, subgroup=sub, strata=st or None))
+    cx = rr = None
+    if tables:
+        cx = part(("cox", sid, endpoint, population, subgroup, strata), "Cox",
+                  lambda: cox(study, endpoint=endpoint, population=population, subgroup=sub, strata=st or None))
+        rr = part(("response", sid, population, subgroup), "response",
+                  lambda: response_rates(study, population=population, subgroup=sub))
+    sg, fp = (_forest(study, endpoint, population, part) if forest and sub is None else (None, None))
     note = f"{lr.summary['test'].iloc[0]} p = {lr.p_value:.3g}" if lr is not None else None
-    fig = plot_km(k, annotation=note, title=f"{endpoint} by arm" + (f" ({subgroup})" if sub else ""))
-    return OutcomesView(km=k, logrank=lr, cox=cx, response=rr, subgroups=sg, figure=fig,
-                        forest=plot_forest(sg) if sg is not None else None, errors=tuple(errors))
+    state = " · ".join(x for x in (population if population != "randomized" else "",
+                                   subgroup if sub else "", f"strata: {strata}" if st else "") if x)
+    title = f"{endpoint} by arm" + (f" ({state})" if state else "")
+    fig = part(("figure", id(k), note, title), "figure", lambda: plot_km(k, annotation=note, title=title))
+    return OutcomesView(km=k, logrank=lr, cox=cx, response=rr, subgroups=sg, figure=fig, forest=fp,
+                        errors=tuple(errors))
+
+
+def _forest(study, endpoint: str, population: str, part):
+    from ..plots.outcomes import plot_forest
+
+    cols = _subgroup_columns(study)
+    sg = part(("subgroups", id(study), endpoint, population), "subgroups",
+              lambda: cox_subgroups(study, endpoint=endpoint, population=population, subgroups=cols))
+    if sg is None:
+        return None, None
+    fig = plot_forest(sg, labels=labels_for(study.protocol).subgroups,
+                      title=f"{endpoint}: hazard ratio by subgroup (left of 1 favours the experimental arm)"
+                      + (f" — {population}" if population != "randomized" else ""))
+    return sg, fig
 
 
 def render_view(view: OutcomesView) -> dict[str, str]:
@@ -146,19 +200,40 @@ def render_view(view: OutcomesView) -> dict[str, str]:
     def html(obj, empty="not available"):
         return obj._repr_html_() if obj is not None else f"<i>{empty}</i>"
 
-    errs = "".join(f"<li>{e}</li>" for e in view.errors)
+    errs = "".join(f"<li>{_html.escape(e)}</li>" for e in view.errors)
     return {"summary": html(view.km), "tests": html(view.logrank), "cox": html(view.cox),
             "response": html(view.response), "errors": f"<ul>{errs}</ul>" if errs else ""}
 
 
-def _controls(widgets, options: dict, endpoint: str | None) -> dict:
+def _signals(view: OutcomesView) -> list[tuple[str, str]]:
+    """What deserves attention: parts that could not be computed, subjects the analysis left out."""
+    out = [("watch", e) for e in view.errors]
+    for note in getattr(view.km, "notes", ()) or ():
+        out.append(("watch", str(note)))
+    return out
+
+
+def _subgroup_options(study, values) -> list[tuple[str, str]]:
+    """``("Age band: 1 to <10 years", "age_band = 1 to <10 years")``: protocol labels shown, values kept."""
+    lab = labels_for(study.protocol)
+    out = []
+    for v in values:
+        col, _, level = v.partition(" = ")
+        out.append((v if v == ALL else f"{lab.subgroup(col)}: {level}", v))
+    return out
+
+
+def _controls(widgets, options: dict, endpoint: str | None, studies: dict, study) -> dict:
     layout = widgets.Layout(width="300px")
     style = {"description_width": "90px"}
     ep = endpoint if endpoint in options["endpoint"] else (options["endpoint"][0] if options["endpoint"] else None)
     c = {
+        "study": widgets.Dropdown(options=list(studies), value=next(k for k, v in studies.items() if v is study),
+                                  description="Study"),
         "endpoint": widgets.Dropdown(options=options["endpoint"], value=ep, description="Endpoint"),
         "population": widgets.Dropdown(options=options["population"], value="randomized", description="Population"),
-        "subgroup": widgets.Dropdown(options=options["subgroup"], value=ALL, description="Subgroup"),
+        "subgroup": widgets.Dropdown(options=_subgroup_options(study, options["subgroup"]), value=ALL,
+                                     description="Subgroup"),
         "strata": widgets.Dropdown(options=options["strata"], value="none", description="Stratify by"),
         "conf_type": widgets.ToggleButtons(options=options["conf_type"], value="log-log", description="CI transform"),
     }
@@ -172,30 +247,129 @@ def _controls(widgets, options: dict, endpoint: str | None) -> dict:
     return c
 
 
-def refresh(explorer) -> OutcomesView:
-    """Recompute the view from the explorer's controls and redraw every panel; return the view."""
+def _display(out, fig) -> None:
     from IPython.display import display
 
+    out.figure = fig  # kept for tests, scripts and the export
+    if not _in_kernel():  # outside a Jupyter kernel there is nothing to draw into
+        out.outputs = ()
+        return
+    with out:
+        out.clear_output(wait=True)
+        if fig is not None:
+            display(fig)
+
+
+def _result_html(explorer, obj, empty="not available") -> str:
+    """A result's HTML, rendered once per result object (results come from the explorer's cache)."""
+    if obj is None:
+        return f"<i>{empty}</i>"
+    key = ("html", id(obj))
+    hit = explorer.cache.get(key)
+    if hit is None or hit[0] is not obj:
+        hit = explorer.cache[key] = (obj, obj._repr_html_())
+    return hit[1]
+
+
+def refresh(explorer) -> OutcomesView:
+    """Recompute the view from the explorer's controls and redraw every panel; return the view.
+
+    The KM figure is drawn first, then the tables, then the subgroup forest (the slowest part) with a
+    placeholder while it is computed; every part and its HTML come from the cache when their controls
+    did not change.
+    """
     c = explorer.controls
     out = explorer.outputs
     out["status"].value = "<i>computing…</i>"
-    view = compute_view(explorer.study, endpoint=c["endpoint"].value, population=c["population"].value,
-                        subgroup=c["subgroup"].value, strata=c["strata"].value, conf_type=c["conf_type"].value,
-                        time_unit=explorer.time_unit)
-    html = render_view(view)
-    for key in ("summary", "tests", "cox", "response", "errors"):
-        out[key].value = html[key]
-    with out["figure"]:
-        out["figure"].clear_output(wait=True)
-        display(view.figure)
-    with out["forest"]:
-        out["forest"].clear_output(wait=True)
-        if view.forest is not None:
-            display(view.forest)
+    args = {"endpoint": c["endpoint"].value, "population": c["population"].value, "subgroup": c["subgroup"].value,
+            "strata": c["strata"].value, "conf_type": c["conf_type"].value, "time_unit": explorer.time_unit,
+            "cache": explorer.cache}
+    view = compute_view(explorer.study, forest=False, tables=False, **args)
+    _display(out["figure"], view.figure)
+    out["status"].value = (f"<span class='tk-outcomes-state'>{_html.escape(c['study'].value)} · "
+                           f"{c['endpoint'].value} · {c['population'].value} · {c['subgroup'].value} · strata: "
+                           f"{c['strata'].value} · {c['conf_type'].value}</span>")
+    view = compute_view(explorer.study, forest=False, **args)
+    errs = "".join(f"<li>{_html.escape(e)}</li>" for e in view.errors)
+    for key, obj in (("summary", view.km), ("tests", view.logrank), ("cox", view.cox), ("response", view.response)):
+        out[key].value = _result_html(explorer, obj)
+    out["errors"].value = f"<ul>{errs}</ul>" if errs else ""
     explorer.view = view
-    out["status"].value = (f"<span class='tk-outcomes-state'>{c['endpoint'].value} · {c['population'].value} · "
-                           f"{c['subgroup'].value} · strata: {c['strata'].value} · {c['conf_type'].value}</span>")
-    return view
+    key = _forest_key(explorer, args)
+    explorer.forest_wanted = key
+    if c["subgroup"].value != ALL:
+        explorer.forest_wanted = None
+        out["forest_note"].value = "<i>Subgroup forest plot: choose “All subjects” to see it.</i>"
+        _display(out["forest"], None)
+        _finish(explorer, view)
+    elif key in explorer.cache or not _in_kernel():
+        _forest_job(explorer, key, args)
+    elif key not in explorer.forest_running:  # the slowest part runs beside the kernel's message loop, so the
+        explorer.forest_running.add(key)     # next click is not queued behind it; one thread per forest
+        out["forest_note"].value = "<i>computing hazard ratios by subgroup…</i>"
+        threading.Thread(target=_forest_job, args=(explorer, key, args), daemon=True).start()
+    return explorer.view
+
+
+def _bundle(fig) -> dict:
+    """The mime bundle JupyterLab renders for a plotly figure (plotly's own renderer extension)."""
+    import json
+
+    import plotly.io as pio
+
+    return {"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig, validate=False)),
+            "text/plain": f"<Figure {fig.layout.title.text or ''}>"}
+
+
+def _in_kernel() -> bool:
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def _forest_key(explorer, args) -> tuple:
+    return ("subgroups", id(explorer.study), args["endpoint"], args["population"])
+
+
+def _forest_job(explorer, key: tuple, args: dict) -> None:
+    """Compute (or take from the cache) the subgroup forest of ``key`` and draw it if it is still wanted.
+
+    Runs in a thread in a kernel: every failure is shown in the explorer, never lost with the thread.
+    """
+    out = explorer.outputs
+    study = explorer.study
+    try:
+        def part(k, label, fn):
+            if k not in explorer.cache:
+                try:
+                    explorer.cache[k] = (fn(), None)
+                except TrialkitError as exc:
+                    explorer.cache[k] = (None, f"{label}: {exc}")
+            return explorer.cache[k][0]
+
+        sg, fig = _forest(study, args["endpoint"], args["population"], part)
+        err = (explorer.cache.get(key) or (None, None))[1]
+    except Exception as exc:  # noqa: BLE001 - a thread must report its failure, not die silently
+        sg, fig, err = None, None, f"subgroups: {type(exc).__name__}: {exc}"
+    finally:
+        explorer.forest_running.discard(key)
+    if explorer.forest_wanted != key:
+        return  # the controls moved on to another endpoint or population
+    out["forest_note"].value = f"<i>{_html.escape(err)}</i>" if err else ""
+    explorer.view = replace(explorer.view, subgroups=sg, forest=fig)
+    if threading.current_thread() is not threading.main_thread():
+        # from a thread, an Output is set directly; a plotly figure would display itself elsewhere
+        # (IPython calls its _ipython_display_), so its mime bundle is built here
+        out["forest"].outputs = () if fig is None else (
+            {"output_type": "display_data", "data": _bundle(fig), "metadata": {}},)
+        out["forest"].figure = fig
+    else:
+        _display(out["forest"], fig)
+    _finish(explorer, explorer.view)
+
+
+def _finish(explorer, view) -> None:
+    explorer.outputs["signals"].value = signals_html(_signals(view), css_class="tk-outcomes-signals")
 
 
 def on_control_change(explorer, change) -> None:
@@ -204,65 +378,151 @@ def on_control_change(explorer, change) -> None:
         refresh(explorer)
 
 
-def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "months"):
-    """Interactive outcomes explorer for a :class:`~trialkit.Study`.
+def on_study_change(explorer, change=None) -> None:
+    """Another study: refill every control's choices (endpoints, populations, subgroups, strata), redraw."""
+    c = explorer.controls
+    explorer.study = explorer.studies[c["study"].value]
+    options = explorer_options(explorer.study)
+    if not options["endpoint"]:
+        explorer.outputs["errors"].value = ("<ul><li>this study has no time-to-event endpoint in its outcomes "
+                                            "table; nothing to explore</li></ul>")
+        return
+    explorer.updating = True
+    try:
+        ep = c["endpoint"].value if c["endpoint"].value in options["endpoint"] else options["endpoint"][0]
+        c["endpoint"].options, c["endpoint"].value = options["endpoint"], ep
+        c["population"].options, c["population"].value = options["population"], "randomized"
+        c["subgroup"].options = _subgroup_options(explorer.study, options["subgroup"])
+        c["subgroup"].value = ALL
+        c["strata"].options, c["strata"].value = options["strata"], "none"
+    finally:
+        explorer.updating = False
+    refresh(explorer)
 
-    Controls: endpoint, population, subgroup, stratification (log-rank and Cox strata) and the CI
-    transform of the Kaplan–Meier bands. Panels: the KM figure with numbers at risk, the KM
-    summary (medians, landmarks), the log-rank test, the Cox model, response rates, and a forest
-    plot of hazard ratios across subgroups. An ADaM ADTTE is explored through
-    :func:`trialkit.load_cdisc`, which turns it into a Study.
+
+def on_export(explorer, button=None) -> list[Path]:
+    """"Export this view": the KM summary (CSV or XLSX, as chosen) and the KM figure (HTML), named after
+    the study, endpoint and choices; the status line lists the files."""
+    c = explorer.controls
+    view = explorer.view
+    stem = safe_name(c["study"].value, c["endpoint"].value, c["population"].value,
+                     "" if c["subgroup"].value == ALL else c["subgroup"].value,
+                     "" if c["strata"].value == "none" else f"strata {c['strata'].value}", c["conf_type"].value)
+    try:
+        paths = export_view(explorer.export_dir, stem, table=view.km.summary, figure=view.figure,
+                            fmt=explorer.outputs["export_format"].value, caption=view.km.title())
+    except TrialkitError as exc:
+        explorer.outputs["export_status"].value = f"<span class='tk-error'>Not written: {_html.escape(str(exc))}</span>"
+        return []
+    explorer.outputs["export_status"].value = "Wrote " + ", ".join(_html.escape(str(p)) for p in paths)
+    return paths
+
+
+def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "months", export_dir: str = "."):
+    """Interactive outcomes explorer for one or more studies.
+
+    Controls: study, endpoint, population, subgroup (protocol labels), stratification (log-rank and
+    Cox strata) and the CI transform of the Kaplan–Meier bands. Panels, stacked: a signal banner,
+    the KM figure with numbers at risk, the KM summary (medians, landmarks), the log-rank test, the
+    Cox model, response rates, and a forest plot of hazard ratios across subgroups. An ADaM ADTTE is
+    explored through :func:`trialkit.load_cdisc`, which turns it into a Study.
 
     Parameters
     ----------
-    data : Study
+    data : Study, sequence of Study or mapping {name: Study}
+        The studies to choose from (as the other explorers).
     endpoint : str, optional
         Initial endpoint (default the first time-to-event endpoint).
     time_unit : str, default "months"
+    export_dir : str
+        The folder "Export this view" writes to.
 
     Returns
     -------
     ipywidgets.VBox
-        With attributes ``study``, ``controls``, ``outputs`` and ``view`` (the last
-        :class:`OutcomesView`), so it can be driven from code.
+        With attributes ``study`` (the chosen one), ``studies``, ``controls``, ``outputs`` and
+        ``view`` (the last :class:`OutcomesView`), so it can be driven from code.
 
     Examples
     --------
-    >>> tk.outcomes_explorer(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
+    >>> import trialkit as tk
+    >>> ex = tk.outcomes_explorer(tk.load_study("data/demo/b1931036"))
+    >>> ex.controls["conf_type"].value = "log"
+    >>> ex.view.km.conf_type
+    'log'
     """
     from .._optional import require
 
     widgets = require("ipywidgets", feature="outcomes_explorer")
-    options = explorer_options(data)
+    studies = as_study_map(data, "outcomes_explorer")
+    warm_up_display()
+    study = next(iter(studies.values()))
+    options = explorer_options(study)
     if not options["endpoint"]:
         raise TrialkitError("this study has no time-to-event endpoint in its outcomes table; nothing to explore")
-    controls = _controls(widgets, options, endpoint)
+    controls = _controls(widgets, options, endpoint, studies, study)
     outputs = {
         "status": widgets.HTML(),
+        "signals": widgets.HTML(),
         "figure": widgets.Output(),
         "summary": widgets.HTML(),
         "tests": widgets.HTML(),
         "cox": widgets.HTML(),
         "response": widgets.HTML(),
+        "forest_note": widgets.HTML(),
         "forest": widgets.Output(),
         "errors": widgets.HTML(),
+        "export": widgets.Button(description="Export this view", icon="download"),
+        "export_format": widgets.Dropdown(options=["csv", "xlsx"], value="csv", layout=widgets.Layout(width="80px")),
+        "export_status": widgets.HTML(),
     }
     for name, w in outputs.items():
-        w.add_class(f"tk-outcomes-{name}")
-    row1 = widgets.HBox([controls["endpoint"], controls["population"], controls["subgroup"]])
-    row2 = widgets.HBox([controls["strata"], controls["conf_type"]])
-    tables = widgets.HBox([widgets.VBox([outputs["summary"]], layout=widgets.Layout(width="50%")),
-                           widgets.VBox([outputs["tests"], outputs["cox"], outputs["response"]],
-                                        layout=widgets.Layout(width="50%"))])
-    box = widgets.VBox([row1, row2, outputs["status"], outputs["errors"], outputs["figure"], tables,
-                        outputs["forest"]])
+        w.add_class(f"tk-outcomes-{name.replace('_', '-')}")
+    wrap = widgets.Layout(flex_flow="row wrap")
+    row1 = widgets.HBox([controls["study"], controls["endpoint"], controls["population"], controls["subgroup"]],
+                        layout=wrap)
+    row2 = widgets.HBox([controls["strata"], controls["conf_type"]], layout=wrap)
+    export = widgets.HBox([outputs["export"], outputs["export_format"], outputs["export_status"]], layout=wrap)
+    # the tables one under the other at full width: side by side they overlapped at 1280 pixels
+    tables = widgets.VBox([outputs["summary"], outputs["tests"], outputs["cox"], outputs["response"]])
+    tables.add_class("tk-outcomes-tables")
+    css = widgets.HTML("<style>.tk-outcomes-tables .tk-table td, .tk-outcomes-tables .tk-table th"
+                       "{white-space:normal}.tk-outcomes-tables .tk-table{max-width:100%}</style>")
+    box = widgets.VBox([css, row1, row2, outputs["status"], outputs["signals"], outputs["errors"], export,
+                        outputs["figure"], tables, outputs["forest_note"], outputs["forest"]])
     box.add_class("tk-outcomes-explorer")
-    box.study = data
+    box.study = study
+    box.studies = studies
     box.controls = controls
     box.outputs = outputs
     box.time_unit = time_unit
+    box.export_dir = export_dir
+    box.cache = _Cache()
+    box.forest_wanted = None
+    box.forest_running = set()
+    box.updating = False
     box.view = None
-    for w in controls.values():
-        w.observe(partial(on_control_change, box), names="value")
+    controls["study"].observe(lambda ch: on_study_change(box, ch), names="value")
+    for name, w in controls.items():
+        if name != "study":
+            w.observe(partial(_on_control, box), names="value")
+    outputs["export"].on_click(lambda b: on_export(box, b))
     refresh(box)
     return box
+
+
+def _on_control(explorer, change) -> None:
+    if not explorer.updating:
+        on_control_change(explorer, change)
+
+
+class _Cache(OrderedDict):
+    """The explorer's results by the controls they depend on; the oldest go beyond 64 entries."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        while len(self) > 64:
+            try:
+                self.popitem(last=False)
+            except KeyError:  # emptied meanwhile by the forest's thread
+                break
