@@ -471,7 +471,8 @@ def test_screening_summary_site_against_suppressed_study(de06_report):
         ("randomized", 4, 13)], columns=["measure", "site", "study"], dtype=object)
     pd.testing.assert_frame_equal(got, expected)
     html = table(got)._repr_html_()
-    assert "<td>not eligible by the rules</td><td>2</td><td>&lt;5</td>" in html
+    assert "<td>not eligible by the rules</td><td>2</td><td>§</td>" in html  # not "<5": read as "less than 5 %"
+    assert "§ not shown: fewer than 5 patients" in html  # the mark explained under the table
     assert "<td>screened</td><td>7</td><td>25</td>" in html  # integers stay integers
 
 

@@ -484,3 +484,25 @@ def test_study_sections_before_anyone_is_randomized():
     assert tks.allocation_figure(rep).layout.annotations[0].text == "No patient randomized yet."
     assert dict(tks.enrollment(rep).values.tolist())["randomized"] == 0
     assert tks.study_outcomes(rep)["study (all arms pooled)"].tolist() == ["0 / 0", "0 / 0"]
+    assert "No patient randomized yet" in tks.forecast_section(rep)[0]._repr_html_()
+
+
+def test_study_report_accrual_forecast_is_the_whole_study_forecast(demo_b1931036):
+    """Issue 15: the study report's enrollment section forecasts accrual from the rows its kernel has
+    (sites and randomization, no outcome): the same answer as the forecast on the whole study."""
+    from trialkit.reports import study_sections as tks
+
+    study = demo_b1931036
+    rep = _study_report(study)
+    assert not len(rep.study.outcomes)  # the study kernel holds no outcome rows
+    fc = tks.accrual_forecast(rep, n_sims=2000, seed=0)
+    whole = tk.forecast_accrual(study, target=study.protocol.planned_enrollment, as_of=study.data_cut_date,
+                                n_sims=2000, seed=0)
+    pd.testing.assert_frame_equal(fc.summary, whole.summary)
+    shown = dict(tks.forecast_table(fc).values.tolist())
+    r = whole.summary.iloc[0]
+    assert shown["predicted date to reach the target (median)"] == r["median"].date().isoformat()
+    assert shown["90% prediction interval"] == f"{r['lower_90'].date()} to {r['upper_90'].date()}"
+    assert shown["randomized / target"] == f"{len(study.randomization)} / {study.protocol.planned_enrollment}"
+    parts = tks.forecast_section(rep, n_sims=2000)
+    assert len(parts) == 3 and "Forecast of accrual" in parts[0]._repr_html_()

@@ -176,3 +176,32 @@ def test_screened_before_own_site_activation():
     early = f[f["finding"] == "screened before site activation"]
     fr09 = set(study.screening.loc[study.screening["site_id"] == "FR09", "subject_id"])
     assert set(early["subject_id"]) == fr09 and len(early) == 6  # per_site = (9, 7, 6, 3)
+
+
+def test_a_randomized_patient_the_rules_exclude_is_a_major_finding_listed_first(demo_b1931036):
+    """Issue 12: such a patient is listed first and highlighted, never among the missing inputs."""
+    import trialkit as tk
+    from trialkit.reports.quality import MAJOR_FINDING, findings
+    from trialkit.reports.sections import count_findings, table
+
+    s = demo_b1931036
+    res = tk.evaluate_eligibility(s)
+    # expected from the tables directly: randomized, judged eligible by the site (or no verdict), and
+    # excluded by at least one of the protocol's rules
+    scr = s.screening.reset_index(drop=True)
+    randomized = scr["subject_id"].isin(s.randomization["subject_id"])
+    site_ok = scr["screening_outcome"].eq("eligible").fillna(False) | (scr["screening_outcome"].isna() & randomized)
+    excluded = res.eligible.reset_index(drop=True).eq(False).fillna(False)
+    expected = set(scr.loc[randomized & site_ok & excluded, "subject_id"])
+    assert expected, "the demo study has randomized patients the rules exclude (a generator fact)"
+
+    f = findings(s, eligibility=res, validated=True)
+    k = len(expected)
+    assert set(f["subject_id"].iloc[:k]) == expected
+    assert (f["finding"].iloc[:k] == MAJOR_FINDING).all() and (f["severity"].iloc[:k] == "major").all()
+    assert not (f["finding"].iloc[k:] == MAJOR_FINDING).any()
+    html = table(f).text
+    assert html.count('<tr class="tk-major">') == k
+    assert html.index('<tr class="tk-major">') < html.index("missing criterion input")
+    counted = count_findings(f)
+    assert counted.iloc[0].tolist() == ["major", MAJOR_FINDING, k]

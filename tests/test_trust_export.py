@@ -91,10 +91,13 @@ def test_render_table_and_balance_table_go_through_the_writer(tmp_path):
 def test_exclusion_list_download_is_neutralized(tmp_path, demo_b1931036):
     from trialkit.widgets.eligibility import eligibility_explorer, on_export
 
-    ex = eligibility_explorer(demo_b1931036, export_path=str(tmp_path / "excl.xlsx"))
-    path = on_export(ex)
-    ws = openpyxl.load_workbook(path).active
-    assert ws.max_row > 1 and not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
+    ex = eligibility_explorer(demo_b1931036, export_dir=str(tmp_path))
+    ex.w["export_format"].value = "xlsx"
+    books = [p for p in on_export(ex) if p.suffix == ".xlsx"]
+    assert books, "'Export this view' wrote no workbook"
+    for path in books:
+        ws = openpyxl.load_workbook(path).active
+        assert ws.max_row > 1 and not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
 
 
 def test_schedule_csv_is_neutralized_and_still_verifies(tmp_path):

@@ -5,7 +5,7 @@ Isolation is built into the data, not left to the template.
 * **site**: :func:`site_subset` cuts a study down to the rows of one site (its screening log, its
   randomized patients and their follow-up), and :func:`study_aggregates` computes the whole-study
   figures a site is compared with, as counts only, pooled over arms for every outcome, with every
-  cell under ``min_cell`` (5 by default) patients replaced by ``None`` (printed "<5"). A site
+  cell under ``min_cell`` (5 by default) patients replaced by ``None`` (printed "§" with a footnote). A site
   notebook is given these two things and nothing else.
 * **study** (the blinded study team): :func:`study_team_data` gives the sites, the screening log
   and the randomization table (allocation counts are not outcomes), no disposition, response or
@@ -38,6 +38,8 @@ sending reports outside the trial team when the study is very small.
 
 from __future__ import annotations
 
+from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED
+
 import numpy as np
 import pandas as pd
 
@@ -51,8 +53,10 @@ __all__ = ["site_subset", "site_subsets", "SiteSplit", "study_aggregates", "pool
            "suppress_group", "thin_cumulative", "MIN_CELL", "OUTCOME_TABLES"]
 
 CLOSED = Reporting()
-#: re-randomizations behind the study-wide scheme-based allocation p-value (site and study reports)
-ALLOCATION_SIMULATIONS = 2000
+#: re-randomizations behind the study-wide scheme-based allocation p-value (site and study reports):
+#: the shared default of the notebooks, the explorers and the reports (trialkit.defaults), so that
+#: one allocation has one p-value wherever it is shown
+ALLOCATION_SIMULATIONS = DEFAULT_N_SIM
 #: tables that hold outcomes or safety data (or, through their dates, deaths); only the dsmb kernel gets
 #: them whole, a site its own patients' rows, the study team none
 OUTCOME_TABLES = ("disposition", "response", "outcomes", "adverse_events")
@@ -332,8 +336,9 @@ def study_aggregates(study: Study, *, min_cell: int = MIN_CELL, eligibility=None
     if len(rnd) >= min_cell:
         from ..randomization import allocation_summary
 
-        row = allocation_summary(s, levels=("overall",), n_sim=ALLOCATION_SIMULATIONS).summary.iloc[0]
-        allocation.update(p_binomial=None if pd.isna(row["p_binomial"]) else float(row["p_binomial"]),
+        row = allocation_summary(s, levels=("overall",), n_sim=ALLOCATION_SIMULATIONS,
+                                 seed=DEFAULT_SEED).summary.iloc[0]
+        allocation.update(n_sim=ALLOCATION_SIMULATIONS, seed=DEFAULT_SEED, p_binomial=None if pd.isna(row["p_binomial"]) else float(row["p_binomial"]),
                           p_scheme=None if pd.isna(row["p_scheme"]) else float(row["p_scheme"]))
 
     arms_shown = suppress_group(arm_counts, min_cell=min_cell)

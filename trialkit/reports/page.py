@@ -22,6 +22,8 @@ th,td{border:1px solid #dfe4ea;padding:4px 9px;text-align:left;vertical-align:to
 thead th{background:#f3f6f9}caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0;color:#34495e}
 table.tk-header th{background:#f3f6f9;width:13em}table.tk-header td{font-family:ui-monospace,Menlo,monospace;font-size:.9em}
 .tk-note,.tk-empty{color:#566b80;font-style:italic}
+.tk-footnote{color:#566b80;font-size:0.85em;margin:0.2em 0 1em}
+tr.tk-major td{background:#fde8e8;font-weight:600}tr.tk-major td:first-child{border-left:4px solid #b02a37}
 .tk-status-ok{color:#1e7e34;font-weight:600}.tk-status-failed{color:#b02a37;font-weight:600}
 .tk-status-unchanged{color:#566b80}
 table.tk-index td:nth-child(2){min-width:14em}table.tk-index td:last-child{max-width:28em}

@@ -8,13 +8,16 @@ window is the protocol file's ``windows: end_of_induction`` (Day 28 ± 2 for B19
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..study import Study
 
 __all__ = ["findings", "unknown_inputs", "FINDING_COLUMNS"]
 
-FINDING_COLUMNS = ["subject_id", "finding", "detail"]
+FINDING_COLUMNS = ["subject_id", "severity", "finding", "detail"]
+#: a randomized patient whom the protocol's rules exclude: the finding to act on first
+MAJOR_FINDING = "randomized, but the rules exclude"
 
 #: dated columns checked against the data cut, by table
 DATE_COLUMNS = {"screening": ("screening_date",), "randomization": ("randomization_date",),
@@ -65,7 +68,10 @@ def _disagreements(study: Study, eligibility) -> list[tuple]:
         site_reason = rec.screen_failure_reason if isinstance(rec.screen_failure_reason, str) else ""
         detail = "; ".join(x for x in (why and f"rules: {why}", unk and f"undetermined: {unk}",
                                        site_reason and f"site reason: {site_reason}") if x)
-        rows.append((rec.subject_id, f"site verdict vs rules: {rec.disagreement}", detail))
+        if bool(rec.randomized) and rec.disagreement == "site eligible, rules exclude":
+            rows.append((rec.subject_id, MAJOR_FINDING, detail))
+        else:
+            rows.append((rec.subject_id, f"site verdict vs rules: {rec.disagreement}", detail))
     return rows
 
 
@@ -119,7 +125,11 @@ def _treatment(study: Study) -> list[tuple]:
 
 
 def findings(study: Study, *, eligibility=None, data_cut_date=None, validated: bool = False) -> pd.DataFrame:
-    """Findings a data manager should resolve (``subject_id, finding, detail``).
+    """Findings a data manager should resolve (``subject_id, severity, finding, detail``).
+
+    A randomized patient whom the protocol's rules exclude is a *major* finding (``severity ==
+    "major"``, finding "randomized, but the rules exclude"): listed first, highlighted in the site
+    report, never in the same list as a missing input. Every other finding is "to resolve".
 
     * missing criterion inputs (the eligibility verdict cannot be reached without them);
     * disagreements between the site's screening verdict and the protocol's rules
@@ -153,4 +163,8 @@ def findings(study: Study, *, eligibility=None, data_cut_date=None, validated: b
 
         rows += [("", f"{rec.table}: {rec.problem}", f"column {rec.column}, value {rec.value}")
                  for rec in study_problems(study).itertuples(index=False)]
-    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
+    out = pd.DataFrame(rows, columns=["subject_id", "finding", "detail"])
+    major = out["finding"].eq(MAJOR_FINDING)
+    out.insert(1, "severity", major.map({True: "major", False: "to resolve"}))
+    # the major findings first, then the others in the order of the checks above
+    return out.iloc[np.argsort(~major.to_numpy(), kind="stable")].reset_index(drop=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED, simulation_note
 from ..errors import ReportError
 from ..study import Study
 
@@ -25,7 +26,13 @@ __all__ = ["SiteReport", "load_site", "header", "screening_summary", "screen_fai
            "outcome_summary", "study_outcomes", "reporting_note", "table", "figure", "title", "allocation_note",
            "count_findings", "read_report_folder"]
 
-SUPPRESSED = "<5"
+#: the mark of a suppressed cell. Not "<5": inside a percentage column that reads "less than 5 %".
+SUPPRESSED = "§"
+#: the footnote under every table that has a suppressed cell
+SUPPRESSED_NOTE = ("§ not shown: fewer than 5 patients, or a count from which such a cell could be worked out "
+                   "(small cells are suppressed so that no patient can be identified).")
+#: findings a data manager must act on first (listed first and highlighted in the site report)
+MAJOR = "major"
 AGGREGATES_FILE = "study_aggregates.json"
 SITE_FILE = "trialkit_site.json"  # marks a per-site folder written by the runner
 
@@ -156,15 +163,31 @@ def _cell(v) -> str:
     return str(v)
 
 
+def _row(row) -> str:
+    major = any(v == MAJOR for v in row)
+    cls = ' class="tk-major"' if major else ""
+    return f"<tr{cls}>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+
+
 def table(df: pd.DataFrame, *, caption: str | None = None, empty: str = "None.") -> _HTML:
-    """A frame as an HTML table: ``None`` printed as "<5" (suppressed), missing as "—"."""
+    """A frame as an HTML table: ``None`` printed as "§" (suppressed, explained in a footnote under the
+    table), missing as "—"; a row with a ``"major"`` cell (a finding to act on first) is highlighted.
+
+    Examples
+    --------
+    >>> t = table(pd.DataFrame({"measure": ["screened"], "study": [None]}))
+    >>> "<td>§</td>" in t.text and "fewer than 5 patients" in t.text
+    True
+    """
     if not len(df):
         return _HTML(f'<p class="tk-empty">{html.escape(empty)}</p>')
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in df.astype(object).itertuples(index=False))
+    rows = list(df.astype(object).itertuples(index=False))
+    body = "".join(_row(row) for row in rows)
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return _HTML(f'<table class="tk-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    note = (f'<p class="tk-footnote">{html.escape(SUPPRESSED_NOTE)}</p>'
+            if any(v is None for row in rows for v in row) else "")
+    return _HTML(f'<table class="tk-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}')
 
 
 class _Figure:
@@ -407,7 +430,7 @@ def allocation_note(rep: SiteReport) -> _HTML:
     else:
         from ..randomization import allocation_summary
 
-        row = allocation_summary(s, levels=("overall",), n_sim=2000).summary.iloc[0]
+        row = allocation_summary(s, levels=("overall",), n_sim=DEFAULT_N_SIM, seed=DEFAULT_SEED).summary.iloc[0]
         verdict = (str(row["note"]) if isinstance(row["note"], str) and row["note"]
                    else f"exact binomial test against the planned share p = {row['p_binomial']:.3f}")
         parts.append(f"This site: n = {n}; {verdict}.")
@@ -416,8 +439,9 @@ def allocation_note(rep: SiteReport) -> _HTML:
         pb, ps = st.get("p_binomial"), st.get("p_scheme")
         parts.append(f"Whole study: n = {st['n']}"
                      + (f"; exact binomial test against the planned share p = {pb:.3f}" if pb is not None else "")
-                     + (f"; against the protocol's randomization scheme (simulated) p = {ps:.3f}"
-                        if ps is not None else "") + ".")
+                     + (f"; against the protocol's randomization scheme (simulated) p = {ps:.3f} ("
+                        + simulation_note(st.get("n_sim", DEFAULT_N_SIM), st.get("seed", DEFAULT_SEED)).rstrip(".")
+                        + ")" if ps is not None else "") + ".")
     return _HTML(f'<p class="tk-note">{html.escape(" ".join(parts))}</p>')
 
 
@@ -473,7 +497,8 @@ def pace_figure(rep: SiteReport):
 # data quality
 # ------------------------------------------------------------------------------------------------
 def data_quality(rep: SiteReport) -> pd.DataFrame:
-    """Findings a data manager should resolve at this site (``subject_id, finding, detail``).
+    """Findings a data manager should resolve at this site (``subject_id, severity, finding, detail``;
+    a randomized patient whom the rules exclude first, as a major finding).
 
     See :func:`trialkit.reports.quality.findings`: missing criterion inputs, site verdict vs the
     protocol's rules, dates after the data cut, screening before the study start or the site's
@@ -488,9 +513,12 @@ def data_quality(rep: SiteReport) -> pd.DataFrame:
 
 
 def count_findings(findings: pd.DataFrame) -> pd.DataFrame:
-    """Data-quality findings counted by kind, without subject ids (``finding, n``)."""
-    vc = findings["finding"].value_counts()
-    return pd.DataFrame({"finding": vc.index.astype(str), "n": vc.values.astype(int)})
+    """Data-quality findings counted by kind, without subject ids (``severity, finding, n``; major first)."""
+    if not len(findings):
+        return pd.DataFrame(columns=["severity", "finding", "n"])
+    n = findings.groupby(["severity", "finding"], sort=False).size().rename("n").reset_index()
+    n = n.assign(_major=n["severity"].ne(MAJOR)).sort_values(["_major", "n"], ascending=[True, False], kind="stable")
+    return n.drop(columns="_major").astype({"n": int}).reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -558,7 +586,7 @@ def outcome_summary(rep: SiteReport) -> pd.DataFrame:
 
 
 def study_outcomes(rep) -> pd.DataFrame:
-    """Study-wide outcome and event counts pooled over arms (``measure, study``: "k / n", None = "<5").
+    """Study-wide outcome and event counts pooled over arms (``measure, study``: "k / n", None = suppressed).
 
     No study-wide outcome is split by arm for a site or the study team: in a running trial the
     comparison by arm is for the Data Monitoring Committee only.

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED
 from ..errors import ReportError
 from ..study import Study
 from .data import OUTCOME_TABLES
@@ -25,7 +26,7 @@ from .sections import _HTML, _frame, figure, read_report_folder, reporting_note,
 __all__ = ["StudyReport", "load_study_report", "title", "header", "enrollment", "enrollment_figure", "by_country",
            "screening_summary", "screen_failures", "site_failure_reasons", "disagreements", "league_table",
            "allocation", "allocation_figure", "study_outcomes", "reporting_note", "findings_summary", "table",
-           "figure"]
+           "figure", "accrual_forecast", "forecast_table", "slow_sites", "forecast_section"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,92 @@ def enrollment_figure(rep: StudyReport):
     return fig
 
 
+def accrual_forecast(rep: StudyReport, *, n_sims: int = 10_000, seed: int = DEFAULT_SEED):
+    """When the trial will reach its planned enrollment: :func:`trialkit.forecast_accrual` on the
+    sites and randomization rows the study kernel holds (pooled over arms; allocation dates are not
+    outcomes), as of the data cut.
+
+    Returns the :class:`~trialkit.forecast.AccrualForecast`, or an HTML note saying why there is no
+    forecast (no patient randomized yet, no planned enrollment, target already reached, or data the
+    model cannot use — the note names the problem).
+    """
+    from ..errors import TrialkitError
+    from ..forecast import forecast_accrual
+
+    s = rep.study
+    plan = s.protocol.planned_enrollment
+    n = len(s.randomization)
+    why = ("No patient randomized yet: nothing to forecast from." if not n else
+           "The protocol states no planned enrollment: no target to forecast." if not plan else
+           f"Planned enrollment reached ({n} of {plan} randomized): nothing left to forecast." if n >= plan else None)
+    if why:
+        return _HTML(f'<p class="tk-note">{html.escape(why)}</p>')
+    as_of = rep.data_cut_date
+    try:
+        return forecast_accrual(s, target=int(plan), as_of=as_of, n_sims=n_sims, seed=seed)
+    except TrialkitError as exc:
+        return _HTML(f'<p class="tk-note">No accrual forecast: {html.escape(str(exc))}</p>')
+
+
+def _date(v) -> str:
+    return "—" if v is None or pd.isna(v) else pd.Timestamp(v).date().isoformat()
+
+
+def forecast_table(fc) -> pd.DataFrame:
+    """The forecast's answer in one table (``measure, value``): the date the target is reached (median,
+    50 % and 90 % prediction intervals), the chance of reaching it by the planned completion, the
+    pace, the sites, and the screenings still needed."""
+    r = fc.summary.iloc[0]
+    rows = [("as of", _date(r["as_of"])),
+            ("randomized / target", f"{int(r['randomized'])} / {int(r['target'])}"),
+            ("predicted date to reach the target (median)", _date(r["median"])),
+            ("50% prediction interval", f"{_date(r['lower_50'])} to {_date(r['upper_50'])}"),
+            ("90% prediction interval", f"{_date(r['lower_90'])} to {_date(r['upper_90'])}"),
+            ("probability of reaching it by the planned completion",
+             "no planned completion date" if r["p_by_planned_completion"] is None or pd.isna(r["p_by_planned_completion"])
+             else f"{float(r['p_by_planned_completion']):.0%}"),
+            ("study rate (patients per month, now)", f"{float(r['rate_per_month']):.2f}"),
+            ("sites open / to open / without a date", f"{int(r['sites_open'])} / {int(r['sites_to_open'])} / "
+                                                       f"{int(r['sites_unscheduled'])}")]
+    scr = fc.parts().get("screening")
+    if scr is not None and len(scr):
+        last = scr.iloc[-1]
+        if str(last["quantity"]).startswith("screenings needed") and pd.notna(last["lower_90"]):
+            rows.append((str(last["quantity"]), f"{last['estimate']:.0f} (90%: {last['lower_90']:.0f} to "
+                                                f"{last['upper_90']:.0f})"))
+    rows += [("note", str(note)) for note in (fc.notes or ())]
+    rows.append(("model", f"Poisson-Gamma (Anisimov & Fedorov 2007), site rates updated from their own record, "
+                          f"gamma parameters' uncertainty carried; {fc.n_sims:,} simulated paths, seed {fc.seed}"))
+    return _frame(rows, ["measure", "value"])
+
+
+def slow_sites(fc) -> pd.DataFrame:
+    """Open sites far below their expected rate (the forecast's ``flag``): site, months open,
+    randomized, expected, estimated rate per month with its interval."""
+    st = fc.parts()["sites"]
+    st = st[st["flag"].fillna(False).astype(bool)]
+    cols = ["site_id", "months_open", "randomized", "expected", "rate_per_month", "rate_lower", "rate_upper"]
+    out = st[cols].copy()
+    for c in ("months_open", "expected"):
+        out[c] = out[c].round(1)
+    for c in ("rate_per_month", "rate_lower", "rate_upper"):
+        out[c] = out[c].round(3)
+    return out.rename(columns={"site_id": "site", "months_open": "months open", "rate_per_month": "rate / month",
+                               "rate_lower": "lower", "rate_upper": "upper"}).reset_index(drop=True)
+
+
+def forecast_section(rep: StudyReport, *, n_sims: int = 10_000, seed: int = DEFAULT_SEED) -> list:
+    """What the study report shows of the accrual forecast: its table, the fan chart and the sites far
+    below their expected rate — or the note saying why there is no forecast."""
+    fc = accrual_forecast(rep, n_sims=n_sims, seed=seed)
+    if isinstance(fc, _HTML):
+        return [fc]
+    return [table(forecast_table(fc), caption="Forecast of accrual to the planned enrollment (pooled over arms)"),
+            figure(fc.figure(), name="forecast"),
+            table(slow_sites(fc), caption="Open sites far below their expected rate (the forecast's flag)",
+                  empty="No open site is far below its expected rate.")]
+
+
 def by_country(rep: StudyReport) -> pd.DataFrame:
     """Sites, sites that screened, screened and randomized by country (``% of randomized``)."""
     s = rep.study
@@ -268,16 +355,16 @@ def league_table(rep: StudyReport) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # allocation (allocation counts are not outcomes)
 # ------------------------------------------------------------------------------------------------
-def allocation(rep: StudyReport, *, n_sim: int = 2000):
+def allocation(rep: StudyReport, *, n_sim: int = DEFAULT_N_SIM, seed: int = DEFAULT_SEED):
     """Observed vs planned allocation overall, by stratum and by country (:func:`trialkit.allocation_summary`)."""
     from ..randomization import allocation_summary
 
     if not len(rep.study.randomization):
         return _HTML('<p class="tk-empty">No patient randomized yet.</p>')
-    return allocation_summary(rep.study, levels=("overall", "stratum", "country"), n_sim=n_sim)
+    return allocation_summary(rep.study, levels=("overall", "stratum", "country"), n_sim=n_sim, seed=seed)
 
 
-def allocation_figure(rep: StudyReport, *, n_sim: int = 2000):
+def allocation_figure(rep: StudyReport, *, n_sim: int = DEFAULT_N_SIM, seed: int = DEFAULT_SEED):
     """Cumulative allocation against the protocol's ratio, with the 95 % bands of ``n_sim``
     re-randomizations (:func:`trialkit.cumulative_allocation`, :func:`trialkit.plot_cumulative_allocation`)."""
     from ..plots.randomization import plot_cumulative_allocation
@@ -290,7 +377,7 @@ def allocation_figure(rep: StudyReport, *, n_sim: int = 2000):
             height=120, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
             annotations=[dict(text="No patient randomized yet.", showarrow=False, x=0.5, y=0.5, xref="paper",
                               yref="paper")]))
-    return plot_cumulative_allocation(cumulative_allocation(rep.study, n_sim=n_sim))
+    return plot_cumulative_allocation(cumulative_allocation(rep.study, n_sim=n_sim, seed=seed))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -298,7 +385,10 @@ def allocation_figure(rep: StudyReport, *, n_sim: int = 2000):
 # ------------------------------------------------------------------------------------------------
 def findings_summary(rep: StudyReport) -> pd.DataFrame:
     """Data-quality findings of the whole study by kind (``finding, n, sites``), from the runner's counts."""
+    from .quality import MAJOR_FINDING
+
     total = rep.aggregates.get("findings_total") or {}
     by_site = rep.aggregates.get("findings_by_site") or {}
     rows = [(k, n, sum(1 for v in by_site.values() if v.get(k))) for k, n in total.items()]
-    return _frame(sorted(rows, key=lambda r: -r[1]), ["finding", "n", "sites"])
+    # the major finding (a randomized patient the rules exclude) first, then by count
+    return _frame(sorted(rows, key=lambda r: (r[0] != MAJOR_FINDING, -r[1])), ["finding", "n", "sites"])
