@@ -30,7 +30,7 @@ FIRST_ARGUMENT = {
 FORBIDDEN = {"level": "conf_level", "alpha": "conf_level", "stratify_by": "strata", "factors": "strata",
              "result": "eligibility", "study": "data", "studies": "data", "patients": "data", "accrual": "data"}
 #: public names still to move onto the vocabulary when their modules' open work lands (kept explicit)
-PENDING = {"render_site_reports", "validate_study", "write_study"}
+PENDING: set[str] = set()  # empty: every public function speaks it
 
 
 def _public_functions():
@@ -50,7 +50,7 @@ def test_public_signatures_speak_the_vocabulary(name, sig):
     first = params[0]
     assert first.name == FIRST_ARGUMENT.get(name, "data"), f"{name}: first argument {first.name!r}"
     assert first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
-    rest = [p for p in params[1:] if (name, p.name) not in {("load_cdisc", "adam"), ("render_table", "path")}]
+    rest = [p for p in params[1:] if (name, p.name) not in {("load_cdisc", "adam"), ("render_table", "path"), ("write_study", "path")}]
     positional = [p.name for p in rest if p.kind not in (p.KEYWORD_ONLY, p.VAR_KEYWORD)]
     assert not positional, f"{name}: {positional} should be keyword-only"
     for p in params:

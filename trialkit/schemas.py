@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .errors import FAILURE_COLUMNS, DataValidationError
+from .errors import FAILURE_COLUMNS, DataValidationError, UsageError
 from .model import KEYS, REQUIRED_TABLES, TABLES, Column, columns, pandas_dtype
 
 __all__ = ["schema", "validate_study", "validate_table", "SourceInfo", "data_cut_warnings"]
@@ -371,16 +371,23 @@ def study_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.Da
     return pd.concat(frames, ignore_index=True)[FAILURE_COLUMNS]
 
 
-def validate_study(study, *, sources: dict[str, SourceInfo] | None = None):
-    """Validate every table and the links between them; return the study or raise one error.
+def validate_study(data, *, sources: dict[str, SourceInfo] | None = None):
+    """Validate every table of a Study and the links between them; return it or raise one error.
 
     Raises
     ------
     DataValidationError
         Carrying ``failure_cases`` (table, file, row, column, value, problem, fix) for *every*
         problem found.
+    UsageError
+        ``data`` is not a Study (load a folder with :func:`trialkit.load_study`, which validates it).
     """
-    problems = study_problems(study, sources)
+    from .study import Study
+
+    if not isinstance(data, Study):
+        raise UsageError(f"validate_study needs a Study, got {type(data).__name__}; a folder is validated by "
+                         "trialkit.load_study(path).")
+    problems = study_problems(data, sources)
     if len(problems):
-        raise DataValidationError(problems, source=study.source or None)
-    return study
+        raise DataValidationError(problems, source=data.source or None)
+    return data

@@ -492,7 +492,7 @@ def _fill_derived(study: Study) -> Study:
     return study
 
 
-def write_study(study: Study, path: str | os.PathLike, *, format: str = "csv") -> list[Path]:
+def write_study(data: Study, path: str | os.PathLike, *, format: str = "csv") -> list[Path]:
     """Write a study as a folder of files plus ``study.yaml``; returns the paths written.
 
     ``format`` is ``csv`` (UTF-8, ISO dates, through :func:`trialkit.io.export.write_table`) or
@@ -505,6 +505,9 @@ def write_study(study: Study, path: str | os.PathLike, *, format: str = "csv") -
 
     if format not in ("csv", "parquet"):
         raise UsageError(f"format must be 'csv' or 'parquet', not {format!r}")
+    if not isinstance(data, Study):
+        raise UsageError(f"write_study needs a Study, got {type(data).__name__}.")
+    study = data
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     written = []

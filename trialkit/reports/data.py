@@ -38,11 +38,10 @@ sending reports outside the trial team when the study is very small.
 
 from __future__ import annotations
 
-from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED
-
 import numpy as np
 import pandas as pd
 
+from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED
 from ..errors import UsageError
 from ..model import TABLES
 from ..study import Study

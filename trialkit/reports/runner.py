@@ -119,7 +119,7 @@ def render_reports(data, *, audience: str = "site", sites="all", out="reports", 
     return publish(plan, outcomes, executor=workers.name, t_start=t_start)
 
 
-def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | None = None,
+def render_site_reports(data, *, sites="all", out="reports", jobs: int | None = None,
                         executor: Executor | None = None, only_failed: bool = False, force: bool = False,
                         data_cut_date: str | None = None, parameters: dict | None = None,
                         template: str | os.PathLike | None = None, min_cell: int = MIN_CELL,
@@ -128,8 +128,8 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
     """Render one HTML report per site: :func:`render_reports` with ``audience="site"``.
 
     Each site's page shows that site's own patients and study-wide figures pooled over arms, with
-    small cells suppressed; see :func:`render_reports` for every parameter. (The first argument
-    keeps its earlier name, ``study_path``.)
+    small cells suppressed; see :func:`render_reports` for every parameter (``data``: a study folder
+    or a loaded Study, as there).
 
     Examples
     --------
@@ -137,7 +137,7 @@ def render_site_reports(study_path, *, sites="all", out="reports", jobs: int | N
     >>> run = tk.render_site_reports("data/demo/b1931036", sites=["DE06", "FR09"], out="reports/demo")  # doctest: +SKIP
     >>> run.to_frame()[["site_id", "status"]]  # doctest: +SKIP
     """
-    return render_reports(study_path, audience="site", sites=sites, out=out, jobs=jobs, executor=executor,
+    return render_reports(data, audience="site", sites=sites, out=out, jobs=jobs, executor=executor,
                           only_failed=only_failed, force=force, data_cut_date=data_cut_date, parameters=parameters,
                           template=template, min_cell=min_cell, timeout=timeout, kernel_name=kernel_name,
                           plotly_js=plotly_js, progress=progress)
