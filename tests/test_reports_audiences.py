@@ -466,6 +466,7 @@ def test_study_sections_on_the_tiny_study():
         ["site verdict vs rules: site eligible, rules undetermined", 4, 4]]
     enrol = dict(tks.enrollment(rep).values.tolist())
     assert (enrol["planned enrollment (protocol)"], enrol["randomized"], enrol["% of planned"]) == (100, 13, 13.0)
+    assert tks.enrollment_figure(rep).layout.yaxis.tickformat == ",d"  # whole patients (issue 12)
     # pooled over arms: CR/CRi and MRD negative 6 of 13, EFS events 7 of 13 (the study team is not suppressed)
     assert tks.study_outcomes(rep).values.tolist() == [
         ["CR/CRi at end of induction", "6 / 13"], ["MRD negative at end of induction", "6 / 13"],

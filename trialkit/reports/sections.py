@@ -488,8 +488,12 @@ def pace_figure(rep: SiteReport):
             if xs:
                 fig.add_scatter(x=xs, y=ys, mode="lines+markers", line=dict(dash=dash),
                                 name=f"study average per active site: {key}")
+    from ..plots.eligibility import integer_axis
+
+    ymax = max([0.0] + [float(max(t.y)) for t in fig.data if t.y is not None and len(t.y)])
     fig.update_layout(height=380, margin=dict(l=40, r=10, t=40, b=40), yaxis_title="patients (cumulative)",
-                      title="Enrollment over time", legend=dict(orientation="h", y=-0.2))
+                      title="Enrollment over time", legend=dict(orientation="h", y=-0.2),
+                      yaxis=integer_axis(ymax))  # whole patients: no tick at 0.5 of a patient
     return fig
 
 

@@ -145,8 +145,12 @@ def enrollment_figure(rep: StudyReport):
         fig.add_hline(y=s.protocol.planned_enrollment, line_dash="dash", line_color="#34495e",
                       annotation_text=f"planned: {s.protocol.planned_enrollment} randomized",
                       annotation_position="top left")
+    from ..plots.eligibility import integer_axis
+
+    ymax = max([float(s.protocol.planned_enrollment or 0)] + [float(max(t.y)) for t in fig.data if len(t.y)])
     fig.update_layout(height=400, margin=dict(l=50, r=10, t=40, b=40), title="Enrollment against plan",
-                      yaxis_title="patients (cumulative)", legend=dict(orientation="h", y=-0.15))
+                      yaxis_title="patients (cumulative)", legend=dict(orientation="h", y=-0.15),
+                      yaxis=integer_axis(ymax))
     return fig
 
 
