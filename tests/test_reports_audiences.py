@@ -507,3 +507,24 @@ def test_study_report_accrual_forecast_is_the_whole_study_forecast(demo_b1931036
     assert shown["randomized / target"] == f"{len(study.randomization)} / {study.protocol.planned_enrollment}"
     parts = tks.forecast_section(rep, n_sims=2000)
     assert len(parts) == 3 and "Forecast of accrual" in parts[0]._repr_html_()
+
+
+def test_study_report_gets_adverse_events_pooled_over_arms_only(demo_b1931036):
+    """Issue 11: the study report gets pooled AE counts only; its kernel holds no adverse-event row."""
+    from trialkit.reports import study_sections as tks
+
+    study = demo_b1931036
+    rep = _study_report(study)
+    assert not len(rep.study.adverse_events)
+    got = tks.safety_counts(rep)
+    # expected from the tables directly: treatment-emergent events of treated (safety population) patients
+    ae = study.adverse_events
+    treated = set(study.disposition.loc[study.disposition["treatment_start_date"].notna(), "subject_id"])
+    te = ae[ae["treatment_emergent"].fillna(False).astype(bool) & ae["subject_id"].isin(treated)]
+    n_any, n_serious = te["subject_id"].nunique(), te.loc[te["serious"].fillna(False).astype(bool), "subject_id"].nunique()
+    shown = dict(got.values.tolist())
+    N = len(treated)
+    assert shown["Participants with any adverse event"] == f"{n_any} / {N} ({100 * n_any / N:.1f}%)"
+    assert shown["with a serious adverse event"] == f"{n_serious} / {N} ({100 * n_serious / N:.1f}%)"
+    assert list(got.columns) == ["measure", "participants (all arms pooled)"]  # no arm anywhere
+    assert not any(arm in str(v) for arm in study.protocol.arm_codes for v in got.to_numpy().ravel())

@@ -48,7 +48,7 @@ from ..study import Study
 from .audience import Reporting
 
 __all__ = ["site_subset", "site_subsets", "SiteSplit", "study_aggregates", "pooled_outcomes", "outcomes_by_arm",
-           "study_team_data", "dsmb_data", "safety_data", "findings_by_site", "suppress", "suppress_split",
+           "study_team_data", "dsmb_data", "safety_data", "pooled_safety", "findings_by_site", "suppress", "suppress_split",
            "suppress_group", "thin_cumulative", "MIN_CELL", "OUTCOME_TABLES"]
 
 CLOSED = Reporting()
@@ -467,6 +467,7 @@ def study_team_data(study: Study, *, findings: pd.DataFrame, checksum: str,
         "study_checksum": checksum, "validated": True,
         "data_cut_date": study.data_cut_date.date().isoformat() if study.data_cut_date is not None else None,
         "pooled": pooled_outcomes(study, min_cell=1),
+        "pooled_safety": pooled_safety(study),
         "findings_by_site": findings_by_site(study, findings),
         "findings_total": {str(k): int(v) for k, v in findings["finding"].value_counts().sort_index().items()},
         "reporting": {"comparative_outcomes": reporting.comparative_outcomes, "note": reporting.note()},
@@ -474,6 +475,23 @@ def study_team_data(study: Study, *, findings: pd.DataFrame, checksum: str,
     if reporting.open:
         aggregates["by_arm"] = outcomes_by_arm(study, min_cell=1)
     return tables, aggregates
+
+
+def pooled_safety(study: Study) -> list | None:
+    """Participants with adverse events, pooled over arms, for the blinded study team (issue 11: "the
+    study report gets pooled counts only"): ``[[label, n, N], ...]`` from :func:`trialkit.ae_summary`
+    with ``by=None`` over the safety population, or ``None`` when the study has no adverse events."""
+    ae = getattr(study, "adverse_events", None)
+    if ae is None or not len(ae) or not len(study.randomization):
+        return None
+    from ..errors import TrialkitError
+    from ..safety import ae_summary
+
+    try:
+        r = ae_summary(study, by=None).summary
+    except TrialkitError:
+        return None
+    return [[str(rec.label), int(rec.n), int(rec.N)] for rec in r.itertuples(index=False)]
 
 
 def safety_data(study: Study) -> dict:

@@ -26,7 +26,7 @@ from .sections import _HTML, _frame, figure, read_report_folder, reporting_note,
 __all__ = ["StudyReport", "load_study_report", "title", "header", "enrollment", "enrollment_figure", "by_country",
            "screening_summary", "screen_failures", "site_failure_reasons", "disagreements", "league_table",
            "allocation", "allocation_figure", "study_outcomes", "reporting_note", "findings_summary", "table",
-           "figure", "accrual_forecast", "forecast_table", "slow_sites", "forecast_section"]
+           "figure", "accrual_forecast", "forecast_table", "slow_sites", "forecast_section", "safety_counts"]
 
 
 @dataclass(frozen=True)
@@ -382,6 +382,15 @@ def allocation_figure(rep: StudyReport, *, n_sim: int = DEFAULT_N_SIM, seed: int
             annotations=[dict(text="No patient randomized yet.", showarrow=False, x=0.5, y=0.5, xref="paper",
                               yref="paper")]))
     return plot_cumulative_allocation(cumulative_allocation(rep.study, n_sim=n_sim, seed=seed))
+
+
+def safety_counts(rep: StudyReport) -> pd.DataFrame:
+    """Participants with adverse events, all arms pooled (``measure, participants``: "n / N (pct %)"),
+    from the runner's :func:`trialkit.reports.data.pooled_safety`; empty when the study has none.
+    The comparison by arm is the DMC's (the dsmb report)."""
+    rows = rep.aggregates.get("pooled_safety") or []
+    return _frame([(label, f"{n} / {N} ({100 * n / N:.1f}%)" if N else f"{n} / 0") for label, n, N in rows],
+                  ["measure", "participants (all arms pooled)"])
 
 
 # ------------------------------------------------------------------------------------------------
