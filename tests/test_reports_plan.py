@@ -205,3 +205,5 @@ def test_a_randomized_patient_the_rules_exclude_is_a_major_finding_listed_first(
     assert html.index('<tr class="tk-major">') < html.index("missing criterion input")
     counted = count_findings(f)
     assert counted.iloc[0].tolist() == ["major", MAJOR_FINDING, k]
+    # a missing value (pd.NA) in a row is neither a major finding nor an error
+    assert '<tr class="tk-major">' not in table(pd.DataFrame({"finding": [pd.NA], "n": [1]})).text

@@ -164,7 +164,7 @@ def _cell(v) -> str:
 
 
 def _row(row) -> str:
-    major = any(v == MAJOR for v in row)
+    major = any(isinstance(v, str) and v == MAJOR for v in row)
     cls = ' class="tk-major"' if major else ""
     return f"<tr{cls}>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
 
