@@ -528,3 +528,26 @@ def test_study_report_gets_adverse_events_pooled_over_arms_only(demo_b1931036):
     assert shown["with a serious adverse event"] == f"{n_serious} / {N} ({100 * n_serious / N:.1f}%)"
     assert list(got.columns) == ["measure", "participants (all arms pooled)"]  # no arm anywhere
     assert not any(arm in str(v) for arm in study.protocol.arm_codes for v in got.to_numpy().ravel())
+
+
+def test_study_report_event_forecast_is_pooled_and_is_the_whole_study_forecast(demo_b1931036):
+    """Issue 15: the event forecast reaches the blinded study team pooled over arms; the runner computes
+    it (the study kernel holds no outcome rows) and it equals trialkit.forecast_events on the study."""
+    from trialkit.reports import study_sections as tks
+
+    study = demo_b1931036
+    rep = _study_report(study)
+    ef = rep.aggregates["event_forecast"]
+    assert ef["endpoint"] == "EFS" and ef["events"] == int(study.outcomes.query("endpoint == 'EFS'")["event"].sum())
+    for model in ("weibull", "piecewise"):
+        whole = tk.forecast_events(study, endpoint="EFS", model=model, n_sims=5000, seed=0, horizon=745)
+        when = whole.as_of + pd.DateOffset(months=12)
+        r = whole.fan[whole.fan["date"] >= when].iloc[0]
+        date, med, l50, u50, l90, u90 = ef["models"][model]["at"][1]
+        assert date == when.date().isoformat()
+        assert (med, l50, u50, l90, u90) == tuple(int(r[c]) for c in ("median", "lower_50", "upper_50", "lower_90", "upper_90"))
+    text = str(ef)
+    assert not any(arm in text for arm in study.protocol.arm_codes)  # nothing keyed or labelled by an arm
+    t = tks.event_forecast_table(rep)
+    assert len(t) == 6 and t["event model"].str.contains("better fit").sum() == 3
+    assert tks.event_forecast_figure(rep).layout.yaxis.tickformat == ",d"

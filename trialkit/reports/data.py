@@ -48,7 +48,7 @@ from ..study import Study
 from .audience import Reporting
 
 __all__ = ["site_subset", "site_subsets", "SiteSplit", "study_aggregates", "pooled_outcomes", "outcomes_by_arm",
-           "study_team_data", "dsmb_data", "safety_data", "pooled_safety", "findings_by_site", "suppress", "suppress_split",
+           "study_team_data", "dsmb_data", "safety_data", "pooled_safety", "pooled_event_forecast", "findings_by_site", "suppress", "suppress_split",
            "suppress_group", "thin_cumulative", "MIN_CELL", "OUTCOME_TABLES"]
 
 CLOSED = Reporting()
@@ -468,6 +468,7 @@ def study_team_data(study: Study, *, findings: pd.DataFrame, checksum: str,
         "data_cut_date": study.data_cut_date.date().isoformat() if study.data_cut_date is not None else None,
         "pooled": pooled_outcomes(study, min_cell=1),
         "pooled_safety": pooled_safety(study),
+        "event_forecast": pooled_event_forecast(study),
         "findings_by_site": findings_by_site(study, findings),
         "findings_total": {str(k): int(v) for k, v in findings["finding"].value_counts().sort_index().items()},
         "reporting": {"comparative_outcomes": reporting.comparative_outcomes, "note": reporting.note()},
@@ -492,6 +493,59 @@ def pooled_safety(study: Study) -> list | None:
     except TrialkitError:
         return None
     return [[str(rec.label), int(rec.n), int(rec.N)] for rec in r.itertuples(index=False)]
+
+
+#: months after the data cut at which the study report gives the predicted pooled event count
+EVENT_FORECAST_MONTHS = (6, 12, 24)
+
+
+def _fan_at(fan: pd.DataFrame, when: pd.Timestamp) -> list:
+    row = fan[fan["date"] >= when].head(1)
+    if not len(row):
+        return [when.date().isoformat(), None, None, None, None, None]
+    r = row.iloc[0]
+    return [when.date().isoformat(), *(int(r[c]) for c in ("median", "lower_50", "upper_50", "lower_90", "upper_90"))]
+
+
+def pooled_event_forecast(study: Study, *, n_sims: int = 5000, seed: int = DEFAULT_SEED) -> dict | None:
+    """The event forecast pooled over arms, for the blinded study team (issue 15), computed by the
+    runner because the study kernel holds no outcome rows.
+
+    For the first time-to-event endpoint (EFS when present): :func:`trialkit.forecast_events` with the
+    Weibull and the piecewise-exponential event models; per model, the predicted cumulative events
+    (median, 50 % and 90 % prediction intervals) :data:`EVENT_FORECAST_MONTHS` after the data cut and
+    its AIC, and the fan of the better-fitting model (lower AIC) with the observed cumulative events
+    for the figure. Nothing is
+    split by arm. ``None`` without outcome rows; ``{"endpoint", "note"}`` when the forecast cannot be made.
+    """
+    if not len(study.outcomes) or not len(study.randomization):
+        return None
+    from ..errors import TrialkitError
+    from ..forecast import forecast_events
+
+    endpoints = [str(e) for e in pd.unique(study.outcomes["endpoint"])]
+    ep = "EFS" if "EFS" in endpoints else endpoints[0]
+    out: dict = {"endpoint": ep, "n_sims": int(n_sims), "seed": int(seed), "models": {}}
+    try:
+        fcs = {model: forecast_events(study, endpoint=ep, model=model, n_sims=n_sims, seed=seed,
+                                      horizon=int(31 * max(EVENT_FORECAST_MONTHS)) + 1)
+               for model in ("weibull", "piecewise")}
+        aic = fcs["weibull"].models.groupby("model")["aic"].first().reindex(list(fcs))
+        best = str(aic.idxmin()) if aic.notna().all() else "weibull"
+        for model, fc in fcs.items():
+            at = [_fan_at(fc.fan, fc.as_of + pd.DateOffset(months=m)) for m in EVENT_FORECAST_MONTHS]
+            out["models"][model] = {"at": at, "aic": None if model not in aic else round(float(aic[model]), 1)}
+        fc = fcs[best]
+        out.update(best=best, as_of=fc.as_of.date().isoformat(),
+                   events=int(fc.observed["cumulative"].max()) if len(fc.observed) else 0,
+                   notes=[str(n) for n in (fc.notes or ()) if "fits the observed event times better" not in str(n)],
+                   fan={c: ([d.date().isoformat() for d in fc.fan[c]] if c == "date" else fc.fan[c].tolist())
+                        for c in ("date", "median", "lower_50", "upper_50", "lower_90", "upper_90")},
+                   observed={"date": [d.date().isoformat() for d in fc.observed["date"]],
+                             "cumulative": [int(x) for x in fc.observed["cumulative"]]})
+    except TrialkitError as exc:
+        return {"endpoint": ep, "note": str(exc)}
+    return out
 
 
 def safety_data(study: Study) -> dict:

@@ -26,7 +26,8 @@ from .sections import _HTML, _frame, figure, read_report_folder, reporting_note,
 __all__ = ["StudyReport", "load_study_report", "title", "header", "enrollment", "enrollment_figure", "by_country",
            "screening_summary", "screen_failures", "site_failure_reasons", "disagreements", "league_table",
            "allocation", "allocation_figure", "study_outcomes", "reporting_note", "findings_summary", "table",
-           "figure", "accrual_forecast", "forecast_table", "slow_sites", "forecast_section", "safety_counts"]
+           "figure", "accrual_forecast", "forecast_table", "slow_sites", "forecast_section", "safety_counts",
+           "event_forecast_table", "event_forecast_figure", "event_forecast_section"]
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,72 @@ def forecast_section(rep: StudyReport, *, n_sims: int = 10_000, seed: int = DEFA
             figure(fc.figure(), name="forecast"),
             table(slow_sites(fc), caption="Open sites far below their expected rate (the forecast's flag)",
                   empty="No open site is far below its expected rate.")]
+
+
+_MODEL_NAMES = {"weibull": "Weibull", "piecewise": "piecewise exponential"}
+
+
+def event_forecast_table(rep: StudyReport) -> pd.DataFrame | _HTML:
+    """Predicted cumulative events of the first time-to-event endpoint, all arms pooled (``date,
+    model, median, 50% PI, 90% PI``) after 6, 12 and 24 months, with both event models and their AIC;
+    computed by the runner (:func:`trialkit.reports.data.pooled_event_forecast`) since this kernel
+    holds no outcome rows."""
+    ef = rep.aggregates.get("event_forecast")
+    if not ef:
+        return _HTML('<p class="tk-empty">No time-to-event data yet: no event forecast.</p>')
+    if ef.get("note"):
+        return _HTML(f'<p class="tk-note">No {html.escape(ef["endpoint"])} event forecast: {html.escape(ef["note"])}</p>')
+    rows = []
+    for model, m in ef["models"].items():
+        label = _MODEL_NAMES.get(model, model) + (f" (AIC {m['aic']})" if m.get("aic") is not None else "") + (
+            ", better fit" if model == ef.get("best") else "")
+        for date, med, l50, u50, l90, u90 in m["at"]:
+            rows.append((date, label, med, None if med is None else f"{l50} to {u50}",
+                         None if med is None else f"{l90} to {u90}"))
+    return _frame(rows, ["date", "event model", f"{ef['endpoint']} events (median)", "50% PI", "90% PI"])
+
+
+def event_forecast_figure(rep: StudyReport):
+    """Observed and predicted cumulative events (better-fitting model), all arms pooled."""
+    import plotly.graph_objects as go
+
+    ef = rep.aggregates.get("event_forecast") or {}
+    if not ef.get("fan"):
+        return None
+    fan, obs = ef["fan"], ef["observed"]
+    fig = go.Figure()
+    for lo, hi, name, color in (("lower_90", "upper_90", "90% prediction interval", "rgba(31,119,180,0.15)"),
+                                ("lower_50", "upper_50", "50% prediction interval", "rgba(31,119,180,0.3)")):
+        fig.add_scatter(x=fan["date"] + fan["date"][::-1], y=fan[hi] + fan[lo][::-1], fill="toself",
+                        fillcolor=color, line=dict(width=0), name=name, hoverinfo="skip")
+    fig.add_scatter(x=fan["date"], y=fan["median"], mode="lines", line=dict(dash="dash", color="#1f77b4"),
+                    name="median forecast")
+    fig.add_scatter(x=obs["date"], y=obs["cumulative"], mode="lines", line_shape="hv", line=dict(color="black"),
+                    name=f"{ef['endpoint']} events (observed)")
+    from ..plots.eligibility import integer_axis
+
+    fig.update_layout(height=400, margin=dict(l=50, r=10, t=60, b=40), yaxis_title="events (cumulative)",
+                      title=dict(text=f"{ef['endpoint']} events, all arms pooled: observed and forecast "
+                                      f"({_MODEL_NAMES.get(ef['best'], ef['best'])} model, {ef['n_sims']:,} paths, "
+                                      f"seed {ef['seed']})", font=dict(size=14)),
+                      legend=dict(orientation="h", y=-0.15), yaxis=integer_axis(max(fan["upper_90"] or [0])))
+    return fig
+
+
+def event_forecast_section(rep: StudyReport) -> list:
+    """The pooled event forecast as the study report shows it: the table by date and model, the fan
+    chart, the forecast's notes — or the note saying why there is none."""
+    t = event_forecast_table(rep)
+    if isinstance(t, _HTML):
+        return [t]
+    ef = rep.aggregates["event_forecast"]
+    out = [table(t, caption=f"Forecast of {ef['endpoint']} events, all arms pooled: {ef['events']} observed by "
+                            f"{ef['as_of']}; computed by the runner (this kernel holds no outcome rows)"),
+           figure(event_forecast_figure(rep), name="event-forecast")]
+    notes = ef.get("notes") or []
+    if notes:
+        out.append(_HTML("".join(f'<p class="tk-note">{html.escape(n)}</p>' for n in notes)))
+    return out
 
 
 def by_country(rep: StudyReport) -> pd.DataFrame:
