@@ -7,7 +7,15 @@ notebook file is left unchanged.
 from __future__ import annotations
 
 import pytest
-from jupyter_browser import lab_page, run_all_cells, screenshot, wait_for_text
+from jupyter_browser import (
+    horizontal_scrollers,
+    lab_page,
+    open_file_browser,
+    overflowing,
+    run_all_cells,
+    screenshot,
+    wait_for_text,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +24,9 @@ CIF = "document.querySelector('.tk-safety-incidence .js-plotly-plot')"
 
 
 def test_safety_explorer_in_jupyterlab(jupyter_server):
-    with lab_page(jupyter_server, "notebooks/safety.ipynb") as page:
+    # drawn at 1280 px with the file browser open, as a laptop user works (a figure is laid out when drawn)
+    with lab_page(jupyter_server, "notebooks/safety.ipynb", width=1280) as page:
+        open_file_browser(page)
         run_all_cells(page)
         wait_for_text(page, ".tk-safety-state", lambda t: "arm" in t and "any grade" in t and "hepatic_vod_sos" in t)
         page.wait_for_selector(".tk-safety-dotplot .js-plotly-plot")
@@ -57,3 +67,14 @@ def test_safety_explorer_in_jupyterlab(jupyter_server):
         assert screenshot(page, "safety_explorer").stat().st_size > 50_000
         page.locator(".tk-safety-incidence").scroll_into_view_if_needed()
         assert screenshot(page, "safety_incidence").stat().st_size > 30_000
+
+        # at both laptop sizes with the file browser open, the summary, the SOC/PT table and the listing
+        # are readable without a horizontal scrollbar (issue 12's layout rule, for the safety explorer)
+        for width, height in ((1280, 800), (1440, 900)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.evaluate("() => window.dispatchEvent(new Event('resize'))")  # plotly figures follow the window
+            page.wait_for_timeout(1000)
+            for part in (".tk-safety-summary", ".tk-safety-table", ".tk-safety-aesi"):
+                page.locator(part).first.scroll_into_view_if_needed()
+                assert horizontal_scrollers(page, part) == [], (width, part, overflowing(page, ".tk-safety-explorer"))
+            assert screenshot(page, f"safety_explorer_{width}").stat().st_size > 20_000

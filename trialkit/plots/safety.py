@@ -69,7 +69,7 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     y = [labels[o] for o in keep]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.55, 0.45], horizontal_spacing=0.03,
                         subplot_titles=("Participants with the event (%)",
-                                        f"Risk difference vs {result.reference} (percentage points, "
+                                        f"Risk difference vs {result.reference}<br>(percentage points, "
                                         f"{result.conf_level:.0%} CI)" if result.reference else ""))
     for i, g in enumerate(result.groups):
         sub = s[s["group"] == g].set_index("order").loc[keep]
@@ -96,7 +96,10 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     fig.update_xaxes(title_text="%", range=[-2, max(10.0, top_pct * 1.05)], row=1, col=1)  # dots at 0 stay whole
     fig.update_xaxes(title_text="percentage points", row=1, col=2)
     fig.update_layout(title=title or result.title(), height=height or max(320, 90 + 22 * len(keep)),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.12), margin=dict(l=10, r=10, t=80))
+                      template="plotly_white", legend=dict(orientation="h", y=-0.12),
+                      # r=30: the right subplot's drag handles and title stay inside the figure (no sideways
+                      # scrollbar in a narrow notebook)
+                      margin=dict(l=10, r=30, t=90))
     return fig
 
 

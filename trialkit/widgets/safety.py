@@ -102,14 +102,37 @@ def compute_view(study, *, by: str = "arm", grade: str = "any grade", soc: str =
     return SafetyView(summary=summary, table=table, dotplot=dot, aesi=special, incidence=inc, errors=tuple(errors))
 
 
+#: the explorer's tables wrap their text cells, so that every column (differences, CIs, the listing's
+#: outcome) is in view at 1280 px with JupyterLab's file browser open, without a sideways scrollbar
+_WRAP_CSS = ("<style>.tk-safety-explorer .tk-table td,.tk-safety-explorer .tk-table th{white-space:normal;"
+             "padding-left:4px;padding-right:4px}.tk-safety-explorer .tk-table{max-width:100%}</style>")
+
+
+#: the listing columns the explorer shows (the full listing has 15; all of them do not fit a laptop screen)
+LISTING_COLUMNS = ("subject_id", "group", "study_day", "preferred_term", "grade", "serious", "related", "outcome")
+
+
+def _compact_listing(result):
+    if result is None or not hasattr(result, "listing"):
+        return result
+    from dataclasses import replace
+
+    cols = [c for c in LISTING_COLUMNS if c in result.listing.columns]
+    return replace(result, listing=result.listing[cols])
+
+
 def render_view(view: SafetyView) -> dict[str, str]:
     """HTML of each text panel: ``summary``, ``table``, ``aesi``, ``errors``."""
     def html(obj, empty="not available"):
-        return obj._repr_html_() if obj is not None else f"<i>{empty}</i>"
+        return _WRAP_CSS + obj._repr_html_() if obj is not None else f"<i>{empty}</i>"
 
     errs = "".join(f"<li>{e}</li>" for e in view.errors)
+    aesi_html = html(_compact_listing(view.aesi), "choose a category of special interest")
+    if view.aesi is not None and len(view.aesi.listing.columns) > len(LISTING_COLUMNS):
+        aesi_html += ("<p class='tk-note'><i>Listing: the columns a reviewer reads first; the full listing "
+                      "(site, reported term, SOC, dates, action taken) is the result's <code>.listing</code>.</i></p>")
     return {"summary": html(view.summary), "table": html(view.table, "no adverse event with these filters"),
-            "aesi": html(view.aesi, "choose a category of special interest"),
+            "aesi": aesi_html,
             "errors": f"<ul>{errs}</ul>" if errs else ""}
 
 
@@ -201,7 +224,10 @@ def safety_explorer(data, *, by: str = "arm", category: str | None = "hepatic_vo
                "incidence": widgets.Output()}
     for name, w in outputs.items():
         w.add_class(f"tk-safety-{name}")
-    box = widgets.VBox([widgets.HBox([controls["by"], controls["soc"], controls["category"]]), controls["grade"],
+    # the controls wrap onto a second line in a narrow notebook (1280 px with the file browser open)
+    row = widgets.HBox([controls["by"], controls["soc"], controls["category"]],
+                       layout=widgets.Layout(flex_flow="row wrap"))
+    box = widgets.VBox([row, controls["grade"],
                         outputs["status"], outputs["errors"], outputs["summary"], outputs["dotplot"], outputs["table"],
                         outputs["incidence"], outputs["aesi"]])
     box.add_class("tk-safety-explorer")
