@@ -290,10 +290,12 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 def columns(table: str) -> tuple[Column, ...]:
     """Return the column specification of a canonical table."""
+    from .errors import UsageError
+
     try:
         return COLUMNS[table]
     except KeyError:
-        raise KeyError(f"unknown table {table!r}; the canonical tables are {', '.join(TABLES)}") from None
+        raise UsageError(f"unknown table {table!r}; the canonical tables are {', '.join(TABLES)}") from None
 
 
 def column_names(table: str) -> list[str]:
