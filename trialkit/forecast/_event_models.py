@@ -53,15 +53,18 @@ class Weibull:
 
 
 def _weibull_terms(theta, t, d, log_t):
-    scale, shape = np.exp(theta)
-    z = shape * (log_t - theta[0])
-    w = np.exp(z)
-    n_ev = d.sum()
-    ll = np.sum(d * (theta[1] + z - log_t)) - w.sum()
-    grad = np.array([shape * (w.sum() - n_ev), n_ev + np.sum(d * z) - np.sum(w * z)])
-    h11 = -shape ** 2 * w.sum()
-    h12 = shape * (w.sum() - n_ev) + shape * np.sum(w * z)
-    h22 = np.sum(d * z) - np.sum(w * z) - np.sum(w * z * z)
+    # a Newton trial step far out makes exp() overflow: the log-likelihood is then -inf (or nan) and the
+    # step is rejected by the caller, so the overflow is expected, not an error to print
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale, shape = np.exp(theta)
+        z = shape * (log_t - theta[0])
+        w = np.exp(z)
+        n_ev = d.sum()
+        ll = np.sum(d * (theta[1] + z - log_t)) - w.sum()
+        grad = np.array([shape * (w.sum() - n_ev), n_ev + np.sum(d * z) - np.sum(w * z)])
+        h11 = -shape ** 2 * w.sum()
+        h12 = shape * (w.sum() - n_ev) + shape * np.sum(w * z)
+        h22 = np.sum(d * z) - np.sum(w * z) - np.sum(w * z * z)
     return ll, grad, np.array([[h11, h12], [h12, h22]])
 
 
