@@ -48,6 +48,7 @@ def test_calibration_scores_the_dates_forecast_accrual_reports():
     assert got == {k: fc.summary[k].iloc[0] for k in got}
 
 
+@pytest.mark.slow  # several seconds without a kernel: in `make test`, not `make test-fast`
 def test_coverage_of_the_90_interval_pooled():
     cal = calibrate_accrual(n_reps=60, n_sims=1000, seed=2024)
     _show(cal, "accrual forecast calibration (parameters drawn from their posterior)")
@@ -57,6 +58,7 @@ def test_coverage_of_the_90_interval_pooled():
     assert 0.40 <= overall["coverage_50"] <= 0.60
 
 
+@pytest.mark.slow  # several seconds without a kernel: in `make test`, not `make test-fast`
 def test_plugging_in_the_estimates_undercovers_early():
     """The reason the parameters are drawn: plug-in intervals are too narrow early in a trial."""
     early = [s for s in SCENARIOS if "early" in s.name]

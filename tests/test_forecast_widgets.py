@@ -50,6 +50,7 @@ def test_a_part_that_fails_leaves_its_message(demo_b1931036):
     assert "no patient had been randomized" in render_view(view)["errors"]
 
 
+@pytest.mark.slow  # several seconds without a kernel: in `make test`, not `make test-fast`
 def test_explorer_callbacks(demo_b1931036, capsys):
     ex = forecast_explorer(demo_b1931036, n_sims=300)
     assert "as of 2026-06-30 · target 100" in ex.outputs["status"].value

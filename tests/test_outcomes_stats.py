@@ -173,6 +173,7 @@ def test_profile_likelihood_limits_solve_the_likelihood_ratio_equation():
     assert "pl_lower" not in tko.cox(df, reference="6-MP").summary.columns  # Wald only by default
 
 
+@pytest.mark.slow  # several seconds without a kernel: in `make test`, not `make test-fast`
 def test_profile_likelihood_with_several_covariates_maximises_over_the_others():
     # At sex's limits the likelihood maximised over age and wt.loss (by scipy, from scratch) is 1.92 below
     # the maximum: an optimisation independent of the one trialkit uses (statsmodels with an offset).

@@ -88,6 +88,7 @@ def test_explorer_needs_a_time_to_event_endpoint(study):
         outcomes_explorer(study.replace(outcomes=study.outcomes.iloc[0:0]))
 
 
+@pytest.mark.slow  # several seconds without a kernel: in `make test`, not `make test-fast`
 def test_study_dropdown_like_the_other_explorers(demo_b1931036, demo_aall1732, capsys):
     ex = outcomes_explorer({"b1931036": demo_b1931036, "aall1732": demo_aall1732})
     assert ex.controls["study"].options == ("b1931036", "aall1732") and ex.study is demo_b1931036

@@ -140,6 +140,7 @@ def _assert_core_works(out: dict) -> None:
         assert err[1] or call == "load_study_xlsx", f"{call} raised {err[0]}, not MissingDependencyError"
 
 
+@pytest.mark.slow  # several seconds without a kernel: in `make test`, not `make test-fast`
 def test_core_modules_work_without_the_extras(tmp_path):
     """With every Jupyter/Excel package hidden, all modules import, `tk.km` runs, extras are named."""
     _assert_core_works(_check_core(sys.executable, tmp_path, block=True))

@@ -266,6 +266,7 @@ def test_malformed_reporting_setting_refused(monkeypatch, tmp_path, reporting, m
         tk.render_reports(d, out=tmp_path / "out", progress=False)
 
 
+@pytest.mark.slow  # several seconds without a kernel: in `make test`, not `make test-fast`
 def test_open_reporting_is_explicit_and_reaches_site_and_study_data(monkeypatch, tiny_dir, tmp_path):
     _forbid_kernels(monkeypatch)
     d = _with_reporting(tmp_path, {"comparative_outcomes": "open", "reason": "trial completed, results published"})
