@@ -183,3 +183,26 @@ def test_a_stated_scheme_flags_on_p_scheme():
     assert row["p_scheme_basis"] == "protocol's scheme" and row["flag_on"] == "p_scheme" and row["flagged"]
     assert res.omnibus.empty  # two arms: the binomial test is the omnibus
     assert res.display_frame()["flagged"].tolist() == ["yes"]
+
+
+def test_allocation_and_cumulative_share_one_simulation_and_never_a_generators():
+    """The study report's two allocation views re-randomize the same patients: the second reuses the
+    first's matrix (read-only); the same numbers either way; a Generator seed is never reused."""
+    from trialkit.randomization import monitoring as mon
+
+    s = tk.load_study("data/demo/b1931036")
+    mon._LAST_SIMULATION.clear()
+    first = tk.allocation_summary(s, levels=("overall",), n_sim=500, seed=3).summary
+    (cached,) = mon._LAST_SIMULATION.values()
+    assert not cached.flags.writeable
+    again = tk.allocation_summary(s, levels=("overall",), n_sim=500, seed=3).summary
+    assert next(iter(mon._LAST_SIMULATION.values())) is cached
+    pd.testing.assert_frame_equal(first, again)
+    mon._LAST_SIMULATION.clear()  # computed afresh: the same p-value as from the kept matrix
+    pd.testing.assert_frame_equal(tk.allocation_summary(s, levels=("overall",), n_sim=500, seed=3).summary, first)
+    gen = np.random.default_rng(3)
+    rnd = s.randomization.sort_values("randomization_date", kind="stable")
+    sch = mon._scheme_for(rnd, s.protocol, None)
+    a = mon._simulate_counts(rnd, s.protocol, sch, 50, gen)
+    b = mon._simulate_counts(rnd, s.protocol, sch, 50, gen)
+    assert a is not b and (a != b).any()  # the generator moved on: new draws

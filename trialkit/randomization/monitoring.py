@@ -96,11 +96,43 @@ def _scheme_for(rnd: pd.DataFrame, protocol: Protocol, scheme) -> Scheme:
     return sch
 
 
+#: the last simulation (allocation_summary and cumulative_allocation of one study re-randomize the same
+#: patients with the same scheme, simulations and seed: the second reuses the first's matrix)
+_LAST_SIMULATION: dict = {}
+
+
 def _simulate_counts(rnd: pd.DataFrame, protocol: Protocol, scheme: Scheme, n_sim: int, seed: int):
-    """(T, N) arm indices under the scheme, re-randomizing the observed accrual sequence."""
-    rng = np.random.default_rng(seed)
+    """(T, N) arm indices under the scheme, re-randomizing the observed accrual sequence (read-only).
+
+    The same patients (their stratum codes, in order), protocol, scheme, simulations and seed give the
+    same matrix, so the last one is kept and returned again.
+    """
+    import hashlib
+
     s1, labels = stratum_codes(rnd, scheme.strata)
-    S = np.ascontiguousarray(np.broadcast_to(s1, (n_sim, len(rnd))))
+    codes = np.asarray(s1, dtype=np.int64)
+    parts = [codes.tobytes()] + ([np.asarray(stratum_codes(rnd, [f])[0], dtype=np.int64).tobytes()
+                                  for f in scheme.strata] if scheme.algorithm == "minimization" else [])
+    key = (hashlib.sha1(b"|".join(parts)).hexdigest(), len(labels), protocol.id, tuple(protocol.ratio.items()),
+           repr(scheme), int(n_sim), seed)
+    cacheable = isinstance(seed, int | np.integer)  # a Generator as seed moves on: never reuse its draws
+    hit = _LAST_SIMULATION.get(key) if cacheable else None
+    if hit is not None:
+        return hit
+    arms = _simulate_fresh(rnd, protocol, scheme, n_sim, seed, s1, labels)
+    if not cacheable:
+        return arms
+    arms.flags.writeable = False
+    _LAST_SIMULATION.clear()
+    _LAST_SIMULATION[key] = arms
+    return arms
+
+
+def _simulate_fresh(rnd, protocol, scheme, n_sim, seed, s1, labels):
+    rng = np.random.default_rng(seed)
+    # int32 codes: the (simulations x patients) matrix is the largest array here (10,000 x 12,516 patients
+    # is 1 GB as int64)
+    S = np.ascontiguousarray(np.broadcast_to(np.asarray(s1, dtype=np.int32), (n_sim, len(rnd))))
     lv, nlv = None, []
     if scheme.algorithm == "minimization":
         per = [stratum_codes(rnd, [f]) for f in scheme.strata]

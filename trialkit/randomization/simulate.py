@@ -87,7 +87,9 @@ def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_s
     # one flat "remaining in the current block" counter per (trial, stratum) and arm
     remaining = [np.zeros(T * n_strata, dtype=np.int16) for _ in range(n_arms)]
     arms = np.empty((N, T), dtype=np.int8)
-    index = (strata + (np.arange(T) * n_strata)[:, None]).T.copy()  # (N, T), row i contiguous
+    # (N, T), row i contiguous; int32 when every (trial, stratum) counter fits (half the memory of int64)
+    itype = np.int32 if T * n_strata < 2**31 - 1 else np.int64
+    index = (strata.astype(itype, copy=False) + (np.arange(T, dtype=itype) * itype(n_strata))[:, None]).T.copy()
     uniform = rng.random((N, T))
     for i in range(N):
         idx = index[i]
