@@ -548,7 +548,7 @@ def test_study_report_event_forecast_is_pooled_and_is_the_whole_study_forecast(d
     ef = rep.aggregates["event_forecast"]
     assert ef["endpoint"] == "EFS" and ef["events"] == int(study.outcomes.query("endpoint == 'EFS'")["event"].sum())
     for model in ("weibull", "piecewise"):
-        whole = tk.forecast_events(study, endpoint="EFS", model=model, n_sims=5000, seed=0, horizon=745)
+        whole = tk.forecast_events(study, endpoint="EFS", model=model, n_sims=2000, seed=0, horizon=745)
         when = whole.as_of + pd.DateOffset(months=12)
         r = whole.fan[whole.fan["date"] >= when].iloc[0]
         date, med, l50, u50, l90, u90 = ef["models"][model]["at"][1]
