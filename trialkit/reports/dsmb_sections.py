@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pandas as pd
 
 from ..study import Study
-from .sections import _HTML, RESPONSE_LABELS, _frame, figure, read_report_folder, table
+from .sections import (
+    _HTML,
+    RESPONSE_LABELS,
+    _frame,
+    figure,
+    header_table,
+    read_report_folder,
+    report_context,
+    table,
+)
 
 __all__ = ["DsmbReport", "load_dsmb", "title", "header", "consort_figure", "baseline", "response",
            "survival", "survival_figure", "survival_table", "deaths", "safety", "endpoints", "table", "figure"]
@@ -40,12 +48,8 @@ class DsmbReport:
 def load_dsmb(study_path, *, data_cut_date=None, protocol: str | None = None) -> DsmbReport:
     """Load the folder the runner wrote for the dsmb report (refused when written for another audience)."""
     study, aggregates = read_report_folder(study_path, audience="dsmb", protocol=protocol)
-    cut = pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date
-    from ..eligibility import evaluate_eligibility
-
-    elig = evaluate_eligibility(study) if len(study.screening) and study.protocol.criteria else None
-    return DsmbReport(study=study, aggregates=aggregates, data_cut_date=cut,
-                      generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), eligibility=elig)
+    return DsmbReport(study=study, aggregates=aggregates,
+                      **report_context(study, data_cut_date, eligibility=bool(study.protocol.criteria)))
 
 
 def title(rep: DsmbReport) -> _HTML:
@@ -55,19 +59,14 @@ def title(rep: DsmbReport) -> _HTML:
 
 def header(rep: DsmbReport) -> _HTML:
     """Study, audience, data cut, checksum, trialkit version and generation time."""
-    import trialkit
-
     proto = rep.study.protocol
     ratio = " : ".join(f"{a} {r}" for a, r in proto.ratio.items())
     rows = [("Study", f"{proto.id.upper()} — {proto.title}"),
             ("Audience", "Data Monitoring Committee and its independent statistician (closed report)"),
             ("Arms (ratio)", f"{ratio}; reference arm {proto.reference_arm}"),
             ("Data cut", rep.data_cut_date.date().isoformat() if rep.data_cut_date is not None else "not stated"),
-            ("Study data checksum", rep.aggregates.get("study_checksum", "—")),
-            ("trialkit version", trialkit.__version__),
-            ("Generated", rep.generated)]
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return _HTML(f'<table class="tk-header">{body}</table>')
+            ("Study data checksum", rep.aggregates.get("study_checksum", "—"))]
+    return header_table(rows, generated=rep.generated)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ..study import Study
 __all__ = ["SiteReport", "load_site", "header", "screening_summary", "screen_failures", "unknowns",
            "consort", "consort_counts", "consort_figure", "allocation", "pace", "pace_figure", "data_quality",
            "outcome_summary", "study_outcomes", "reporting_note", "table", "figure", "title", "allocation_note",
-           "count_findings", "read_report_folder"]
+           "count_findings", "read_report_folder", "header_table", "report_context"]
 
 #: the mark of a suppressed cell. Not "<5": inside a percentage column that reads "less than 5 %".
 SUPPRESSED = "§"
@@ -119,12 +119,7 @@ def load_site(study_path, *, site_id: str, data_cut_date=None, protocol: str | N
     if others:
         raise ReportError(f"{folder} holds rows of site(s) {sorted(others)} besides {site_id!r}; a site report "
                           "must be given only its own site's data (render it with trialkit.render_site_reports).")
-    cut = pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date
-    from ..eligibility import evaluate_eligibility
-
-    elig = evaluate_eligibility(study) if len(study.screening) else None
-    return SiteReport(study=study, site_id=site_id, aggregates=aggregates, data_cut_date=cut,
-                      generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), eligibility=elig)
+    return SiteReport(study=study, site_id=site_id, aggregates=aggregates, **report_context(study, data_cut_date))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -218,10 +213,27 @@ def title(rep: SiteReport) -> _HTML:
                  f'<small>{html.escape(rep.study.protocol.id.upper())}</small></h1>')
 
 
-def header(rep: SiteReport) -> _HTML:
-    """Study, site, data cut, checksums, trialkit version and generation time as an HTML block."""
+
+def header_table(rows, *, generated: str) -> _HTML:
+    """A report's provenance table: ``rows`` then the trialkit version and the generation time."""
     import trialkit
 
+    rows = [*rows, ("trialkit version", trialkit.__version__), ("Generated", generated)]
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return _HTML(f'<table class="tk-header">{body}</table>')
+
+
+def report_context(study: Study, data_cut_date, *, eligibility: bool = True) -> dict:
+    """What every audience's loader adds to its rows: the data cut (``data_cut_date`` or the study's),
+    the generation time and, with ``eligibility`` and a screening log, the protocol's verdicts."""
+    from ..eligibility import evaluate_eligibility
+
+    return {"data_cut_date": pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date,
+            "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "eligibility": evaluate_eligibility(study) if eligibility and len(study.screening) else None}
+
+def header(rep: SiteReport) -> _HTML:
+    """Study, site, data cut, checksums, trialkit version and generation time as an HTML block."""
     site = rep.site
     agg = rep.aggregates
     proto = rep.study.protocol
@@ -232,11 +244,8 @@ def header(rep: SiteReport) -> _HTML:
         ("Data cut", rep.data_cut_date.date().isoformat() if rep.data_cut_date is not None else "not stated"),
         ("Study data checksum", agg.get("study_checksum", "—")),
         ("Site data checksum", rep.study.checksum()),
-        ("trialkit version", trialkit.__version__),
-        ("Generated", rep.generated),
     ]
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return _HTML(f'<table class="tk-header">{body}</table>')
+    return header_table(rows, generated=rep.generated)
 
 
 # ------------------------------------------------------------------------------------------------

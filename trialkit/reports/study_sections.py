@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,17 @@ from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED
 from ..errors import ReportError
 from ..study import Study
 from .data import OUTCOME_TABLES
-from .sections import _HTML, _frame, figure, read_report_folder, reporting_note, study_outcomes, table
+from .sections import (
+    _HTML,
+    _frame,
+    figure,
+    header_table,
+    read_report_folder,
+    report_context,
+    reporting_note,
+    study_outcomes,
+    table,
+)
 
 __all__ = ["StudyReport", "load_study_report", "title", "header", "enrollment", "enrollment_figure", "by_country",
            "screening_summary", "screen_failures", "site_failure_reasons", "disagreements", "league_table",
@@ -56,12 +65,8 @@ def load_study_report(study_path, *, data_cut_date=None, protocol: str | None = 
         raise ReportError(f"{study_path} holds {', '.join(held)} rows; the study team's report is pooled over arms "
                           "and must not be given outcome rows (render it with trialkit.render_reports(..., "
                           "audience='study')).")
-    cut = pd.Timestamp(data_cut_date) if data_cut_date else study.data_cut_date
-    from ..eligibility import evaluate_eligibility
-
-    elig = evaluate_eligibility(study) if len(study.screening) and study.protocol.criteria else None
-    return StudyReport(study=study, aggregates=aggregates, data_cut_date=cut,
-                       generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), eligibility=elig)
+    return StudyReport(study=study, aggregates=aggregates,
+                       **report_context(study, data_cut_date, eligibility=bool(study.protocol.criteria)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -74,17 +79,12 @@ def title(rep: StudyReport) -> _HTML:
 
 def header(rep: StudyReport) -> _HTML:
     """Study, audience, data cut, checksum, trialkit version and generation time."""
-    import trialkit
-
     proto = rep.study.protocol
     rows = [("Study", f"{proto.id.upper()} — {proto.title}"),
             ("Audience", "Study team (blinded): the whole trial pooled over arms; no outcome or safety result by arm"),
             ("Data cut", rep.data_cut_date.date().isoformat() if rep.data_cut_date is not None else "not stated"),
-            ("Study data checksum", rep.aggregates.get("study_checksum", "—")),
-            ("trialkit version", trialkit.__version__),
-            ("Generated", rep.generated)]
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return _HTML(f'<table class="tk-header">{body}</table>')
+            ("Study data checksum", rep.aggregates.get("study_checksum", "—"))]
+    return header_table(rows, generated=rep.generated)
 
 
 # ------------------------------------------------------------------------------------------------
