@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from notebook_runs import assert_thin, output_text, run_notebook
 
 from trialkit.errors import TrialkitError
 from trialkit.widgets.safety import (
@@ -81,30 +81,11 @@ def test_a_study_without_adverse_events_is_refused(study):
 
 # ---- the notebook ---------------------------------------------------------------------------------------
 def test_notebook_is_thin_and_committed_without_outputs():
-    nb = json.loads(NOTEBOOK.read_text())
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
-    assert not any(line.lstrip().startswith(("def ", "class ")) for c in code for line in "".join(c["source"]).splitlines())
-    assert "parameters" in code[0]["metadata"]["tags"]
+    assert_thin(NOTEBOOK)
 
 
 def _run(tmp_path, **parameters) -> str:
-    import papermill as pm
-    from traitlets.config import Config
-
-    out = tmp_path / "safety.out.ipynb"
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, cwd=str(NOTEBOOK.parent), progress_bar=False,
-                        kernel_name="python3", start_timeout=120, execution_timeout=300,
-                        config=Config({"KernelManager": {"transport": "ipc"}}))
-    nb = json.loads(out.read_text())
-    parts = []
-    for c in nb["cells"]:
-        for o in c.get("outputs", []):
-            data = o.get("data", {})
-            html = data.get("text/html", "")
-            parts.append(html if isinstance(html, str) else "".join(html))
-            parts.append("".join(data.get("text/plain", "")))
-    return "\n".join(parts)
+    return output_text(run_notebook(NOTEBOOK, tmp_path / "safety.out.ipynb", timeout=300, **parameters))
 
 
 @pytest.mark.slow
