@@ -297,6 +297,19 @@ def timed_update(page, action, js_predicate: str, *, timeout_ms: int = 60_000) -
     return time.perf_counter() - t0
 
 
+def settled(check, *, timeout_s: float = 10.0, interval_s: float = 0.2):
+    """``check()`` once the page has settled: retried while it fails with an AssertionError, for at most
+    ``timeout_s`` (a figure mid-redraw measures at transient positions); the last failure is raised."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.perf_counter() > deadline:
+                raise
+            time.sleep(interval_s)
+
+
 def record_timing(test: str, what: str, seconds: float) -> None:
     """Print an interaction timing and keep it in tests/_artifacts/timings.txt (never asserted)."""
     line = f"{test}\t{what}\t{seconds:.3f} s"

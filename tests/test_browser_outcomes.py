@@ -23,6 +23,7 @@ from jupyter_browser import (
     record_timing,
     run_all_cells,
     screenshot,
+    settled,
     timed_update,
     visible_right_edge,
     wait_for_text,
@@ -66,7 +67,7 @@ def test_outcomes_explorer_in_jupyterlab(jupyter_server, viewport):
         # the KM figure: 2 arms x (2 band + curve + censor + at-risk) traces
         assert page.evaluate(f"{GD}.data.length") == 10
         assert page.evaluate(f"{GD}.data.filter(t => t.meta === 'risk').map(t => t.legendgroup)") == ["ALLR3", "InO"]
-        shown, area = _assert_risk_table_clear_of_labels(page, ("ALLR3", "InO"))
+        shown, area = settled(lambda: _assert_risk_table_clear_of_labels(page, ("ALLR3", "InO")))
         first = min(shown, key=lambda n: n["x"])  # the count at time 0, whole inside the plot area
         assert first["x"] >= area["x"] - 0.5 and first["text"] in ("35", "61", "33", "63")
         screenshot(page, f"{tag}_km")
@@ -123,7 +124,7 @@ def test_outcomes_explorer_in_jupyterlab(jupyter_server, viewport):
         r1 = page.evaluate(f"{GD}._fullLayout.xaxis.range")
         r2 = page.evaluate(f"{GD}._fullLayout.xaxis2.range")
         assert r1 == pytest.approx(r2)
-        _assert_risk_table_clear_of_labels(page, ("ALLR3", "InO"))
+        settled(lambda: _assert_risk_table_clear_of_labels(page, ("ALLR3", "InO")))
         assert page.locator(".tk-outcomes-errors li").count() == 0
         screenshot(page, f"{tag}_zoomed")
 
