@@ -40,6 +40,17 @@ def cdisc_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def cdisc_study(cdisc_dir):
+    """The CDISC Pilot 01 study as ``load_cdisc`` reads it (SDTM + ADaM), loaded once per test session.
+
+    Shared: a test must not change it (a trialkit function that did would be a bug these tests catch).
+    """
+    import trialkit as tk
+
+    return tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+
+
+@pytest.fixture(scope="session")
 def demo_b1931036():
     """The committed B1931036 demo study (made by `trialkit demo`)."""
     import trialkit as tk

@@ -27,7 +27,7 @@ from trialkit.io.cdisc import clean_frame, load_cdisc, map_cdisc, protocol_from_
 # ============================================================================================
 @pytest.fixture(scope="module")
 def pilot(cdisc_dir):
-    return load_cdisc(sdtm=cdisc_dir / "sdtm", adam=cdisc_dir / "adam")
+    return load_cdisc(sdtm=cdisc_dir / "sdtm", adam=cdisc_dir / "adam")  # the module's loader, not tk's
 
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from trialkit.cli import main
+from trialkit.errors import TrialkitWarning
 
 TESTS = Path(__file__).parent
 MINIMAL = TESTS / "fixtures" / "studies" / "minimal"
@@ -25,6 +26,16 @@ def run(*args, env=None):
     env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "trialkit.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=600)
+
+
+def run_here(capsys, *args):
+    """The command in this process (what `run` does without a fresh interpreter): (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def _overlay(tmp_path, name) -> Path:
@@ -81,34 +92,35 @@ def test_the_problem_report_is_a_safe_spreadsheet(tmp_path, capsys):
     assert not any(c.data_type == "f" for c in values)
 
 
-def test_bad_study_yaml_exits_2_with_line_and_key(tmp_path):
-    proc = run("validate", _overlay(tmp_path, "study_yaml"))
-    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
-    assert proc.stdout.startswith("CONFIGURATION ERROR: 12 problem(s)")
-    assert "line      2  key data_cut_date" in proc.stdout and "did you mean `columns`?" in proc.stdout
+def test_bad_study_yaml_exits_2_with_line_and_key(tmp_path, capsys):
+    code, out, err = run_here(capsys, "validate", _overlay(tmp_path, "study_yaml"))
+    assert code == 2 and "Traceback" not in out + err
+    assert out.startswith("CONFIGURATION ERROR: 12 problem(s)")
+    assert "line      2  key data_cut_date" in out and "did you mean `columns`?" in out
 
 
-def test_data_cut_warnings_are_printed_and_do_not_fail(tmp_path):
-    proc = run("validate", _overlay(tmp_path, "after_data_cut"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "warning: disposition.csv: `last_contact_date`: 2 date(s) after the data cut 2026-06-30" in proc.stdout
+def test_data_cut_warnings_are_printed_and_do_not_fail(tmp_path, capsys):
+    with pytest.warns(TrialkitWarning, match="after the data cut"):
+        code, out, err = run_here(capsys, "validate", _overlay(tmp_path, "after_data_cut"))
+    assert code == 0, out + err
+    assert "warning: disposition.csv: `last_contact_date`: 2 date(s) after the data cut 2026-06-30" in out
 
 
-def test_validate_invalid_lists_warnings_too(tmp_path):
+def test_validate_invalid_lists_warnings_too(tmp_path, capsys):
     d = _overlay(tmp_path, "after_data_cut")
     shutil.copy(BROKEN / "screening.csv", d / "screening.csv")
-    proc = run("validate", d)
-    assert proc.returncode == 1 and "WARNINGS (1, not errors)" in proc.stdout
+    code, out, _ = run_here(capsys, "validate", d)
+    assert code == 1 and "WARNINGS (1, not errors)" in out
 
 
-def test_damaged_file_is_a_data_problem_not_a_crash(tmp_path):
+def test_damaged_file_is_a_data_problem_not_a_crash(tmp_path, capsys):
     d = tmp_path / "s"
     shutil.copytree(MINIMAL, d)
     (d / "screening.parquet").write_bytes(b"not parquet at all")
     (d / "screening.csv").unlink()
-    proc = run("validate", d)
-    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
-    assert "cannot be read as Parquet" in proc.stdout
+    code, out, err = run_here(capsys, "validate", d)
+    assert code == 1 and "Traceback" not in out + err
+    assert "cannot be read as Parquet" in out
 
 
 # every subcommand with bad arguments: a message and exit code 2, never a traceback

@@ -244,8 +244,8 @@ def test_consort_post_enrollment_box_aall1732():
 
 
 @pytest.mark.cdisc
-def test_consort_reconciles_on_the_cdisc_pilot(cdisc_dir):
-    study = tk.load_cdisc(cdisc_dir / "sdtm", adam=cdisc_dir / "adam")
+def test_consort_reconciles_on_the_cdisc_pilot(cdisc_study):
+    study = cdisc_study
     flow = tk.consort(study)  # .check() ran inside
     # CDISC Pilot 01: DM has 306 subjects, 52 with ARMCD = SCRNFAIL, 254 randomized (86 / 84 / 84)
     assert (flow.n("assessed"), flow.n("excluded"), flow.n("randomized")) == (306, 52, 254)

@@ -185,11 +185,9 @@ def test_pilot_adtte(cdisc_dir):
 
 
 @pytest.mark.cdisc
-def test_pilot_load_cdisc_outcomes_are_read_adtte_outcomes(cdisc_dir):
+def test_pilot_load_cdisc_outcomes_are_read_adtte_outcomes(cdisc_dir, cdisc_study):
     """The loader and a direct read agree record for record (arms aside: a Study's arms come from DM)."""
-    import trialkit as tk
-
-    study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+    study = cdisc_study
     direct = read_adtte(pd.read_sas(cdisc_dir / "adam" / "adtte.xpt", format="xport"), file="adtte.xpt")
     pd.testing.assert_frame_equal(study.outcomes, direct.outcomes.drop(columns="arm"))
     assert set(direct.notes) <= set(study.notes)

@@ -105,9 +105,8 @@ def test_median_followup_matches_lifelines_reverse_km(adtte):
     assert res.summary.set_index("group").loc["overall", "median"] == overall
 
 
-def test_with_trialkit_load_cdisc(cdisc_dir, adtte):
-    io_cdisc = pytest.importorskip("trialkit.io.cdisc", reason="trialkit.load_cdisc has not landed yet")
-    study = io_cdisc.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+def test_with_trialkit_load_cdisc(cdisc_study, adtte):
+    study = cdisc_study
     assert "TTDE" in set(study.outcomes["endpoint"].astype(str))
     res = tko.km(study, endpoint="TTDE", population="treated")
     direct = tko.km(adtte, endpoint="TTDE")

@@ -135,8 +135,8 @@ def test_cdisc_adsl_against_hand_computation(cdisc_dir):
 
 
 @pytest.mark.cdisc
-def test_cdisc_study_via_load_cdisc(cdisc_dir):
-    study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+def test_cdisc_study_via_load_cdisc(cdisc_study, cdisc_dir):
+    study = cdisc_study
     bt = tk.balance_table(study, covariates=["age_years", "sex"])
     adsl = pd.read_sas(cdisc_dir / "adam" / "adsl.xpt", encoding="latin1")
     ref = bt.groups[0]
@@ -216,13 +216,13 @@ def test_chance_band_matches_the_spread_of_smd_under_randomization():
 
 
 @pytest.mark.cdisc
-def test_cdisc_study_reaches_adsl_covariates_as_published(cdisc_dir):
+def test_cdisc_study_reaches_adsl_covariates_as_published(cdisc_study):
     """On a Study loaded from the pilot, ADSL variables are Table 1 covariates, AGEGR1 in AGEGR1N order.
 
     Expected values: R Consortium Pilot 1, output/tlf-demographic.out (RConsortium/submissions-pilot1,
     commit 4c7b3bb), the reproduction of the pilot's table 14-2.01 (ITT population, N = 86 / 84 / 84).
     """
-    study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+    study = cdisc_study
     bt = tk.balance_table(study, covariates=["AGEGR1", "MMSETOT", "weight_kg", "bmi"])
     st = bt.summary.set_index(["variable", "level", "group", "statistic"])["value"]
     arms = ["Pbo", "Xan_Lo", "Xan_Hi"]

@@ -113,9 +113,9 @@ def test_allocation_over_time_running_counts():
 
 @pytest.mark.slow
 @pytest.mark.cdisc
-def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_dir):
+def test_three_arm_cdisc_pilot_tests_every_arm(cdisc_study):
     """CDISC Pilot 01 (1:1:1, placebo / low / high dose): 86 / 84 / 84 randomized."""
-    study = tk.load_cdisc(cdisc_dir / "sdtm", cdisc_dir / "adam")
+    study = cdisc_study
     res = tk.allocation_summary(study, levels=["overall"], n_sim=1000, seed=4)
     t = res.summary.set_index("arm")
     assert list(t.index) == list(study.protocol.arm_codes) and (t["n"] == 254).all()

@@ -38,8 +38,8 @@ def adae(cdisc_dir):
 
 
 @pytest.fixture(scope="module")
-def pilot(cdisc_dir, adae):
-    study = tk.load_cdisc(sdtm=cdisc_dir / "sdtm", adam=cdisc_dir / "adam")
+def pilot(cdisc_study, adae):
+    study = cdisc_study
     mapping = map_adverse_events(adae, file="adae.xpt")
     assert len(mapping.problems) == 0
     return study.replace(adverse_events=mapping.frame)
