@@ -12,7 +12,7 @@ from trialkit.widgets import eligibility as we
 
 @pytest.fixture()
 def explorer(demo_b1931036, demo_aall1732, tmp_path, monkeypatch):
-    monkeypatch.setattr(we, "_show", lambda *a, **k: None)  # no rendering needed to test the wiring
+    monkeypatch.setattr(we, "show_figure", lambda *a, **k: None)  # no rendering needed to test the wiring
     return we.eligibility_explorer({"b1931036": demo_b1931036, "aall1732": demo_aall1732},
                                    export_dir=str(tmp_path))
 
@@ -141,7 +141,7 @@ def test_signals_name_randomized_patients_the_rules_exclude(explorer, demo_b1931
 
 def test_titles_carry_filter_and_what_if(demo_b1931036, monkeypatch):
     shown = []
-    monkeypatch.setattr(we, "_show", lambda out, fig, html=None: shown.append(fig))
+    monkeypatch.setattr(we, "show_figure", lambda out, fig, html=None: shown.append(fig))
     ex = we.eligibility_explorer(demo_b1931036)
     ex.w["country"].value = "Germany"
     ex.w["site"].value = "DE02"
@@ -182,7 +182,7 @@ def test_explorer_needs_a_study():
 
 def test_only_the_visible_tab_is_drawn_and_others_on_demand(demo_b1931036, monkeypatch):
     drawn = []
-    monkeypatch.setattr(we, "_show", lambda out, fig, html=None: drawn.append(
+    monkeypatch.setattr(we, "show_figure", lambda out, fig, html=None: drawn.append(
         fig.layout.title.text if fig is not None else html))
     ex = we.eligibility_explorer(demo_b1931036)
     assert len(drawn) == 1 and drawn[0].startswith("Screening funnel")

@@ -13,7 +13,7 @@ import pandas as pd
 from ..errors import ExportError, TrialkitError
 from ..io.export import write_table
 
-__all__ = ["as_study_map", "warm_up_display", "signals_html", "write_table", "write_figure", "export_view", "safe_name",
+__all__ = ["as_study_map", "warm_up_display", "figure_box", "show_figure", "in_kernel", "plotly_preload", "signals_html", "write_table", "write_figure", "export_view", "safe_name",
            "ExportError"]
 
 
@@ -40,6 +40,82 @@ def warm_up_display() -> None:
     not paid by the user's first click on a tab with a figure.
     """
     import plotly.io._renderers  # noqa: F401
+
+
+def plotly_preload(widgets):
+    """A hidden Output holding a tiny plotly figure, for an explorer whose first view has no figure.
+
+    JupyterLab loads plotly.js (several MB of JavaScript; about a second to compile on a slow machine)
+    when a page draws its first plotly figure. Without this, that is paid by the user's first click on
+    a tab with a figure; with it, while the explorer is first shown.
+    """
+    out = widgets.Output(layout=widgets.Layout(display="none"))
+    out.add_class("tk-plotly-preload")
+    if in_kernel():
+        import plotly.graph_objects as go
+        from IPython.display import display
+
+        with out:
+            display(go.Figure(layout={"width": 10, "height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}))
+    return out
+
+
+def in_kernel() -> bool:
+    """Is this code running in a Jupyter kernel (where widgets are drawn)?"""
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def figure_box(widgets, css_class: str | None = None):
+    """The panel an explorer draws one plotly figure into (an ``ipywidgets.Output``); see :func:`show_figure`.
+
+    The figure shown is kept in ``.figure`` (for tests, scripts and the export), in a kernel or not.
+    (plotly's ``FigureWidget`` would update a figure in place, but since plotly 6 it is drawn at a fixed
+    700 px inside widget boxes, plotly/plotly.py#5208; the Output and plotly's renderer fill the width.)
+    """
+    out = widgets.Output()
+    if css_class:
+        out.add_class(css_class)
+    out.figure = None
+    return out
+
+
+def show_figure(out, fig, *, html: str | None = None) -> None:
+    """Show ``fig`` (a plotly figure; or, when None, the ``html`` message or nothing) in a :func:`figure_box`.
+
+    Safe from a worker thread: there the Output's content is set directly (``display`` would send the
+    figure to whichever cell is running). Outside a kernel only ``.figure`` is set.
+    """
+    import threading
+
+    from IPython.display import HTML, display
+
+    out.figure = fig
+    if not in_kernel():
+        out.outputs = ()
+        return
+    if threading.current_thread() is not threading.main_thread():
+        out.outputs = () if fig is None and not html else (
+            {"output_type": "display_data", "data": _bundle(fig) if fig is not None else {"text/html": html},
+             "metadata": {}},)
+        return
+    with out:
+        out.clear_output(wait=True)
+        if fig is not None:
+            display(fig)
+        elif html:
+            display(HTML(html))
+
+
+def _bundle(fig) -> dict:
+    """The mime bundle JupyterLab renders for a plotly figure (plotly's own renderer extension)."""
+    import json
+
+    import plotly.io as pio
+
+    return {"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig, validate=False)),
+            "text/plain": f"<Figure {fig.layout.title.text or ''}>"}
 
 
 def signals_html(signals: Sequence[tuple[str, str]], *, css_class: str) -> str:

@@ -34,7 +34,15 @@ import numpy as np
 import pandas as pd
 
 from ..labels import labels_for
-from ._common import as_study_map, export_view, safe_name, signals_html, warm_up_display
+from ._common import (
+    as_study_map,
+    export_view,
+    figure_box,
+    safe_name,
+    show_figure,
+    signals_html,
+    warm_up_display,
+)
 
 __all__ = ["eligibility_explorer", "EligibilityExplorer", "EligibilityView", "compute_view", "filter_mask",
            "filter_study", "filter_text", "on_protocol_change", "on_filter_change", "on_rule_change", "on_reset",
@@ -559,12 +567,12 @@ def render_tab(ex: EligibilityExplorer, index: int) -> None:
     if view is None:
         return
     if index == 0:
-        _show(w["funnel_out"], _figure(ex, 0))
+        show_figure(w["funnel_out"], _figure(ex, 0))
     elif index == 1:
         if view.consort is not None:
-            _show(w["consort_out"], _figure(ex, 1))
+            show_figure(w["consort_out"], _figure(ex, 1))
         else:
-            _show(w["consort_out"], None, html=f"<p>CONSORT flow unavailable: {html.escape(view.consort_error)}</p>")
+            show_figure(w["consort_out"], None, html=f"<p>CONSORT flow unavailable: {html.escape(view.consort_error)}</p>")
     elif index == 2:
         lab, params = ex.labels, view.funnel.params
         ex_head = view.exclusions.drop(columns=["text"]).head(200)
@@ -576,25 +584,8 @@ def render_tab(ex: EligibilityExplorer, index: int) -> None:
             f"{len(view.exclusions):,} subjects excluded (first excluding criterion each; first 200 shown) — "
             f"{state}; {'WHAT-IF: ' + what_if if what_if else 'protocol as written'}. Export writes them all."))
     elif index == 3 and view.screened:
-        _show(w["rates_out"], _figure(ex, 3))
+        show_figure(w["rates_out"], _figure(ex, 3))
     ex.last.setdefault("stale", set()).discard(index)
-
-
-def _show(out, fig, html: str | None = None) -> None:
-    """Put ``fig`` (or ``html``) in an Output widget; outside a Jupyter kernel there is nothing to draw into."""
-    from IPython import get_ipython
-    from IPython.display import HTML, display
-
-    out.figure = fig  # kept for tests and scripts
-    if getattr(get_ipython(), "kernel", None) is None:
-        out.outputs = ()
-        return
-    out.clear_output(wait=True)
-    with out:
-        if fig is not None:
-            display(fig)
-        elif html:
-            display(HTML(html))
 
 
 def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 800) -> EligibilityExplorer:
@@ -645,10 +636,10 @@ def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 80
         "signals": W.HTML(),
         "rule_error": W.HTML(),
         "rules": W.VBox(),
-        "funnel_out": W.Output(),
-        "consort_out": W.Output(),
+        "funnel_out": figure_box(W),
+        "consort_out": figure_box(W),
         "exclusions": W.HTML(layout=W.Layout(overflow="auto")),
-        "rates_out": W.Output(),
+        "rates_out": figure_box(W),
     }
     ex = EligibilityExplorer(studies=studies, w=w, export_dir=export_dir, consort_width=consort_width)
     for k in ("protocol", "country", "site", "reset", "export", "count", "signals", "export_format"):

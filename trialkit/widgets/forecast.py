@@ -17,6 +17,7 @@ from functools import partial
 import pandas as pd
 
 from ..errors import TrialkitError
+from ._common import figure_box, show_figure
 
 __all__ = ["forecast_explorer", "explorer_options", "compute_view", "render_view", "compute_backtest",
            "ForecastView", "BacktestView", "refresh", "on_control_change", "on_run_backtest"]
@@ -173,8 +174,6 @@ def _controls(widgets, options: dict, endpoint: str | None) -> dict:
 
 def refresh(explorer) -> ForecastView:
     """Recompute both forecasts from the controls and redraw every panel; return the view."""
-    from IPython.display import display
-
     c, out = explorer.controls, explorer.outputs
     out["status"].value = "<i>computing…</i>"
     view = compute_view(explorer.study, as_of=c["as_of"].value, target=c["target"].value,
@@ -186,10 +185,7 @@ def refresh(explorer) -> ForecastView:
         out[key].value = html[key]
     for key, fig in (("accrual_figure", view.accrual_figure), ("event_figure", view.event_figure),
                      ("site_figure", view.site_figure)):
-        with out[key]:
-            out[key].clear_output(wait=True)
-            if fig is not None:
-                display(fig)
+        show_figure(out[key], fig)
     explorer.view = view
     median = "—"
     if view.accrual is not None and pd.notna(view.accrual.summary["median"].iloc[0]):
@@ -269,8 +265,8 @@ def forecast_explorer(data, *, endpoint: str | None = None, n_sims: int = 2000, 
         raise TrialkitError("this study has no randomized patient yet: there is nothing to forecast from")
     options = explorer_options(study)
     controls = _controls(widgets, options, endpoint)
-    outputs = {"status": widgets.HTML(), "errors": widgets.HTML(), "accrual_figure": widgets.Output(),
-               "accrual": widgets.HTML(), "site_figure": widgets.Output(), "event_figure": widgets.Output(),
+    outputs = {"status": widgets.HTML(), "errors": widgets.HTML(), "accrual_figure": figure_box(widgets),
+               "accrual": widgets.HTML(), "site_figure": figure_box(widgets), "event_figure": figure_box(widgets),
                "events": widgets.HTML(), "backtest": widgets.Output()}
     for name, w in outputs.items():
         w.add_class(f"tk-forecast-{name.replace('_', '-')}")

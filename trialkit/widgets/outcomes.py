@@ -28,7 +28,16 @@ from ..errors import TrialkitError
 from ..labels import labels_for
 from ..outcomes import cox, cox_subgroups, km, logrank, response_rates
 from ..outcomes.survival import CONF_TYPES
-from ._common import as_study_map, export_view, safe_name, signals_html, warm_up_display
+from ._common import (
+    as_study_map,
+    export_view,
+    figure_box,
+    in_kernel,
+    safe_name,
+    show_figure,
+    signals_html,
+    warm_up_display,
+)
 
 __all__ = ["outcomes_explorer", "compute_view", "explorer_options", "render_view", "OutcomesView",
            "on_control_change", "on_study_change", "on_export", "refresh", "ALL"]
@@ -247,19 +256,6 @@ def _controls(widgets, options: dict, endpoint: str | None, studies: dict, study
     return c
 
 
-def _display(out, fig) -> None:
-    from IPython.display import display
-
-    out.figure = fig  # kept for tests, scripts and the export
-    if not _in_kernel():  # outside a Jupyter kernel there is nothing to draw into
-        out.outputs = ()
-        return
-    with out:
-        out.clear_output(wait=True)
-        if fig is not None:
-            display(fig)
-
-
 def _result_html(explorer, obj, empty="not available") -> str:
     """A result's HTML, rendered once per result object (results come from the explorer's cache)."""
     if obj is None:
@@ -285,7 +281,7 @@ def refresh(explorer) -> OutcomesView:
             "strata": c["strata"].value, "conf_type": c["conf_type"].value, "time_unit": explorer.time_unit,
             "cache": explorer.cache}
     view = compute_view(explorer.study, forest=False, tables=False, **args)
-    _display(out["figure"], view.figure)
+    show_figure(out["figure"], view.figure)
     out["status"].value = (f"<span class='tk-outcomes-state'>{_html.escape(c['study'].value)} · "
                            f"{c['endpoint'].value} · {c['population'].value} · {c['subgroup'].value} · strata: "
                            f"{c['strata'].value} · {c['conf_type'].value}</span>")
@@ -300,31 +296,16 @@ def refresh(explorer) -> OutcomesView:
     if c["subgroup"].value != ALL:
         explorer.forest_wanted = None
         out["forest_note"].value = "<i>Subgroup forest plot: choose “All subjects” to see it.</i>"
-        _display(out["forest"], None)
+        show_figure(out["forest"], None)
+        explorer.forest_shown = None
         _finish(explorer, view)
-    elif key in explorer.cache or not _in_kernel():
+    elif key in explorer.cache or not in_kernel():
         _forest_job(explorer, key, args)
     elif key not in explorer.forest_running:  # the slowest part runs beside the kernel's message loop, so the
         explorer.forest_running.add(key)     # next click is not queued behind it; one thread per forest
         out["forest_note"].value = "<i>computing hazard ratios by subgroup…</i>"
         threading.Thread(target=_forest_job, args=(explorer, key, args), daemon=True).start()
     return explorer.view
-
-
-def _bundle(fig) -> dict:
-    """The mime bundle JupyterLab renders for a plotly figure (plotly's own renderer extension)."""
-    import json
-
-    import plotly.io as pio
-
-    return {"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig, validate=False)),
-            "text/plain": f"<Figure {fig.layout.title.text or ''}>"}
-
-
-def _in_kernel() -> bool:
-    from IPython import get_ipython
-
-    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def _forest_key(explorer, args) -> tuple:
@@ -357,14 +338,9 @@ def _forest_job(explorer, key: tuple, args: dict) -> None:
         return  # the controls moved on to another endpoint or population
     out["forest_note"].value = f"<i>{_html.escape(err)}</i>" if err else ""
     explorer.view = replace(explorer.view, subgroups=sg, forest=fig)
-    if threading.current_thread() is not threading.main_thread():
-        # from a thread, an Output is set directly; a plotly figure would display itself elsewhere
-        # (IPython calls its _ipython_display_), so its mime bundle is built here
-        out["forest"].outputs = () if fig is None else (
-            {"output_type": "display_data", "data": _bundle(fig), "metadata": {}},)
-        out["forest"].figure = fig
-    else:
-        _display(out["forest"], fig)
+    if explorer.forest_shown != key:  # a change of CI transform or strata leaves the forest as it is
+        show_figure(out["forest"], fig)
+        explorer.forest_shown = key
     _finish(explorer, explorer.view)
 
 
@@ -464,13 +440,13 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     outputs = {
         "status": widgets.HTML(),
         "signals": widgets.HTML(),
-        "figure": widgets.Output(),
+        "figure": figure_box(widgets),
         "summary": widgets.HTML(),
         "tests": widgets.HTML(),
         "cox": widgets.HTML(),
         "response": widgets.HTML(),
         "forest_note": widgets.HTML(),
-        "forest": widgets.Output(),
+        "forest": figure_box(widgets),
         "errors": widgets.HTML(),
         "export": widgets.Button(description="Export this view", icon="download"),
         "export_format": widgets.Dropdown(options=["csv", "xlsx"], value="csv", layout=widgets.Layout(width="80px")),
@@ -499,6 +475,7 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     box.export_dir = export_dir
     box.cache = _Cache()
     box.forest_wanted = None
+    box.forest_shown = None
     box.forest_running = set()
     box.updating = False
     box.view = None

@@ -35,7 +35,16 @@ import pandas as pd
 from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED, DEFAULT_SIM_TRIALS, simulation_note
 from ..labels import labels_for
 from ..tables import frame_html
-from ._common import as_study_map, export_view, safe_name, signals_html, warm_up_display
+from ._common import (
+    as_study_map,
+    export_view,
+    figure_box,
+    plotly_preload,
+    safe_name,
+    show_figure,
+    signals_html,
+    warm_up_display,
+)
 
 __all__ = ["balance_explorer", "BalanceExplorer", "filter_study", "on_protocol_change", "on_filter_change",
            "on_tab_change", "on_run_simulation", "on_export", "render_tab", "ALL", "TABS"]
@@ -274,7 +283,7 @@ def render_tab(ex: BalanceExplorer, index: int) -> None:
         for k in ("alloc", "table"):
             w[k].value = msg
         for k in ("cum_out", "smd_out", "site_out"):
-            _show(w[k], None)
+            show_figure(w[k], None)
         ex.last["stale"] = set()
         return
     if index == 0:
@@ -307,11 +316,11 @@ def _render_balance(ex: BalanceExplorer, s) -> None:
     bt = _balance(ex, s)
     if bt is None:
         w["table"].value = "<p>Choose at least one covariate.</p>"
-        _show(w["smd_out"], None)
+        show_figure(w["smd_out"], None)
         return
     ex.last["balance"] = bt
     w["table"].value = _WRAP_CSS + "<div class='tk-rnd-wrap'>" + ex.cached("balance_html", bt._repr_html_) + "</div>"
-    _show(w["smd_out"], plot_smd(bt, title=_title("Standardized mean differences vs the chance band", ex))
+    show_figure(w["smd_out"], plot_smd(bt, title=_title("Standardized mean differences vs the chance band", ex))
           if len(bt.groups) >= 2 else None)
 
 
@@ -325,14 +334,14 @@ def _render_cumulative(ex: BalanceExplorer, s) -> None:
     cum = ex.cached("cumulative", lambda: tk.cumulative_allocation(s, n_sim=ex.n_sim, seed=ex.seed))
     ex.last["cumulative"] = cum
     e = cum.experimental_arm
-    _show(w["cum_out"], plot_cumulative_allocation(cum, height=380, title=_title(
+    show_figure(w["cum_out"], plot_cumulative_allocation(cum, height=380, title=_title(
         f"Cumulative allocation to {e} minus its planned share (ρ = {cum.planned_prop:.3g}); "
         f"{ex.n_sim:,} re-randomizations, seed {ex.seed}", ex)))
     by = "site_id" if s.randomization["site_id"].nunique() <= 80 else "country"
     over = ex.cached("over_time", lambda: allocation_over_time(s.replace(randomization=s.randomization.assign(
         country=s.randomization["site_id"].map(_site_country(s)))), by=by))
     ex.last["over_time"] = over
-    _show(w["site_out"], plot_allocation_by_site(over, by=by, arms=s.protocol.arm_codes,
+    show_figure(w["site_out"], plot_allocation_by_site(over, by=by, arms=s.protocol.arm_codes,
                                                  title=_title(f"Allocation by {by} over calendar time", ex)))
 
 
@@ -369,7 +378,7 @@ def on_run_simulation(ex: BalanceExplorer, button=None) -> None:
     ex.w["sim_table"].value = frame_html(sim.summary[cols], digits=2, caption=(
         f"{sim.n_trials:,} re-randomizations of these {len(rnd)} patients in their enrollment order (seed "
         f"{ex.seed}). |imbalance| = |N_{sim.experimental_arm} − planned share × n|." + _state_suffix(ex)))
-    _show(ex.w["sim_out"], plot_design_simulation(sim, height=360, title=_title(
+    show_figure(ex.w["sim_out"], plot_design_simulation(sim, height=360, title=_title(
         f"Imbalance N_{sim.experimental_arm} − planned share, {sim.n_trials:,} simulated trials per scheme "
         "(whiskers 5–95 %)", ex)))
 
@@ -411,21 +420,6 @@ def on_export(ex: BalanceExplorer, button=None) -> list[Path]:
     ex.w["export_status"].value = ("<span class='tk-rnd-export'>Wrote " + ", ".join(html.escape(str(p)) for p in paths)
                                    + "</span>")
     return paths
-
-
-def _show(out, fig) -> None:
-    """Put ``fig`` in an Output widget (outside a Jupyter kernel there is nothing to draw into)."""
-    from IPython import get_ipython
-    from IPython.display import display
-
-    out.figure = fig  # kept for tests, scripts and the export
-    if getattr(get_ipython(), "kernel", None) is None:
-        out.outputs = ()
-        return
-    out.clear_output(wait=True)
-    if fig is not None:
-        with out:
-            display(fig)
 
 
 def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFAULT_SIM_TRIALS,
@@ -485,10 +479,10 @@ def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFA
         "alloc": W.HTML(),
         "table": W.HTML(),
         "sim_table": W.HTML(),
-        "cum_out": W.Output(),
-        "site_out": W.Output(),
-        "smd_out": W.Output(),
-        "sim_out": W.Output(),
+        "cum_out": figure_box(W),
+        "site_out": figure_box(W),
+        "smd_out": figure_box(W),
+        "sim_out": figure_box(W),
     }
     ex = BalanceExplorer(studies=studies, n_sim=n_sim, sim_trials=sim_trials, seed=seed, w=w, export_dir=export_dir)
     for k, cls in (("status", "tk-rnd-status-box"), ("alloc", "tk-rnd-alloc"), ("table", "tk-rnd-table"),
@@ -518,7 +512,8 @@ def balance_explorer(data, *, n_sim: int = DEFAULT_N_SIM, sim_trials: int = DEFA
     w["tabs"] = tabs
     tabs.observe(lambda ch: on_tab_change(ex, ch), names="selected_index")
     export = W.HBox([w["export"], w["export_format"], w["export_status"]], layout=wrap)
-    ex.widget = W.VBox([filters, w["status"], w["signals"], export, tabs])
+    # the first tab has no figure: plotly.js is loaded now, not on the first click on a tab with one
+    ex.widget = W.VBox([filters, w["status"], w["signals"], export, tabs, plotly_preload(W)])
     ex.widget.add_class("tk-rnd-explorer")
     on_protocol_change(ex)
     return ex

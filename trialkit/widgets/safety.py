@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import TrialkitError
 from ..safety import ae_summary, ae_table, aesi, aesi_categories
+from ._common import figure_box, show_figure
 
 __all__ = ["safety_explorer", "compute_view", "explorer_options", "render_view", "SafetyView", "on_control_change",
            "refresh", "ALL_SOCS", "GRADES"]
@@ -158,8 +159,6 @@ def _controls(widgets, options: dict, by: str, category: str | None) -> dict:
 
 def refresh(explorer) -> SafetyView:
     """Recompute the view from the explorer's controls and redraw every panel; return the view."""
-    from IPython.display import display
-
     c = explorer.controls
     out = explorer.outputs
     out["status"].value = "<i>computing…</i>"
@@ -170,10 +169,7 @@ def refresh(explorer) -> SafetyView:
     for key in ("summary", "table", "aesi", "errors"):
         out[key].value = html[key]
     for key, fig in (("dotplot", view.dotplot), ("incidence", view.incidence)):
-        with out[key]:
-            out[key].clear_output(wait=True)
-            if fig is not None:
-                display(fig)
+        show_figure(out[key], fig)
     explorer.view = view
     out["status"].value = (f"<span class='tk-safety-state'>{by} · {c['grade'].value} · {c['soc'].value} · "
                            f"{c['category'].value}</span>")
@@ -220,8 +216,8 @@ def safety_explorer(data, *, by: str = "arm", category: str | None = "hepatic_vo
     options = explorer_options(data)
     controls = _controls(widgets, options, by, category)
     outputs = {"status": widgets.HTML(), "errors": widgets.HTML(), "summary": widgets.HTML(),
-               "dotplot": widgets.Output(), "table": widgets.HTML(), "aesi": widgets.HTML(),
-               "incidence": widgets.Output()}
+               "dotplot": figure_box(widgets), "table": widgets.HTML(), "aesi": widgets.HTML(),
+               "incidence": figure_box(widgets)}
     for name, w in outputs.items():
         w.add_class(f"tk-safety-{name}")
     # the controls wrap onto a second line in a narrow notebook (1280 px with the file browser open)
