@@ -130,9 +130,8 @@ def _simulate_counts(rnd: pd.DataFrame, protocol: Protocol, scheme: Scheme, n_si
 
 def _simulate_fresh(rnd, protocol, scheme, n_sim, seed, s1, labels):
     rng = np.random.default_rng(seed)
-    # int32 codes: the (simulations x patients) matrix is the largest array here (10,000 x 12,516 patients
-    # is 1 GB as int64)
-    S = np.ascontiguousarray(np.broadcast_to(np.asarray(s1, dtype=np.int32), (n_sim, len(rnd))))
+    # every simulation re-randomizes the same patients: one row of stratum codes, broadcast (not copied)
+    S = np.broadcast_to(np.asarray(s1, dtype=np.int32), (n_sim, len(rnd)))
     lv, nlv = None, []
     if scheme.algorithm == "minimization":
         per = [stratum_codes(rnd, [f]) for f in scheme.strata]
