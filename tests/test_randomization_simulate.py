@@ -207,3 +207,18 @@ def test_complete_randomization_is_the_inverse_cdf_of_one_stream_of_uniforms():
     shares = np.asarray(list(proto.ratio.values()), dtype=float)
     u = np.random.default_rng(3).random((300, 50))
     np.testing.assert_array_equal(arms, np.minimum(np.searchsorted(np.cumsum(shares / shares.sum()), u, "right"), 1))
+
+
+def test_running_count_quantiles_equal_numpy_on_the_running_counts():
+    from trialkit.randomization.simulate import row_quantiles, running_count_quantiles
+
+    rng = np.random.default_rng(1)
+    qs = [0.025, 0.5, 0.975]
+    for T, N in [(1000, 300), (9, 4), (1, 5)]:
+        arms = rng.integers(0, 3, (T, N)).astype(np.int8)
+        expected = np.quantile(np.cumsum(arms == 2, axis=1), qs, axis=0)
+        np.testing.assert_array_equal(running_count_quantiles(arms, 2, qs), expected)
+        # patient-major in memory, as the engines store it: the same numbers
+        np.testing.assert_array_equal(running_count_quantiles(np.ascontiguousarray(arms.T).T, 2, qs), expected)
+    values = rng.integers(-50, 50, (6, 200)) + 10_000 * np.arange(6)[:, None]  # far from 0, negative too
+    np.testing.assert_array_equal(row_quantiles(values, qs), np.quantile(values, qs, axis=1))

@@ -66,18 +66,19 @@ def _complete_arms(shares: np.ndarray, T: int, N: int, rng: np.random.Generator)
     """Each patient drawn independently: the arm is the number of cumulative shares at or below a uniform.
 
     The same draws and arms as ``np.searchsorted(cdf, rng.random((T, N)), side="right")`` capped at
-    the last arm, computed by comparisons in chunks of trials (no (T, N) array of floats).
+    the last arm, computed by comparisons in chunks of trials (no (T, N) array of floats). Stored
+    patient-major, like the other engines' results.
     """
     cdf = np.cumsum(shares / shares.sum())
-    arms = np.empty((T, N), dtype=np.int8)
+    arms = np.empty((N, T), dtype=np.int8)
     rows = _rows_per_chunk(T, N)
     for t0 in range(0, T, rows):
         u = rng.random((min(rows, T - t0), N))  # the same stream as one (T, N) draw
         a = (u >= cdf[0]).astype(np.int8)
         for c in cdf[1:-1]:
             a += u >= c
-        arms[t0:t0 + len(u)] = a
-    return arms
+        arms[:, t0:t0 + len(u)] = a.T
+    return arms.T
 
 
 def _arrangements(counts: Sequence[int]) -> np.ndarray:
@@ -210,7 +211,9 @@ def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_s
     Returns
     -------
     arms : int8 array (T, N)
-        Index into ``protocol.ratio`` (dose order) of the arm each patient receives.
+        Index into ``protocol.ratio`` (dose order) of the arm each patient receives; except for
+        minimization, patient-major in memory (the transpose of a C-ordered (N, T) array), so a
+        patient's column and a running count over patients are contiguous.
     open_block : bool array (T, n_strata)
         True where the stratum ended inside an incomplete block (always False without blocks).
     """
@@ -268,7 +271,7 @@ def _blocks_by_patient(strata: np.ndarray, n_strata: int, base: np.ndarray, size
             rem[k] -= a == k
             remaining[k][idx] = rem[k]
         arms[i] = a
-    arms = np.ascontiguousarray(arms.T)
+    arms = arms.T  # (T, N), patient-major in memory
     open_block = (np.sum(remaining, axis=0) > 0).reshape(T, n_strata)
     return arms, open_block
 
@@ -418,23 +421,53 @@ def _combine(codes: dict, factors, shape) -> tuple[np.ndarray, list[str]]:
     return S, labels
 
 
-def column_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """``np.quantile(counts, qs, axis=0)`` (linear interpolation) for small non-negative integers.
+def row_quantiles(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(values, qs, axis=1)`` (linear interpolation) for rows of integers in a narrow range.
 
-    Builds one histogram per column with a single ``bincount`` instead of sorting every column:
-    the k-th order statistic of a column is the first value whose cumulative count exceeds k.
+    One histogram per row (a single ``bincount`` over the values less their row's minimum) instead
+    of sorting every row: the k-th order statistic of a row is its minimum plus the number of
+    values whose cumulative count is at most k. Returns (len(qs), rows) floats.
     """
-    T, N = counts.shape
-    V = int(counts.max()) + 1
-    hist = np.bincount((np.arange(N)[None, :] * V + counts).ravel(), minlength=N * V).reshape(N, V)
+    R, T = values.shape
+    lo = values.min(axis=1).astype(np.int64)
+    d = values - lo[:, None]
+    V = int(d.max()) + 1
+    hist = np.bincount((np.arange(R)[:, None] * V + d).ravel(), minlength=R * V).reshape(R, V)
     cdf = np.cumsum(hist, axis=1)
-    out = np.empty((len(qs), N))
+    out = np.empty((len(qs), R))
     for r, q in enumerate(qs):
         h = q * (T - 1)
-        lo, frac = int(np.floor(h)), h - np.floor(h)
-        v_lo = (cdf <= lo).sum(axis=1)
-        v_hi = (cdf <= min(lo + 1, T - 1)).sum(axis=1)
+        k, frac = int(np.floor(h)), h - np.floor(h)
+        v_lo = lo + (cdf <= k).sum(axis=1)
+        v_hi = lo + (cdf <= min(k + 1, T - 1)).sum(axis=1)
         out[r] = v_lo + frac * (v_hi - v_lo)
+    return out
+
+
+def column_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(counts, qs, axis=0)`` (linear interpolation) for integers in a narrow range
+    (:func:`row_quantiles` of the transpose)."""
+    return row_quantiles(counts.T, qs)
+
+
+def running_count_quantiles(arms: np.ndarray, arm: int, qs: Sequence[float]) -> np.ndarray:
+    """Quantiles over simulations of how many of the first j patients got ``arm``, for every j.
+
+    ``arms`` is the (simulations x patients) matrix of :func:`simulate_arms`. The running counts are
+    built a chunk of patients at a time (never the whole (T, N) matrix of counts) and their
+    quantiles taken by :func:`row_quantiles`: the same numbers as ``np.quantile(np.cumsum(arms ==
+    arm, axis=1), qs, axis=0)``. Returns (len(qs), N).
+    """
+    pm = np.ascontiguousarray(arms.T)  # patients x simulations: a view for the engines' results
+    N, T = pm.shape
+    out = np.empty((len(qs), N))
+    running = np.zeros(T, dtype=np.int32)
+    rows = _rows_per_chunk(N, T)
+    for j0 in range(0, N, rows):
+        block = np.cumsum(pm[j0:j0 + rows] == arm, axis=0, dtype=np.int32)
+        block += running
+        running = block[-1].copy()
+        out[:, j0:j0 + len(block)] = row_quantiles(block, qs)
     return out
 
 
