@@ -3,7 +3,9 @@
 The engine simulates many trials at once. Its state is a set of numpy arrays with one row per
 simulated trial; it steps through the patients in enrollment order (one vectorized step per
 patient, all trials together), so 10,000 trials of 100 patients cost 100 numpy steps, not
-1,000,000 Python iterations.
+1,000,000 Python iterations. Re-randomizing the *same* patients (a study's own accrual, as the
+allocation monitoring does) with permuted blocks steps through blocks instead: one step per unit
+of the minimal block within a stratum, for every stratum and trial at once.
 
 Schemes
 -------
