@@ -16,6 +16,7 @@ Usage::
     .venv/bin/python benchmarks/bench_reports.py --sites 8       # the first 8 sites
     .venv/bin/python benchmarks/bench_reports.py --quick         # 4 sites
     .venv/bin/python benchmarks/bench_reports.py --scale         # 1,000 sites, 20,000 screened (see below)
+    .venv/bin/python benchmarks/bench_reports.py --study-only    # the study report alone, 72 and 1,000 sites
 
 Prints seconds per site both ways, the ratio (goal >= 20x), and the page sizes.
 
@@ -128,6 +129,33 @@ def scale(jobs: int, work: Path, *, small=(72, 1440), large=(1000, 20000), seed:
     return 0 if ratio <= 1.5 else 1
 
 
+def study_only(work: Path, *, small=(72, 1440), large=(1000, 20000), seed: int = 1) -> int:
+    """The study report alone (issue 10: it must render in seconds at 1,000 sites), against the same
+    report of the 72-site study in the same run."""
+    import trialkit as tk
+
+    seconds = {}
+    for n_sites, n_screened in (small, large):
+        study = tk.synthesize("aall1732", n_screened=n_screened, n_sites=n_sites, seed=seed)
+        folder = work / f"aall1732-{n_sites}"
+        tk.write_study(study, folder, format="parquet")
+        t0 = time.perf_counter()
+        run = tk.render_reports(folder, audience="study", out=work / f"study-{n_sites}", jobs=1, force=True,
+                                progress=False)
+        seconds[n_sites] = time.perf_counter() - t0
+        res = run.results[0]
+        size = res.path.stat().st_size if run.ok else 0
+        print(f"study report, {n_sites} sites ({n_screened} screened, {len(study.randomization)} randomized): "
+              f"{seconds[n_sites]:.1f} s end to end (page {res.duration_s:.1f} s, {size / 1e6:.2f} MB), ok={run.ok}")
+        if not run.ok:
+            print(run.to_frame()["error"].iloc[0])
+            return 1
+    self_mb, kernel_mb = _peak_mb()
+    print(f"RATIO study report {large[0]} sites / {small[0]} sites: {seconds[large[0]] / seconds[small[0]]:.2f}; "
+          f"peak memory: this process {self_mb:.0f} MB, largest kernel {kernel_mb:.0f} MB")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--study", default=str(ROOT / "data" / "demo" / "b1931036"))
@@ -136,10 +164,15 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="4 sites")
     p.add_argument("--skip-naive", action="store_true", help="only time the batch")
     p.add_argument("--scale", action="store_true", help="72 vs 1,000 sites (20,000 screened), study report at scale")
+    p.add_argument("--study-only", action="store_true",
+                   help="only the study report, of the 72-site and the 1,000-site synthetic studies")
     args = p.parse_args(argv)
 
     import trialkit as tk
 
+    if args.study_only:
+        with tempfile.TemporaryDirectory(prefix="tk-bench-study-") as tmp:
+            return study_only(Path(tmp))
     if args.scale:
         with tempfile.TemporaryDirectory(prefix="tk-bench-scale-") as tmp:
             return scale(args.jobs, Path(tmp))

@@ -146,3 +146,79 @@ def test_column_quantiles_equal_numpy():
         c = np.cumsum(rng.integers(0, 2, shape), axis=1)
         np.testing.assert_array_equal(column_quantiles(c, [0.025, 0.5, 0.975]),
                                       np.quantile(c, [0.025, 0.5, 0.975], axis=0))
+
+
+def _sequence_counts(arms: np.ndarray) -> dict:
+    keys, n = np.unique(np.ascontiguousarray(arms), axis=0, return_counts=True)
+    return {k.tobytes(): int(c) for k, c in zip(keys, n)}
+
+
+@pytest.mark.parametrize("protocol_id, sizes, codes", [
+    ("b1931036", (3, 6), [0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0]),  # 2:1, two strata, both end inside a block
+    ("aall1732", (2, 4, 6), [2, 0, 1, 0, 0, 1, 2, 2, 0, 0, 1, 0]),  # 1:1, three sizes, a stratum may close
+])
+def test_block_by_block_engine_has_the_urns_distribution(protocol_id, sizes, codes):
+    """The same patients re-randomized (one row of strata for every trial) take the block-by-block
+    engine; strata that differ between trials take the patient-by-patient urn. Both must give every
+    sequence of arms and every open-block pattern with the same probability: a chi-square test of
+    homogeneity over the sequences (df = distinct sequences - 1) at the 0.001 level."""
+    from scipy.stats import chi2
+
+    from trialkit.randomization.simulate import _block_sizes, _blocks_by_patient, simulate_arms
+
+    proto = tk.get_protocol(protocol_id)
+    scheme = Scheme("blocks", block_sizes=sizes)
+    T, n_strata = 40_000, max(codes) + 1
+    S = np.broadcast_to(np.asarray(codes), (T, len(codes)))
+    fast, fast_open = simulate_arms(proto, scheme, S, n_strata=n_strata, rng=np.random.default_rng(1))
+    shares = np.asarray(list(proto.ratio.values()))
+    urn, urn_open = _blocks_by_patient(np.ascontiguousarray(S), n_strata, shares // np.gcd.reduce(shares),
+                                       _block_sizes(proto, scheme), np.random.default_rng(2))
+    assert fast.shape == urn.shape == (T, len(codes)) and fast_open.shape == urn_open.shape == (T, n_strata)
+    a, b = _sequence_counts(np.hstack([fast, fast_open])), _sequence_counts(np.hstack([urn, urn_open]))
+    keys = set(a) | set(b)
+    stat = sum((a.get(k, 0) - b.get(k, 0)) ** 2 / (a.get(k, 0) + b.get(k, 0)) for k in keys)
+    assert stat < chi2.ppf(0.999, len(keys) - 1)
+
+
+def test_block_by_block_engine_closes_every_block():
+    """2:1 blocks of 3 and 6: a stratum of 6 patients is a closed 6, two closed 3s, or a 3 and an open
+    6 (probability 1/2 x 1/2); when closed it holds exactly 4 InO. One of 7 is always open, one with
+    no patient never is."""
+    from trialkit.randomization.simulate import simulate_arms
+
+    proto = tk.get_protocol("b1931036")
+    codes = np.array([0] * 6 + [1] * 7)
+    arms, open_block = simulate_arms(proto, Scheme("blocks", block_sizes=(3, 6)),
+                                     np.broadcast_to(codes, (4000, 13)), n_strata=3, rng=np.random.default_rng(0))
+    ino = (arms[:, :6] == list(proto.ratio).index("InO")).sum(axis=1)
+    closed = ~open_block[:, 0]
+    assert (ino[closed] == 4).all() and (ino[~closed] != 4).any()
+    assert open_block[:, 0].mean() == pytest.approx(0.25, abs=0.03)  # SE 0.007
+    assert open_block[:, 1].all() and not open_block[:, 2].any()
+
+
+def test_complete_randomization_is_the_inverse_cdf_of_one_stream_of_uniforms():
+    from trialkit.randomization.simulate import simulate_arms
+
+    proto = tk.get_protocol("b1931036")
+    arms, _ = simulate_arms(proto, Scheme("complete"), np.zeros((300, 50), dtype=np.int32), n_strata=1,
+                            rng=np.random.default_rng(3))
+    shares = np.asarray(list(proto.ratio.values()), dtype=float)
+    u = np.random.default_rng(3).random((300, 50))
+    np.testing.assert_array_equal(arms, np.minimum(np.searchsorted(np.cumsum(shares / shares.sum()), u, "right"), 1))
+
+
+def test_running_count_quantiles_equal_numpy_on_the_running_counts():
+    from trialkit.randomization.simulate import row_quantiles, running_count_quantiles
+
+    rng = np.random.default_rng(1)
+    qs = [0.025, 0.5, 0.975]
+    for T, N in [(1000, 300), (9, 4), (1, 5)]:
+        arms = rng.integers(0, 3, (T, N)).astype(np.int8)
+        expected = np.quantile(np.cumsum(arms == 2, axis=1), qs, axis=0)
+        np.testing.assert_array_equal(running_count_quantiles(arms, 2, qs), expected)
+        # patient-major in memory, as the engines store it: the same numbers
+        np.testing.assert_array_equal(running_count_quantiles(np.ascontiguousarray(arms.T).T, 2, qs), expected)
+    values = rng.integers(-50, 50, (6, 200)) + 10_000 * np.arange(6)[:, None]  # far from 0, negative too
+    np.testing.assert_array_equal(row_quantiles(values, qs), np.quantile(values, qs, axis=1))

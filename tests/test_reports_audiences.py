@@ -496,6 +496,33 @@ def test_study_sections_before_anyone_is_randomized():
     assert "No patient randomized yet" in tks.forecast_section(rep)[0]._repr_html_()
 
 
+def test_study_report_draws_a_long_cumulative_allocation_at_fewer_positions():
+    """Beyond FIGURE_POSITIONS patients the figure keeps evenly spaced positions, each stretch's lowest
+    and highest deviation and every point outside the scheme's band; a short one is drawn whole."""
+    import numpy as np
+
+    from trialkit.randomization.monitoring import CumulativeAllocation
+    from trialkit.reports.study_sections import FIGURE_POSITIONS, drawn_positions
+
+    n = 5000
+    j = np.arange(1, n + 1)
+    dev = np.sin(j / 300.0) * 2
+    dev[[1234, 4321]] = [-9.0, 9.0]  # outside the band
+    summary = pd.DataFrame({"j": j, "subject_id": [f"S{i}" for i in j], "arm": "InO", "n_InO": 0,
+                            "expected": 0.0, "deviation": dev, "scheme_lower": -3.0, "scheme_upper": 3.0,
+                            "complete_lower": -5.0, "complete_upper": 5.0})
+    res = CumulativeAllocation(summary=summary, protocol_id="x", experimental_arm="InO", planned_prop=0.5,
+                               scheme="blocks", conf_level=0.95, n_sim=10)
+    drawn = drawn_positions(res).summary
+    assert len(drawn) <= FIGURE_POSITIONS + 2 and drawn["j"].is_monotonic_increasing
+    assert {1, n, 1235, 4322} <= set(drawn["j"])  # first, last and both points outside the band
+    assert drawn["deviation"].min() == -9.0 and drawn["deviation"].max() == 9.0
+    kept_peak = summary.loc[(summary["j"] > 1300) & (summary["j"] < 4000), "deviation"].idxmax()
+    assert summary.loc[kept_peak, "j"] in set(drawn["j"])  # a stretch's highest point is kept
+    short = res.__class__(**{**res.__dict__, "summary": summary.head(100)})
+    assert drawn_positions(short) is short
+
+
 def test_study_report_accrual_forecast_is_the_whole_study_forecast(demo_b1931036):
     """Issue 15: the study report's enrollment section forecasts accrual from the rows its kernel has
     (sites and randomization, no outcome): the same answer as the forecast on the whole study."""

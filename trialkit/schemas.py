@@ -190,13 +190,33 @@ def _duplicated_sites(s, src) -> list:
                      "keep one entry per site and map the other id to it")]
 
 
+def _arrow_strings(x) -> bool:
+    return isinstance(x.dtype, pd.StringDtype) and x.dtype.storage == "pyarrow"
+
+
+def _isin(values: pd.Series, allowed) -> np.ndarray:
+    """``values.isin(allowed)`` as a bool array. Two pyarrow-backed string columns are matched with
+    pyarrow's ``is_in`` on their arrays: pandas builds the set one Python scalar at a time (about a
+    second for 20,000 subject ids), the answer is the same."""
+    if isinstance(allowed, pd.Index | pd.Series) and _arrow_strings(values) and _arrow_strings(allowed):
+        import pyarrow
+        import pyarrow.compute as pc
+
+        col, ref = pyarrow.array(values.array), pyarrow.array(allowed.array)
+        if isinstance(ref, pyarrow.ChunkedArray):
+            ref = ref.combine_chunks()
+        if col.type == ref.type:
+            return np.array(pc.is_in(col, value_set=ref), dtype=np.bool_)
+    return values.isin(allowed).to_numpy()
+
+
 def _unknown_sites(s, src) -> list:
-    site_ids = set(s.sites["site_id"].dropna()) if len(s.sites) else set()
+    site_ids = s.sites["site_id"].dropna() if len(s.sites) else pd.Series([], dtype=object)
     out = []
     for table in ("screening", "randomization"):
         df = getattr(s, table)
-        if len(df) and "site_id" in df and site_ids:
-            bad = np.flatnonzero((~df["site_id"].isin(site_ids) & df["site_id"].notna()).to_numpy())
+        if len(df) and "site_id" in df and len(site_ids):
+            bad = np.flatnonzero(~_isin(df["site_id"], site_ids) & df["site_id"].notna().to_numpy())
             if len(bad):
                 out.append(_problem(table, src(table), df.index[bad], "site_id", df["site_id"].iloc[bad],
                                     "site not in the sites table", "add the site to sites, or correct the id"))
@@ -210,7 +230,7 @@ def _randomization_links(s, src) -> list:
         return []
     out = []
     scr_ids = pd.Index(s.screening["subject_id"].dropna()) if len(s.screening) else pd.Index([])
-    bad = np.flatnonzero((~rnd["subject_id"].isin(scr_ids)).to_numpy())
+    bad = np.flatnonzero(~_isin(rnd["subject_id"], scr_ids))
     if len(bad):
         out.append(_problem("randomization", src("randomization"), rnd.index[bad], "subject_id",
                             rnd["subject_id"].iloc[bad], "randomized subject has no screening record",
@@ -243,7 +263,7 @@ def _after_randomization(s, src) -> list:
         df = getattr(s, table)
         if not len(df):
             continue
-        bad = np.flatnonzero((~df["subject_id"].isin(rnd_ids)).to_numpy())
+        bad = np.flatnonzero(~_isin(df["subject_id"], rnd_ids))
         if len(bad):
             out.append(_problem(table, src(table), df.index[bad], "subject_id", df["subject_id"].iloc[bad],
                                 "subject is not in the randomization table",
@@ -294,7 +314,7 @@ def adverse_event_problems(study, sources: dict[str, SourceInfo] | None = None) 
     out = []
     rnd = study.randomization
     rnd_ids = pd.Index(rnd["subject_id"]) if len(rnd) else pd.Index([])
-    bad = np.flatnonzero((~ae["subject_id"].isin(rnd_ids)).to_numpy())
+    bad = np.flatnonzero(~_isin(ae["subject_id"], rnd_ids))
     if len(bad):
         out.append(_problem("adverse_events", src, ae.index[bad], "subject_id", ae["subject_id"].iloc[bad],
                             "subject with an adverse event is not in the randomization table",

@@ -41,7 +41,14 @@ class Weibull:
     def sample(params: np.ndarray, u: np.ndarray, e: np.ndarray) -> np.ndarray:
         """Event times given survival to ``u`` (paths x patients) from unit exponentials ``e``."""
         scale, shape = params[:, :1], params[:, 1:2]
-        return scale * ((u / scale) ** shape + e) ** (1.0 / shape)
+        # scale * ((u / scale) ** shape + e) ** (1 / shape), in one buffer (each (paths x patients)
+        # temporary costs as much to allocate as to compute)
+        t = np.divide(u, scale, out=np.empty(np.broadcast_shapes(u.shape, scale.shape, e.shape)))
+        np.power(t, shape, out=t)
+        t += e
+        np.power(t, 1.0 / shape, out=t)
+        t *= scale
+        return t
 
     def table(self, z: float) -> list[tuple]:
         se = np.sqrt(np.diag(self.cov))
@@ -131,17 +138,27 @@ class Piecewise:
         starts = np.concatenate([[0.0], self.cuts])
         widths = np.diff(starts)  # finite intervals
         h_at = np.concatenate([np.zeros((len(params), 1)), np.cumsum(params[:, :-1] * widths, axis=1)], axis=1)
-        target = self.cumhaz(params, u, starts, h_at) + e
-        k = np.zeros(target.shape, dtype=int)
+        target = self.cumhaz(params, u, starts, h_at)
+        target += e
+        k = np.zeros(target.shape, dtype=np.int8 if len(starts) < 127 else np.intp)  # the piece of each target
         for j in range(1, len(starts)):
             k += target >= h_at[:, j:j + 1]
-        h_k = np.take_along_axis(params, k, axis=1)
-        return np.take(starts, k) + (target - np.take_along_axis(h_at, k, axis=1)) / h_k
+        # starts[k] + (target - H(starts[k])) / hazard[k], in place
+        target -= np.take_along_axis(h_at, k, axis=1)
+        target /= np.take_along_axis(params, k, axis=1)
+        target += np.take(starts, k)
+        return target
 
     @staticmethod
     def cumhaz(params: np.ndarray, u: np.ndarray, starts: np.ndarray, h_at: np.ndarray) -> np.ndarray:
         k = np.searchsorted(starts, u, side="right") - 1
-        return np.take_along_axis(h_at, k, axis=1) + np.take_along_axis(params, k, axis=1) * (u - starts[k])
+        if k.shape[0] == 1:  # the same times in every path: pick columns (much faster than take_along_axis)
+            h, rate = np.take(h_at, k[0], axis=1), np.take(params, k[0], axis=1)
+        else:
+            h, rate = np.take_along_axis(h_at, k, axis=1), np.take_along_axis(params, k, axis=1)
+        rate *= u - starts[k]
+        rate += h
+        return rate
 
     def table(self, z: float) -> list[tuple]:
         rows = []

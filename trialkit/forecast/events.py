@@ -181,18 +181,29 @@ def _event_days(model, c: _Cohort, arrivals: np.ndarray, dropout: Dropout | None
     """(n_sims, patients) day of each future event relative to as_of (inf when none)."""
     params = model.draw(n_sims, rng)
     risk = c.status == "in follow-up"
-    u = np.broadcast_to(c.time[risk], (n_sims, int(risk.sum())))
-    start = np.concatenate([np.broadcast_to(c.rand_day[risk], u.shape), arrivals], axis=1)
-    u = np.concatenate([u, np.zeros(arrivals.shape)], axis=1)
-    t = model.sample(params, u, rng.standard_exponential(u.shape))
+    shape = (n_sims, int(risk.sum()) + arrivals.shape[1])
+    if arrivals.shape[1]:
+        start = np.concatenate([np.broadcast_to(c.rand_day[risk], (n_sims, int(risk.sum()))), arrivals], axis=1)
+    else:  # only the patients in follow-up: one row, the same in every path (not copied per path)
+        start = c.rand_day[risk][None, :]
+    u = np.concatenate([c.time[risk], np.zeros(arrivals.shape[1])])[None, :]
+    t = model.sample(params, u, rng.standard_exponential(shape))
     ok = np.isfinite(t)
     if dropout is not None:
         delta = dropout.draw(n_sims, rng)[:, None]
-        ok &= t < u + rng.standard_exponential(u.shape) / delta
+        censor = rng.standard_exponential(shape)
+        censor /= delta
+        censor += u
+        ok &= t < censor
+        del censor
     if follow_up is not None:
         ok &= t <= follow_up
-    day = np.where(ok, start + t - 1, np.inf)
-    return np.maximum(day, 0.0)
+    # the day of the event (start + t - 1, at least 0), inf when it is censored
+    day = np.add(start, t, out=t)
+    day -= 1
+    np.maximum(day, 0.0, out=day)
+    day[~ok] = np.inf
+    return day
 
 
 def _target_days(days: np.ndarray, k: int) -> np.ndarray:
@@ -385,7 +396,10 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
     d_obs = int(c.event.sum())
     k = None if target is None else target - d_obs
     rows, days_of = [], {}
-    for name in [model] + [x for x in MODELS if x != model and fits[x] is not None]:
+    # the other model is simulated only to compare its target date with the chosen model's: without a
+    # target its paths would change nothing in the result (they are drawn last, after every draw used)
+    others = [x for x in MODELS if x != model and fits[x] is not None] if k is not None and k > 0 else []
+    for name in [model] + others:
         days = _event_days(fits[name], c, arrivals, drop, fu, rng, n_sims)
         days_of[name] = days
         t_days = _target_days(days, k) if k is not None and k > 0 else None

@@ -38,7 +38,7 @@ from ..analysis_set import group_order, is_study, stratum_codes, with_site_colum
 from ..errors import AllocationError
 from ..protocols import Protocol, get_protocol
 from ..results import Result
-from .simulate import Scheme, protocol_scheme, simulate_arms
+from .simulate import Scheme, protocol_scheme, running_count_quantiles, simulate_arms
 
 __all__ = ["AllocationSummary", "CumulativeAllocation", "allocation_summary", "cumulative_allocation",
            "allocation_over_time", "min_attainable_p", "exact_multinomial_test"]
@@ -130,9 +130,8 @@ def _simulate_counts(rnd: pd.DataFrame, protocol: Protocol, scheme: Scheme, n_si
 
 def _simulate_fresh(rnd, protocol, scheme, n_sim, seed, s1, labels):
     rng = np.random.default_rng(seed)
-    # int32 codes: the (simulations x patients) matrix is the largest array here (10,000 x 12,516 patients
-    # is 1 GB as int64)
-    S = np.ascontiguousarray(np.broadcast_to(np.asarray(s1, dtype=np.int32), (n_sim, len(rnd))))
+    # every simulation re-randomizes the same patients: one row of stratum codes, broadcast (not copied)
+    S = np.broadcast_to(np.asarray(s1, dtype=np.int32), (n_sim, len(rnd)))
     lv, nlv = None, []
     if scheme.algorithm == "minimization":
         per = [stratum_codes(rnd, [f]) for f in scheme.strata]
@@ -348,8 +347,8 @@ def allocation_summary(data, *, levels: Sequence[str] = ("overall", "stratum", "
     stated = not (scheme is None and sch.label.startswith("assumed"))
     sim = _simulate_counts(rnd, protocol, sch, n_sim, seed)
     ctx = _Context(arms=arms, props=np.array([float(protocol.allocation_proportions[a]) for a in arms]),
-                   arm_values=rnd["arm"].to_numpy(), sim=sim, n_sim=int(n_sim), alpha=1 - conf_level,
-                   stated=stated, seed=seed)
+                   arm_values=rnd["arm"].to_numpy(), sim=_patient_major(sim), n_sim=int(n_sim),
+                   alpha=1 - conf_level, stated=stated, seed=seed)
     # two arms: test the experimental arm (the other is its mirror image); more arms: test each
     tested = [exp] if len(arms) == 2 else arms
     rows, omni = [], []
@@ -372,12 +371,24 @@ _OMNIBUS_COLUMNS = ("level", "group", "n", "chi2", "df", "p_chisq", "p_multinomi
                     "p_scheme", "testable", "flag_on", "flagged", "note")
 
 
+def _patient_major(sim: np.ndarray) -> np.ndarray:
+    """The (simulations x patients) matrix as (patients x simulations), C-ordered: a group of patients
+    is a set of contiguous rows (the engines store it so; then this is a view, not a copy)."""
+    return np.ascontiguousarray(sim.T)
+
+
+def _count_of(pm: np.ndarray, mask: np.ndarray, arm: int) -> np.ndarray:
+    """Per simulation, how many of the patients in ``mask`` got ``arm`` (``pm``: patients x simulations)."""
+    rows = pm if mask.all() else pm[mask]
+    return np.count_nonzero(rows == arm, axis=0)
+
+
 @dataclass(frozen=True)
 class _Context:
     arms: list
     props: np.ndarray
     arm_values: np.ndarray
-    sim: np.ndarray
+    sim: np.ndarray  # patients x simulations
     n_sim: int
     alpha: float
     stated: bool
@@ -404,7 +415,7 @@ def _arm_row(ctx: _Context, arm: str, mask: np.ndarray) -> dict:
     k = int((ctx.arm_values[mask] == arm).sum())
     expected = n * p_arm
     d_obs = k - expected
-    sim_k = (ctx.sim[:, mask] == ctx.arms.index(arm)).sum(axis=1)
+    sim_k = _count_of(ctx.sim, mask, ctx.arms.index(arm))
     d_sim = sim_k - expected
     lo, hi = np.quantile(sim_k, [0.025, 0.975])
     min_p = min_attainable_p(n, p_arm)
@@ -441,7 +452,7 @@ def _omnibus_row(ctx: _Context, mask: np.ndarray) -> dict:
                 "note": f"too small to test (smallest attainable p = {min_p:.2g})"}
     chi2, p_chisq = chisquare(counts, expected)
     p_multi, method = exact_multinomial_test(counts, ctx.props, seed=ctx.seed)
-    sim_counts = np.stack([(ctx.sim[:, mask] == i).sum(axis=1) for i in range(len(ctx.arms))], axis=1)
+    sim_counts = np.stack([_count_of(ctx.sim, mask, i) for i in range(len(ctx.arms))], axis=1)
     sim_chi2 = ((sim_counts - expected) ** 2 / expected).sum(axis=1)
     p_sch = float((1 + np.sum(sim_chi2 >= chi2 - 1e-9)) / (1 + ctx.n_sim))
     flagged = bool((p_sch if ctx.stated else p_multi) < ctx.alpha)
@@ -532,8 +543,7 @@ def cumulative_allocation(data, *, protocol: str | Protocol | None = None, schem
     out["deviation"] = n_exp - rho * j
     for name, s in (("scheme", sch), ("complete", Scheme("complete"))):
         sim = _simulate_counts(rnd, protocol, s, n_sim, seed)
-        path = np.cumsum(sim == arms.index(exp), axis=1) - rho * j[None, :]
-        q = np.quantile(path, [alpha, 1 - alpha], axis=0)
+        q = running_count_quantiles(sim, arms.index(exp), [alpha, 1 - alpha]) - rho * j[None, :]
         out[f"{name}_lower"], out[f"{name}_upper"] = q[0], q[1]
     note = ""
     if "randomization_date" in rnd:

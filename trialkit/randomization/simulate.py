@@ -3,7 +3,9 @@
 The engine simulates many trials at once. Its state is a set of numpy arrays with one row per
 simulated trial; it steps through the patients in enrollment order (one vectorized step per
 patient, all trials together), so 10,000 trials of 100 patients cost 100 numpy steps, not
-1,000,000 Python iterations.
+1,000,000 Python iterations. Re-randomizing the *same* patients (a study's own accrual, as the
+allocation monitoring does) with permuted blocks steps through blocks instead: one step per unit
+of the minimal block within a stratum, for every stratum and trial at once.
 
 Schemes
 -------
@@ -51,6 +53,148 @@ def _block_sizes(protocol: Protocol, scheme: Scheme) -> np.ndarray:
         raise SimulationError(str(exc)) from None
 
 
+#: at most this many distinct arrangements of one block size are enumerated for the vectorized
+#: permuted-block path (2:1 blocks of 3 and 6: 3 and 15; 1:1 blocks of 2 and 4: 2 and 6)
+MAX_BLOCK_PATTERNS = 20_000
+#: elements of the (trials x patients) work arrays per chunk of trials: bounds the memory of a chunk
+_CHUNK_ELEMENTS = 2**21
+
+
+def _rows_per_chunk(T: int, width: int) -> int:
+    return max(1, min(T, _CHUNK_ELEMENTS // max(width, 1)))
+
+
+def _complete_arms(shares: np.ndarray, T: int, N: int, rng: np.random.Generator) -> np.ndarray:
+    """Each patient drawn independently: the arm is the number of cumulative shares at or below a uniform.
+
+    The same draws and arms as ``np.searchsorted(cdf, rng.random((T, N)), side="right")`` capped at
+    the last arm, computed by comparisons in chunks of trials (no (T, N) array of floats). Stored
+    patient-major, like the other engines' results.
+    """
+    cdf = np.cumsum(shares / shares.sum())
+    arms = np.empty((N, T), dtype=np.int8)
+    rows = _rows_per_chunk(T, N)
+    for t0 in range(0, T, rows):
+        u = rng.random((min(rows, T - t0), N))  # the same stream as one (T, N) draw
+        a = (u >= cdf[0]).astype(np.int8)
+        for c in cdf[1:-1]:
+            a += u >= c
+        arms[:, t0:t0 + len(u)] = a.T
+    return arms.T
+
+
+def _arrangements(counts: Sequence[int]) -> np.ndarray:
+    """Every distinct ordering of a block holding ``counts[k]`` patients of arm k: (n_orderings, block) int8.
+
+    A uniformly random permutation of the block's slots gives each distinct ordering with the same
+    probability (each arises from prod(counts[k]!) permutations), so drawing one of these rows
+    uniformly is the same as shuffling the block.
+    """
+    from itertools import combinations
+
+    size = int(sum(counts))
+    rows = [np.full(size, len(counts) - 1, dtype=np.int8)]
+    free_rows = [np.arange(size)]
+    for arm, c in enumerate(counts[:-1]):
+        new_rows, new_free = [], []
+        for r, free in zip(rows, free_rows):
+            for pos in combinations(range(len(free)), int(c)):
+                x = r.copy()
+                x[free[list(pos)]] = arm
+                new_rows.append(x)
+                new_free.append(np.delete(free, list(pos)))
+        rows, free_rows = new_rows, new_free
+    return np.array(rows, dtype=np.int8)
+
+
+def _block_table(base: np.ndarray, sizes: np.ndarray):
+    """(lengths, orderings) of every block one uniform integer can pick, or None when there are too many.
+
+    Code ``c`` picks the block size ``sizes[c // L]`` (each entry of ``sizes`` equally likely, as the
+    patient-by-patient engine draws them) and that size's ordering ``(c % L) % n_orderings`` with
+    ``L`` the least common multiple of the numbers of orderings, so every ordering of a size is
+    equally likely too.
+    """
+    from math import comb, lcm, prod
+
+    m = int(base.sum())
+    counts = [base * (int(b) // m) for b in sizes]
+    n_pat = [prod(comb(int(c[k:].sum()), int(c[k])) for k in range(len(c))) for c in counts]
+    L = lcm(*n_pat)
+    if max(n_pat) > MAX_BLOCK_PATTERNS or len(sizes) * L > 50 * MAX_BLOCK_PATTERNS:
+        return None
+    pats = [_arrangements(c) for c in counts]
+    width = int(max(sizes))
+    codes = np.arange(len(sizes) * L)
+    size_of = codes // L
+    length = sizes[size_of].astype(np.int64)
+    table = np.zeros((len(codes), width), dtype=np.int8)
+    for k, pat in enumerate(pats):
+        rows = codes[size_of == k]
+        table[rows, : int(sizes[k])] = pat[(rows % L) % len(pat)]
+    return length, table
+
+
+def _blocks_fixed_strata(codes: np.ndarray, T: int, n_strata: int, m: int, rng: np.random.Generator,
+                         table) -> tuple[np.ndarray, np.ndarray]:
+    """Permuted blocks for T trials of the *same* patients (stratum codes ``codes``, enrollment order).
+
+    Every block size is a multiple of the minimal block ``m``, so within a stratum the blocks begin
+    at ranks that are multiples of ``m``: the stratum's ranks fall into *units* of ``m`` patients,
+    and a unit is always the k-th unit of some block. One step per unit rank (not per patient) sets
+    the units of every stratum and trial at once: a stratum whose block is used up draws a new one
+    (one uniform code: its size and its ordering, see :func:`_block_table`), and the unit's
+    patients get their arms from the block's ordering. Equal in distribution to the
+    patient-by-patient urn of :func:`_blocks_by_patient` (a different random stream).
+    """
+    length, tab = table
+    n_codes, width = tab.shape
+    per_block = width // m  # units in the widest block
+    utype = np.int16 if n_codes * per_block < 2**15 - 1 else np.int32
+    unit_len = (length // m).astype(utype)
+    by_slot = tab.reshape(n_codes * per_block, m).T.copy()  # [slot within unit, unit id] -> arm
+    N = len(codes)
+    n_s = np.bincount(codes, minlength=n_strata)
+    start = np.cumsum(n_s) - n_s
+    members = np.argsort(codes, kind="stable")  # patients of each stratum in enrollment order
+    n_units = -(-n_s // m)
+    by_size = np.argsort(-n_units, kind="stable")  # strata with the most units first: the active ones
+    units = n_units[by_size]  # are always a prefix
+    active = np.searchsorted(-units, -np.arange(int(units[0]) if n_strata else 0), side="left")
+    arms = np.empty((N, T), dtype=np.int8)  # patient-major: each patient's T trials contiguous
+    uid = np.zeros(n_strata * T, dtype=utype)  # (stratum by size, trial): unit to emit, as code*per_block + k
+    left = np.zeros(n_strata * T, dtype=utype)  # units left in the current block
+    for u, A in enumerate(active):
+        n = A * T
+        ui, le = uid[:n], left[:n]
+        new = np.flatnonzero(le == 0)
+        if len(new):
+            c = rng.integers(0, n_codes, size=len(new), dtype=utype)
+            ui[new] = c * utype(per_block)
+            le[new] = unit_len[c]
+        ui2 = ui.reshape(A, T)
+        strata = by_size[:A]
+        for r in range(m):
+            rank = u * m + r
+            has = rank < n_s[strata]
+            patients = members[start[strata[has]] + rank]
+            arms[patients] = by_slot[r][ui2 if has.all() else ui2[has]]
+        ui += 1
+        le -= 1
+    ended_inside = (left.reshape(n_strata, T) > 0) | (n_s[by_size] % m != 0)[:, None]
+    open_block = np.zeros((n_strata, T), dtype=bool)
+    open_block[by_size] = ended_inside & (units > 0)[:, None]
+    return arms.T, open_block.T
+
+
+def _fixed_codes(strata: np.ndarray) -> np.ndarray | None:
+    """The one row of stratum codes when every simulated trial has the same patients, else None."""
+    T = strata.shape[0]
+    if T == 1 or strata.strides[0] == 0 or not (strata[1:] != strata[0]).any():
+        return np.asarray(strata[0], dtype=np.int64)
+    return None
+
+
 def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_strata: int,
                   rng: np.random.Generator, levels: np.ndarray | None = None,
                   n_levels: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
@@ -59,31 +203,49 @@ def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_s
     Parameters
     ----------
     strata : int array, shape (T, N)
-        Stratum code of patient i (enrollment order) in simulated trial t.
+        Stratum code of patient i (enrollment order) in simulated trial t. When every row is the
+        same (the observed accrual re-randomized; a broadcast view is fine and saves the copy),
+        permuted blocks are drawn block by block for all patients at once; otherwise patient by
+        patient.
     levels : int array, shape (T, N, F), optional
         For minimization: the level code of each of F factors.
 
     Returns
     -------
     arms : int8 array (T, N)
-        Index into ``protocol.ratio`` (dose order) of the arm each patient receives.
+        Index into ``protocol.ratio`` (dose order) of the arm each patient receives; except for
+        minimization, patient-major in memory (the transpose of a C-ordered (N, T) array), so a
+        patient's column and a running count over patients are contiguous.
     open_block : bool array (T, n_strata)
         True where the stratum ended inside an incomplete block (always False without blocks).
     """
     shares = np.asarray(list(protocol.ratio.values()), dtype=np.int64)
-    n_arms = len(shares)
     T, N = strata.shape
     if scheme.algorithm == "complete":
-        p = shares / shares.sum()
-        arms = np.searchsorted(np.cumsum(p), rng.random((T, N)), side="right").astype(np.int8)
-        return np.minimum(arms, n_arms - 1), np.zeros((T, n_strata), dtype=bool)
+        return _complete_arms(shares, T, N, rng), np.zeros((T, n_strata), dtype=bool)
     if scheme.algorithm == "minimization":
         from .minimization import _minimize_arrays
 
         return _minimize_arrays(protocol, scheme, levels, n_levels, rng), np.zeros((T, n_strata), dtype=bool)
     sizes = _block_sizes(protocol, scheme)
     base = shares // np.gcd.reduce(shares)
+    codes = _fixed_codes(strata) if N else None
+    table = _block_table(base, sizes) if codes is not None else None
+    if table is not None:
+        return _blocks_fixed_strata(codes, T, n_strata, int(base.sum()), rng, table)
+    return _blocks_by_patient(strata, n_strata, base, sizes, rng)
+
+
+def _blocks_by_patient(strata: np.ndarray, n_strata: int, base: np.ndarray, sizes: np.ndarray,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Permuted blocks patient by patient, all trials together (strata that differ between trials).
+
+    Drawing each arm in proportion to what is left in the current block (an urn without
+    replacement) gives exactly a uniformly random permutation of the block.
+    """
+    n_arms = len(base)
     m = int(base.sum())
+    T, N = strata.shape
     # one flat "remaining in the current block" counter per (trial, stratum) and arm
     remaining = [np.zeros(T * n_strata, dtype=np.int16) for _ in range(n_arms)]
     arms = np.empty((N, T), dtype=np.int8)
@@ -111,7 +273,7 @@ def simulate_arms(protocol: Protocol, scheme: Scheme, strata: np.ndarray, *, n_s
             rem[k] -= a == k
             remaining[k][idx] = rem[k]
         arms[i] = a
-    arms = np.ascontiguousarray(arms.T)
+    arms = arms.T  # (T, N), patient-major in memory
     open_block = (np.sum(remaining, axis=0) > 0).reshape(T, n_strata)
     return arms, open_block
 
@@ -261,23 +423,64 @@ def _combine(codes: dict, factors, shape) -> tuple[np.ndarray, list[str]]:
     return S, labels
 
 
-def column_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """``np.quantile(counts, qs, axis=0)`` (linear interpolation) for small non-negative integers.
+def row_quantiles(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(values, qs, axis=1)`` (linear interpolation) for rows of integers in a narrow range.
 
-    Builds one histogram per column with a single ``bincount`` instead of sorting every column:
-    the k-th order statistic of a column is the first value whose cumulative count exceeds k.
+    16-bit or narrower integers are sorted row by row with numpy's radix sort; wider ones get one
+    histogram per row (a single ``bincount`` over the values less their row's minimum): the k-th
+    order statistic of a row is its minimum plus the number of values whose cumulative count is at
+    most k. Returns (len(qs), rows) floats.
     """
-    T, N = counts.shape
-    V = int(counts.max()) + 1
-    hist = np.bincount((np.arange(N)[None, :] * V + counts).ravel(), minlength=N * V).reshape(N, V)
+    R, T = values.shape
+    out = np.empty((len(qs), R))
+    if values.dtype.itemsize <= 2:  # 8- and 16-bit integers: numpy's stable sort is a radix sort, O(T)
+        ordered = np.sort(values, axis=1, kind="stable")
+        for r, q in enumerate(qs):
+            h = q * (T - 1)
+            k, frac = int(np.floor(h)), h - np.floor(h)
+            v_lo = ordered[:, k].astype(np.int64)
+            v_hi = ordered[:, min(k + 1, T - 1)].astype(np.int64)
+            out[r] = v_lo + frac * (v_hi - v_lo)
+        return out
+    lo = values.min(axis=1).astype(np.int64)
+    d = values - lo[:, None]
+    V = int(d.max()) + 1
+    hist = np.bincount((np.arange(R)[:, None] * V + d).ravel(), minlength=R * V).reshape(R, V)
     cdf = np.cumsum(hist, axis=1)
-    out = np.empty((len(qs), N))
     for r, q in enumerate(qs):
         h = q * (T - 1)
-        lo, frac = int(np.floor(h)), h - np.floor(h)
-        v_lo = (cdf <= lo).sum(axis=1)
-        v_hi = (cdf <= min(lo + 1, T - 1)).sum(axis=1)
+        k, frac = int(np.floor(h)), h - np.floor(h)
+        v_lo = lo + (cdf <= k).sum(axis=1)
+        v_hi = lo + (cdf <= min(k + 1, T - 1)).sum(axis=1)
         out[r] = v_lo + frac * (v_hi - v_lo)
+    return out
+
+
+def column_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(counts, qs, axis=0)`` (linear interpolation) for integers in a narrow range
+    (:func:`row_quantiles` of the transpose)."""
+    return row_quantiles(counts.T, qs)
+
+
+def running_count_quantiles(arms: np.ndarray, arm: int, qs: Sequence[float]) -> np.ndarray:
+    """Quantiles over simulations of how many of the first j patients got ``arm``, for every j.
+
+    ``arms`` is the (simulations x patients) matrix of :func:`simulate_arms`. The running counts are
+    built a chunk of patients at a time (never the whole (T, N) matrix of counts) and their
+    quantiles taken by :func:`row_quantiles`: the same numbers as ``np.quantile(np.cumsum(arms ==
+    arm, axis=1), qs, axis=0)``. Returns (len(qs), N).
+    """
+    pm = np.ascontiguousarray(arms.T)  # patients x simulations: a view for the engines' results
+    N, T = pm.shape
+    out = np.empty((len(qs), N))
+    ctype = np.int16 if N < 2**15 else np.int32  # a count never exceeds N
+    running = np.zeros(T, dtype=ctype)
+    rows = _rows_per_chunk(N, T)
+    for j0 in range(0, N, rows):
+        block = np.cumsum(pm[j0:j0 + rows] == arm, axis=0, dtype=ctype)
+        block += running
+        running = block[-1].copy()
+        out[:, j0:j0 + len(block)] = row_quantiles(block, qs)
     return out
 
 
@@ -392,7 +595,7 @@ def simulate_design(data, *, protocol: str | Protocol | None = None,
         if scheme.algorithm == "minimization" and not scheme.strata:
             raise SimulationError("minimization needs at least one factor: use e.g. 'minimization by age_group'.")
         nS = len(labels)
-        arms, open_block = simulate_arms(protocol, scheme, np.ascontiguousarray(S), n_strata=nS, rng=rng,
+        arms, open_block = simulate_arms(protocol, scheme, S, n_strata=nS, rng=rng,
                                          levels=lv, n_levels=nlv)
         j = np.arange(1, N + 1)
         n_exp_path = np.cumsum(arms == exp_idx, axis=1, dtype=np.int32)  # (T, N)

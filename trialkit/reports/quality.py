@@ -26,14 +26,24 @@ DATE_COLUMNS = {"screening": ("screening_date",), "randomization": ("randomizati
                 "response": ("assessment_date",)}
 
 
-def _missing_inputs(scr_row: pd.Series, inputs) -> list[str]:
+def _input_columns(inputs, columns) -> list[str]:
+    """The screening columns a criterion reads (derived inputs expanded), in order, each once."""
     from ..eligibility.derive import DERIVED_INPUTS
 
-    out = []
+    out: list[str] = []
     for name in inputs:
         cols = DERIVED_INPUTS[name].reads if name in DERIVED_INPUTS else (name,)
-        out += [c for c in cols if c in scr_row.index and pd.isna(scr_row[c]) and c not in out]
+        out += [c for c in cols if c in columns and c not in out]
     return out
+
+
+def _missing_inputs(scr: pd.DataFrame, subjects: pd.Series, inputs) -> list[str]:
+    """Per subject (``scr`` indexed by subject_id), the criterion's input columns that are empty."""
+    cols = _input_columns(inputs, scr.columns)
+    if not cols:
+        return [""] * len(subjects)
+    empty = scr.loc[subjects.to_numpy(), cols].isna().to_numpy()
+    return [", ".join(c for c, e in zip(cols, row) if e) for row in empty]
 
 
 def unknown_inputs(study: Study, eligibility) -> pd.DataFrame:
@@ -53,9 +63,13 @@ def unknown_inputs(study: Study, eligibility) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     inputs = {c.id: c.inputs for c in eligibility.criteria}
     scr = study.screening.set_index("subject_id")
-    rows = [(sid, cid, label, ", ".join(_missing_inputs(scr.loc[sid], inputs.get(cid, ()))) or "(derived input)")
-            for sid, cid, label in zip(ex["subject_id"], ex["criterion_id"], ex["label"])]
-    return pd.DataFrame(rows, columns=cols)
+    missing = pd.Series("", index=ex.index, dtype=object)
+    for cid, rows in ex.groupby("criterion_id", sort=False):  # one lookup per criterion, not per patient
+        missing[rows.index] = _missing_inputs(scr, rows["subject_id"], inputs.get(cid, ()))
+    out = pd.DataFrame({"subject_id": ex["subject_id"].to_numpy(), "criterion": ex["criterion_id"].to_numpy(),
+                        "label": ex["label"].to_numpy(), "missing inputs": missing.to_numpy()}, columns=cols)
+    out["missing inputs"] = out["missing inputs"].where(out["missing inputs"] != "", "(derived input)")
+    return out
 
 
 def _disagreements(study: Study, eligibility) -> list[tuple]:
