@@ -42,6 +42,7 @@ silently coerced ``False`` or ``0``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 TABLES = ("sites", "screening", "randomization", "disposition", "response", "outcomes", "adverse_events")
@@ -313,13 +314,21 @@ def pandas_dtype(col: Column) -> str:
 
 
 def empty_table(table: str, extra: dict[str, str] | None = None) -> pd.DataFrame:  # noqa: F821
-    """An empty frame with the canonical columns and dtypes of ``table``."""
+    """An empty frame with the canonical columns and dtypes of ``table`` (a new frame each call)."""
     import pandas as pd
 
-    data = {c.name: pd.Series(dtype=pandas_dtype(c)) for c in columns(table)}
+    out = _empty_template(table).copy()
     for name, dtype in (extra or {}).items():
-        data[name] = pd.Series(dtype=dtype)
-    return pd.DataFrame(data)
+        out[name] = pd.Series(dtype=dtype)
+    return out
+
+
+@functools.cache
+def _empty_template(table: str) -> pd.DataFrame:  # noqa: F821
+    """Built once per table (about 20 ms: one typed Series per column); :func:`empty_table` copies it."""
+    import pandas as pd
+
+    return pd.DataFrame({c.name: pd.Series(dtype=pandas_dtype(c)) for c in columns(table)})
 
 
 @dataclass(frozen=True)
