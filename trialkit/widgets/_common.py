@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import pandas as pd
 from ..errors import ExportError, TrialkitError
 from ..io.export import write_table
 
-__all__ = ["as_study_map", "warm_up_display", "figure_box", "show_figure", "in_kernel", "plotly_preload", "signals_html", "write_table", "write_figure", "export_view", "safe_name",
-           "ExportError"]
+__all__ = ["as_study_map", "warm_up_display", "figure_box", "show_figure", "in_kernel", "plotly_preload",
+           "signals_html", "write_table", "write_figure", "export_view", "safe_name", "ExportError"]
 
 
 def as_study_map(studies, explorer: str) -> dict:
@@ -67,7 +68,7 @@ def in_kernel() -> bool:
     return getattr(get_ipython(), "kernel", None) is not None
 
 
-def figure_box(widgets, css_class: str | None = None):
+def figure_box(widgets):
     """The panel an explorer draws one plotly figure into (an ``ipywidgets.Output``); see :func:`show_figure`.
 
     The figure shown is kept in ``.figure`` (for tests, scripts and the export), in a kernel or not.
@@ -75,8 +76,6 @@ def figure_box(widgets, css_class: str | None = None):
     700 px inside widget boxes, plotly/plotly.py#5208; the Output and plotly's renderer fill the width.)
     """
     out = widgets.Output()
-    if css_class:
-        out.add_class(css_class)
     out.figure = None
     return out
 
@@ -87,8 +86,6 @@ def show_figure(out, fig, *, html: str | None = None) -> None:
     Safe from a worker thread: there the Output's content is set directly (``display`` would send the
     figure to whichever cell is running). Outside a kernel only ``.figure`` is set.
     """
-    import threading
-
     from IPython.display import HTML, display
 
     out.figure = fig

@@ -572,7 +572,8 @@ def render_tab(ex: EligibilityExplorer, index: int) -> None:
         if view.consort is not None:
             show_figure(w["consort_out"], _figure(ex, 1))
         else:
-            show_figure(w["consort_out"], None, html=f"<p>CONSORT flow unavailable: {html.escape(view.consort_error)}</p>")
+            show_figure(w["consort_out"], None,
+                        html=f"<p>CONSORT flow unavailable: {html.escape(view.consort_error)}</p>")
     elif index == 2:
         lab, params = ex.labels, view.funnel.params
         ex_head = view.exclusions.drop(columns=["text"]).head(200)

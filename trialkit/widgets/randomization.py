@@ -342,7 +342,7 @@ def _render_cumulative(ex: BalanceExplorer, s) -> None:
         country=s.randomization["site_id"].map(_site_country(s)))), by=by))
     ex.last["over_time"] = over
     show_figure(w["site_out"], plot_allocation_by_site(over, by=by, arms=s.protocol.arm_codes,
-                                                 title=_title(f"Allocation by {by} over calendar time", ex)))
+                                                       title=_title(f"Allocation by {by} over calendar time", ex)))
 
 
 def on_tab_change(ex: BalanceExplorer, change=None) -> None:
