@@ -9,8 +9,15 @@ Sources
             "Examples from Newcombe (1998), Table II": keys "Mee", "M-N", "Newcombe"); examples (a), (b) and
             (g) agree with the SAS values in AndriSignorell/DescToolsX tests/testthat/test-binomDiffCI.R
             (from WUSS 2016 paper 127, p. 9) and example (d) with petelaud/ratesci tests/testthat/test3.R.
-[R-SURV]    R package survival 3.8-6 (CRAN), vignette "survival" (inst/doc/survival.pdf, section on Cox
-            models): cfit1 <- coxph(Surv(time, status) ~ age + sex + wt.loss, data=lung) and cox.zph(cfit1).
+[R-SURV]    R package survival, vignette "survival" (source therneau/survival vignettes/survival.Rnw, chunks
+            "lung1" and the cox.zph check): cfit1 <- coxph(Surv(time, status) ~ age + sex + wt.loss, data=lung),
+            summary(cfit1, digits=3) and zp1 <- cox.zph(cfit1); the global tests and the zph table are printed
+            in the rendered vignette (CRAN, survival.pdf). Audit of issue 14: the same printout was reproduced
+            with R survival 3.5-3 (Debian r-cran-survival), every value below agreeing.
+[BREGR]     WangLabCSU/bregr README.md (CRAN package bregr), R output of survival::coxph(Surv(time, status) ~
+            wt.loss + age + sex, data = lung): coef / se(coef) wt.loss 0.0007596 / 0.0061934, age 0.0200882 /
+            0.0096644, sex -0.5210319 / 0.1743541; Likelihood ratio test=14.67 on 3 df, p=0.002122;
+            n= 214, number of events= 152 (14 observations deleted due to missingness).
 [R-EX]      survival, tests/Examples/survival-Ex.Rout.save (therneau/survival, commit a2533a9):
             summary(coxph(Surv(time, status) ~ age + sex, lung)) and print(survfit(Surv(time, status) ~
             ph.ecog, data=lung), rmean=730).
@@ -113,18 +120,22 @@ def lung_frame(drop=("wt.loss",)) -> pd.DataFrame:
 def test_cox_global_tests_and_coefficients_match_r_on_lung_age_sex_wtloss():
     res = tko.cox(lung_frame(), by="sex", reference="1", covariates=["age", "wt_loss"])
     s = res.summary.set_index("term")
-    # [R-SURV] summary(cfit1): coef 0.0200882 / -0.5210319 / 0.0007596, se 0.0096644 / 0.1743541 / 0.0061934,
-    # lower/upper .95 of exp(coef): age 1.0011-1.0398, sex 0.4220-0.8359, wt.loss 0.9887-1.0130; n 214, events 152
-    assert s.loc["age", "coef"] == pytest.approx(0.0200882, abs=5e-7)
-    assert s.loc["sex", "coef"] == pytest.approx(-0.5210319, abs=5e-7)
-    assert s.loc["wt_loss", "coef"] == pytest.approx(0.0007596, abs=5e-7)
-    assert s["se"].round(7).tolist() == [0.1743541, 0.0096644, 0.0061934]
+    # [BREGR] coef and se(coef) to the 7 printed digits; n 214, events 152
+    published = {"age": (0.0200882, 0.0096644), "sex": (-0.5210319, 0.1743541), "wt_loss": (0.0007596, 0.0061934)}
+    for term, (coef, se) in published.items():
+        assert round(s.loc[term, "coef"], 7) == coef, term
+        assert round(s.loc[term, "se"], 7) == se, term
+        # Wald limits of exp(coef) by hand from the published coef and se: exp(coef -/+ 1.959964 se)
+        # (summary(cfit1) prints them as age 1.0011-1.0398, sex 0.4220-0.8359, wt.loss 0.9887-1.0130 [R-SURV])
+        assert s.loc[term, "lower"] == pytest.approx(math.exp(coef - 1.959964 * se), rel=1e-6)
+        assert s.loc[term, "upper"] == pytest.approx(math.exp(coef + 1.959964 * se), rel=1e-6)
     assert [round(s.loc[t, c], 4) for t in ("age", "sex", "wt_loss") for c in ("lower", "upper")] == \
         [1.0011, 1.0398, 0.4220, 0.8359, 0.9887, 1.0130]
     assert (res.n, res.events) == (214, 152)
     t = res.tests.set_index("test")
-    # [R-SURV]: Likelihood ratio test= 14.67 on 3 df, p=0.002; Wald test = 13.98 on 3 df, p=0.003;
+    # [BREGR] Likelihood ratio test=14.67 on 3 df, p=0.002122; [R-SURV] Wald test = 13.98 on 3 df, p=0.003;
     # Score (logrank) test = 14.24 on 3 df, p=0.003
+    assert t.loc["likelihood ratio", "p_value"] == pytest.approx(0.002122, abs=5e-7)
     assert round(t.loc["likelihood ratio", "statistic"], 2) == 14.67
     assert round(t.loc["Wald", "statistic"], 2) == 13.98
     assert round(t.loc["score (log-rank)", "statistic"], 2) == 14.24
