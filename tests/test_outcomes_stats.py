@@ -379,6 +379,39 @@ def test_modified_peto_peto_weights_by_hand():
     np.testing.assert_allclose(_time_weights("tarone-ware", D, N, 0, 0), np.sqrt(N))
 
 
+def test_weighted_logrank_statistics_by_hand_on_a_tied_censored_example():
+    # Independent hand computation from the published formulas (SAS/STAT User's Guide, PROC LIFETEST,
+    # "Nonparametric Tests" and its table of weight functions; Klein & Moeschberger 2003, §7.3):
+    # U = sum_i w_i (d_Ai - Y_Ai d_i / Y_i), V = sum_i w_i^2 Y_Ai Y_Bi d_i (Y_i - d_i) / (Y_i^2 (Y_i - 1)),
+    # chi2 = U^2 / V. Data: A 1, 2, 4+, 5; B 2, 3, 3+, 6+ (+ censored; a time censored at an event
+    # time is at risk at it). Event times, read off by hand:
+    #   t  Y  Y_A  d  d_A   d_A - e_A   v_i       S~(t) = prod (1 - d/(Y+1))
+    #   1  8   4   1   1      1/2       1/4       8/9
+    #   2  7   3   2   1      1/7       20/49     8/9 * 6/8 = 2/3
+    #   3  5   2   1   0     -2/5       6/25      2/3 * 5/6 = 5/9
+    #   5  2   1   1   1      1/2       1/4       5/9 * 2/3 = 10/27
+    # log-rank (w = 1):         U = 26/35, V = 2813/2450           -> chi2 = 1352/2813
+    # Gehan-Breslow (w = Y):    U = 4 + 1 - 2 + 1 = 4, V = 16 + 20 + 6 + 1 = 43 -> chi2 = 16/43
+    # Tarone-Ware (w = sqrt Y): U = sqrt8/2 + sqrt7/7 - 2 sqrt5/5 + sqrt2/2, V = sum Y v = 459/70
+    # Peto-Peto (w = S~):       U = 95/189, V = 17407/35721 (= 189^2)    -> chi2 = 9025/17407
+    # modified Peto-Peto (w = S~ Y/(Y+1) = 64/81, 7/12, 25/54, 20/81): U = 5/12, V = 9491/26244
+    #                                                                     -> chi2 = 18225/37964
+    from fractions import Fraction as F
+
+    df = pd.DataFrame({"time_days": [1.0, 2, 4, 5, 2, 3, 3, 6], "event": [1, 1, 0, 1, 1, 1, 0, 0],
+                       "arm": list("AAAABBBB")})
+    tw_u = math.sqrt(8) / 2 + math.sqrt(7) / 7 - 2 * math.sqrt(5) / 5 + math.sqrt(2) / 2
+    expected = {"logrank": F(1352, 2813), "gehan-breslow": F(16, 43), "tarone-ware": tw_u ** 2 / (459 / 70),
+                "peto-peto": F(9025, 17407), "modified-peto-peto": F(18225, 37964)}
+    for weights, chi2 in expected.items():
+        res = tko.logrank(df, by="arm", weights=weights)
+        assert res.statistic == pytest.approx(float(chi2), rel=1e-12), weights
+        assert res.summary["df"].iloc[0] == 1
+    # the hand table's logrank pieces, too: observed 3 / 2, expected 1/2 + 6/7 + 2/5 + 1/2 = 79/35 for A
+    g = tko.logrank(df, by="arm").groups.set_index("group")
+    assert g.loc["A", "observed"] == 3 and g.loc["A", "expected"] == pytest.approx(79 / 35, rel=1e-12)
+
+
 def test_weight_errors():
     with pytest.raises(TrialkitError, match="SAS test=wilcoxon is 'gehan-breslow'"):
         tko.logrank(_leukemia(), weights="wilcoxon")
