@@ -441,6 +441,17 @@ def test_median_followup_names_the_data_cut(demo_b1931036):
     assert frame.data_cut_date is None and frame.data_cut_basis.startswith("unknown")
 
 
+def test_median_followup_per_arm_and_overall_by_hand():
+    # Reverse Kaplan-Meier (Schemper & Smith 1996): censorings are the "events", events censor.
+    # A: 1, 3+, 5+, 6 -> t=3: 2/3; t=5: 2/3 * 1/2 = 1/3 <= 0.5, median 5
+    # B: 2+, 4, 7+    -> t=2: 2/3; t=7: 0, median 7
+    # overall         -> t=2: 5/6; t=3: 2/3; t=5: 2/3 * 2/3 = 4/9 <= 0.5, median 5
+    df = pd.DataFrame({"time_days": [1.0, 3, 5, 6, 2, 4, 7], "event": [1, 0, 0, 1, 0, 1, 0], "arm": list("AAAABBB")})
+    s = tk.median_followup(df, by="arm").summary.set_index("group")
+    assert s["median"].to_dict() == {"A": 5.0, "B": 7.0, "overall": 5.0}
+    assert s["n"].tolist() == [4, 3, 7] and s["censored"].tolist() == [2, 2, 4]
+
+
 # --------------------------------------------------------------------------------------------------
 # empty selections: a TrialkitError naming the filter, never an IndexError
 # --------------------------------------------------------------------------------------------------
