@@ -174,6 +174,15 @@ def test_exact_multinomial_test_two_arms_is_the_binomial_test_and_small_cases_by
     assert method.startswith("Monte Carlo") and big < 0.001
 
 
+def test_exact_multinomial_test_reproduces_the_emt_manual_example():
+    # R package EMT (Menzel), reference manual, help page plotMultinom (EMT 1.3.1), Examples:
+    #   observed <- c(5,2,1); prob <- c(0.25, 0.5, 0.25); out <- multinomial.test(observed, prob)  # p.value = 0.0767
+    from trialkit.randomization.monitoring import exact_multinomial_test
+
+    p, method = exact_multinomial_test([5, 2, 1], [0.25, 0.5, 0.25])
+    assert round(p, 4) == 0.0767 and method.startswith("exact")
+
+
 def test_a_stated_scheme_flags_on_p_scheme():
     # B1931036 states "stratified permuted blocks": its scheme is the reference, and 10 of 12 on InO is
     # impossible in blocks of 3/6 (see test_overall_counts_binomial_and_scheme_p_values)
