@@ -191,6 +191,17 @@ def test_no_event_yet():
     ({"cuts": [0, 10]}, "cuts must be increasing positive days"),
     ({"cuts": [10, 10]}, "cuts must be increasing positive days"),
     ({"conf_level": 1.5}, "conf_level must lie strictly between 0 and 1"),
+    ({"cuts": ["a"]}, "cuts must be increasing positive days"),
+    ({"cuts": [-5]}, "cuts must be increasing positive days"),
+    ({"cuts": "90"}, "cuts must be a list of days"),
+    ({"follow_up_days": "long"}, "follow_up_days must be a number"),
+    ({"follow_up_days": -1}, "follow_up_days must be a finite number > 0, not -1"),
+    ({"dropout_gap_days": "x"}, "dropout_gap_days must be a number"),
+    ({"dropout_gap_days": -1}, "dropout_gap_days must be a finite number >= 0"),
+    ({"horizon": -1}, "horizon must lie after the forecast date 2024-01-31"),
+    ({"horizon": float("nan")}, "horizon must lie after the forecast date"),
+    ({"seed": "x"}, "seed must be a whole number"),
+    ({"n_sims": 0}, "n_sims must be a whole number >= 100, not 0"),
 ])
 def test_bad_arguments(kwargs, message):
     args = {"target_events": 6, "as_of": CUT, "n_sims": 200, **kwargs}
