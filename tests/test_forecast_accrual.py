@@ -336,3 +336,27 @@ def test_a_randomization_at_a_site_missing_from_the_sites_table(demo_b1931036):
         tk.forecast_accrual(demo_b1931036.replace(randomization=rnd), n_sims=200)
     fc = err.value.failure_cases
     assert fc[["table", "row", "column", "value"]].values.tolist() == [["randomization", 5, "site_id", "XX99"]]
+
+
+def test_a_site_far_below_the_average_is_flagged():
+    """Seven sites randomize one patient a month for 24 months, S8 none in the same 731 days. Given the
+    fitted (alpha, beta), S8's rate is Gamma(alpha + 0, beta + 731), the conjugate Gamma-Poisson update of
+    Anisimov & Fedorov (2007); the upper limit of its 90 % interval (scipy.stats.gamma) lies below half the
+    average site's rate (flag_below=0.5), so S8 alone is flagged, and drawn in red by plot_site_rates."""
+    from scipy.stats import gamma
+
+    open_day = pd.Timestamp("2023-01-01")
+    rows = [{"site_id": f"S{i}", "activation_date": open_day, "randomization_date": open_day + pd.DateOffset(months=k)}
+            for i in range(1, 8) for k in range(24)]
+    rows.append({"site_id": "S8", "activation_date": open_day, "randomization_date": pd.NaT})
+    df = pd.DataFrame(rows)
+    fc = tk.forecast_accrual(df, target=200, as_of="2024-12-31", n_sims=200)
+    s = fc.sites.set_index("site_id")
+    assert s["flag"].to_dict() == {**{f"S{i}": False for i in range(1, 8)}, "S8": True}
+    fit = pg.fit_mle(np.array([24.0] * 7 + [0.0]), np.full(8, 731.0))
+    assert s.loc["S8", "months_open"] == pytest.approx(731 / MONTH)
+    assert s.loc["S8", "rate_upper"] == pytest.approx(gamma.ppf(0.95, fit.alpha, scale=1 / (fit.beta + 731)) * MONTH)
+    assert s.loc["S8", "rate_upper"] < 0.5 * fit.m * MONTH
+    assert s.loc["S8", "expected"] == pytest.approx(fit.m * 731) and s.loc["S8", "randomized"] == 0
+    fig = tk.plot_site_rates(fc)
+    assert [(t.meta, sorted(t.y)) for t in fig.data] == [("site", [f"S{i}" for i in range(1, 8)]), ("flagged", ["S8"])]
