@@ -413,6 +413,9 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
     st = state_at(inp, as_of)
     notes += list(st.notes)
     m = 0 if acc_target is None else max(acc_target - len(c.time), 0)
+    if acc_target is not None and acc_target < len(c.time):
+        notes.append(f"the accrual target of {acc_target} is below the {len(c.time)} patients randomized by "
+                     f"{as_of.date()}: all {len(c.time)} are followed and no further patient is added")
     future = _future_sites(st, new_sites, opening_rate, notes) if m else None
     arrivals = _arrivals(inp, st, future, n_sims, rng, m, parameter_uncertainty)
     d_obs = int(c.event.sum())
