@@ -478,8 +478,8 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
     horizon : date-like or number of days, optional
         End of the fan chart; default a little beyond the upper limit of the target date.
     dates : sequence of date-like, optional
-        Dates for the predicted counts (default 3, 6, 9 and 12 months ahead, plus
-        ``planned_completion``).
+        Dates for the predicted counts, each after ``as_of`` (default 3, 6, 9 and 12 months
+        ahead, plus ``planned_completion``).
     by : str, optional
         A site column (e.g. ``"country"``) to forecast counts per level too.
     new_sites : int or DataFrame, optional
@@ -493,7 +493,8 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
         The planned end of accrual: drawn on the fan chart, and the probability of reaching the
         target by then is reported.
     ratio : dict, optional
-        Allocation ratio for the per-arm counts (default the protocol's, e.g. ``{"ALLR3": 1, "InO": 2}``).
+        Allocation ratio for the per-arm counts (default the protocol's, e.g. ``{"ALLR3": 1, "InO": 2}``):
+        a positive weight for every arm, including each arm already randomized in the data.
     conf_level : float or tuple of float, default (0.5, 0.9)
         Coverages of the prediction intervals (several, for the fan chart's nested bands); named
         ``conf_level`` like every coverage in trialkit although these are prediction intervals.
