@@ -23,12 +23,13 @@ TARGET = PALETTE[1]
 def _check(result, kind: str, fn: str, height, title) -> None:
     """``result`` must be the forecast ``fn`` draws, ``height`` a number of pixels, ``title`` text."""
     from ..errors import ForecastError
-    from ..forecast import AccrualForecast, Backtest, EventForecast
 
-    cls = {"accrual": AccrualForecast, "events": EventForecast, "backtest": Backtest}[kind]
+    # by the result's `analysis` name: importing the result classes here would import trialkit.forecast back
+    analyses = {"accrual": ("forecast_accrual",), "events": ("forecast_events",),
+                "backtest": ("backtest_accrual", "backtest_events")}[kind]
     makers = {"accrual": "tk.forecast_accrual", "events": "tk.forecast_events",
               "backtest": "tk.backtest_accrual or tk.backtest_events"}
-    if not isinstance(result, cls):
+    if getattr(result, "analysis", None) not in analyses:
         raise ForecastError(f"{fn} draws the result of {makers[kind]}, not {type(result).__name__}")
     if height is not None and (isinstance(height, bool) or not isinstance(height, int | float) or not height >= 100):
         raise ForecastError(f"height must be a number of pixels >= 100, not {height!r}")
