@@ -271,11 +271,49 @@ def test_nothing_to_estimate_from():
     ({"as_of": "not a date"}, "as_of must be a date"),
     ({"by": "region"}, "by='region' is not a column"),
     ({"horizon": "2024-01-01"}, "horizon must lie after the forecast date"),
+    ({"horizon": -30}, "horizon must lie after the forecast date 2024-06-30"),
+    ({"horizon": float("nan")}, "horizon must lie after the forecast date"),
+    ({"horizon": True}, "horizon must be a date or a number of days"),
+    ({"seed": "abc"}, "seed must be a whole number"),
+    ({"seed": -1}, "seed must be a whole number >= 0"),
+    ({"n_sims": 0}, "n_sims must be a whole number >= 100, not 0"),
+    ({"target": True}, "target must be a whole number, not True"),
+    ({"flag_below": "half"}, "flag_below must be a number"),
+    ({"flag_below": 0}, "flag_below must be a finite number > 0"),
+    ({"new_sites": 3, "opening_rate": "two"}, "opening_rate must be a positive number of sites per month"),
+    ({"ratio": "2:1"}, "ratio must be a dict of arm -> positive weight"),
+    ({"ratio": {"A": 1, "B": 0}}, r"ratio\['B'\] must be a positive number, not 0"),
+    ({"ratio": {"A": 1, "B": -2}}, r"ratio\['B'\] must be a positive number"),
+    ({"ratio": {"A": 1, "C": 2}}, "ratio has no weight for arm\\(s\\) B randomized in the data"),
+    ({"dates": ["2024-03-31", "2024-12-31"]}, "dates must lie after the forecast date 2024-06-30: 2024-03-31"),
 ])
 def test_bad_arguments(kwargs, message):
     args = {"target": 10, "as_of": AS_OF, "n_sims": 200, **kwargs}
     with pytest.raises(TrialkitError, match=message):
         tk.forecast_accrual(frame(), **args)
+
+
+def test_a_single_date_of_another_type_is_one_date():
+    import datetime
+
+    fc = tk.forecast_accrual(frame(), target=10, as_of=AS_OF, n_sims=200, dates=datetime.date(2024, 12, 31))
+    assert fc.counts["date"].tolist() == [pd.Timestamp("2024-12-31")]
+
+
+def test_an_in_memory_study_with_a_site_without_activation_date(demo_b1931036):
+    """A Study built in memory (not through tk.load_study) whose sites table holds an object column with
+    a missing activation date: read like the loader's, the site opening on its first screening."""
+    sites = demo_b1931036.sites.copy()
+    sites["activation_date"] = sites["activation_date"].astype(object)
+    sites.loc[0, "activation_date"] = np.nan
+    fc = tk.forecast_accrual(demo_b1931036.replace(sites=sites), n_sims=200)
+    first = sites.loc[0, "site_id"]
+    assert any("1 site(s) have no activation date" in n and first in n for n in fc.notes)
+    sites.loc[1, "activation_date"] = "next spring"
+    with pytest.raises(DataValidationError) as err:
+        tk.forecast_accrual(demo_b1931036.replace(sites=sites), n_sims=200)
+    assert err.value.failure_cases[["table", "row", "column", "value", "problem"]].values.tolist() == [
+        ["sites", 3, "activation_date", "next spring", "not a date"]]
 
 
 def test_bad_data_type():
@@ -298,3 +336,27 @@ def test_a_randomization_at_a_site_missing_from_the_sites_table(demo_b1931036):
         tk.forecast_accrual(demo_b1931036.replace(randomization=rnd), n_sims=200)
     fc = err.value.failure_cases
     assert fc[["table", "row", "column", "value"]].values.tolist() == [["randomization", 5, "site_id", "XX99"]]
+
+
+def test_a_site_far_below_the_average_is_flagged():
+    """Seven sites randomize one patient a month for 24 months, S8 none in the same 731 days. Given the
+    fitted (alpha, beta), S8's rate is Gamma(alpha + 0, beta + 731), the conjugate Gamma-Poisson update of
+    Anisimov & Fedorov (2007); the upper limit of its 90 % interval (scipy.stats.gamma) lies below half the
+    average site's rate (flag_below=0.5), so S8 alone is flagged, and drawn in red by plot_site_rates."""
+    from scipy.stats import gamma
+
+    open_day = pd.Timestamp("2023-01-01")
+    rows = [{"site_id": f"S{i}", "activation_date": open_day, "randomization_date": open_day + pd.DateOffset(months=k)}
+            for i in range(1, 8) for k in range(24)]
+    rows.append({"site_id": "S8", "activation_date": open_day, "randomization_date": pd.NaT})
+    df = pd.DataFrame(rows)
+    fc = tk.forecast_accrual(df, target=200, as_of="2024-12-31", n_sims=200)
+    s = fc.sites.set_index("site_id")
+    assert s["flag"].to_dict() == {**{f"S{i}": False for i in range(1, 8)}, "S8": True}
+    fit = pg.fit_mle(np.array([24.0] * 7 + [0.0]), np.full(8, 731.0))
+    assert s.loc["S8", "months_open"] == pytest.approx(731 / MONTH)
+    assert s.loc["S8", "rate_upper"] == pytest.approx(gamma.ppf(0.95, fit.alpha, scale=1 / (fit.beta + 731)) * MONTH)
+    assert s.loc["S8", "rate_upper"] < 0.5 * fit.m * MONTH
+    assert s.loc["S8", "expected"] == pytest.approx(fit.m * 731) and s.loc["S8", "randomized"] == 0
+    fig = tk.plot_site_rates(fc)
+    assert [(t.meta, sorted(t.y)) for t in fig.data] == [("site", [f"S{i}" for i in range(1, 8)]), ("flagged", ["S8"])]

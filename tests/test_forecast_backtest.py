@@ -58,3 +58,10 @@ def test_a_target_beyond_what_happened_is_refused(demo_b1931036):
         tk.backtest_accrual(demo_b1931036, target=120, n_sims=200)
     with pytest.raises(ForecastError, match="target_events=500"):
         tk.backtest_events(demo_b1931036, target_events=500, n_sims=200)
+
+
+def test_an_unknown_option_is_named(demo_b1931036):
+    with pytest.raises(ForecastError, match="'parameter_uncertanity': not an option of forecast_accrual"):
+        tk.backtest_accrual(demo_b1931036, n_sims=200, parameter_uncertanity=False)
+    with pytest.raises(ForecastError, match="'as_of': not an option of forecast_events"):
+        tk.backtest_events(demo_b1931036, n_sims=200, as_of="2025-01-01")

@@ -65,6 +65,15 @@ def test_follow_up_limit_and_accrual_target():
                    "still to be randomized": 4}
 
 
+def test_an_accrual_target_below_the_randomized_is_said():
+    """Eight randomized by the cut; an accrual target of 5 adds nobody and drops nobody, and says so."""
+    fc = tk.forecast_events(frame(), target_events=6, as_of=CUT, n_sims=500, accrual_target=5)
+    pts = fc.patients.set_index("status")["n"]
+    assert pts.drop("still to be randomized").sum() == 8 and pts["still to be randomized"] == 0
+    assert "the accrual target of 5 is below the 8 patients randomized by 2024-01-31: all 8 are followed and no " \
+           "further patient is added" in fc.notes
+
+
 def test_exponential_events_match_the_order_statistics():
     """2,000 patients followed 1,000 days with a constant hazard of 0.002/day: the wait for 40 more events
     among those still at risk is the 40th order statistic of their Exp(0.002) residual times (memoryless),
@@ -191,6 +200,17 @@ def test_no_event_yet():
     ({"cuts": [0, 10]}, "cuts must be increasing positive days"),
     ({"cuts": [10, 10]}, "cuts must be increasing positive days"),
     ({"conf_level": 1.5}, "conf_level must lie strictly between 0 and 1"),
+    ({"cuts": ["a"]}, "cuts must be increasing positive days"),
+    ({"cuts": [-5]}, "cuts must be increasing positive days"),
+    ({"cuts": "90"}, "cuts must be a list of days"),
+    ({"follow_up_days": "long"}, "follow_up_days must be a number"),
+    ({"follow_up_days": -1}, "follow_up_days must be a finite number > 0, not -1"),
+    ({"dropout_gap_days": "x"}, "dropout_gap_days must be a number"),
+    ({"dropout_gap_days": -1}, "dropout_gap_days must be a finite number >= 0"),
+    ({"horizon": -1}, "horizon must lie after the forecast date 2024-01-31"),
+    ({"horizon": float("nan")}, "horizon must lie after the forecast date"),
+    ({"seed": "x"}, "seed must be a whole number"),
+    ({"n_sims": 0}, "n_sims must be a whole number >= 100, not 0"),
 ])
 def test_bad_arguments(kwargs, message):
     args = {"target_events": 6, "as_of": CUT, "n_sims": 200, **kwargs}

@@ -72,3 +72,19 @@ def test_backtest_figure_draws_an_unreached_limit_to_the_edge():
     assert wide.name == "90% prediction interval"
     assert pd.Timestamp(wide.x[1]) == d("2025-06-01") + pd.Timedelta(days=180)
     assert fig.layout.xaxis.title.text == "date of patient number 20"
+
+
+def test_a_figure_of_the_wrong_result_or_a_bad_size_is_named(forecast):
+    from trialkit.errors import ForecastError
+
+    with pytest.raises(ForecastError, match="plot_event_forecast draws the result of tk.forecast_events, not "
+                                            "AccrualForecast"):
+        tk.plot_event_forecast(forecast)
+    with pytest.raises(ForecastError, match="plot_backtest draws the result of tk.backtest_accrual"):
+        tk.plot_backtest(forecast)
+    with pytest.raises(ForecastError, match="plot_site_rates draws the result of tk.forecast_accrual, not str"):
+        tk.plot_site_rates("sites")
+    with pytest.raises(ForecastError, match="height must be a number of pixels >= 100, not 'big'"):
+        forecast.figure(height="big")
+    with pytest.raises(ForecastError, match="title must be text, not 5"):
+        tk.plot_accrual_forecast(forecast, title=5)

@@ -77,3 +77,15 @@ def test_explorer_needs_randomized_patients(demo_b1931036):
     empty = demo_b1931036.replace(randomization=demo_b1931036.randomization.iloc[:0])
     with pytest.raises(TrialkitError, match="no randomized patient yet"):
         forecast_explorer(empty)
+
+
+@pytest.mark.parametrize("data, kwargs, message", [
+    ("frame", {}, "forecast_explorer needs a Study \\(tk.load_study\\), not DataFrame"),
+    ("study", {"n_sims": "many"}, "n_sims must be a whole number"),
+    ("study", {"n_sims": 0}, "n_sims must be a whole number >= 100, not 0"),
+    ("study", {"seed": -3}, "seed must be a whole number >= 0"),
+])
+def test_explorer_bad_arguments(demo_b1931036, data, kwargs, message):
+    arg = demo_b1931036.randomization.head(3) if data == "frame" else demo_b1931036
+    with pytest.raises(TrialkitError, match=message):
+        forecast_explorer(arg, **kwargs)

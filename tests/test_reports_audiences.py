@@ -544,6 +544,23 @@ def test_study_report_accrual_forecast_is_the_whole_study_forecast(demo_b1931036
     assert len(parts) == 3 and "Forecast of accrual" in parts[0]._repr_html_()
 
 
+def test_study_report_accrual_forecast_section_shows_no_arm(demo_b1931036):
+    """Issue 15: the study team's report gets pooled forecasts only. The forecast object carries per-arm
+    counts (the protocol's 2:1 ratio applied to the pooled forecast); the section drawn from it names no
+    arm in its tables or its figure."""
+    from trialkit.reports import study_sections as tks
+
+    study = demo_b1931036
+    rep = _study_report(study)
+    fc = tks.accrual_forecast(rep, n_sims=500, seed=0)
+    arms = list(study.protocol.arm_codes)
+    assert set(fc.counts.loc[fc.counts["by"] == "arm", "group"]) == set(arms)  # the object has them
+    shown = " ".join(part._repr_mimebundle_()["text/html"] if hasattr(part, "_repr_mimebundle_")
+                     else part._repr_html_() for part in tks.forecast_section(rep, n_sims=500))
+    assert "Forecast of accrual" in shown
+    assert not [arm for arm in arms if arm in shown]
+
+
 def test_study_report_gets_adverse_events_pooled_over_arms_only(demo_b1931036):
     """Issue 11: the study report gets pooled AE counts only; its kernel holds no adverse-event row."""
     from trialkit.reports import study_sections as tks

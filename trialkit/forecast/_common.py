@@ -65,13 +65,49 @@ def dates_after(as_of: pd.Timestamp, days: np.ndarray) -> pd.DatetimeIndex:
 
 
 def check_int(name: str, value, *, minimum: int = 0) -> int:
+    if isinstance(value, bool):
+        raise ForecastError(f"{name} must be a whole number, not {value!r}")
     try:
         v = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ForecastError(f"{name} must be a whole number, not {value!r}") from None
     if v != value or v < minimum:
         raise ForecastError(f"{name} must be a whole number >= {minimum}, not {value!r}")
     return v
+
+
+def check_number(name: str, value, *, positive: bool = True) -> float:
+    """A finite real number, > 0 (``positive``) or >= 0; anything else is a :class:`ForecastError`."""
+    if isinstance(value, bool):
+        raise ForecastError(f"{name} must be a number, not {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ForecastError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise ForecastError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, not {value!r}")
+    return v
+
+
+def check_seed(seed) -> int:
+    """The random seed: a whole number >= 0 (the same seed gives the same forecast)."""
+    return check_int("seed", seed, minimum=0)
+
+
+def horizon_days(horizon, as_of: pd.Timestamp, cap: float) -> float:
+    """``horizon`` (a date, or a number of days after ``as_of``) as days, capped at ``cap``."""
+    if isinstance(horizon, int | float) and not isinstance(horizon, bool):
+        if not math.isfinite(horizon) or horizon <= 0:
+            raise ForecastError(f"horizon must lie after the forecast date {as_of.date()}: a finite number of days "
+                                f"> 0 or a later date, not {horizon!r}")
+        h = float(horizon)
+    elif isinstance(horizon, bool):
+        raise ForecastError(f"horizon must be a date or a number of days, not {horizon!r}")
+    else:
+        h = float((check_date("horizon", horizon) - as_of).days)
+        if h <= 0:
+            raise ForecastError(f"horizon must lie after the forecast date {as_of.date()}: {horizon!r}")
+    return min(h, cap)
 
 
 def check_date(name: str, value) -> pd.Timestamp:

@@ -151,24 +151,28 @@ def _frame_endpoint(pts: pd.DataFrame, problems: list) -> dict:
     return out
 
 
-def _study_sites(study, by: str | None) -> pd.DataFrame:
-    s = study.sites
+def _study_sites(study, by: str | None, problems: list) -> pd.DataFrame:
+    s = study.sites.reset_index(drop=True)
     if by and by not in s.columns:
         raise ForecastError(f"by={by!r} is not a column of the sites table; use one of "
                             f"{', '.join(c for c in s.columns if c not in ('site_id', 'activation_date'))}")
     return pd.DataFrame({"site_id": s["site_id"].astype(str).to_numpy(),
                          "group": s[by].astype("string").fillna("(missing)").to_numpy() if by else "all",
-                         "activation_date": s["activation_date"].to_numpy(dtype="datetime64[ns]"),
+                         "activation_date": _dates(s, "activation_date", "sites", problems).to_numpy(),
                          "status": s["status"].astype("string").to_numpy() if "status" in s.columns else pd.NA})
 
 
 def _from_study(study, *, by: str | None, endpoint: str | None) -> AccrualInput:
     problems: list = []
-    sites = _study_sites(study, by)
-    rnd = study.randomization
+    sites = _study_sites(study, by, problems)
+    rnd = study.randomization.reset_index(drop=True)
+    rand_date = _dates(rnd, "randomization_date", "randomization", problems)
+    for pos in np.flatnonzero((rand_date.isna() & rnd["randomization_date"].isna()).to_numpy()):
+        problems.append(_problem("randomization", pos + 2, "randomization_date", None, "randomized without a date",
+                                 "give every randomized patient their randomization_date"))
     patients = pd.DataFrame({"subject_id": rnd["subject_id"].astype(str).to_numpy(),
                              "site_id": rnd["site_id"].astype(str).to_numpy(),
-                             "randomization_date": rnd["randomization_date"].to_numpy(dtype="datetime64[ns]"),
+                             "randomization_date": rand_date.to_numpy(),
                              "arm": rnd["arm"].astype("string").to_numpy(), "_line": np.arange(len(rnd)) + 2})
     unknown = ~patients["site_id"].isin(sites["site_id"]).to_numpy()
     for pos in np.flatnonzero(unknown):

@@ -21,8 +21,11 @@ from . import _poisson_gamma as pg
 from ._common import (
     check_date,
     check_int,
+    check_number,
+    check_seed,
     dates_after,
     day_after,
+    horizon_days,
     interval_columns,
     interval_text,
     levels_of,
@@ -155,9 +158,11 @@ def _future_sites(st: AccrualState, new_sites, opening_rate, notes: list) -> pd.
             notes.append(f"{len(queue)} site(s) listed without an activation date are left out of the forecast "
                          "(give opening_rate= to open them one after another)")
         else:
-            rate = float(opening_rate)
-            if not rate > 0:
-                raise ForecastError(f"opening_rate must be a positive number of sites per month, not {opening_rate!r}")
+            try:
+                rate = check_number("opening_rate", opening_rate)
+            except ForecastError:
+                raise ForecastError(f"opening_rate must be a positive number of sites per month, not "
+                                    f"{opening_rate!r}") from None
             offsets = (np.arange(len(queue)) + 1) * MONTH / rate
             rows = pd.concat([rows, queue.assign(offset_days=offsets)], ignore_index=True)
             notes.append(f"{len(queue)} site(s) without an activation date open one after another at {rate:g} per "
@@ -367,13 +372,7 @@ def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[p
 
 def _horizon_days(t_days, horizon, as_of, planned, dates, levels) -> float:
     if horizon is not None:
-        if isinstance(horizon, int | float):
-            h = float(horizon)
-        else:
-            h = float((check_date("horizon", horizon) - as_of).days)
-        if h <= 0:
-            raise ForecastError(f"horizon must lie after the forecast date {as_of.date()}: {horizon!r}")
-        return min(h, MAX_HORIZON_DAYS)
+        return horizon_days(horizon, as_of, MAX_HORIZON_DAYS)
     h = 365.0
     if t_days is not None:
         hi = np.quantile(t_days, (1 + max(levels)) / 2, method="inverted_cdf")
@@ -382,10 +381,41 @@ def _horizon_days(t_days, horizon, as_of, planned, dates, levels) -> float:
     return float(min(max([h, *extra]), MAX_HORIZON_DAYS))
 
 
-def _parse_dates(dates) -> list[pd.Timestamp] | None:
+def _parse_dates(dates, as_of: pd.Timestamp) -> list[pd.Timestamp] | None:
+    """The dates for the predicted counts; one on or before the forecast date is refused (it would be
+    left out of ``counts``: nothing is predicted for a date already past)."""
     if dates is None:
         return None
-    return [check_date("dates", d) for d in ([dates] if isinstance(dates, str | pd.Timestamp) else dates)]
+    try:
+        given = [dates] if isinstance(dates, str | pd.Timestamp) else list(dates)
+    except TypeError:  # a single date of another type (datetime.date, np.datetime64)
+        given = [dates]
+    out = [check_date("dates", d) for d in given]
+    past = [d for d in out if d <= as_of]
+    if past:
+        raise ForecastError(f"dates must lie after the forecast date {as_of.date()}: "
+                            f"{', '.join(str(d.date()) for d in past)} do(es) not (the counts by then are observed)")
+    return out
+
+
+def _check_ratio(ratio, patients: pd.DataFrame) -> dict[str, float] | None:
+    """The allocation ratio: arm -> a positive weight; every arm already randomized must be in it."""
+    if ratio is None:
+        return None
+    if not isinstance(ratio, dict) or not ratio:
+        raise ForecastError(f"ratio must be a dict of arm -> positive weight, e.g. {{'ALLR3': 1, 'InO': 2}}, "
+                            f"not {ratio!r}")
+    out = {}
+    for arm, w in ratio.items():
+        try:
+            out[str(arm)] = check_number(f"ratio[{arm!r}]", w)
+        except ForecastError:
+            raise ForecastError(f"ratio[{arm!r}] must be a positive number, not {w!r}") from None
+    seen = sorted(set(patients["arm"].dropna().astype(str)) - set(out))
+    if seen:
+        raise ForecastError(f"ratio has no weight for arm(s) {', '.join(seen)} randomized in the data; its arms are "
+                            f"{', '.join(out)}")
+    return out
 
 
 def _count_dates(as_of, dates, planned, horizon_days) -> pd.DatetimeIndex:
@@ -448,8 +478,8 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
     horizon : date-like or number of days, optional
         End of the fan chart; default a little beyond the upper limit of the target date.
     dates : sequence of date-like, optional
-        Dates for the predicted counts (default 3, 6, 9 and 12 months ahead, plus
-        ``planned_completion``).
+        Dates for the predicted counts, each after ``as_of`` (default 3, 6, 9 and 12 months
+        ahead, plus ``planned_completion``).
     by : str, optional
         A site column (e.g. ``"country"``) to forecast counts per level too.
     new_sites : int or DataFrame, optional
@@ -463,7 +493,8 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
         The planned end of accrual: drawn on the fan chart, and the probability of reaching the
         target by then is reported.
     ratio : dict, optional
-        Allocation ratio for the per-arm counts (default the protocol's, e.g. ``{"ALLR3": 1, "InO": 2}``).
+        Allocation ratio for the per-arm counts (default the protocol's, e.g. ``{"ALLR3": 1, "InO": 2}``):
+        a positive weight for every arm, including each arm already randomized in the data.
     conf_level : float or tuple of float, default (0.5, 0.9)
         Coverages of the prediction intervals (several, for the fan chart's nested bands); named
         ``conf_level`` like every coverage in trialkit although these are prediction intervals.
@@ -503,6 +534,8 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
     """
     levels = levels_of(conf_level)
     n_sims = check_int("n_sims", n_sims, minimum=100)
+    seed = check_seed(seed)
+    flag_below = check_number("flag_below", flag_below)
     inp = accrual_input(data, by=by)
     notes: list[str] = []
     as_of, target, planned = _resolve(inp, target, as_of, planned_completion, notes)
@@ -511,10 +544,10 @@ def forecast_accrual(data, *, target: int | None = None, as_of=None, horizon=Non
     st, paths, t_days, rng = core.state, core.paths, core.t_days, core.rng
     notes = list(core.notes) + notes
     n = len(st.patients)
-    ratio = ratio if ratio is not None else inp.ratio
+    ratio = _check_ratio(ratio if ratio is not None else inp.ratio, st.patients)
     if ratio is None and st.patients["arm"].notna().any():
         notes.append("no allocation ratio (give ratio=): no per-arm counts")
-    dates = _parse_dates(dates)
+    dates = _parse_dates(dates, as_of)
     horizon_days = _horizon_days(t_days, horizon, as_of, planned, dates, levels)
     when = _count_dates(as_of, dates, planned, horizon_days)
     days = np.array([(d - as_of).days for d in when], dtype=float)

@@ -90,6 +90,21 @@ def _cutoffs(cutoffs, dates: pd.Series, target: int, final: pd.Timestamp) -> lis
     return out
 
 
+#: arguments a backtest sets itself at every cutoff (not to be passed on through ``**options``)
+_OWN = {"data", "as_of", "target", "target_events", "conf_level", "n_sims", "seed", "dates"}
+
+
+def _check_options(options: dict, fn) -> None:
+    """``**options`` must be keyword arguments of ``fn`` the backtest does not set itself."""
+    import inspect
+
+    allowed = [p for p in inspect.signature(fn).parameters if p not in _OWN]
+    bad = [k for k in options if k not in allowed]
+    if bad:
+        raise ForecastError(f"{', '.join(map(repr, bad))}: not an option of {fn.__name__} a backtest passes on; "
+                            f"the options are {', '.join(allowed)}")
+
+
 def _straight_line(observed: int, elapsed_days: float, target: int, cutoff: pd.Timestamp) -> pd.Timestamp:
     if observed <= 0 or elapsed_days <= 0:
         return pd.NaT
@@ -166,6 +181,7 @@ def backtest_accrual(data, *, cutoffs=None, target: int | None = None, conf_leve
     """
     from .accrual import forecast_accrual
 
+    _check_options(options, forecast_accrual)
     levels = levels_of(conf_level)
     inp = accrual_input(data)
     dates = inp.patients["randomization_date"].sort_values().reset_index(drop=True)
@@ -228,6 +244,7 @@ def backtest_events(data, *, endpoint: str = "EFS", cutoffs=None, target_events:
     """
     from .events import forecast_events
 
+    _check_options(options, forecast_events)
     levels = levels_of(conf_level)
     inp = accrual_input(data, endpoint=endpoint)
     final, _ = default_as_of(inp)

@@ -21,8 +21,11 @@ from ..results import Result
 from ._common import (
     check_date,
     check_int,
+    check_number,
+    check_seed,
     dates_after,
     day_after,
+    horizon_days,
     interval_columns,
     levels_of,
     quantile_row,
@@ -298,8 +301,24 @@ def _settings(inp, target_events, as_of, accrual_target, follow_up_days, model, 
         check_as_of(inp, as_of)
     target = None if target_events is None else check_int("target_events", target_events, minimum=1)
     acc = inp.target if accrual_target is None else check_int("accrual_target", accrual_target)
-    fu = inp.follow_up_days if follow_up_days is None else float(follow_up_days)
+    fu = inp.follow_up_days if follow_up_days is None else check_number("follow_up_days", follow_up_days)
     return as_of, target, acc, fu
+
+
+def _check_cuts(cuts):
+    """Cut points of the piecewise model: finite days > 0 (sorting and the order check stay with the fit)."""
+    if cuts is None:
+        return None
+    try:
+        if isinstance(cuts, str | bytes):
+            raise TypeError
+        values = list(cuts)
+    except TypeError:
+        raise ForecastError(f"cuts must be a list of days (numbers > 0), e.g. [90, 180], not {cuts!r}") from None
+    try:
+        return [check_number("cuts", c) for c in values]
+    except ForecastError:
+        raise ForecastError(f"cuts must be increasing positive days, e.g. [90, 180], not {cuts!r}") from None
 
 
 def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = None, as_of=None,
@@ -375,10 +394,13 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
     """
     levels = levels_of(conf_level)
     n_sims = check_int("n_sims", n_sims, minimum=100)
+    seed = check_seed(seed)
+    gap = check_number("dropout_gap_days", dropout_gap_days, positive=False)
+    cuts = _check_cuts(cuts)
     inp = accrual_input(data, endpoint=endpoint)
     notes: list[str] = []
     as_of, target, acc_target, fu = _settings(inp, target_events, as_of, accrual_target, follow_up_days, model, notes)
-    c = _cohort(inp, as_of, fu, float(dropout_gap_days))
+    c = _cohort(inp, as_of, fu, gap)
     weibull, piecewise, fit_notes = _fit_models(c, cuts)
     notes += fit_notes
     fits = {"weibull": weibull, "piecewise": piecewise}
@@ -391,6 +413,9 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
     st = state_at(inp, as_of)
     notes += list(st.notes)
     m = 0 if acc_target is None else max(acc_target - len(c.time), 0)
+    if acc_target is not None and acc_target < len(c.time):
+        notes.append(f"the accrual target of {acc_target} is below the {len(c.time)} patients randomized by "
+                     f"{as_of.date()}: all {len(c.time)} are followed and no further patient is added")
     future = _future_sites(st, new_sites, opening_rate, notes) if m else None
     arrivals = _arrivals(inp, st, future, n_sims, rng, m, parameter_uncertainty)
     d_obs = int(c.event.sum())
@@ -437,10 +462,7 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
 
 def _horizon(t_days, horizon, as_of, levels) -> float:
     if horizon is not None:
-        h = float(horizon) if isinstance(horizon, int | float) else float((check_date("horizon", horizon) - as_of).days)
-        if h <= 0:
-            raise ForecastError(f"horizon must lie after the forecast date {as_of.date()}: {horizon!r}")
-        return min(h, MAX_HORIZON_DAYS)
+        return horizon_days(horizon, as_of, MAX_HORIZON_DAYS)
     if t_days is None:
         return 730.0
     hi = np.quantile(t_days, (1 + max(levels)) / 2, method="inverted_cdf")

@@ -20,6 +20,23 @@ FORECAST = PALETTE[0]
 TARGET = PALETTE[1]
 
 
+def _check(result, kind: str, fn: str, height, title) -> None:
+    """``result`` must be the forecast ``fn`` draws, ``height`` a number of pixels, ``title`` text."""
+    from ..errors import ForecastError
+
+    # by the result's `analysis` name: importing the result classes here would import trialkit.forecast back
+    analyses = {"accrual": ("forecast_accrual",), "events": ("forecast_events",),
+                "backtest": ("backtest_accrual", "backtest_events")}[kind]
+    makers = {"accrual": "tk.forecast_accrual", "events": "tk.forecast_events",
+              "backtest": "tk.backtest_accrual or tk.backtest_events"}
+    if getattr(result, "analysis", None) not in analyses:
+        raise ForecastError(f"{fn} draws the result of {makers[kind]}, not {type(result).__name__}")
+    if height is not None and (isinstance(height, bool) or not isinstance(height, int | float) or not height >= 100):
+        raise ForecastError(f"height must be a number of pixels >= 100, not {height!r}")
+    if title is not None and not isinstance(title, str):
+        raise ForecastError(f"title must be text, not {title!r}")
+
+
 def _levels(result) -> list[float]:
     return sorted(result.conf_level, reverse=True)  # widest band first (drawn underneath)
 
@@ -111,6 +128,7 @@ def plot_accrual_forecast(result, *, title: str | None = None, height: int = 520
     --------
     >>> fig = tk.plot_accrual_forecast(tk.forecast_accrual(study))  # doctest: +SKIP
     """
+    _check(result, "accrual", "plot_accrual_forecast", height, title)
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -146,6 +164,7 @@ def plot_event_forecast(result, *, title: str | None = None, height: int = 520):
     --------
     >>> fig = tk.plot_event_forecast(tk.forecast_events(study, target_events=60))  # doctest: +SKIP
     """
+    _check(result, "events", "plot_event_forecast", height, title)
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -174,6 +193,7 @@ def plot_site_rates(result, *, title: str | None = None, height: int | None = No
     --------
     >>> fig = tk.plot_site_rates(tk.forecast_accrual(study))  # doctest: +SKIP
     """
+    _check(result, "accrual", "plot_site_rates", height, title)
     import plotly.graph_objects as go
 
     s = result.sites[result.sites["rate_per_month"].notna()].sort_values("rate_per_month").reset_index(drop=True)
@@ -214,6 +234,7 @@ def plot_backtest(result, *, title: str | None = None, height: int = 380):
     --------
     >>> fig = tk.plot_backtest(tk.backtest_accrual(study))  # doctest: +SKIP
     """
+    _check(result, "backtest", "plot_backtest", height, title)
     import plotly.graph_objects as go
 
     s = result.summary

@@ -258,7 +258,13 @@ def forecast_explorer(data, *, endpoint: str | None = None, n_sims: int = 2000, 
     >>> tk.forecast_explorer(tk.load_study("data/demo/b1931036"))  # doctest: +SKIP
     """
     from .._optional import require
+    from ..forecast._common import check_int, check_seed
+    from ..forecast._data import _is_study
 
+    if not _is_study(data):
+        raise TrialkitError(f"forecast_explorer needs a Study (tk.load_study), not {type(data).__name__}; for a "
+                            "forecast frame call tk.forecast_accrual / tk.forecast_events directly")
+    n_sims, seed = check_int("n_sims", n_sims, minimum=100), check_seed(seed)
     widgets = require("ipywidgets", feature="forecast_explorer")
     study = data
     if not len(study.randomization):
