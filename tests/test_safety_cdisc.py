@@ -249,3 +249,18 @@ def test_load_cdisc_prefers_adae_when_sdtm_ae_is_given_too(cdisc_dir, adae):
     study = map_cdisc({**domains, "ae": ae})
     assert "AE given as well as ADAE: adverse events come from ADAE" in study.notes
     assert len(study.adverse_events) == 1191 and study.adverse_events["treatment_emergent"].notna().all()
+
+
+def test_risk_difference_intervals_on_the_pilot_by_hand(pilot):
+    """The Newcombe hybrid score interval (Newcombe 1998, method 10) of ae_table's rows, group minus placebo,
+    computed by hand from Wilson's score limits (z = 1.959964): l, u = (2np + z^2 -/+ z sqrt(z^2 + 4np(1-p))) /
+    (2(n + z^2)); RD - sqrt((p1 - l1)^2 + (u2 - p2)^2), RD + sqrt((u1 - p1)^2 + (p2 - l2)^2).
+    ANY TEAE [T14-5.01] High 76/84, Low 77/84, Placebo 65/86: Wilson High 0.82317-0.95095, Placebo
+    0.65537-0.83438, so High - Placebo = 0.14895 (0.03568 to 0.25950); Low - Placebo 0.16085 (0.04956 to
+    0.26987); APPLICATION SITE PRURITUS High 22/84 vs Placebo 6/86: 0.19214 (0.08150 to 0.30167)."""
+    d = tk.ae_table(pilot).differences
+    got = {(t.upper(), c): [round(x, 4) for x in v]
+           for t, c, *v in d[["term", "comparison", "rd", "lower", "upper"]].itertuples(index=False)}
+    assert got[("ANY ADVERSE EVENT", "Xan_Hi - Pbo")] == [0.1489, 0.0357, 0.2595]
+    assert got[("ANY ADVERSE EVENT", "Xan_Lo - Pbo")] == [0.1609, 0.0496, 0.2699]
+    assert got[("APPLICATION SITE PRURITUS", "Xan_Hi - Pbo")] == [0.1921, 0.0815, 0.3017]
