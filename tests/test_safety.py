@@ -227,6 +227,25 @@ def test_aalen_johansen_equals_a_hand_computation_with_ties():
     assert (a.loc[inside, "lower"] < a.loc[inside, "cif"]).all() and (a.loc[inside, "upper"] > a.loc[inside, "cif"]).all()
 
 
+def test_aalen_johansen_reproduces_satagopan_2004_table_2():
+    """Satagopan JM et al., "A note on competing risks in survival data analysis", Br J Cancer 2004;91:1229-1235,
+    Table 2: 305 breast-cancer patients, of whom the table lists the nine followed shortest (months; E = death
+    from breast cancer, CR = death from other causes, C = alive): 7 C, 10 E, 14 C, 16 E, 18 CR, 23 E, 24 C,
+    26 CR, 27 E; the other 296 are followed longer (here: censored at 60). Published: at risk n_j 304, 302, 301,
+    300, 298, 297 at 10, 16, 18, 23, 26, 27; incidence h1(t_j) S(t_j-1) 0.3 % at each breast-cancer death, with
+    S(t_j-1) = 100, 99.7, 99.0, 98.3 %; cumulative incidence 0.3, 0.6, 0.9, 1.2 % (the table adds the rounded
+    increments). Unrounded, by hand: 1/304 = 0.32895 %; (303/304)/302 = 0.33003 %; S(22) = 303*300/(304*302)
+    = 0.990110, /300 = 0.33004 %; S(26) = 0.990110 * 299/300 * 297/298 = 0.983498, /297 = 0.33114 %; sum 1.32016 %."""
+    t = np.array([7, 10, 14, 16, 18, 23, 24, 26, 27] + [60] * 296, dtype=float)
+    s = np.array([0, 1, 0, 1, 2, 1, 0, 2, 1] + [0] * 296)
+    a = aalen_johansen(t, s).set_index("time")
+    assert a.loc[[10, 16, 18, 23, 26, 27], "at_risk"].tolist() == [304, 302, 301, 300, 298, 297]
+    inc = a["cif"].diff().loc[[10, 16, 23, 27]]
+    assert (100 * inc).round(1).tolist() == [0.3, 0.3, 0.3, 0.3]
+    s_before = inc / (1 / a.loc[[10, 16, 23, 27], "at_risk"])  # S(t_j-1) = increment / (d_j / n_j), d_j = 1
+    assert (100 * s_before).round(1).tolist() == [100.0, 99.7, 99.0, 98.3]
+    assert (100 * a.loc[[10, 16, 23, 27], "cif"]).round(4).tolist() == [0.3289, 0.659, 0.989, 1.3202]
+
 def test_aesi_cumulative_incidence_with_death_as_competing_risk():
     res = tk.aesi(tiny_study(), category="hepatic_vod_sos")
     assert res.summary[["group", "N", "n", "events", "serious", "grade_3_plus", "fatal"]].astype(
