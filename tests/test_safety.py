@@ -246,6 +246,25 @@ def test_aalen_johansen_reproduces_satagopan_2004_table_2():
     assert (100 * s_before).round(1).tolist() == [100.0, 99.7, 99.0, 98.3]
     assert (100 * a.loc[[10, 16, 23, 27], "cif"]).round(4).tolist() == [0.3289, 0.659, 0.989, 1.3202]
 
+def test_cumulative_incidence_interval_equals_an_independent_computation():
+    """The 95 % interval of the cumulative incidence F(t): Var F(t) = sum_i (F(t) - F(t_i))^2 d_i / (n_i (n_i - d_i))
+    + sum_i S(t_i-)^2 d1_i (n_i - d1_i) / n_i^3 - 2 sum_i (F(t) - F(t_i)) S(t_i-) d1_i / n_i^2 over event times
+    t_i <= t (d_i all events, d1_i events of interest; the Greenwood-type delta-method variance in Collett, Modelling
+    Survival Data in Medical Research, 3rd ed., which lifelines cites), then exp(-exp(log(-log F) -/+ z SE(F) /
+    (F |log F|))), the log(-log) transform. Computed by a separate short
+    script (tie-aware, not lifelines) on Satagopan et al.'s Table 2 data above and on the hand example with ties."""
+    t = np.array([7, 10, 14, 16, 18, 23, 24, 26, 27] + [60] * 296, dtype=float)
+    s = np.array([0, 1, 0, 1, 2, 1, 0, 2, 1] + [0] * 296)
+    a = aalen_johansen(t, s).set_index("time").loc[[10, 16, 23, 27], ["lower", "upper"]]
+    # SE(F) 0.003284, 0.004644, 0.005682, 0.006557 at 10, 16, 23, 27
+    np.testing.assert_allclose(a.to_numpy(), [[0.000319, 0.017249], [0.001344, 0.022047], [0.002763, 0.026862],
+                                              [0.004431, 0.031567]], atol=5e-7)
+    t = np.array([2, 3, 3, 3, 5, 6, 6, 8, 9, 10.0])
+    s = np.array([1, 1, 2, 0, 0, 1, 0, 2, 0, 1])
+    b = aalen_johansen(t, s).set_index("time").loc[[2, 3, 6, 8], ["lower", "upper"]]
+    np.testing.assert_allclose(b.to_numpy(), [[0.005723, 0.358127], [0.030909, 0.474715], [0.074841, 0.638304],
+                                              [0.074841, 0.638304]], atol=5e-7)
+
 def test_aesi_cumulative_incidence_with_death_as_competing_risk():
     res = tk.aesi(tiny_study(), category="hepatic_vod_sos")
     assert res.summary[["group", "N", "n", "events", "serious", "grade_3_plus", "fatal"]].astype(
