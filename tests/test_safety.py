@@ -130,6 +130,21 @@ def test_ae_summary_counts_participants_once_per_category():
     assert any("not treatment-emergent left out" in n for n in res.notes)
 
 
+
+def test_ae_summary_says_when_a_category_is_not_recorded():
+    """The 8 treatment-emergent events of the safety population: A1/1, A1/3, A1/4, A2/1, A4/1, B1/1, B2/1, B2/2;
+    B2/2 has no grade and no relatedness, and only A4/1 records an action taken."""
+    notes = tk.ae_summary(tiny_study()).notes
+    assert "related not recorded for 1 of 8 event(s): 'with a related adverse event' counts only events recorded " \
+           "as related" in notes
+    assert any(n.startswith("grade not recorded for 1 of 8 event(s)") for n in notes)
+    assert any(n.startswith("action_taken not recorded for 7 of 8 event(s)") and "not none" not in n for n in notes)
+    assert not any(n.startswith("serious") for n in notes)  # recorded for every event
+    events = [ae("A1", 1, VOD, HEP, "2024-01-10", grade=3, serious=True, related=True)]
+    only = tk.ae_summary(tiny_study(events)).notes
+    assert any(n.startswith("action_taken not recorded for 1 of 1 event(s)") and "its 0 means not recorded, not none"
+               in n for n in only)
+
 def test_ae_summary_differences_are_newcombe_and_fisher():
     res = tk.ae_summary(tiny_study())
     d = res.differences.set_index("category").loc["any"]
