@@ -130,6 +130,21 @@ def test_ae_summary_counts_participants_once_per_category():
     assert any("not treatment-emergent left out" in n for n in res.notes)
 
 
+
+def test_ae_summary_says_when_a_category_is_not_recorded():
+    """The 8 treatment-emergent events of the safety population: A1/1, A1/3, A1/4, A2/1, A4/1, B1/1, B2/1, B2/2;
+    B2/2 has no grade and no relatedness, and only A4/1 records an action taken."""
+    notes = tk.ae_summary(tiny_study()).notes
+    assert "related not recorded for 1 of 8 event(s): 'with a related adverse event' counts only events recorded " \
+           "as related" in notes
+    assert any(n.startswith("grade not recorded for 1 of 8 event(s)") for n in notes)
+    assert any(n.startswith("action_taken not recorded for 7 of 8 event(s)") and "not none" not in n for n in notes)
+    assert not any(n.startswith("serious") for n in notes)  # recorded for every event
+    events = [ae("A1", 1, VOD, HEP, "2024-01-10", grade=3, serious=True, related=True)]
+    only = tk.ae_summary(tiny_study(events)).notes
+    assert any(n.startswith("action_taken not recorded for 1 of 1 event(s)") and "its 0 means not recorded, not none"
+               in n for n in only)
+
 def test_ae_summary_differences_are_newcombe_and_fisher():
     res = tk.ae_summary(tiny_study())
     d = res.differences.set_index("category").loc["any"]
@@ -226,6 +241,44 @@ def test_aalen_johansen_equals_a_hand_computation_with_ties():
     assert inside.sum() == 6 and np.isnan(a["lower"].iloc[-1])  # lifelines gives no interval at the last point
     assert (a.loc[inside, "lower"] < a.loc[inside, "cif"]).all() and (a.loc[inside, "upper"] > a.loc[inside, "cif"]).all()
 
+
+def test_aalen_johansen_reproduces_satagopan_2004_table_2():
+    """Satagopan JM et al., "A note on competing risks in survival data analysis", Br J Cancer 2004;91:1229-1235,
+    Table 2: 305 breast-cancer patients, of whom the table lists the nine followed shortest (months; E = death
+    from breast cancer, CR = death from other causes, C = alive): 7 C, 10 E, 14 C, 16 E, 18 CR, 23 E, 24 C,
+    26 CR, 27 E; the other 296 are followed longer (here: censored at 60). Published: at risk n_j 304, 302, 301,
+    300, 298, 297 at 10, 16, 18, 23, 26, 27; incidence h1(t_j) S(t_j-1) 0.3 % at each breast-cancer death, with
+    S(t_j-1) = 100, 99.7, 99.0, 98.3 %; cumulative incidence 0.3, 0.6, 0.9, 1.2 % (the table adds the rounded
+    increments). Unrounded, by hand: 1/304 = 0.32895 %; (303/304)/302 = 0.33003 %; S(22) = 303*300/(304*302)
+    = 0.990110, /300 = 0.33004 %; S(26) = 0.990110 * 299/300 * 297/298 = 0.983498, /297 = 0.33114 %; sum 1.32016 %."""
+    t = np.array([7, 10, 14, 16, 18, 23, 24, 26, 27] + [60] * 296, dtype=float)
+    s = np.array([0, 1, 0, 1, 2, 1, 0, 2, 1] + [0] * 296)
+    a = aalen_johansen(t, s).set_index("time")
+    assert a.loc[[10, 16, 18, 23, 26, 27], "at_risk"].tolist() == [304, 302, 301, 300, 298, 297]
+    inc = a["cif"].diff().loc[[10, 16, 23, 27]]
+    assert (100 * inc).round(1).tolist() == [0.3, 0.3, 0.3, 0.3]
+    s_before = inc / (1 / a.loc[[10, 16, 23, 27], "at_risk"])  # S(t_j-1) = increment / (d_j / n_j), d_j = 1
+    assert (100 * s_before).round(1).tolist() == [100.0, 99.7, 99.0, 98.3]
+    assert (100 * a.loc[[10, 16, 23, 27], "cif"]).round(4).tolist() == [0.3289, 0.659, 0.989, 1.3202]
+
+def test_cumulative_incidence_interval_equals_an_independent_computation():
+    """The 95 % interval of the cumulative incidence F(t): Var F(t) = sum_i (F(t) - F(t_i))^2 d_i / (n_i (n_i - d_i))
+    + sum_i S(t_i-)^2 d1_i (n_i - d1_i) / n_i^3 - 2 sum_i (F(t) - F(t_i)) S(t_i-) d1_i / n_i^2 over event times
+    t_i <= t (d_i all events, d1_i events of interest; the Greenwood-type delta-method variance in Collett, Modelling
+    Survival Data in Medical Research, 3rd ed., which lifelines cites), then exp(-exp(log(-log F) -/+ z SE(F) /
+    (F |log F|))), the log(-log) transform. Computed by a separate short
+    script (tie-aware, not lifelines) on Satagopan et al.'s Table 2 data above and on the hand example with ties."""
+    t = np.array([7, 10, 14, 16, 18, 23, 24, 26, 27] + [60] * 296, dtype=float)
+    s = np.array([0, 1, 0, 1, 2, 1, 0, 2, 1] + [0] * 296)
+    a = aalen_johansen(t, s).set_index("time").loc[[10, 16, 23, 27], ["lower", "upper"]]
+    # SE(F) 0.003284, 0.004644, 0.005682, 0.006557 at 10, 16, 23, 27
+    np.testing.assert_allclose(a.to_numpy(), [[0.000319, 0.017249], [0.001344, 0.022047], [0.002763, 0.026862],
+                                              [0.004431, 0.031567]], atol=5e-7)
+    t = np.array([2, 3, 3, 3, 5, 6, 6, 8, 9, 10.0])
+    s = np.array([1, 1, 2, 0, 0, 1, 0, 2, 0, 1])
+    b = aalen_johansen(t, s).set_index("time").loc[[2, 3, 6, 8], ["lower", "upper"]]
+    np.testing.assert_allclose(b.to_numpy(), [[0.005723, 0.358127], [0.030909, 0.474715], [0.074841, 0.638304],
+                                              [0.074841, 0.638304]], atol=5e-7)
 
 def test_aesi_cumulative_incidence_with_death_as_competing_risk():
     res = tk.aesi(tiny_study(), category="hepatic_vod_sos")

@@ -1,7 +1,8 @@
 """Safety tables on the real CDISC SDTM/ADaM Pilot 01 data against the published tables made from it.
 
-The ADAE is read with pandas and mapped with trialkit.io.adae.map_adverse_events (the lead wires the
-mapper into load_cdisc); the files stay in ../shared and the tests skip when they are absent.
+The study is the one ``tk.load_cdisc(sdtm, adam)`` reads (its ``adverse_events`` come from ADaM ADAE through
+trialkit.io.adae.map_adverse_events); SDTM AE, which the pilot does not ship, is built from the ADAE's SDTM
+variables to check the fallback. The files stay in ../shared and the tests skip when they are absent.
 
 References
 ----------
@@ -38,11 +39,19 @@ def adae(cdisc_dir):
 
 
 @pytest.fixture(scope="module")
-def pilot(cdisc_study, adae):
-    study = cdisc_study
+def pilot(cdisc_study):
+    """The pilot as load_cdisc reads it: every published comparison below goes through load_cdisc's ADAE."""
+    return cdisc_study
+
+
+def test_load_cdisc_reads_the_pilot_adae_into_adverse_events(cdisc_study, adae):
     mapping = map_adverse_events(adae, file="adae.xpt")
     assert len(mapping.problems) == 0
-    return study.replace(adverse_events=mapping.frame)
+    pd.testing.assert_frame_equal(cdisc_study.adverse_events.reset_index(drop=True), mapping.frame)
+    # the pilot's ADAE: 1191 records of 225 subjects (tests/test_safety_adae.py counts them variable by variable)
+    assert len(cdisc_study.adverse_events) == 1191
+    assert "adae.xpt: 1191 adverse event record(s) of 225 subject(s) mapped from ADAE" in cdisc_study.notes
+    assert not any("SDTM AE" in n for n in cdisc_study.notes)
 
 
 def _wide(result) -> pd.DataFrame:
@@ -159,6 +168,9 @@ def test_ae_summary_matches_r4csr(pilot):
                 "fatal": [2, 1, 0]}
     for cat, values in expected.items():
         assert got.loc[cat, ["Pbo", "Xan_Lo", "Xan_Hi"]].tolist() == values, cat
+    # the pilot's ADAE leaves AEACN blank on every record: its discontinuation count of 0 is flagged as unknown
+    assert any(n.startswith("action_taken not recorded for 1191 of 1191 event(s)") and "not none" in n
+               for n in res.notes)
     pct = res.summary.pivot_table(index="category", columns="group", values="pct", observed=True).round(1)
     assert pct.loc["any"].tolist() == [80.2, 91.7, 94.0] and pct.loc["related"].tolist() == [51.2, 86.9, 83.3]
 
@@ -196,3 +208,62 @@ def test_dermatologic_events_agree_with_adtte(pilot):
     assert set(inc["group"].astype(str)) == {"Pbo", "Xan_Lo", "Xan_Hi"}
     assert (inc.groupby("group", observed=True)["cif"].apply(lambda c: c.is_monotonic_increasing)).all()
     assert len(res.listing) == int(res.summary["events"].sum())
+
+
+SDTM_AE_VARIABLES = ["STUDYID", "USUBJID", "AESEQ", "AETERM", "AEDECOD", "AEBODSYS", "AESEV", "AESER", "AEREL",
+                     "AEACN", "AEOUT", "AESDTH"]
+
+
+def test_load_cdisc_falls_back_to_sdtm_ae_without_adae(cdisc_dir, adae):
+    """SDTM AE (built from the ADAE's SDTM variables, start dates as ISO 8601 AESTDTC) in place of ADAE: the same
+    1191 records, treatment-emergence derived from the first dose instead of TRTEMFL. Every-record counts are
+    those of [R4CSR-SUM]; treatment-emergent counts are [T14-5.01]'s plus the 11 undated records (ADAE ASTDT
+    empty: 7 Placebo, 4 High Dose, counted from the file), which the documented rule counts as emergent."""
+    from trialkit.io.cdisc.mapping import ADAM_DATASETS, SDTM_DOMAINS, map_cdisc
+    from trialkit.io.sas import read_xpt
+
+    domains = {p.stem.lower(): read_xpt(p) for kind in ("sdtm", "adam") for p in sorted((cdisc_dir / kind).glob("*.xpt"))
+               if p.stem.lower() in SDTM_DOMAINS + ADAM_DATASETS and p.stem.lower() != "adae"}
+    src = read_xpt(cdisc_dir / "adam" / "adae.xpt")
+    ae = src[SDTM_AE_VARIABLES].copy()
+    ae["AESTDTC"] = (pd.Timestamp("1960-01-01") + pd.to_timedelta(src["ASTDT"], unit="D")).dt.strftime("%Y-%m-%d")
+    study = map_cdisc({**domains, "ae": ae})
+    assert "adverse events from SDTM AE (no ADAE given)" in study.notes
+    ev = study.adverse_events
+    assert len(ev) == 1191 and ev["treatment_emergent"].isna().all()
+    assert int(ev["start_date"].isna().sum()) == 11
+    every = tk.ae_summary(study, treatment_emergent=False).summary.pivot_table(
+        index="category", columns="group", values="n", observed=True)
+    for cat, values in {"any": [69, 77, 79], "related": [44, 73, 70], "serious": [0, 1, 2], "fatal": [2, 1, 0]}.items():
+        assert every.loc[cat, ["Pbo", "Xan_Lo", "Xan_Hi"]].tolist() == values, cat  # [R4CSR-SUM]
+    undated = pd.Series(adae.loc[adae["ASTDT"].isna(), "TRTA"].str.decode("utf-8")).value_counts().to_dict()
+    assert undated == {"Placebo": 7, "Xanomeline High Dose": 4}
+    te = tk.ae_table(study, rows="soc").summary.query("kind == 'any'").set_index("group")["events"]
+    assert te.to_dict() == {"Pbo": 281 + 7, "Xan_Lo": 412, "Xan_Hi": 433 + 4}  # [T14-5.01] ANY BODY SYSTEM events
+
+
+def test_load_cdisc_prefers_adae_when_sdtm_ae_is_given_too(cdisc_dir, adae):
+    from trialkit.io.cdisc.mapping import ADAM_DATASETS, SDTM_DOMAINS, map_cdisc
+    from trialkit.io.sas import read_xpt
+
+    domains = {p.stem.lower(): read_xpt(p) for kind in ("sdtm", "adam") for p in sorted((cdisc_dir / kind).glob("*.xpt"))
+               if p.stem.lower() in SDTM_DOMAINS + ADAM_DATASETS}
+    ae = domains["adae"][SDTM_AE_VARIABLES].head(5)
+    study = map_cdisc({**domains, "ae": ae})
+    assert "AE given as well as ADAE: adverse events come from ADAE" in study.notes
+    assert len(study.adverse_events) == 1191 and study.adverse_events["treatment_emergent"].notna().all()
+
+
+def test_risk_difference_intervals_on_the_pilot_by_hand(pilot):
+    """The Newcombe hybrid score interval (Newcombe 1998, method 10) of ae_table's rows, group minus placebo,
+    computed by hand from Wilson's score limits (z = 1.959964): l, u = (2np + z^2 -/+ z sqrt(z^2 + 4np(1-p))) /
+    (2(n + z^2)); RD - sqrt((p1 - l1)^2 + (u2 - p2)^2), RD + sqrt((u1 - p1)^2 + (p2 - l2)^2).
+    ANY TEAE [T14-5.01] High 76/84, Low 77/84, Placebo 65/86: Wilson High 0.82317-0.95095, Placebo
+    0.65537-0.83438, so High - Placebo = 0.14895 (0.03568 to 0.25950); Low - Placebo 0.16085 (0.04956 to
+    0.26987); APPLICATION SITE PRURITUS High 22/84 vs Placebo 6/86: 0.19214 (0.08150 to 0.30167)."""
+    d = tk.ae_table(pilot).differences
+    got = {(t.upper(), c): [round(x, 4) for x in v]
+           for t, c, *v in d[["term", "comparison", "rd", "lower", "upper"]].itertuples(index=False)}
+    assert got[("ANY ADVERSE EVENT", "Xan_Hi - Pbo")] == [0.1489, 0.0357, 0.2595]
+    assert got[("ANY ADVERSE EVENT", "Xan_Lo - Pbo")] == [0.1609, 0.0496, 0.2699]
+    assert got[("APPLICATION SITE PRURITUS", "Xan_Hi - Pbo")] == [0.1921, 0.0815, 0.3017]

@@ -219,9 +219,10 @@ def safety(rep: DsmbReport) -> list:
 
     With adverse-event rows: :func:`trialkit.ae_summary` (participants with any, related, grade ≥ 3,
     serious … events, with risk differences), :func:`trialkit.ae_table` (system organ class and
-    preferred term) and :func:`trialkit.aesi` for each event of special interest the protocol lists
-    (``aesi:`` in the protocol file). Without them, a note saying no safety summary can be produced
-    (the runner's :func:`trialkit.reports.data.safety_data`).
+    preferred term) followed by its AE dot plot, and :func:`trialkit.aesi` for each event of special
+    interest the protocol lists (``aesi:`` in the protocol file), each followed by its cumulative
+    incidence plot. Without them, a note saying no safety summary can be produced (the runner's
+    :func:`trialkit.reports.data.safety_data`).
     """
     info = rep.aggregates.get("safety") or {}
     if not len(rep.study.adverse_events):
@@ -229,6 +230,9 @@ def safety(rep: DsmbReport) -> list:
         return [_HTML(f'<p class="tk-audience"><b>Safety summary not produced.</b> {html.escape(note)}</p>')]
     from ..safety import ae_summary, ae_table, aesi, aesi_categories
 
-    out = [ae_summary(rep.study), ae_table(rep.study)]
-    out += [aesi(rep.study, category=c) for c in aesi_categories(rep.study.protocol)]
+    table_ = ae_table(rep.study)
+    out = [ae_summary(rep.study), table_, figure(table_.figure(), name="ae-dotplot")]
+    for c in aesi_categories(rep.study.protocol):
+        res = aesi(rep.study, category=c)
+        out += [res, figure(res.figure(), name=f"aesi-{c}")]
     return out

@@ -42,6 +42,31 @@ def _masks(ev: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+#: category -> (the column it reads, what an event must record to count)
+_RECORDED = {
+    "related": ("related", "related"),
+    "grade_3_plus": ("grade", "a grade of 3 or higher"),
+    "serious": ("serious", "serious"),
+    "discontinuation": ("action_taken", "'drug withdrawn'"),
+}
+
+
+def _unrecorded_notes(ev: pd.DataFrame) -> tuple[str, ...]:
+    """A note for each summary category whose column is empty for some of the events counted: those events
+    cannot count towards it, so its n is a lower bound (and says nothing when the column is empty throughout)."""
+    notes = []
+    for cat, (column, what) in _RECORDED.items():
+        missing = int(ev[column].isna().sum())
+        if not missing:
+            continue
+        text = (f"{column} not recorded for {missing} of {len(ev)} event(s): '{SUMMARY_CATEGORIES[cat]}' counts "
+                f"only events recorded as {what}")
+        if missing == len(ev):
+            text += f"; no event records it, so its 0 means not recorded, not none (fill {column} to count it)"
+        notes.append(text)
+    return tuple(notes)
+
+
 def participant_counts(subject_pos: np.ndarray, group_codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Participants (each once) per group among the events given by their subject rows and group codes."""
     if not len(subject_pos):
@@ -175,4 +200,5 @@ def ae_summary(data, *, by: str | None = "arm", population: str | None = "safety
     differences = (pd.concat(diffs, ignore_index=True) if diffs else
                    pd.DataFrame(columns=["category", "comparison", "rd", "lower", "upper", "p_value"]))
     return AESummaryResult(summary=summary, differences=differences, conf_level=conf_level, reference=sd.reference,
-                           population=sd.population, treatment_emergent=treatment_emergent, by=by, notes=sd.notes)
+                           population=sd.population, treatment_emergent=treatment_emergent, by=by,
+                           notes=sd.notes + _unrecorded_notes(ev))

@@ -19,9 +19,10 @@ mapper                   domain → what
 :func:`map_adsl`         ADSL → dates, population flags and baseline covariates per subject
 :func:`read_adtte`       ADTTE → ``outcomes`` (the one ADTTE reader, :mod:`trialkit.io.adtte`)
 :func:`protocol_from_sdtm`  TA, TI, TS (+ DM, ADSL, ADTTE) → the protocol
+:func:`~trialkit.io.adae.map_adverse_events`  ADaM ADAE, else SDTM AE → ``adverse_events``
 =======================  ====================================================================
 
-A new domain (e.g. ADAE) is one more mapper returning a ``Mapped`` and one line in
+A new domain is one more mapper returning a ``Mapped`` and one line in
 :func:`map_cdisc`'s orchestration.
 
 What maps to what

@@ -24,7 +24,7 @@ def load_cdisc(sdtm: str | os.PathLike, adam: str | os.PathLike | None = None, *
     """Load CDISC SDTM (and optionally ADaM) SAS transport files as a validated :class:`Study`.
 
     Reads ``dm.xpt`` (required) and, when present, ``ds``, ``sv``, ``suppds``, ``ie``, ``ta``,
-    ``ti``, ``ts`` from ``sdtm`` and ``adsl``, ``adtte`` from ``adam`` (file names are matched
+    ``ti``, ``ts``, ``ae`` from ``sdtm`` and ``adsl``, ``adtte``, ``adae`` from ``adam`` (file names are matched
     case-insensitively), then maps them with :func:`map_cdisc`. The module docstring lists what maps
     to what and every choice made: screening date from the SV screening visit, randomization date
     from ADSL ``RANDDT`` else DS RANDOMIZED else the SV baseline visit else DM ``RFSTDTC``, planned
@@ -50,7 +50,8 @@ def load_cdisc(sdtm: str | os.PathLike, adam: str | os.PathLike | None = None, *
     -------
     Study
         ``source`` is ``"cdisc:<STUDYID>"``; ``notes`` records each choice with its counts;
-        ``adam`` holds ADSL and ADTTE as read (every variable, ``subject_id`` added).
+        ``adam`` holds ADSL, ADTTE and ADAE as read (every variable, ``subject_id`` added);
+        ``adverse_events`` come from ADAE, else SDTM AE (:func:`trialkit.io.adae.map_adverse_events`).
 
     Raises
     ------
