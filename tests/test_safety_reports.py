@@ -3,6 +3,7 @@ called as the dsmb template calls it, without a kernel."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from trialkit.reports.dsmb_sections import DsmbReport, safety
@@ -35,3 +36,29 @@ def test_dsmb_safety_figures_render_as_html(section):
     assert 'id="tk-ae-dotplot"' in dot._repr_mimebundle_()["text/html"]
     vod = section[4]._repr_mimebundle_()["text/html"]
     assert 'id="tk-aesi-hepatic_vod_sos"' in vod
+
+
+def test_study_report_pooled_counts_say_when_a_column_is_not_recorded(demo_b1931036):
+    """A pooled count whose column no event records is a 0 that means 'not recorded', and the study page says
+    so beside it (the CDISC pilot's AEACN is blank throughout: its 'leading to discontinuation' was a bare 0)."""
+    import dataclasses
+
+    from trialkit.reports.data import pooled_safety
+    from trialkit.reports.study_sections import StudyReport, safety_counts
+
+    rows = pooled_safety(demo_b1931036)
+    assert all(len(r) == 4 and r[3] is None for r in rows)  # the demo records every column: no note
+    assert list(safety_counts(StudyReport(study=demo_b1931036, aggregates={"pooled_safety": rows})).columns) == [
+        "measure", "participants (all arms pooled)"]
+
+    ae = demo_b1931036.adverse_events.assign(action_taken=pd.NA)
+    blank = dataclasses.replace(demo_b1931036, adverse_events=ae.astype({"action_taken": "string"}))
+    rows = pooled_safety(blank)
+    by_label = {r[0]: r for r in rows}
+    withdrawn = [r for r in rows if r[3]]
+    assert len(withdrawn) == 1 and withdrawn[0][1] == 0  # only the discontinuation count, and it is 0
+    assert "not recorded, not none" in withdrawn[0][3] and "action_taken" in withdrawn[0][3]
+    shown = safety_counts(StudyReport(study=blank, aggregates={"pooled_safety": rows}))
+    assert list(shown.columns) == ["measure", "participants (all arms pooled)", "note"]
+    assert shown.set_index("measure").loc[withdrawn[0][0], "note"] == withdrawn[0][3]
+    assert (shown["note"] == "").sum() == len(by_label) - 1

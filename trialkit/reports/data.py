@@ -480,8 +480,9 @@ def study_team_data(study: Study, *, findings: pd.DataFrame, checksum: str,
 
 def pooled_safety(study: Study) -> list | None:
     """Participants with adverse events, pooled over arms, for the blinded study team (issue 11: "the
-    study report gets pooled counts only"): ``[[label, n, N], ...]`` from :func:`trialkit.ae_summary`
-    with ``by=None`` over the safety population, or ``None`` when the study has no adverse events."""
+    study report gets pooled counts only"): ``[[label, n, N, note], ...]`` from :func:`trialkit.ae_summary`
+    with ``by=None`` over the safety population, or ``None`` when the study has no adverse events. The
+    fourth element is ae_summary's note on a count whose column the events do not (always) record, or None."""
     ae = getattr(study, "adverse_events", None)
     if ae is None or not len(ae) or not len(study.randomization):
         return None
@@ -489,10 +490,16 @@ def pooled_safety(study: Study) -> list | None:
     from ..safety import ae_summary
 
     try:
-        r = ae_summary(study, by=None).summary
+        res = ae_summary(study, by=None)
     except TrialkitError:
         return None
-    return [[str(rec.label), int(rec.n), int(rec.N)] for rec in r.itertuples(index=False)]
+
+    def note(label: str) -> str | None:  # a count whose column is not (always) recorded says so
+        said = [n for n in res.notes if f"'{label}'" in n]
+        return "; ".join(said) or None
+
+    return [[str(rec.label), int(rec.n), int(rec.N), note(str(rec.label))]
+            for rec in res.summary.itertuples(index=False)]
 
 
 #: months after the data cut at which the study report gives the predicted pooled event count
