@@ -310,6 +310,7 @@ def prepare(study_path, *, audience: str = "site", sites="all", out="reports", j
     params = check_parameters(tmpl.contract, dict(parameters or {}), audience=aud)
     effective = {**template_defaults(tmpl.contract), **params}
     data_cut_date = iso_date(data_cut_date)
+    out = output_folder(out, aud)  # a folder that may not take this audience is refused before any loading
     study = load_checked_study(study_path)
     if data_cut_date is None and study.data_cut_date is not None:
         data_cut_date = study.data_cut_date.date().isoformat()
@@ -319,7 +320,6 @@ def prepare(study_path, *, audience: str = "site", sites="all", out="reports", j
         params["protocol"] = study.protocol.id
     reporting = reporting_setting(study.protocol)
     requested, names = _resolve_pages(aud, study, sites)
-    out = output_folder(out, aud)
     previous = previous_entries(read_manifest(inside(out, "manifest.json")), study.protocol.id, aud)
     return RunSetup(audience=aud, study=study, template=tmpl, params=params, effective=effective,
                     data_cut_date=data_cut_date, requested=requested, names=names, out=out, previous=previous,

@@ -38,9 +38,11 @@ def warm_up_display() -> None:
 
     The first figure a kernel displays imports them (and, through nbformat and jsonschema, compiles
     dozens of grammars): 30 s or more on a loaded machine. Paid here, in the notebook's own run, it is
-    not paid by the user's first click on a tab with a figure.
+    not paid by the user's first click on a tab with a figure. Outside a kernel nothing is displayed,
+    so nothing is imported.
     """
-    import plotly.io._renderers  # noqa: F401
+    if in_kernel():
+        import plotly.io._renderers  # noqa: F401
 
 
 def plotly_preload(widgets):
