@@ -43,6 +43,21 @@ def test_gamma_mle_matches_statsmodels_negative_binomial(seed):
     assert fit.se_log_alpha / fit.alpha == pytest.approx(res.bse[1], rel=1e-3)
 
 
+def test_gamma_mle_reproduces_mass_glm_nb_on_students_yeast_counts():
+    """A published fit: R's MASS, help page theta.md ('weighted example'), glm.nb(numbers ~ 1, weights = fr)
+    on Student's haemocytometer yeast counts (0-5 cells in 400 squares: 213, 128, 37, 18, 3, 1). Printed in
+    MASS's tests/Examples/MASS-Ex.Rout.save (github.com/cran/MASS): intercept -0.38199 (SE 0.06603),
+    theta.ml 3.586087 (SE 1.749609), 2 x log-likelihood -893.063. Each square is a 'site' with exposure 1,
+    so the gamma shape alpha is glm.nb's theta and m its mean (exp of the intercept)."""
+    n = np.repeat(np.arange(6.0), [213, 128, 37, 18, 3, 1])
+    fit = pg.fit_mle(n, np.ones(len(n)))
+    assert np.log(fit.m) == pytest.approx(-0.38199, abs=5e-6)
+    assert fit.se_log_m == pytest.approx(0.06603, abs=5e-6)
+    assert fit.alpha == pytest.approx(3.586087, abs=5e-6)
+    assert fit.se_log_alpha * fit.alpha == pytest.approx(1.749609, abs=5e-5)  # delta method: se(alpha)
+    assert 2 * fit.loglik == pytest.approx(-893.063, abs=5e-4)
+
+
 def test_gamma_mle_mean_is_the_sample_mean_with_equal_exposure():
     """With equal exposures the score equation sum (n_i - mu) alpha / (alpha + mu) = 0 gives mu = mean(n)."""
     n = np.array([0, 0, 1, 2, 2, 3, 5, 9, 0, 1], dtype=float)
