@@ -87,6 +87,28 @@ def test_duplicated_header_is_a_problem_never_a_rename(tmp_path):
     assert "names `age_years` twice (columns 4 and 6)" in pr["problem"].iloc[0]
 
 
+def test_headers_that_read_as_the_same_column_are_named_at_the_header_line(tmp_path):
+    """`age_years` and `Age Years ` differ by case and spaces but both read as age_years: one
+    problem on the header's own line (3, after two blank lines), naming both headers."""
+    pr = problems_of(study_from(tmp_path, "duplicated_header_spelling"))
+    assert located(pr) == [("screening.csv", 3, "age_years")]
+    assert "'age_years', 'Age Years'" in pr["problem"].iloc[0]
+
+
+def test_a_columns_mapping_onto_an_existing_header_is_named(tmp_path):
+    d = study_from(tmp_path, study_yaml="protocol: b1931036\ndata_cut_date: 2026-06-30\n"
+                                        "columns: {sites: {city: site_name}}\n")
+    pr = problems_of(d)
+    assert located(pr) == [("sites.csv", 1, "site_name")]
+    assert "'site_name', 'city'" in pr["problem"].iloc[0] and "columns:" in pr["fix"].iloc[0]
+
+
+def test_nul_byte_in_the_header_is_a_problem_never_an_unused_column(tmp_path):
+    """Without the check `ci\\0ty` was an extra column and the optional `city` silently empty."""
+    pr = problems_of(study_from(tmp_path, "nul_header"))
+    assert located(pr) == [("sites.csv", 1, "(column 3)")] and pr["value"].iloc[0] == "ci\\0ty"
+
+
 def test_values_in_an_unnamed_column_are_a_problem(tmp_path):
     pr = problems_of(study_from(tmp_path, "unnamed_column"))
     assert located(pr) == [("screening.csv", 1, "(column 5)")]

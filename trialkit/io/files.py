@@ -48,6 +48,7 @@ class RawTable:
     encoding: str | None = None
     bad_lines: set = field(default_factory=set)  # records whose fields do not line up with the header
     unread: set = field(default_factory=set)  # (line, column) of values that could not be read
+    header_line: int | None = None  # the line (or row) of the header; None for Parquet
 
 
 class FileProblem(Exception):
@@ -223,6 +224,13 @@ def _careful_parse(text: str, delim: str, *, table: str, file: str) -> _Parsed:
     if not keep:
         return _Parsed([], [], np.array([], dtype=np.int64), 1, problems)
     header, header_line = rows[keep[0]], starts[keep[0]]
+    for j, h in enumerate(header):
+        if "\x00" in h:  # a NUL in a name would make the column unknown: its values silently unused
+            problems.append(problem_row(table, file, header_line + h[: h.index("\x00")].count("\n"),
+                                        f"(column {j + 1})", h.replace("\x00", "\\0"),
+                                        "NUL byte (\\0) in the header", "remove the NUL characters from the "
+                                        "column name; they are often a sign of a file saved in UTF-16 or a "
+                                        "corrupted export"))
     width = len(header)
     body = keep[1:]
     lines = np.array([starts[i] for i in body], dtype=np.int64)
@@ -299,7 +307,8 @@ def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
     problems = list(parsed.problems)
     frame = _named_frame(parsed.header, parsed.columns, parsed.header_line, table=table, file=path.name,
                          problems=problems)
-    return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines)
+    return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines,
+                    header_line=parsed.header_line)
 
 
 def _named_frame(header: list, columns: list, header_line: int, *, table: str, file: str,
@@ -426,7 +435,7 @@ def _read_excel(path: Path, *, table: str, sheet, expected: set[str]) -> RawTabl
     notes = [f"{path.name}: read from sheet {name!r}"] if len(names) > 1 else []
     if header_line > 1:
         notes.append(f"{path.name}: the table's header is on row {header_line}; the rows above it were not read")
-    return RawTable(frame, np.array(lines, dtype=np.int64), "excel", problems, notes)
+    return RawTable(frame, np.array(lines, dtype=np.int64), "excel", problems, notes, header_line=header_line)
 
 
 def _check_first_sheet(wb, names, header, expected: set[str], *, table: str) -> None:
@@ -493,7 +502,7 @@ def _read_xls(path: Path, *, table: str, sheet) -> RawTable:
     cols = [pd.Series(list(df.iloc[body, j]), dtype=object) for j in range(df.shape[1])]
     problems: list[dict] = []
     frame = _named_frame(header, cols, nonblank[0] + 1, table=table, file=path.name, problems=problems)
-    return RawTable(frame, np.array(body, dtype=np.int64) + 1, "excel", problems)
+    return RawTable(frame, np.array(body, dtype=np.int64) + 1, "excel", problems, header_line=nonblank[0] + 1)
 
 
 # --------------------------------------------------------------------------------------------

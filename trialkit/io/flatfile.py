@@ -186,7 +186,7 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
 
 
 def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, date_format, dayfirst, partial,
-                  columns_map, values_map):
+                  columns_map, values_map, header_line=None):
     """:func:`coerce_table`, also returning the set of ``(line, column)`` whose value was not read."""
     cfg = config or StudyConfig(data={k: v for k, v in {
         "decimal": decimal, "date_format": date_format, "dayfirst": dayfirst, "partial_dates": partial,
@@ -203,8 +203,8 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
     canon_names = {c.name for c in columns(table)}
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
     for d in dupes:
-        rows.append(_row(table, file, np.nan, d, "", "column appears more than once after mapping",
-                         "keep one source column per canonical column"))
+        rows.append(_duplicate_row(d, [h for h, c in zip(headers, df.columns) if c == d], table, file, header_line,
+                                   cfg))
     if dupes:
         df = df.loc[:, ~df.columns.duplicated()]
     df = _recode(df, table, file, cfg, notes)
@@ -229,6 +229,16 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
 
     pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
     return canon, probs, notes, unread
+
+
+def _duplicate_row(name: str, sources: list[str], table: str, file: str, header_line, cfg: StudyConfig) -> dict:
+    """Two or more headers that read as the same canonical column (``Site_ID`` and ``site_id``, or a
+    ``columns:`` source and a header already named like its target): one problem at the header."""
+    mapped = [s for s in sources if s in cfg.columns_map(table)]
+    via = f", or correct `columns:` in {cfg.file}" if mapped else ""
+    return _row(table, file, header_line, name, ", ".join(map(repr, sources)),
+                f"{len(sources)} columns read as `{name}` ({', '.join(map(repr, sources))}); only the first "
+                "would be read", f"rename or delete all but one of them{via}")
 
 
 def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, where, problems, notes, unread):
@@ -329,7 +339,8 @@ def _read_one(folder: Path, table: str, cfg: StudyConfig) -> tuple[pd.DataFrame 
                                                "check the file's permissions")])]
     canon, probs, tnotes, raw.unread = _coerce_table(
         raw.frame, table, file=f.name, row_base=2, lines=raw.lines, config=cfg, kind=raw.kind, decimal=None,
-        date_format=None, dayfirst=None, partial="first", columns_map=None, values_map=None)
+        date_format=None, dayfirst=None, partial="first", columns_map=None, values_map=None,
+        header_line=raw.header_line)
     if raw.bad_lines and len(probs):  # values of a record that does not line up were reported with it
         probs = probs[~probs["row"].isin(raw.bad_lines)]
     raw.notes.extend(tnotes)
