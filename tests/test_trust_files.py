@@ -238,6 +238,12 @@ def test_excel_numbers_in_a_date_column(tmp_path):
     pr = problems_of(d)
     assert located(pr) == [("screening.xlsx", 3, "screening_date")]
     assert "not a plausible Excel date serial" in pr["problem"].iloc[0]
+    rows[2][2] = 45141          # =DATE(2023,8,3) in Excel (1900 date system)
+    _workbook(d / "screening.xlsx", {"Data": rows})
+    s = load_quietly(d)
+    assert s.screening["screening_date"].tolist()[:2] == [pd.Timestamp("2023-07-01"), pd.Timestamp("2023-08-03")]
+    assert ("screening.xlsx: `screening_date`: 2 number(s) read as Excel serial day numbers (1900 date system; "
+            "e.g. '45108' = 2023-07-01, any fraction of a day dropped)") in s.notes
 
 
 def test_excel_formula_without_a_saved_result_is_named(tmp_path):

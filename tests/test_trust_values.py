@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from trust_fixtures import load_quietly, located, problems_of, study_from
+from trust_fixtures import MINIMAL, load_quietly, located, problems_of, study_from
 
 from trialkit.errors import TrialkitWarning
 from trialkit.io.values import ReadSettings, read_values
+
+MINIMAL_SCREENING = (MINIMAL / "screening.csv").read_text()
 
 
 def _text(values) -> pd.Series:
@@ -138,7 +140,21 @@ def test_date_forms_that_need_no_inference():
     got, issues, notes = _read(["2023-07-17", "2023-07-17T10:30:00", "20230717", "17-Jul-2023", "Jul 17, 2023",
                                 "17 juillet 2023", "2023/07/17", "45124"], dtype="datetime")
     assert issues == [] and got == [pd.Timestamp("2023-07-17")] * 8  # Excel serial 45124 = 2023-07-17
-    assert notes == ["f.csv: `x`: 1 value(s) with a time of day kept as their date"]
+    assert notes == ["f.csv: `x`: 1 value(s) with a time of day kept as their date",
+                     "f.csv: `x`: 1 number(s) read as Excel serial day numbers (1900 date system; e.g. '45124' = "
+                     "2023-07-17, any fraction of a day dropped)"]
+
+
+def test_serial_day_numbers_are_noted_never_a_silent_change(tmp_path):
+    """A CSV date column of numbers is read as Excel serials, and the notes say so with an example.
+    Microsoft, "Date systems in Excel": in the 1900 date system 1 = 1900-01-01; Excel's
+    =DATE(2023,7,1) is 45108 and =DATE(2023,8,3) is 45141 (serial 60 is the non-existent
+    1900-02-29, hence the 1899-12-30 epoch for serials > 60)."""
+    text = (MINIMAL_SCREENING.replace("2023-07-01", "45108", 1).replace("2023-08-03", "45141.75", 1))
+    s = load_quietly(study_from(tmp_path, screening__csv=text))
+    assert s.screening["screening_date"].tolist()[:2] == [pd.Timestamp("2023-07-01"), pd.Timestamp("2023-08-03")]
+    assert ("screening.csv: `screening_date`: 2 number(s) read as Excel serial day numbers (1900 date system; "
+            "e.g. '45108' = 2023-07-01, any fraction of a day dropped)") in s.notes
 
 
 def test_partial_dates_are_imputed_and_counted():

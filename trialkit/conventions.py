@@ -158,7 +158,8 @@ naming its line. Text such as `<0.01` or `12%` is not a number: a problem, never
 
 ISO 8601 (`2023-07-17`, with or without a time; the time of day is dropped and noted), ISO basic
 (`20230717`), year-first (`2023/07/17`), month names (`17-Jul-2023`, `Jul 17, 2023`, `17 juillet 2023`)
-and Excel serial day numbers (`45124` = 2023-07-17, Excel's 1900 date system) need no inference.
+and Excel serial day numbers (`45124` = 2023-07-17, Excel's 1900 date system; counted in the notes
+with an example, since the file shows a number) need no inference.
 Partial ISO dates (`2023-07`, `2023`, and `07/2023`) are imputed to the first (or `partial_dates:`
 middle, last) day of the period and counted in the notes. For dates such as `03/04/2023`, one order
 is inferred per column from the values that decide it (`13/04/2023` can only be day first) and never

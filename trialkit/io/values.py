@@ -453,6 +453,10 @@ def _numeric_dates(x: np.ndarray, pos: np.ndarray, settings: ReadSettings, w: _D
         ok = (v >= SERIAL_RANGE[0]) & (v <= SERIAL_RANGE[1])
         days = np.floor(np.where(ok, v, 0)).astype("int64")
         w.out[pos[ok]] = (np.datetime64(EXCEL_EPOCH, "D") + days[ok]).astype("datetime64[ns]")
+        if ok.any():
+            first = int(np.flatnonzero(ok)[0])
+            w.notes.append(_serial_note(int(ok.sum()), np.format_float_positional(v[first], trim="-"),
+                                      w.out[pos[first]]))
         if (~ok).any():
             w.issues.append(Issue(pos[~ok], "number is not a plausible Excel date serial (1 = 1900-01-01 … "
                                   f"{SERIAL_RANGE[1]})", "format the cells as dates, or enter the date as "
@@ -526,7 +530,7 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
         return
     _basic_and_named(sub, left, put)
     _day_month(sub, pos, left, put, settings, w)
-    _serials(sub, left, put)
+    _serials(sub, left, put, w)
     rest = np.flatnonzero(left)
     two = _dmatch(sub, "dmy2")
     if two[rest].any():
@@ -673,7 +677,7 @@ def _day_month(sub, pos, left, put, settings: ReadSettings, w: _DateWork) -> Non
     put(take, dates)
 
 
-def _serials(sub, left, put) -> None:
+def _serials(sub, left, put, w: _DateWork) -> None:
     ser = _dmatch(sub, "serial") & left
     if not ser.any():
         return
@@ -683,6 +687,15 @@ def _serials(sub, left, put) -> None:
     days = np.floor(np.where(ok, num, 0)).astype("int64")
     dates = (np.datetime64(EXCEL_EPOCH, "D") + days).astype("datetime64[ns]")
     put(ok, dates)
+    if ok.any():
+        first = int(np.flatnonzero(ok)[0])
+        w.notes.append(_serial_note(int(ok.sum()), sub[first].as_py(), dates[first]))
+
+
+def _serial_note(n: int, example, date) -> str:
+    """Numbers read as Excel serial day numbers change what the file shows: say so, with an example."""
+    return (f"{n} number(s) read as Excel serial day numbers (1900 date system; e.g. {example!r} = "
+            f"{np.datetime_as_string(np.datetime64(date, 'D'))}, any fraction of a day dropped)")
 
 
 # --------------------------------------------------------------------------------------------
