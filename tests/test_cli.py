@@ -2,6 +2,7 @@
 3 internal error), readable reports, never a traceback on the terminal."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,7 @@ BAD_ARGUMENTS = [
     ("synth", "b1931036", "--n-screened", "0", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "-5", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "ten", "--out", "{tmp}/s"),
+    ("synth", "b1931036", "--n-screened", "999999999999", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "5", "--seed", "-1", "--out", "{tmp}/s"),
     ("synth", "nope", "--n-screened", "5", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "5", "--out", "{tmp}/afile"),
@@ -168,6 +170,15 @@ def test_every_subcommand_with_bad_arguments_exits_2_without_a_traceback(tmp_pat
     out = captured.out + captured.err
     assert code == 2, out
     assert "Traceback" not in out and out.strip()
+
+
+@pytest.mark.parametrize("protocol", ["b1931036", "aall1732"])
+def test_synth_with_one_screened_patient_writes_a_valid_study(tmp_path, protocol, capsys):
+    """n = 1 (nobody eligible with seed 1) ended as an internal error (exit 3) in the randomization step."""
+    assert main(["synth", protocol, "--n-screened", "1", "--out", str(tmp_path / "s")]) == 0
+    assert main(["validate", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"randomized +0\n", out) and "Traceback" not in out
 
 
 def test_bad_arguments_in_a_fresh_process(tmp_path):

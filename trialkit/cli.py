@@ -108,6 +108,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+#: The largest ``--n-screened`` (ten times the largest study in docs/synthetic-data.md): a number such
+#: as 10**12 asked numpy for terabytes and ended as an internal error (exit 3), not a usage error.
+MAX_SCREENED = 10_000_000
+
+
+def screened_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_SCREENED:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SCREENED:,} screened patients, not {value:,}")
+    return value
+
+
 def seed_int(text: str) -> int:
     try:
         value = int(text)
@@ -265,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate a synthetic study for a protocol")
     p.add_argument("protocol", help="protocol id (see `trialkit protocols`)")
-    p.add_argument("--n-screened", type=positive_int, required=True, help="number of screened patients (≥ 1)")
+    p.add_argument("--n-screened", type=screened_count, required=True,
+                   help=f"number of screened patients (1 to {MAX_SCREENED:,})")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=seed_int, default=1, help="random seed (default: 1)")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")

@@ -148,6 +148,8 @@ def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.rand
 
     names = [f.name for f in protocol.stratification]
     n = len(next(iter(levels.values()))) if levels else 0
+    if n == 0:  # nobody eligible (a very small n_screened): nothing to randomize
+        return np.empty(0, dtype=object), np.empty(0, dtype=object), "randomization: no patient was eligible"
     combo = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in levels.items()}) if names else \
         pd.DataFrame(index=range(n))
     codes, uniq = (pd.factorize(pd.MultiIndex.from_frame(combo)) if names else
