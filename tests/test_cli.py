@@ -152,6 +152,13 @@ BAD_ARGUMENTS = [
     ("reports", str(MINIMAL), "--data-cut-date", "2026-13-01", "--out", "{tmp}/r"),
     ("reports", str(MINIMAL), "--template", "{tmp}/nope.ipynb", "--out", "{tmp}/r"),
     ("reports", str(MINIMAL), "--param", "no_equals_sign", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--param", "no_such_parameter=1", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--param", "=1", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--param", "show_outcomes=3", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--template", "{tmp}/afile", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--template", "{tmp}/not_a_notebook.ipynb", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--audience", "study", "--sites", "AT01", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--audience", "dsmb", "--sites", "AT01", "--out", "{tmp}/r"),
     ("reports", str(MINIMAL), "--out", "{tmp}/afile"),
     ("reports", str(MINIMAL), "--plotly-js", "cdn"),
     ("nosuchcommand",),
@@ -162,6 +169,7 @@ BAD_ARGUMENTS = [
 @pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=lambda a: " ".join(a)[:60] or "(none)")
 def test_every_subcommand_with_bad_arguments_exits_2_without_a_traceback(tmp_path, args, capfd):
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "not_a_notebook.ipynb").write_text("{}")
     try:
         code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
     except SystemExit as exc:  # argparse's usage errors

@@ -243,9 +243,35 @@ def cmd_reports(args) -> int:
             iso_date(args.data_cut_date)
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"--data-cut-date: {exc}.") from None
+    audience = getattr(args, "audience", "site")
+    if args.sites != ["all"] and audience != "site":
+        raise UsageError(f"--sites: the {audience} report covers the whole study in one page; leave --sites out.")
+    _check_template(args.template, audience, dict(args.param))
     if args.sites != ["all"]:
         _check_sites(args.study, args.sites)
     return run_reports_command(args)
+
+
+def _check_template(template, audience: str, parameters: dict) -> None:
+    """``--template`` and ``--param``: a template that is not a notebook, or a parameter it does not
+    declare, is a usage error (exit code 2) before any work."""
+    import warnings
+
+    from .errors import ReportError
+    from .reports.audience import AUDIENCES
+    from .reports.plan import check_parameters, load_template
+
+    if template and Path(template).suffix.lower() != ".ipynb":
+        raise UsageError(f"--template {template}: a template is a Jupyter notebook (.ipynb).")
+    try:
+        with warnings.catch_warnings():  # papermill warns about file names on stderr
+            warnings.simplefilter("ignore")
+            tpl = load_template(template, default=AUDIENCES[audience].template)
+        check_parameters(tpl.contract, parameters, audience=AUDIENCES[audience])
+    except ReportError as exc:
+        flag = "--param" if parameters and "parameter" in str(exc) and "template has no" not in str(exc) \
+            else "--template"
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def _check_sites(folder: str, sites: list[str]) -> None:
