@@ -79,6 +79,17 @@ def test_validate_broken_study_exits_1_with_file_line_column(capsys, tmp_path):
     assert expected <= got
 
 
+def test_printed_problems_stay_readable_with_a_600_character_header(tmp_path, capsys):
+    d = tmp_path / "study"
+    shutil.copytree(MINIMAL, d)
+    lines = (d / "screening.csv").read_text().splitlines()
+    long = "age_years" + " " * 300 + "x" * 300
+    (d / "screening.csv").write_text("\n".join([lines[0] + f",{long},{long}"] + [x + ",1,2" for x in lines[1:]]))
+    assert main(["validate", str(d)]) == 1
+    out = capsys.readouterr().out
+    assert "names `age_years" in out and max(map(len, out.splitlines())) < 250
+
+
 def test_the_problem_report_is_a_safe_spreadsheet(tmp_path, capsys):
     """A value such as =HYPERLINK(...) in the data is echoed in the report: never as a formula."""
     d = tmp_path / "s"

@@ -136,6 +136,24 @@ def test_unclosed_quote_names_the_line_where_it_opens(tmp_path):
     assert "never closed" in " ".join(pr["problem"])
 
 
+def test_long_header_names_are_truncated_in_messages(tmp_path):
+    """A 600-character header named twice, and missing from a short row: each message stays short."""
+    long = "age_years" + " " * 300 + "x" * 300
+    lines = SCREENING.splitlines()
+    text = "\n".join([lines[0] + f",{long},{long}", lines[1]] + [x + ",1,2" for x in lines[2:]]) + "\n"
+    pr = problems_of(study_from(tmp_path, screening__csv=text))
+    assert sorted(located(pr)) == [("screening.csv", 1, long.strip()), ("screening.csv", 2, long.strip())]
+    assert all(len(p) < 300 for p in pr["problem"]), pr["problem"].tolist()
+
+
+def test_file_problems_are_trialkit_errors():
+    """decode_bytes and read_raw are public: what they raise is a TrialkitError."""
+    from trialkit.errors import TrialkitError
+
+    with pytest.raises(TrialkitError, match="UTF-16-LE"):
+        decode_bytes("site_id,country\nAT01,Austria\n".encode("utf-16-le"))
+
+
 def test_values_are_truncated_in_messages(tmp_path):
     long = "x" * 500
     d = study_from(tmp_path, screening__csv=SCREENING.replace("twelve", long).replace(",12.1,", f",{long},"))

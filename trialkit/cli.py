@@ -46,7 +46,7 @@ def _print_records(fc, limit: int, out) -> None:
         word = position_word(file)
         for rec in grp.head(limit).itertuples(index=False):
             row = "-" if rec.row != rec.row or rec.row is None else str(int(rec.row))
-            col = rec.column if isinstance(rec.column, str) and rec.column else "-"
+            col = truncate(rec.column, 40) if isinstance(rec.column, str) and rec.column else "-"
             val = "" if not isinstance(rec.value, str) or not rec.value else f"  value={truncate(rec.value, 60)!r}"
             label = "key" if str(file).endswith(".yaml") else "column"
             print(f"  {word} {row:>6}  {label} {col:<24} {rec.problem}{val}", file=out)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..errors import TrialkitError, truncate
 from .values import STRING
 
 __all__ = ["RawTable", "read_raw", "decode_bytes", "sniff_delimiter", "EXTENSIONS"]
@@ -51,8 +52,9 @@ class RawTable:
     header_line: int | None = None  # the line (or row) of the header; None for Parquet
 
 
-class FileProblem(Exception):
-    """A file cannot be read at all (internal: becomes one problem row)."""
+class FileProblem(TrialkitError):
+    """A file cannot be read at all (becomes one problem row; a :class:`~trialkit.errors.TrialkitError`
+    for callers of :func:`read_raw` and :func:`decode_bytes`)."""
 
     def __init__(self, problem: str, fix: str, line: int | None = None, value: str = ""):
         super().__init__(problem)
@@ -277,7 +279,8 @@ def _csv_records(text: str, delim: str, *, strict: bool) -> tuple[list[list[str]
 def _width_problem(table, file, line, row, header) -> dict:
     n, width = len(row), len(header)
     if n < width:
-        missing = ", ".join(h.strip() or f"(column {k + 1})" for k, h in enumerate(header[n:], n))
+        missing = truncate(", ".join(truncate(h.strip(), 40) or f"(column {k + 1})"
+                                     for k, h in enumerate(header[n:], n)), 200)
         return problem_row(table, file, line, header[n].strip() if n < width else "", "",
                            f"the line has {n} field(s), the header {width}: no value for {missing}",
                            "add the missing fields (an empty field is written as nothing between two delimiters)")
@@ -329,7 +332,8 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
                 continue
         elif name in seen:
             problems.append(problem_row(table, file, header_line, name, name,
-                                        f"the header names `{name}` twice (columns {seen[name] + 1} and {j + 1})",
+                                        f"the header names `{truncate(name, 40)}` twice (columns {seen[name] + 1} "
+                                        f"and {j + 1})",
                                         "rename or delete one of the two columns"))
             name = f"{name} (column {j + 1})"
         else:

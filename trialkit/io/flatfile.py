@@ -234,11 +234,13 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
 def _duplicate_row(name: str, sources: list[str], table: str, file: str, header_line, cfg: StudyConfig) -> dict:
     """Two or more headers that read as the same canonical column (``Site_ID`` and ``site_id``, or a
     ``columns:`` source and a header already named like its target): one problem at the header."""
+    from ..errors import truncate
+
     mapped = [s for s in sources if s in cfg.columns_map(table)]
     via = f", or correct `columns:` in {cfg.file}" if mapped else ""
-    return _row(table, file, header_line, name, ", ".join(map(repr, sources)),
-                f"{len(sources)} columns read as `{name}` ({', '.join(map(repr, sources))}); only the first "
-                "would be read", f"rename or delete all but one of them{via}")
+    names = ", ".join(repr(truncate(s, 40)) for s in sources)
+    return _row(table, file, header_line, name, names, f"{len(sources)} columns read as `{name}` ({names}); only "
+                "the first would be read", f"rename or delete all but one of them{via}")
 
 
 def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, where, problems, notes, unread):
