@@ -78,6 +78,19 @@ def test_declared_decimal_mark_is_enforced_not_guessed():
 def test_thousands_separators_where_the_column_decides(tmp_path):
     s = load_quietly(study_from(tmp_path, "thousands"))
     assert s.screening["wbc_per_ul"].tolist() == [12500.5, 1250.0, 3.5, 1_000_000.0]
+    assert any("`wbc_per_ul`: " in n and "value(s) with thousands separators" in n for n in s.notes)
+
+
+@pytest.mark.parametrize(("values", "expected", "note"), [
+    (["1,250", "0.5"], [1250.0, 0.5], "1 value(s) with thousands separators, decimal mark '.' (e.g. '1,250' = 1250)"),
+    (["1 250,5", "0,5"], [1250.5, 0.5], "1 value(s) with thousands separators, decimal mark ',' (e.g. '1 250,5' = "
+                                        "1250.5)"),
+    (["1 250", "3"], [1250.0, 3.0], "1 value(s) with thousands separators (e.g. '1 250' = 1250)"),
+])
+def test_values_read_with_thousands_separators_are_noted(values, expected, note):
+    """The file shows 1,250 and trialkit 1250: never silent (a site that typed 1,250 for 1.25 sees it)."""
+    got, issues, notes = _read(values)
+    assert got == expected and issues == [] and notes == [f"f.csv: `x`: {note}"]
 
 
 def test_text_that_is_not_a_number_is_reported_not_coerced():

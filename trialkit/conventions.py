@@ -149,7 +149,8 @@ with `ND` removed from `na_values`).
 A `;`-delimited file is not proof of decimal commas. The decimal mark of each numeric column is
 decided by its values that can be read only one way: `0.0085`, `12.5` or `1,250.5` decide `.`;
 `12,5`, `0,0085` or `1.250,5` decide `,`. Thousands separators (`,` `.` space, apostrophe, in groups of
-three) are accepted only where the column's decimal mark makes them unambiguous. A column whose only
+three) are accepted only where the column's decimal mark makes them unambiguous, and the values read
+with them are counted in the notes with an example (`'1,250' = 1250`). A column whose only
 evidence is values such as `1,250` or `1.250` (a thousands separator or a decimal mark?) is a problem
 until `decimal:` is declared; a value whose mark contradicts the rest of its column is a problem
 naming its line. Text such as `<0.01` or `12%` is not a number: a problem, never a guess.

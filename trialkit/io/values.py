@@ -251,6 +251,7 @@ def read_numbers(values: pd.Series, dtype: str, settings: ReadSettings, na: np.n
     n = len(values)
     out = np.full(n, np.nan)
     issues: list[Issue] = []
+    notes: list[str] = []
     kinds = _kind_codes(values) if values.dtype == object else None
     typed = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
     if typed:
@@ -270,8 +271,8 @@ def read_numbers(values: pd.Series, dtype: str, settings: ReadSettings, na: np.n
             if len(other):
                 issues.append(Issue(other, "not a number (a date or yes/no value where a number is expected)",
                                     "enter a number"))
-        _text_numbers(text, textual, out, settings, issues)
-    res = ColumnRead(pd.Series(pd.arrays.FloatingArray(out, np.isnan(out)), index=values.index), issues)
+        _text_numbers(text, textual, out, settings, issues, notes)
+    res = ColumnRead(pd.Series(pd.arrays.FloatingArray(out, np.isnan(out)), index=values.index), issues, notes=notes)
     if dtype == "Int64":
         frac = np.flatnonzero(~np.isnan(out) & (out != np.round(out)))
         if len(frac):
@@ -288,7 +289,8 @@ def read_numbers(values: pd.Series, dtype: str, settings: ReadSettings, na: np.n
     return res
 
 
-def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSettings, issues: list[Issue]):
+def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSettings, issues: list[Issue],
+                  notes: list[str]):
     pos = np.flatnonzero(textual)
     if not len(pos):
         return
@@ -309,6 +311,7 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
     if mark is None:
         ok = votes["valid."] & votes["valid,"] & ~votes["ambiguous"]  # integers only
         out[pos[ok]] = _to_float(pc.filter(sub, pa.array(ok)), ".")
+        _thousands_note(sub, ok, None, out[pos], sub_vals, notes)
         rest = ~ok & ~votes["ambiguous"]
         if rest.any():
             issues.append(Issue(pos[rest], "value is not a number", "correct the value in the source file"))
@@ -317,6 +320,7 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
     ok = votes[f"valid{mark}"]
     if ok.any():
         out[pos[ok]] = _to_float(pc.filter(sub, pa.array(ok)), mark)
+        _thousands_note(sub, ok, mark, out[pos], sub_vals, notes)
     already = np.zeros(len(pos), bool)
     for i in issues:
         already |= np.isin(pos, i.positions)
@@ -328,6 +332,17 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
     bad = ~ok & ~votes[f"valid{other}"] & ~already
     if bad.any():
         issues.append(Issue(pos[bad], "value is not a number", "correct the value in the source file"))
+
+
+def _thousands_note(sub, ok: np.ndarray, mark: str | None, read: np.ndarray, sub_vals, notes: list[str]) -> None:
+    """The file shows ``1,250`` and trialkit 1250: count such values in the notes, with an example."""
+    seps = "[,\u00a0\u202f' ]" if mark == "." else "[.\u00a0\u202f' ]" if mark == "," else "[\u00a0\u202f' ]"
+    grouped = ok & _bool_np(pc.match_substring_regex(sub, seps))
+    if grouped.any():
+        first = int(np.flatnonzero(grouped)[0])
+        what = f", decimal mark {mark!r}" if mark else ""
+        notes.append(f"{int(grouped.sum())} value(s) with thousands separators{what} (e.g. {sub_vals[first]!r} = "
+                     f"{np.format_float_positional(read[first], trim='-')})")
 
 
 def _blank_failed(res: ColumnRead) -> pd.Series:
