@@ -290,6 +290,21 @@ def test_parquet_dates_stored_as_integers_are_problems_not_overflows(tmp_path):
     assert load_quietly(d).screening["screening_date"].iloc[0] == pd.Timestamp("2023-07-01")
 
 
+def test_parquet_column_names_twice_or_by_case_are_named(tmp_path):
+    d = study_from(tmp_path)
+    (d / "sites.csv").unlink()
+    ids, countries = pa.array(["AT01", "BE01"]), pa.array(["Austria", "Belgium"])
+    pq.write_table(pa.Table.from_arrays([ids, countries, countries], names=["site_id", "country", "country"]),
+                   d / "sites.parquet")
+    pr = problems_of(d)
+    assert located(pr) == [("sites.parquet", None, "")]
+    assert pr["problem"].iloc[0] == "the file names column(s) `country` more than once"
+    pq.write_table(pa.Table.from_arrays([ids, countries, countries], names=["site_id", "country", "Country"]),
+                   d / "sites.parquet")
+    pr = problems_of(d)
+    assert located(pr) == [("sites.parquet", None, "country")] and "'country', 'Country'" in pr["problem"].iloc[0]
+
+
 def test_parquet_timestamps_out_of_range_and_wrong_types(tmp_path):
     d = study_from(tmp_path)
     scr = pd.read_csv(d / "screening.csv", dtype=str, keep_default_na=False)

@@ -516,6 +516,11 @@ def _read_parquet(path: Path) -> RawTable:
     import pyarrow.parquet as pq
 
     try:
+        names = pq.read_schema(path).names
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # pyarrow cannot read such a file; say why rather than "cannot be read"
+            raise FileProblem(f"the file names column(s) {', '.join(f'`{truncate(n, 40)}`' for n in twice)} more "
+                              "than once", "write the file again with one column per name")
         tbl = pq.read_table(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FileProblem(f"cannot be read as Parquet ({type(exc).__name__}: {str(exc).splitlines()[0]})",
