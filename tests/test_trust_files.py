@@ -109,6 +109,20 @@ def test_nul_byte_in_the_header_is_a_problem_never_an_unused_column(tmp_path):
     assert located(pr) == [("sites.csv", 1, "(column 3)")] and pr["value"].iloc[0] == "ci\\0ty"
 
 
+def test_a_title_line_above_the_header_is_skipped_and_noted_with_lines_kept(tmp_path):
+    """As in a spreadsheet: a one-value line above the header is a title (was: the header, and every
+    record a problem with "6 extra values"). S002's bad value is on line 5 as an editor shows it."""
+    d = study_from(tmp_path, "title_lines")
+    pr = problems_of(d)
+    assert located(pr) == [("screening.csv", 5, "marrow_blasts_pct")] and pr["value"].iloc[0] == "sixty"
+    d = study_from(tmp_path / "fixed", "title_lines",
+                   screening__csv=(TRUST / "title_lines" / "screening.csv").read_text().replace("sixty", "60,5"))
+    s = load_quietly(d)
+    assert s.screening["marrow_blasts_pct"].tolist()[:2] == [45.5, 60.5]
+    assert ("screening.csv: the table's header is on line 3; the title line(s) above it ('Screening log export') "
+            "were not read") in s.notes
+
+
 def test_values_in_an_unnamed_column_are_a_problem(tmp_path):
     pr = problems_of(study_from(tmp_path, "unnamed_column"))
     assert located(pr) == [("screening.csv", 1, "(column 5)")]

@@ -150,6 +150,7 @@ class _Parsed:
     header_line: int
     problems: list[dict] = field(default_factory=list)
     bad_lines: set = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
 
 def _simple_enough(text: str, delim: str) -> bool:
@@ -225,6 +226,14 @@ def _careful_parse(text: str, delim: str, *, table: str, file: str) -> _Parsed:
     keep = [i for i, r in enumerate(rows) if any(f.strip() for f in r)]  # blank lines are not records
     if not keep:
         return _Parsed([], [], np.array([], dtype=np.int64), 1, problems)
+    titles = _title_lines(rows, keep)
+    notes = []
+    if titles:  # as in a spreadsheet: one-value lines above the header are a title, not the header
+        shown = ", ".join(repr(truncate(rows[i][0].strip() if len(rows[i]) == 1 else
+                                        next(f for f in rows[i] if f.strip()).strip(), 40)) for i in keep[:titles])
+        notes.append(f"{file}: the table's header is on line {starts[keep[titles]]}; the title line(s) above it "
+                     f"({shown}) were not read")
+        keep = keep[titles:]
     header, header_line = rows[keep[0]], starts[keep[0]]
     for j, h in enumerate(header):
         if "\x00" in h:  # a NUL in a name would make the column unknown: its values silently unused
@@ -252,7 +261,16 @@ def _careful_parse(text: str, delim: str, *, table: str, file: str) -> _Parsed:
                                             "UTF-16 or a corrupted export"))
             cols[j].append(v)
     return _Parsed(header, [pa.chunked_array([pa.array(c, type=pa.string())]) for c in cols], lines, header_line,
-                   problems, bad_lines)
+                   problems, bad_lines, notes)
+
+
+def _title_lines(rows: list[list[str]], keep: list[int]) -> int:
+    """How many records at the top hold one value above a record of two or more (the header); 0 when
+    there is no such header among the first 50 records."""
+    for k, i in enumerate(keep[:50]):
+        if sum(bool(f.strip()) for f in rows[i]) >= 2:
+            return k
+    return 0
 
 
 class _CsvError(Exception):
@@ -308,6 +326,7 @@ def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
         parsed = _careful_parse(text, delim, table=table, file=path.name)
     del text
     problems = list(parsed.problems)
+    notes += parsed.notes
     frame = _named_frame(parsed.header, parsed.columns, parsed.header_line, table=table, file=path.name,
                          problems=problems)
     return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines,
