@@ -123,6 +123,13 @@ def test_a_title_line_above_the_header_is_skipped_and_noted_with_lines_kept(tmp_
             "were not read") in s.notes
 
 
+def test_a_title_line_padded_with_delimiters_is_a_title_too(tmp_path):
+    """'Export,,,,,,' has as many fields as the header: the fast parser took it for the header."""
+    sites = (MINIMAL / "sites.csv").read_text()
+    d = study_from(tmp_path, sites__csv="Site list export,,,,,,\n" + sites.replace("2023-07-15", "2023-13-15"))
+    assert located(problems_of(d)) == [("sites.csv", 4, "activation_date")]
+
+
 def test_values_in_an_unnamed_column_are_a_problem(tmp_path):
     pr = problems_of(study_from(tmp_path, "unnamed_column"))
     assert located(pr) == [("screening.csv", 1, "(column 5)")]

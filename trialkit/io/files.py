@@ -172,7 +172,7 @@ def _fast_parse(text: str, raw_utf8: bytes | None, delim: str) -> _Parsed | None
     first_end = text.find("\n")
     first = text[: first_end if first_end >= 0 else len(text)].rstrip("\r")
     header = next(csv.reader([first], delimiter=delim), [])
-    if not header:
+    if sum(bool(h.strip()) for h in header) < 2:  # no header, or a title line above it
         return None
     names = [f"c{i}" for i in range(len(header))]
     bad: list = []
