@@ -143,6 +143,9 @@ def test_undecidable_column_is_an_error_unless_declared(tmp_path):
     (["31/02/2023", "13/01/2023"], "value is not a date (no such day: the day or month is out of range)"),
     (["03/04/23"], "two-digit year: the century cannot be told"),
     (["garbage"], "value is not a date"),
+    (["0001-01-01"], "date out of the readable range (1678-2261)"),  # was "no such day"
+    (["31/12/1500", "13/10/2023"], "date out of the readable range (1678-2261)"),
+    (["1500-06"], "date out of the readable range (1678-2261)"),
 ])
 def test_impossible_or_unreadable_dates_are_problems(values, expected):
     got, issues, _ = _read(values, dtype="datetime")

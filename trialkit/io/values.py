@@ -521,7 +521,12 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
             w.imputed[pos[ok]] = True
         bad = mask & np.isnat(dates)
         if bad.any():
-            w.issues.append(Issue(pos[bad], "value is not a date (no such day: the day or month is out of range)", "correct the date"))
+            far = bad & _far_years(sub, bad)
+            if far.any():
+                w.issues.append(Issue(pos[far], "date out of the readable range (1678-2261)", "correct the date"))
+            if (bad & ~far).any():
+                w.issues.append(Issue(pos[bad & ~far], "value is not a date (no such day: the day or month is out "
+                                      "of range)", "correct the date"))
         left[mask] = False
 
     if settings.date_format:
@@ -557,6 +562,15 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
     if len(rest):
         w.issues.append(Issue(pos[rest], "value is not a date", "write dates as YYYY-MM-DD (ISO 8601), or declare "
                               f"a `date_format` in {settings.declared}"))
+
+
+def _far_years(sub, mask: np.ndarray) -> np.ndarray:
+    """True where the text of ``mask`` holds a four-digit year outside 1678-2261 (pandas' range)."""
+    text = pc.if_else(pa.chunked_array([pa.array(mask)]), sub, "2000")
+    year = pc.extract_regex(text, r"(?:^|\D)(?P<y>\d{4})(?:\D|$)")
+    year = year.combine_chunks() if isinstance(year, pa.ChunkedArray) else year
+    y = pc.fill_null(pc.cast(year.field("y"), pa.int64()), 2000).to_numpy(zero_copy_only=False)
+    return mask & ((y < 1678) | (y > 2261))
 
 
 def _strptime(arr, mask: np.ndarray) -> np.ndarray:
