@@ -390,6 +390,17 @@ def test_bad_path_arguments_are_trialkit_errors():
         load_study(MINIMAL / "sites.csv")
 
 
+def test_read_table_file_bad_arguments_are_usage_errors(tmp_path):
+    """Were FileNotFoundError and LookupError from the standard library."""
+    from trialkit.errors import UsageError
+    from trialkit.io.flatfile import read_table_file
+
+    with pytest.raises(UsageError, match="no such file"):
+        read_table_file(tmp_path / "nope.csv")
+    with pytest.raises(UsageError, match="unknown encoding 'klingon'"):
+        read_table_file(MINIMAL / "sites.csv", encoding="klingon")
+
+
 def test_excel_sep_line_sets_the_delimiter_and_keeps_line_numbers(tmp_path):
     text = "sep=;\n" + SCREENING.replace(",", ";").replace("12.1", "twelve")
     pr = problems_of(study_from(tmp_path, screening__csv=text))

@@ -295,11 +295,26 @@ def read_table_file(path: str | os.PathLike, *, encoding: str | None = None, she
 
     Raises :class:`~trialkit.errors.DataValidationError` when the file cannot be read at all.
     """
+    import codecs
+
+    from ..errors import UsageError
+
     path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file.")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            raise UsageError(f"unknown encoding {encoding!r}; give a Python codec name such as 'cp1252'.") from None
     try:
         raw = read_raw(path, table=table, encoding=encoding, sheet=sheet)
     except FileProblem as p:
         raise DataValidationError(pd.DataFrame([_row(table, path.name, p.line, "", p.value, p.problem, p.fix)]),
+                                  source=str(path)) from None
+    except OSError as exc:
+        raise DataValidationError(pd.DataFrame([_row(table, path.name, None, "", "", f"cannot be read "
+                                                     f"({exc.strerror})", "check the file's permissions")]),
                                   source=str(path)) from None
     info = {"file": path.name, "lines": raw.lines, "kind": raw.kind, "encoding": raw.encoding,
             "problems": pd.DataFrame(raw.problems, columns=FAILURE_COLUMNS), "notes": raw.notes,
