@@ -76,11 +76,38 @@ def coerce_column(values: pd.Series, col: Column, *, decimal: str | None = None,
     A value that cannot be read (or whose decimal mark or day/month order the column cannot
     decide) is missing in ``values`` and True in ``failed``.
     """
+    values = _series(values)
+    _check_arguments(decimal=decimal, date_format=date_format, partial_dates=partial, dayfirst=dayfirst)
     settings = ReadSettings(decimal=decimal, date_format=date_format, partial=partial, kind=kind,
                             date_order=None if dayfirst is None else ("dmy" if dayfirst else "mdy"))
     res = read_values(values, col.dtype, settings, column=col.name, allowed=col.allowed)
     imputed = res.imputed if res.imputed is not None else np.zeros(len(values), bool)
     return res.values, pd.Series(res.failed(), index=values.index), pd.Series(imputed, index=values.index)
+
+
+def _series(values) -> pd.Series:
+    """A Series from a Series, list, tuple or 1-d array; :class:`InputTypeError` otherwise."""
+    from ..errors import InputTypeError
+
+    if isinstance(values, pd.Series):
+        return values
+    if isinstance(values, list | tuple) or (isinstance(values, np.ndarray) and values.ndim == 1):
+        return pd.Series(values, dtype=object)
+    raise InputTypeError(f"give the values as a pandas Series (or a list), not a {type(values).__name__}.")
+
+
+def _check_arguments(**given) -> None:
+    """The reading settings given as arguments, checked as study.yaml's are (:class:`UsageError`)."""
+    from ..errors import UsageError
+    from .config import _Checker
+
+    checker = _Checker({}, {}, None, "arguments")
+    for name, value in given.items():
+        if value is not None:
+            checker.leaf(name, (name,), value)
+    if checker.problems:
+        p = checker.problems[0]
+        raise UsageError(f"{p['column']}={p['value']!r}: {p['problem']} ({p['fix']}).")
 
 
 def parse_dates(values: pd.Series, *, date_format: str | None = None, dayfirst: bool | None = None,
@@ -179,6 +206,10 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
     (``lines[i]`` for record ``i``, else ``i + row_base``). ``config`` gives the settings of
     ``study.yaml``; without it the keyword arguments do.
     """
+    if not isinstance(df, pd.DataFrame):
+        from ..errors import InputTypeError
+
+        raise InputTypeError(f"coerce_table needs a pandas DataFrame, not a {type(df).__name__}.")
     canon, probs, notes, _ = _coerce_table(df, table, file=file, row_base=row_base, lines=lines, config=config,
                                            kind=kind, decimal=decimal, date_format=date_format, dayfirst=dayfirst,
                                            partial=partial, columns_map=columns_map, values_map=values_map)
@@ -188,6 +219,8 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
 def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, date_format, dayfirst, partial,
                   columns_map, values_map, header_line=None):
     """:func:`coerce_table`, also returning the set of ``(line, column)`` whose value was not read."""
+    if config is None:
+        _check_arguments(decimal=decimal, date_format=date_format, partial_dates=partial, dayfirst=dayfirst)
     cfg = config or StudyConfig(data={k: v for k, v in {
         "decimal": decimal, "date_format": date_format, "dayfirst": dayfirst, "partial_dates": partial,
         "columns": {table: columns_map} if columns_map else None,

@@ -181,7 +181,7 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
     if proto.id not in _population.POPULATIONS:
         raise TrialkitError(f"no synthetic population model for protocol {proto.id!r}; the generator knows "
                             f"{', '.join(sorted(_population.POPULATIONS))}. Add one in trialkit/synth/_population.py.")
-    if int(n_screened) < 1:
+    if isinstance(n_screened, bool) or not isinstance(n_screened, int | np.integer | float) or int(n_screened) < 1:
         raise UsageError(f"n_screened must be a positive number of screened patients, not {n_screened!r}.")
     n = int(n_screened)
     wanted = set(TABLES if tables is None else tables)
