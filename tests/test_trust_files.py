@@ -130,6 +130,13 @@ def test_a_title_line_padded_with_delimiters_is_a_title_too(tmp_path):
     assert located(problems_of(d)) == [("sites.csv", 4, "activation_date")]
 
 
+def test_a_repeated_header_is_one_problem_naming_its_line(tmp_path):
+    """Two exports joined: the second header (line 5, spaces around its names) is named as such,
+    not as a patient `subject_id` whose date and age cannot be read."""
+    pr = problems_of(study_from(tmp_path, "repeated_header"))
+    assert located(pr) == [("screening.csv", 5, "")] and "header line is repeated" in pr["problem"].iloc[0]
+
+
 def test_values_in_an_unnamed_column_are_a_problem(tmp_path):
     pr = problems_of(study_from(tmp_path, "unnamed_column"))
     assert located(pr) == [("screening.csv", 1, "(column 5)")]

@@ -178,7 +178,8 @@ neither (or UTF-16 text without a byte-order mark) are an encoding problem telli
 `encoding:`. A record with fewer or more fields than the header, a header naming a column twice
 (also when two headers differ only by case, spaces or punctuation, such as `site_id` and `Site ID`,
 or when a `columns:` source is mapped onto a header of the same name), a column with values but no
-name, a NUL byte in a field or in the header and malformed quoting are problems naming the line. Title lines of one value above the header (of a text file or a sheet) are skipped and noted,
+name, a NUL byte in a field or in the header, a header line repeated further down (two exports joined)
+and malformed quoting are problems naming the line. Title lines of one value above the header (of a text file or a sheet) are skipped and noted,
 and the lines keep their numbers. An Excel table is read from the first sheet; when the first sheet is empty or holds none of the table's columns, the problem lists the
 sheets and `sheet:` chooses one. An Excel formula without a saved result is a problem.
 """

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import TrialkitError, truncate
 from .values import STRING
@@ -327,10 +328,28 @@ def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
     del text
     problems = list(parsed.problems)
     notes += parsed.notes
+    for line in _repeated_header(parsed):
+        problems.append(problem_row(table, path.name, line, "", "", "the header line is repeated here (two "
+                                    "exports joined into one file?)", "delete this line"))
+        parsed.bad_lines.add(line)
     frame = _named_frame(parsed.header, parsed.columns, parsed.header_line, table=table, file=path.name,
                          problems=problems)
     return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines,
                     header_line=parsed.header_line)
+
+
+def _repeated_header(parsed: _Parsed) -> list[int]:
+    """Lines of the records that repeat the header (every field equal to its column's name)."""
+    named = [(h.strip(), c) for h, c in zip(parsed.header, parsed.columns) if h.strip()]
+    if len(named) < 2 or not len(parsed.lines):
+        return []
+    same = np.ones(len(parsed.lines), dtype=bool)
+    for name, col in named:
+        same &= np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(col), name), False)
+                           .to_numpy(zero_copy_only=False), dtype=bool)
+        if not same.any():
+            return []
+    return [int(x) for x in parsed.lines[same]]
 
 
 def _named_frame(header: list, columns: list, header_line: int, *, table: str, file: str,
