@@ -2,6 +2,7 @@
 3 internal error), readable reports, never a traceback on the terminal."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,6 +79,17 @@ def test_validate_broken_study_exits_1_with_file_line_column(capsys, tmp_path):
     assert expected <= got
 
 
+def test_printed_problems_stay_readable_with_a_600_character_header(tmp_path, capsys):
+    d = tmp_path / "study"
+    shutil.copytree(MINIMAL, d)
+    lines = (d / "screening.csv").read_text().splitlines()
+    long = "age_years" + " " * 300 + "x" * 300
+    (d / "screening.csv").write_text("\n".join([lines[0] + f",{long},{long}"] + [x + ",1,2" for x in lines[1:]]))
+    assert main(["validate", str(d)]) == 1
+    out = capsys.readouterr().out
+    assert "names `age_years" in out and max(map(len, out.splitlines())) < 250
+
+
 def test_the_problem_report_is_a_safe_spreadsheet(tmp_path, capsys):
     """A value such as =HYPERLINK(...) in the data is echoed in the report: never as a formula."""
     d = tmp_path / "s"
@@ -128,6 +140,7 @@ BAD_ARGUMENTS = [
     ("synth", "b1931036", "--n-screened", "0", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "-5", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "ten", "--out", "{tmp}/s"),
+    ("synth", "b1931036", "--n-screened", "999999999999", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "5", "--seed", "-1", "--out", "{tmp}/s"),
     ("synth", "nope", "--n-screened", "5", "--out", "{tmp}/s"),
     ("synth", "b1931036", "--n-screened", "5", "--out", "{tmp}/afile"),
@@ -150,6 +163,13 @@ BAD_ARGUMENTS = [
     ("reports", str(MINIMAL), "--data-cut-date", "2026-13-01", "--out", "{tmp}/r"),
     ("reports", str(MINIMAL), "--template", "{tmp}/nope.ipynb", "--out", "{tmp}/r"),
     ("reports", str(MINIMAL), "--param", "no_equals_sign", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--param", "no_such_parameter=1", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--param", "=1", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--param", "show_outcomes=3", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--template", "{tmp}/afile", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--template", "{tmp}/not_a_notebook.ipynb", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--audience", "study", "--sites", "AT01", "--out", "{tmp}/r"),
+    ("reports", str(MINIMAL), "--audience", "dsmb", "--sites", "AT01", "--out", "{tmp}/r"),
     ("reports", str(MINIMAL), "--out", "{tmp}/afile"),
     ("reports", str(MINIMAL), "--plotly-js", "cdn"),
     ("nosuchcommand",),
@@ -160,6 +180,7 @@ BAD_ARGUMENTS = [
 @pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=lambda a: " ".join(a)[:60] or "(none)")
 def test_every_subcommand_with_bad_arguments_exits_2_without_a_traceback(tmp_path, args, capfd):
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "not_a_notebook.ipynb").write_text("{}")
     try:
         code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
     except SystemExit as exc:  # argparse's usage errors
@@ -168,6 +189,15 @@ def test_every_subcommand_with_bad_arguments_exits_2_without_a_traceback(tmp_pat
     out = captured.out + captured.err
     assert code == 2, out
     assert "Traceback" not in out and out.strip()
+
+
+@pytest.mark.parametrize("protocol", ["b1931036", "aall1732"])
+def test_synth_with_one_screened_patient_writes_a_valid_study(tmp_path, protocol, capsys):
+    """n = 1 (nobody eligible with seed 1) ended as an internal error (exit 3) in the randomization step."""
+    assert main(["synth", protocol, "--n-screened", "1", "--out", str(tmp_path / "s")]) == 0
+    assert main(["validate", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"randomized +0\n", out) and "Traceback" not in out
 
 
 def test_bad_arguments_in_a_fresh_process(tmp_path):

@@ -87,6 +87,56 @@ def test_duplicated_header_is_a_problem_never_a_rename(tmp_path):
     assert "names `age_years` twice (columns 4 and 6)" in pr["problem"].iloc[0]
 
 
+def test_headers_that_read_as_the_same_column_are_named_at_the_header_line(tmp_path):
+    """`age_years` and `Age Years ` differ by case and spaces but both read as age_years: one
+    problem on the header's own line (3, after two blank lines), naming both headers."""
+    pr = problems_of(study_from(tmp_path, "duplicated_header_spelling"))
+    assert located(pr) == [("screening.csv", 3, "age_years")]
+    assert "'age_years', 'Age Years'" in pr["problem"].iloc[0]
+
+
+def test_a_columns_mapping_onto_an_existing_header_is_named(tmp_path):
+    d = study_from(tmp_path, study_yaml="protocol: b1931036\ndata_cut_date: 2026-06-30\n"
+                                        "columns: {sites: {city: site_name}}\n")
+    pr = problems_of(d)
+    assert located(pr) == [("sites.csv", 1, "site_name")]
+    assert "'site_name', 'city'" in pr["problem"].iloc[0] and "columns:" in pr["fix"].iloc[0]
+
+
+def test_nul_byte_in_the_header_is_a_problem_never_an_unused_column(tmp_path):
+    """Without the check `ci\\0ty` was an extra column and the optional `city` silently empty."""
+    pr = problems_of(study_from(tmp_path, "nul_header"))
+    assert located(pr) == [("sites.csv", 1, "(column 3)")] and pr["value"].iloc[0] == "ci\\0ty"
+
+
+def test_a_title_line_above_the_header_is_skipped_and_noted_with_lines_kept(tmp_path):
+    """As in a spreadsheet: a one-value line above the header is a title (was: the header, and every
+    record a problem with "6 extra values"). S002's bad value is on line 5 as an editor shows it."""
+    d = study_from(tmp_path, "title_lines")
+    pr = problems_of(d)
+    assert located(pr) == [("screening.csv", 5, "marrow_blasts_pct")] and pr["value"].iloc[0] == "sixty"
+    d = study_from(tmp_path / "fixed", "title_lines",
+                   screening__csv=(TRUST / "title_lines" / "screening.csv").read_text().replace("sixty", "60,5"))
+    s = load_quietly(d)
+    assert s.screening["marrow_blasts_pct"].tolist()[:2] == [45.5, 60.5]
+    assert ("screening.csv: the table's header is on line 3; the title line(s) above it ('Screening log export') "
+            "were not read") in s.notes
+
+
+def test_a_title_line_padded_with_delimiters_is_a_title_too(tmp_path):
+    """'Export,,,,,,' has as many fields as the header: the fast parser took it for the header."""
+    sites = (MINIMAL / "sites.csv").read_text()
+    d = study_from(tmp_path, sites__csv="Site list export,,,,,,\n" + sites.replace("2023-07-15", "2023-13-15"))
+    assert located(problems_of(d)) == [("sites.csv", 4, "activation_date")]
+
+
+def test_a_repeated_header_is_one_problem_naming_its_line(tmp_path):
+    """Two exports joined: the second header (line 5, spaces around its names) is named as such,
+    not as a patient `subject_id` whose date and age cannot be read."""
+    pr = problems_of(study_from(tmp_path, "repeated_header"))
+    assert located(pr) == [("screening.csv", 5, "")] and "header line is repeated" in pr["problem"].iloc[0]
+
+
 def test_values_in_an_unnamed_column_are_a_problem(tmp_path):
     pr = problems_of(study_from(tmp_path, "unnamed_column"))
     assert located(pr) == [("screening.csv", 1, "(column 5)")]
@@ -112,6 +162,24 @@ def test_unclosed_quote_names_the_line_where_it_opens(tmp_path):
     pr = problems_of(d)
     assert ("screening.csv", 3, "") in located(pr)
     assert "never closed" in " ".join(pr["problem"])
+
+
+def test_long_header_names_are_truncated_in_messages(tmp_path):
+    """A 600-character header named twice, and missing from a short row: each message stays short."""
+    long = "age_years" + " " * 300 + "x" * 300
+    lines = SCREENING.splitlines()
+    text = "\n".join([lines[0] + f",{long},{long}", lines[1]] + [x + ",1,2" for x in lines[2:]]) + "\n"
+    pr = problems_of(study_from(tmp_path, screening__csv=text))
+    assert sorted(located(pr)) == [("screening.csv", 1, long.strip()), ("screening.csv", 2, long.strip())]
+    assert all(len(p) < 300 for p in pr["problem"]), pr["problem"].tolist()
+
+
+def test_file_problems_are_trialkit_errors():
+    """decode_bytes and read_raw are public: what they raise is a TrialkitError."""
+    from trialkit.errors import TrialkitError
+
+    with pytest.raises(TrialkitError, match="UTF-16-LE"):
+        decode_bytes("site_id,country\nAT01,Austria\n".encode("utf-16-le"))
 
 
 def test_values_are_truncated_in_messages(tmp_path):
@@ -216,6 +284,12 @@ def test_excel_numbers_in_a_date_column(tmp_path):
     pr = problems_of(d)
     assert located(pr) == [("screening.xlsx", 3, "screening_date")]
     assert "not a plausible Excel date serial" in pr["problem"].iloc[0]
+    rows[2][2] = 45141          # =DATE(2023,8,3) in Excel (1900 date system)
+    _workbook(d / "screening.xlsx", {"Data": rows})
+    s = load_quietly(d)
+    assert s.screening["screening_date"].tolist()[:2] == [pd.Timestamp("2023-07-01"), pd.Timestamp("2023-08-03")]
+    assert ("screening.xlsx: `screening_date`: 2 number(s) read as Excel serial day numbers (1900 date system; "
+            "e.g. '45108' = 2023-07-01, any fraction of a day dropped)") in s.notes
 
 
 def test_excel_formula_without_a_saved_result_is_named(tmp_path):
@@ -242,6 +316,21 @@ def test_parquet_dates_stored_as_integers_are_problems_not_overflows(tmp_path):
     assert "looks like YYYYMMDD" in pr["problem"].iloc[0]
     (d / "study.yaml").write_text("protocol: b1931036\ndata_cut_date: 2026-06-30\ndate_format: '%Y%m%d'\n")
     assert load_quietly(d).screening["screening_date"].iloc[0] == pd.Timestamp("2023-07-01")
+
+
+def test_parquet_column_names_twice_or_by_case_are_named(tmp_path):
+    d = study_from(tmp_path)
+    (d / "sites.csv").unlink()
+    ids, countries = pa.array(["AT01", "BE01"]), pa.array(["Austria", "Belgium"])
+    pq.write_table(pa.Table.from_arrays([ids, countries, countries], names=["site_id", "country", "country"]),
+                   d / "sites.parquet")
+    pr = problems_of(d)
+    assert located(pr) == [("sites.parquet", None, "")]
+    assert pr["problem"].iloc[0] == "the file names column(s) `country` more than once"
+    pq.write_table(pa.Table.from_arrays([ids, countries, countries], names=["site_id", "country", "Country"]),
+                   d / "sites.parquet")
+    pr = problems_of(d)
+    assert located(pr) == [("sites.parquet", None, "country")] and "'country', 'Country'" in pr["problem"].iloc[0]
 
 
 def test_parquet_timestamps_out_of_range_and_wrong_types(tmp_path):
@@ -306,6 +395,17 @@ def test_bad_path_arguments_are_trialkit_errors():
         load_study(None)
     with pytest.raises(StudyPathError, match="not a folder"):
         load_study(MINIMAL / "sites.csv")
+
+
+def test_read_table_file_bad_arguments_are_usage_errors(tmp_path):
+    """Were FileNotFoundError and LookupError from the standard library."""
+    from trialkit.errors import UsageError
+    from trialkit.io.flatfile import read_table_file
+
+    with pytest.raises(UsageError, match="no such file"):
+        read_table_file(tmp_path / "nope.csv")
+    with pytest.raises(UsageError, match="unknown encoding 'klingon'"):
+        read_table_file(MINIMAL / "sites.csv", encoding="klingon")
 
 
 def test_excel_sep_line_sets_the_delimiter_and_keeps_line_numbers(tmp_path):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from trust_fixtures import load_quietly, located, problems_of, study_from
+from trust_fixtures import MINIMAL, load_quietly, located, problems_of, study_from
 
 from trialkit.errors import TrialkitWarning
 from trialkit.io.values import ReadSettings, read_values
+
+MINIMAL_SCREENING = (MINIMAL / "screening.csv").read_text()
 
 
 def _text(values) -> pd.Series:
@@ -76,6 +78,19 @@ def test_declared_decimal_mark_is_enforced_not_guessed():
 def test_thousands_separators_where_the_column_decides(tmp_path):
     s = load_quietly(study_from(tmp_path, "thousands"))
     assert s.screening["wbc_per_ul"].tolist() == [12500.5, 1250.0, 3.5, 1_000_000.0]
+    assert any("`wbc_per_ul`: " in n and "value(s) with thousands separators" in n for n in s.notes)
+
+
+@pytest.mark.parametrize(("values", "expected", "note"), [
+    (["1,250", "0.5"], [1250.0, 0.5], "1 value(s) with thousands separators, decimal mark '.' (e.g. '1,250' = 1250)"),
+    (["1 250,5", "0,5"], [1250.5, 0.5], "1 value(s) with thousands separators, decimal mark ',' (e.g. '1 250,5' = "
+                                        "1250.5)"),
+    (["1 250", "3"], [1250.0, 3.0], "1 value(s) with thousands separators (e.g. '1 250' = 1250)"),
+])
+def test_values_read_with_thousands_separators_are_noted(values, expected, note):
+    """The file shows 1,250 and trialkit 1250: never silent (a site that typed 1,250 for 1.25 sees it)."""
+    got, issues, notes = _read(values)
+    assert got == expected and issues == [] and notes == [f"f.csv: `x`: {note}"]
 
 
 def test_text_that_is_not_a_number_is_reported_not_coerced():
@@ -128,6 +143,9 @@ def test_undecidable_column_is_an_error_unless_declared(tmp_path):
     (["31/02/2023", "13/01/2023"], "value is not a date (no such day: the day or month is out of range)"),
     (["03/04/23"], "two-digit year: the century cannot be told"),
     (["garbage"], "value is not a date"),
+    (["0001-01-01"], "date out of the readable range (1678-2261)"),  # was "no such day"
+    (["31/12/1500", "13/10/2023"], "date out of the readable range (1678-2261)"),
+    (["1500-06"], "date out of the readable range (1678-2261)"),
 ])
 def test_impossible_or_unreadable_dates_are_problems(values, expected):
     got, issues, _ = _read(values, dtype="datetime")
@@ -138,7 +156,21 @@ def test_date_forms_that_need_no_inference():
     got, issues, notes = _read(["2023-07-17", "2023-07-17T10:30:00", "20230717", "17-Jul-2023", "Jul 17, 2023",
                                 "17 juillet 2023", "2023/07/17", "45124"], dtype="datetime")
     assert issues == [] and got == [pd.Timestamp("2023-07-17")] * 8  # Excel serial 45124 = 2023-07-17
-    assert notes == ["f.csv: `x`: 1 value(s) with a time of day kept as their date"]
+    assert notes == ["f.csv: `x`: 1 value(s) with a time of day kept as their date",
+                     "f.csv: `x`: 1 number(s) read as Excel serial day numbers (1900 date system; e.g. '45124' = "
+                     "2023-07-17, any fraction of a day dropped)"]
+
+
+def test_serial_day_numbers_are_noted_never_a_silent_change(tmp_path):
+    """A CSV date column of numbers is read as Excel serials, and the notes say so with an example.
+    Microsoft, "Date systems in Excel": in the 1900 date system 1 = 1900-01-01; Excel's
+    =DATE(2023,7,1) is 45108 and =DATE(2023,8,3) is 45141 (serial 60 is the non-existent
+    1900-02-29, hence the 1899-12-30 epoch for serials > 60)."""
+    text = (MINIMAL_SCREENING.replace("2023-07-01", "45108", 1).replace("2023-08-03", "45141.75", 1))
+    s = load_quietly(study_from(tmp_path, screening__csv=text))
+    assert s.screening["screening_date"].tolist()[:2] == [pd.Timestamp("2023-07-01"), pd.Timestamp("2023-08-03")]
+    assert ("screening.csv: `screening_date`: 2 number(s) read as Excel serial day numbers (1900 date system; "
+            "e.g. '45108' = 2023-07-01, any fraction of a day dropped)") in s.notes
 
 
 def test_partial_dates_are_imputed_and_counted():

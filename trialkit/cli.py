@@ -46,7 +46,7 @@ def _print_records(fc, limit: int, out) -> None:
         word = position_word(file)
         for rec in grp.head(limit).itertuples(index=False):
             row = "-" if rec.row != rec.row or rec.row is None else str(int(rec.row))
-            col = rec.column if isinstance(rec.column, str) and rec.column else "-"
+            col = truncate(rec.column, 40) if isinstance(rec.column, str) and rec.column else "-"
             val = "" if not isinstance(rec.value, str) or not rec.value else f"  value={truncate(rec.value, 60)!r}"
             label = "key" if str(file).endswith(".yaml") else "column"
             print(f"  {word} {row:>6}  {label} {col:<24} {rec.problem}{val}", file=out)
@@ -105,6 +105,18 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+#: The largest ``--n-screened`` (ten times the largest study in docs/synthetic-data.md): a number such
+#: as 10**12 asked numpy for terabytes and ended as an internal error (exit 3), not a usage error.
+MAX_SCREENED = 10_000_000
+
+
+def screened_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_SCREENED:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SCREENED:,} screened patients, not {value:,}")
     return value
 
 
@@ -231,9 +243,35 @@ def cmd_reports(args) -> int:
             iso_date(args.data_cut_date)
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"--data-cut-date: {exc}.") from None
+    audience = getattr(args, "audience", "site")
+    if args.sites != ["all"] and audience != "site":
+        raise UsageError(f"--sites: the {audience} report covers the whole study in one page; leave --sites out.")
+    _check_template(args.template, audience, dict(args.param))
     if args.sites != ["all"]:
         _check_sites(args.study, args.sites)
     return run_reports_command(args)
+
+
+def _check_template(template, audience: str, parameters: dict) -> None:
+    """``--template`` and ``--param``: a template that is not a notebook, or a parameter it does not
+    declare, is a usage error (exit code 2) before any work."""
+    import warnings
+
+    from .errors import ReportError
+    from .reports.audience import AUDIENCES
+    from .reports.plan import check_parameters, load_template
+
+    if template and Path(template).suffix.lower() != ".ipynb":
+        raise UsageError(f"--template {template}: a template is a Jupyter notebook (.ipynb).")
+    try:
+        with warnings.catch_warnings():  # papermill warns about file names on stderr
+            warnings.simplefilter("ignore")
+            tpl = load_template(template, default=AUDIENCES[audience].template)
+        check_parameters(tpl.contract, parameters, audience=AUDIENCES[audience])
+    except ReportError as exc:
+        flag = "--param" if parameters and "parameter" in str(exc) and "template has no" not in str(exc) \
+            else "--template"
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def _check_sites(folder: str, sites: list[str]) -> None:
@@ -265,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate a synthetic study for a protocol")
     p.add_argument("protocol", help="protocol id (see `trialkit protocols`)")
-    p.add_argument("--n-screened", type=positive_int, required=True, help="number of screened patients (≥ 1)")
+    p.add_argument("--n-screened", type=screened_count, required=True,
+                   help=f"number of screened patients (1 to {MAX_SCREENED:,})")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=seed_int, default=1, help="random seed (default: 1)")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")

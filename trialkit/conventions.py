@@ -149,7 +149,8 @@ with `ND` removed from `na_values`).
 A `;`-delimited file is not proof of decimal commas. The decimal mark of each numeric column is
 decided by its values that can be read only one way: `0.0085`, `12.5` or `1,250.5` decide `.`;
 `12,5`, `0,0085` or `1.250,5` decide `,`. Thousands separators (`,` `.` space, apostrophe, in groups of
-three) are accepted only where the column's decimal mark makes them unambiguous. A column whose only
+three) are accepted only where the column's decimal mark makes them unambiguous, and the values read
+with them are counted in the notes with an example (`'1,250' = 1250`). A column whose only
 evidence is values such as `1,250` or `1.250` (a thousands separator or a decimal mark?) is a problem
 until `decimal:` is declared; a value whose mark contradicts the rest of its column is a problem
 naming its line. Text such as `<0.01` or `12%` is not a number: a problem, never a guess.
@@ -158,7 +159,8 @@ naming its line. Text such as `<0.01` or `12%` is not a number: a problem, never
 
 ISO 8601 (`2023-07-17`, with or without a time; the time of day is dropped and noted), ISO basic
 (`20230717`), year-first (`2023/07/17`), month names (`17-Jul-2023`, `Jul 17, 2023`, `17 juillet 2023`)
-and Excel serial day numbers (`45124` = 2023-07-17, Excel's 1900 date system) need no inference.
+and Excel serial day numbers (`45124` = 2023-07-17, Excel's 1900 date system; counted in the notes
+with an example, since the file shows a number) need no inference.
 Partial ISO dates (`2023-07`, `2023`, and `07/2023`) are imputed to the first (or `partial_dates:`
 middle, last) day of the period and counted in the notes. For dates such as `03/04/2023`, one order
 is inferred per column from the values that decide it (`13/04/2023` can only be day first) and never
@@ -173,10 +175,12 @@ counted per column.
 
 Encodings: UTF-8 with or without a byte-order mark, UTF-16 with one, else cp1252; bytes that are
 neither (or UTF-16 text without a byte-order mark) are an encoding problem telling how to declare
-`encoding:`. A record with fewer or more fields than the header, a header naming a column twice, a
-column with values but no name, a NUL byte in a field and malformed quoting are problems naming the
-line. An Excel table is read from the first sheet (title rows above its header are skipped and
-noted); when the first sheet is empty or holds none of the table's columns, the problem lists the
+`encoding:`. A record with fewer or more fields than the header, a header naming a column twice
+(also when two headers differ only by case, spaces or punctuation, such as `site_id` and `Site ID`,
+or when a `columns:` source is mapped onto a header of the same name), a column with values but no
+name, a NUL byte in a field or in the header, a header line repeated further down (two exports joined)
+and malformed quoting are problems naming the line. Title lines of one value above the header (of a text file or a sheet) are skipped and noted,
+and the lines keep their numbers. An Excel table is read from the first sheet; when the first sheet is empty or holds none of the table's columns, the problem lists the
 sheets and `sheet:` chooses one. An Excel formula without a saved result is a problem.
 """
 

@@ -184,6 +184,10 @@ def validate_table(df: pd.DataFrame, table: str, *, source: SourceInfo | None = 
     """Validate one table lazily; return its problems (empty frame when valid). Never raises on data.
 
     A table that :func:`surely_valid` passes has no problem to report; any other goes through pandera."""
+    if not isinstance(df, pd.DataFrame):
+        from .errors import InputTypeError
+
+        raise InputTypeError(f"validate_table needs a pandas DataFrame, not a {type(df).__name__}.")
     if surely_valid(df, table):
         return pd.DataFrame(columns=FAILURE_COLUMNS)
     if not df.index.is_unique:  # pandera fails on a repeated index label: number the rows by position

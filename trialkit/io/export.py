@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ExportError
+from ..errors import ExportError, InputTypeError
 
 __all__ = ["write_table", "csv_text", "neutralize", "risky_cells", "FORMULA_TRIGGERS"]
 
@@ -109,6 +109,7 @@ def write_table(data: pd.DataFrame, path: str | os.PathLike, *, sheet: str = "ta
     >>> p.read_text().splitlines()
     ['note', "'=1+1", '-5']
     """
+    _need_frame(data, "write_table")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -139,8 +140,14 @@ def csv_text(data: pd.DataFrame, *, date_format: str | None = None, lineterminat
     >>> csv_text(pd.DataFrame({"arm": ["InO", "@SUM(A1)"]}))
     "arm\nInO\n'@SUM(A1)\n"
     """
+    _need_frame(data, "csv_text")
     safe, _ = neutralize(_safe_header(data))
     return safe.to_csv(index=False, date_format=date_format, lineterminator=lineterminator, quoting=_quoting(safe))
+
+
+def _need_frame(data, verb: str) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise InputTypeError(f"{verb} writes a pandas DataFrame, not a {type(data).__name__}.")
 
 
 def _quoting(data: pd.DataFrame) -> int:

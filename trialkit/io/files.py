@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ..errors import TrialkitError, truncate
 from .values import STRING
 
 __all__ = ["RawTable", "read_raw", "decode_bytes", "sniff_delimiter", "EXTENSIONS"]
@@ -48,10 +50,12 @@ class RawTable:
     encoding: str | None = None
     bad_lines: set = field(default_factory=set)  # records whose fields do not line up with the header
     unread: set = field(default_factory=set)  # (line, column) of values that could not be read
+    header_line: int | None = None  # the line (or row) of the header; None for Parquet
 
 
-class FileProblem(Exception):
-    """A file cannot be read at all (internal: becomes one problem row)."""
+class FileProblem(TrialkitError):
+    """A file cannot be read at all (becomes one problem row; a :class:`~trialkit.errors.TrialkitError`
+    for callers of :func:`read_raw` and :func:`decode_bytes`)."""
 
     def __init__(self, problem: str, fix: str, line: int | None = None, value: str = ""):
         super().__init__(problem)
@@ -147,6 +151,7 @@ class _Parsed:
     header_line: int
     problems: list[dict] = field(default_factory=list)
     bad_lines: set = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
 
 def _simple_enough(text: str, delim: str) -> bool:
@@ -168,7 +173,7 @@ def _fast_parse(text: str, raw_utf8: bytes | None, delim: str) -> _Parsed | None
     first_end = text.find("\n")
     first = text[: first_end if first_end >= 0 else len(text)].rstrip("\r")
     header = next(csv.reader([first], delimiter=delim), [])
-    if not header:
+    if sum(bool(h.strip()) for h in header) < 2:  # no header, or a title line above it
         return None
     names = [f"c{i}" for i in range(len(header))]
     bad: list = []
@@ -222,7 +227,22 @@ def _careful_parse(text: str, delim: str, *, table: str, file: str) -> _Parsed:
     keep = [i for i, r in enumerate(rows) if any(f.strip() for f in r)]  # blank lines are not records
     if not keep:
         return _Parsed([], [], np.array([], dtype=np.int64), 1, problems)
+    titles = _title_lines(rows, keep)
+    notes = []
+    if titles:  # as in a spreadsheet: one-value lines above the header are a title, not the header
+        shown = ", ".join(repr(truncate(rows[i][0].strip() if len(rows[i]) == 1 else
+                                        next(f for f in rows[i] if f.strip()).strip(), 40)) for i in keep[:titles])
+        notes.append(f"{file}: the table's header is on line {starts[keep[titles]]}; the title line(s) above it "
+                     f"({shown}) were not read")
+        keep = keep[titles:]
     header, header_line = rows[keep[0]], starts[keep[0]]
+    for j, h in enumerate(header):
+        if "\x00" in h:  # a NUL in a name would make the column unknown: its values silently unused
+            problems.append(problem_row(table, file, header_line + h[: h.index("\x00")].count("\n"),
+                                        f"(column {j + 1})", h.replace("\x00", "\\0"),
+                                        "NUL byte (\\0) in the header", "remove the NUL characters from the "
+                                        "column name; they are often a sign of a file saved in UTF-16 or a "
+                                        "corrupted export"))
     width = len(header)
     body = keep[1:]
     lines = np.array([starts[i] for i in body], dtype=np.int64)
@@ -242,7 +262,16 @@ def _careful_parse(text: str, delim: str, *, table: str, file: str) -> _Parsed:
                                             "UTF-16 or a corrupted export"))
             cols[j].append(v)
     return _Parsed(header, [pa.chunked_array([pa.array(c, type=pa.string())]) for c in cols], lines, header_line,
-                   problems, bad_lines)
+                   problems, bad_lines, notes)
+
+
+def _title_lines(rows: list[list[str]], keep: list[int]) -> int:
+    """How many records at the top hold one value above a record of two or more (the header); 0 when
+    there is no such header among the first 50 records."""
+    for k, i in enumerate(keep[:50]):
+        if sum(bool(f.strip()) for f in rows[i]) >= 2:
+            return k
+    return 0
 
 
 class _CsvError(Exception):
@@ -269,7 +298,8 @@ def _csv_records(text: str, delim: str, *, strict: bool) -> tuple[list[list[str]
 def _width_problem(table, file, line, row, header) -> dict:
     n, width = len(row), len(header)
     if n < width:
-        missing = ", ".join(h.strip() or f"(column {k + 1})" for k, h in enumerate(header[n:], n))
+        missing = truncate(", ".join(truncate(h.strip(), 40) or f"(column {k + 1})"
+                                     for k, h in enumerate(header[n:], n)), 200)
         return problem_row(table, file, line, header[n].strip() if n < width else "", "",
                            f"the line has {n} field(s), the header {width}: no value for {missing}",
                            "add the missing fields (an empty field is written as nothing between two delimiters)")
@@ -297,9 +327,29 @@ def _read_text(path: Path, *, table: str, encoding: str | None) -> RawTable:
         parsed = _careful_parse(text, delim, table=table, file=path.name)
     del text
     problems = list(parsed.problems)
+    notes += parsed.notes
+    for line in _repeated_header(parsed):
+        problems.append(problem_row(table, path.name, line, "", "", "the header line is repeated here (two "
+                                    "exports joined into one file?)", "delete this line"))
+        parsed.bad_lines.add(line)
     frame = _named_frame(parsed.header, parsed.columns, parsed.header_line, table=table, file=path.name,
                          problems=problems)
-    return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines)
+    return RawTable(frame, parsed.lines, "text", problems, notes, used, parsed.bad_lines,
+                    header_line=parsed.header_line)
+
+
+def _repeated_header(parsed: _Parsed) -> list[int]:
+    """Lines of the records that repeat the header (every field equal to its column's name)."""
+    named = [(h.strip(), c) for h, c in zip(parsed.header, parsed.columns) if h.strip()]
+    if len(named) < 2 or not len(parsed.lines):
+        return []
+    same = np.ones(len(parsed.lines), dtype=bool)
+    for name, col in named:
+        same &= np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(col), name), False)
+                           .to_numpy(zero_copy_only=False), dtype=bool)
+        if not same.any():
+            return []
+    return [int(x) for x in parsed.lines[same]]
 
 
 def _named_frame(header: list, columns: list, header_line: int, *, table: str, file: str,
@@ -320,7 +370,8 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
                 continue
         elif name in seen:
             problems.append(problem_row(table, file, header_line, name, name,
-                                        f"the header names `{name}` twice (columns {seen[name] + 1} and {j + 1})",
+                                        f"the header names `{truncate(name, 40)}` twice (columns {seen[name] + 1} "
+                                        f"and {j + 1})",
                                         "rename or delete one of the two columns"))
             name = f"{name} (column {j + 1})"
         else:
@@ -426,7 +477,7 @@ def _read_excel(path: Path, *, table: str, sheet, expected: set[str]) -> RawTabl
     notes = [f"{path.name}: read from sheet {name!r}"] if len(names) > 1 else []
     if header_line > 1:
         notes.append(f"{path.name}: the table's header is on row {header_line}; the rows above it were not read")
-    return RawTable(frame, np.array(lines, dtype=np.int64), "excel", problems, notes)
+    return RawTable(frame, np.array(lines, dtype=np.int64), "excel", problems, notes, header_line=header_line)
 
 
 def _check_first_sheet(wb, names, header, expected: set[str], *, table: str) -> None:
@@ -493,7 +544,7 @@ def _read_xls(path: Path, *, table: str, sheet) -> RawTable:
     cols = [pd.Series(list(df.iloc[body, j]), dtype=object) for j in range(df.shape[1])]
     problems: list[dict] = []
     frame = _named_frame(header, cols, nonblank[0] + 1, table=table, file=path.name, problems=problems)
-    return RawTable(frame, np.array(body, dtype=np.int64) + 1, "excel", problems)
+    return RawTable(frame, np.array(body, dtype=np.int64) + 1, "excel", problems, header_line=nonblank[0] + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,6 +554,11 @@ def _read_parquet(path: Path) -> RawTable:
     import pyarrow.parquet as pq
 
     try:
+        names = pq.read_schema(path).names
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # pyarrow cannot read such a file; say why rather than "cannot be read"
+            raise FileProblem(f"the file names column(s) {', '.join(f'`{truncate(n, 40)}`' for n in twice)} more "
+                              "than once", "write the file again with one column per name")
         tbl = pq.read_table(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FileProblem(f"cannot be read as Parquet ({type(exc).__name__}: {str(exc).splitlines()[0]})",

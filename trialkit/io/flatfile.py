@@ -76,11 +76,38 @@ def coerce_column(values: pd.Series, col: Column, *, decimal: str | None = None,
     A value that cannot be read (or whose decimal mark or day/month order the column cannot
     decide) is missing in ``values`` and True in ``failed``.
     """
+    values = _series(values)
+    _check_arguments(decimal=decimal, date_format=date_format, partial_dates=partial, dayfirst=dayfirst)
     settings = ReadSettings(decimal=decimal, date_format=date_format, partial=partial, kind=kind,
                             date_order=None if dayfirst is None else ("dmy" if dayfirst else "mdy"))
     res = read_values(values, col.dtype, settings, column=col.name, allowed=col.allowed)
     imputed = res.imputed if res.imputed is not None else np.zeros(len(values), bool)
     return res.values, pd.Series(res.failed(), index=values.index), pd.Series(imputed, index=values.index)
+
+
+def _series(values) -> pd.Series:
+    """A Series from a Series, list, tuple or 1-d array; :class:`InputTypeError` otherwise."""
+    from ..errors import InputTypeError
+
+    if isinstance(values, pd.Series):
+        return values
+    if isinstance(values, list | tuple) or (isinstance(values, np.ndarray) and values.ndim == 1):
+        return pd.Series(values, dtype=object)
+    raise InputTypeError(f"give the values as a pandas Series (or a list), not a {type(values).__name__}.")
+
+
+def _check_arguments(**given) -> None:
+    """The reading settings given as arguments, checked as study.yaml's are (:class:`UsageError`)."""
+    from ..errors import UsageError
+    from .config import _Checker
+
+    checker = _Checker({}, {}, None, "arguments")
+    for name, value in given.items():
+        if value is not None:
+            checker.leaf(name, (name,), value)
+    if checker.problems:
+        p = checker.problems[0]
+        raise UsageError(f"{p['column']}={p['value']!r}: {p['problem']} ({p['fix']}).")
 
 
 def parse_dates(values: pd.Series, *, date_format: str | None = None, dayfirst: bool | None = None,
@@ -179,6 +206,10 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
     (``lines[i]`` for record ``i``, else ``i + row_base``). ``config`` gives the settings of
     ``study.yaml``; without it the keyword arguments do.
     """
+    if not isinstance(df, pd.DataFrame):
+        from ..errors import InputTypeError
+
+        raise InputTypeError(f"coerce_table needs a pandas DataFrame, not a {type(df).__name__}.")
     canon, probs, notes, _ = _coerce_table(df, table, file=file, row_base=row_base, lines=lines, config=config,
                                            kind=kind, decimal=decimal, date_format=date_format, dayfirst=dayfirst,
                                            partial=partial, columns_map=columns_map, values_map=values_map)
@@ -186,8 +217,10 @@ def coerce_table(df: pd.DataFrame, table: str, *, file: str, row_base: int = 2, 
 
 
 def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, date_format, dayfirst, partial,
-                  columns_map, values_map):
+                  columns_map, values_map, header_line=None):
     """:func:`coerce_table`, also returning the set of ``(line, column)`` whose value was not read."""
+    if config is None:
+        _check_arguments(decimal=decimal, date_format=date_format, partial_dates=partial, dayfirst=dayfirst)
     cfg = config or StudyConfig(data={k: v for k, v in {
         "decimal": decimal, "date_format": date_format, "dayfirst": dayfirst, "partial_dates": partial,
         "columns": {table: columns_map} if columns_map else None,
@@ -203,8 +236,8 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
     canon_names = {c.name for c in columns(table)}
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
     for d in dupes:
-        rows.append(_row(table, file, np.nan, d, "", "column appears more than once after mapping",
-                         "keep one source column per canonical column"))
+        rows.append(_duplicate_row(d, [h for h, c in zip(headers, df.columns) if c == d], table, file, header_line,
+                                   cfg))
     if dupes:
         df = df.loc[:, ~df.columns.duplicated()]
     df = _recode(df, table, file, cfg, notes)
@@ -229,6 +262,18 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
 
     pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
     return canon, probs, notes, unread
+
+
+def _duplicate_row(name: str, sources: list[str], table: str, file: str, header_line, cfg: StudyConfig) -> dict:
+    """Two or more headers that read as the same canonical column (``Site_ID`` and ``site_id``, or a
+    ``columns:`` source and a header already named like its target): one problem at the header."""
+    from ..errors import truncate
+
+    mapped = [s for s in sources if s in cfg.columns_map(table)]
+    via = f", or correct `columns:` in {cfg.file}" if mapped else ""
+    names = ", ".join(repr(truncate(s, 40)) for s in sources)
+    return _row(table, file, header_line, name, names, f"{len(sources)} columns read as `{name}` ({names}); only "
+                "the first would be read", f"rename or delete all but one of them{via}")
 
 
 def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, where, problems, notes, unread):
@@ -283,11 +328,26 @@ def read_table_file(path: str | os.PathLike, *, encoding: str | None = None, she
 
     Raises :class:`~trialkit.errors.DataValidationError` when the file cannot be read at all.
     """
+    import codecs
+
+    from ..errors import UsageError
+
     path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file.")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            raise UsageError(f"unknown encoding {encoding!r}; give a Python codec name such as 'cp1252'.") from None
     try:
         raw = read_raw(path, table=table, encoding=encoding, sheet=sheet)
     except FileProblem as p:
         raise DataValidationError(pd.DataFrame([_row(table, path.name, p.line, "", p.value, p.problem, p.fix)]),
+                                  source=str(path)) from None
+    except OSError as exc:
+        raise DataValidationError(pd.DataFrame([_row(table, path.name, None, "", "", f"cannot be read "
+                                                     f"({exc.strerror})", "check the file's permissions")]),
                                   source=str(path)) from None
     info = {"file": path.name, "lines": raw.lines, "kind": raw.kind, "encoding": raw.encoding,
             "problems": pd.DataFrame(raw.problems, columns=FAILURE_COLUMNS), "notes": raw.notes,
@@ -329,7 +389,8 @@ def _read_one(folder: Path, table: str, cfg: StudyConfig) -> tuple[pd.DataFrame 
                                                "check the file's permissions")])]
     canon, probs, tnotes, raw.unread = _coerce_table(
         raw.frame, table, file=f.name, row_base=2, lines=raw.lines, config=cfg, kind=raw.kind, decimal=None,
-        date_format=None, dayfirst=None, partial="first", columns_map=None, values_map=None)
+        date_format=None, dayfirst=None, partial="first", columns_map=None, values_map=None,
+        header_line=raw.header_line)
     if raw.bad_lines and len(probs):  # values of a record that does not line up were reported with it
         probs = probs[~probs["row"].isin(raw.bad_lines)]
     raw.notes.extend(tnotes)

@@ -251,6 +251,7 @@ def read_numbers(values: pd.Series, dtype: str, settings: ReadSettings, na: np.n
     n = len(values)
     out = np.full(n, np.nan)
     issues: list[Issue] = []
+    notes: list[str] = []
     kinds = _kind_codes(values) if values.dtype == object else None
     typed = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
     if typed:
@@ -270,8 +271,8 @@ def read_numbers(values: pd.Series, dtype: str, settings: ReadSettings, na: np.n
             if len(other):
                 issues.append(Issue(other, "not a number (a date or yes/no value where a number is expected)",
                                     "enter a number"))
-        _text_numbers(text, textual, out, settings, issues)
-    res = ColumnRead(pd.Series(pd.arrays.FloatingArray(out, np.isnan(out)), index=values.index), issues)
+        _text_numbers(text, textual, out, settings, issues, notes)
+    res = ColumnRead(pd.Series(pd.arrays.FloatingArray(out, np.isnan(out)), index=values.index), issues, notes=notes)
     if dtype == "Int64":
         frac = np.flatnonzero(~np.isnan(out) & (out != np.round(out)))
         if len(frac):
@@ -288,7 +289,8 @@ def read_numbers(values: pd.Series, dtype: str, settings: ReadSettings, na: np.n
     return res
 
 
-def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSettings, issues: list[Issue]):
+def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSettings, issues: list[Issue],
+                  notes: list[str]):
     pos = np.flatnonzero(textual)
     if not len(pos):
         return
@@ -309,6 +311,7 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
     if mark is None:
         ok = votes["valid."] & votes["valid,"] & ~votes["ambiguous"]  # integers only
         out[pos[ok]] = _to_float(pc.filter(sub, pa.array(ok)), ".")
+        _thousands_note(sub, ok, None, out[pos], sub_vals, notes)
         rest = ~ok & ~votes["ambiguous"]
         if rest.any():
             issues.append(Issue(pos[rest], "value is not a number", "correct the value in the source file"))
@@ -317,6 +320,7 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
     ok = votes[f"valid{mark}"]
     if ok.any():
         out[pos[ok]] = _to_float(pc.filter(sub, pa.array(ok)), mark)
+        _thousands_note(sub, ok, mark, out[pos], sub_vals, notes)
     already = np.zeros(len(pos), bool)
     for i in issues:
         already |= np.isin(pos, i.positions)
@@ -328,6 +332,17 @@ def _text_numbers(text, textual: np.ndarray, out: np.ndarray, settings: ReadSett
     bad = ~ok & ~votes[f"valid{other}"] & ~already
     if bad.any():
         issues.append(Issue(pos[bad], "value is not a number", "correct the value in the source file"))
+
+
+def _thousands_note(sub, ok: np.ndarray, mark: str | None, read: np.ndarray, sub_vals, notes: list[str]) -> None:
+    """The file shows ``1,250`` and trialkit 1250: count such values in the notes, with an example."""
+    seps = "[,\u00a0\u202f' ]" if mark == "." else "[.\u00a0\u202f' ]" if mark == "," else "[\u00a0\u202f' ]"
+    grouped = ok & _bool_np(pc.match_substring_regex(sub, seps))
+    if grouped.any():
+        first = int(np.flatnonzero(grouped)[0])
+        what = f", decimal mark {mark!r}" if mark else ""
+        notes.append(f"{int(grouped.sum())} value(s) with thousands separators{what} (e.g. {sub_vals[first]!r} = "
+                     f"{np.format_float_positional(read[first], trim='-')})")
 
 
 def _blank_failed(res: ColumnRead) -> pd.Series:
@@ -453,6 +468,10 @@ def _numeric_dates(x: np.ndarray, pos: np.ndarray, settings: ReadSettings, w: _D
         ok = (v >= SERIAL_RANGE[0]) & (v <= SERIAL_RANGE[1])
         days = np.floor(np.where(ok, v, 0)).astype("int64")
         w.out[pos[ok]] = (np.datetime64(EXCEL_EPOCH, "D") + days[ok]).astype("datetime64[ns]")
+        if ok.any():
+            first = int(np.flatnonzero(ok)[0])
+            w.notes.append(_serial_note(int(ok.sum()), np.format_float_positional(v[first], trim="-"),
+                                      w.out[pos[first]]))
         if (~ok).any():
             w.issues.append(Issue(pos[~ok], "number is not a plausible Excel date serial (1 = 1900-01-01 … "
                                   f"{SERIAL_RANGE[1]})", "format the cells as dates, or enter the date as "
@@ -502,7 +521,12 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
             w.imputed[pos[ok]] = True
         bad = mask & np.isnat(dates)
         if bad.any():
-            w.issues.append(Issue(pos[bad], "value is not a date (no such day: the day or month is out of range)", "correct the date"))
+            far = bad & _far_years(sub, bad)
+            if far.any():
+                w.issues.append(Issue(pos[far], "date out of the readable range (1678-2261)", "correct the date"))
+            if (bad & ~far).any():
+                w.issues.append(Issue(pos[bad & ~far], "value is not a date (no such day: the day or month is out "
+                                      "of range)", "correct the date"))
         left[mask] = False
 
     if settings.date_format:
@@ -526,7 +550,7 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
         return
     _basic_and_named(sub, left, put)
     _day_month(sub, pos, left, put, settings, w)
-    _serials(sub, left, put)
+    _serials(sub, left, put, w)
     rest = np.flatnonzero(left)
     two = _dmatch(sub, "dmy2")
     if two[rest].any():
@@ -538,6 +562,15 @@ def _text_dates(text, settings: ReadSettings, w: _DateWork, *, file: str, column
     if len(rest):
         w.issues.append(Issue(pos[rest], "value is not a date", "write dates as YYYY-MM-DD (ISO 8601), or declare "
                               f"a `date_format` in {settings.declared}"))
+
+
+def _far_years(sub, mask: np.ndarray) -> np.ndarray:
+    """True where the text of ``mask`` holds a four-digit year outside 1678-2261 (pandas' range)."""
+    text = pc.if_else(pa.chunked_array([pa.array(mask)]), sub, "2000")
+    year = pc.extract_regex(text, r"(?:^|\D)(?P<y>\d{4})(?:\D|$)")
+    year = year.combine_chunks() if isinstance(year, pa.ChunkedArray) else year
+    y = pc.fill_null(pc.cast(year.field("y"), pa.int64()), 2000).to_numpy(zero_copy_only=False)
+    return mask & ((y < 1678) | (y > 2261))
 
 
 def _strptime(arr, mask: np.ndarray) -> np.ndarray:
@@ -673,7 +706,7 @@ def _day_month(sub, pos, left, put, settings: ReadSettings, w: _DateWork) -> Non
     put(take, dates)
 
 
-def _serials(sub, left, put) -> None:
+def _serials(sub, left, put, w: _DateWork) -> None:
     ser = _dmatch(sub, "serial") & left
     if not ser.any():
         return
@@ -683,6 +716,15 @@ def _serials(sub, left, put) -> None:
     days = np.floor(np.where(ok, num, 0)).astype("int64")
     dates = (np.datetime64(EXCEL_EPOCH, "D") + days).astype("datetime64[ns]")
     put(ok, dates)
+    if ok.any():
+        first = int(np.flatnonzero(ok)[0])
+        w.notes.append(_serial_note(int(ok.sum()), sub[first].as_py(), dates[first]))
+
+
+def _serial_note(n: int, example, date) -> str:
+    """Numbers read as Excel serial day numbers change what the file shows: say so, with an example."""
+    return (f"{n} number(s) read as Excel serial day numbers (1900 date system; e.g. {example!r} = "
+            f"{np.datetime_as_string(np.datetime64(date, 'D'))}, any fraction of a day dropped)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -148,6 +148,8 @@ def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.rand
 
     names = [f.name for f in protocol.stratification]
     n = len(next(iter(levels.values()))) if levels else 0
+    if n == 0:  # nobody eligible (a very small n_screened): nothing to randomize
+        return np.empty(0, dtype=object), np.empty(0, dtype=object), "randomization: no patient was eligible"
     combo = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in levels.items()}) if names else \
         pd.DataFrame(index=range(n))
     codes, uniq = (pd.factorize(pd.MultiIndex.from_frame(combo)) if names else
@@ -179,7 +181,7 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
     if proto.id not in _population.POPULATIONS:
         raise TrialkitError(f"no synthetic population model for protocol {proto.id!r}; the generator knows "
                             f"{', '.join(sorted(_population.POPULATIONS))}. Add one in trialkit/synth/_population.py.")
-    if int(n_screened) < 1:
+    if isinstance(n_screened, bool) or not isinstance(n_screened, int | np.integer | float) or int(n_screened) < 1:
         raise UsageError(f"n_screened must be a positive number of screened patients, not {n_screened!r}.")
     n = int(n_screened)
     wanted = set(TABLES if tables is None else tables)
