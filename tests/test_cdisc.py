@@ -412,6 +412,18 @@ def test_clean_frame_decodes_bytes_and_repairs_ibm_zero():
     assert list(raw.columns) == ["usubjid", "CNSR"]  # the input is not mutated
 
 
+def test_clean_frame_keeps_text_beside_bytes_and_reads_undefined_cp1252_bytes():
+    """A hand-built domain frame may mix text and bytes in a column: the text stays as it is (it was read as
+    missing before), the bytes are decoded. Bytes that are not UTF-8 make the column Windows-1252, whose five
+    undefined bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) read as the same code points (latin-1) instead of failing."""
+    raw = pd.DataFrame({"USUBJID": ["S-1", b"S-2 ", None], "TERM": [b"na\xefve", b"\x81x", b"ok"],
+                        "AGE": [1, "2", None]})
+    got = clean_frame(raw)
+    assert got["USUBJID"].tolist() == ["S-1", "S-2", pd.NA]
+    assert got["TERM"].tolist() == ["na\u00efve", "\x81x", "ok"]
+    assert got["AGE"].tolist() == ["1", "2", pd.NA]  # no bytes: as before, text
+
+
 def test_partial_dates_are_imputed_and_noted():
     sv = _domains()["sv"].assign(SVSTDTC=lambda x: x["SVSTDTC"].where(x.index != 0, "2020-01"))
     study = map_cdisc(_domains(sv=sv))

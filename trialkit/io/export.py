@@ -45,7 +45,10 @@ def risky_cells(data: pd.DataFrame) -> pd.DataFrame:
         s = data.iloc[:, j]
         if not _is_text_column(s):
             continue
-        text = s.map(lambda v: v if isinstance(v, str) else None).astype("string")
+        if isinstance(s.dtype, pd.StringDtype) or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+            text = s.astype("string")  # text (or missing) throughout: no value to set aside
+        else:
+            text = s.map(lambda v: v if isinstance(v, str) else None).astype("string")
         hit = text.str.contains(_RISKY, regex=True, na=False) & ~text.str.fullmatch(_NUMBER, na=False)
         out.iloc[:, j] = hit.to_numpy(dtype=bool)
     return out

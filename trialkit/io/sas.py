@@ -34,12 +34,42 @@ _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (p
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
+def _text_kind(s: pd.Series) -> str:
+    """'bytes' (every value bytes, as ``pandas.read_sas`` returns text), 'mixed' (bytes beside other
+    values) or 'other'; decided in C by pandas' type inference, value by value only for a mixed column."""
+    if s.dtype != object:
+        return "other"
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    if kind == "bytes":
+        return "bytes"
+    if kind.startswith("mixed") and s.map(lambda v: isinstance(v, bytes)).any():
+        return "mixed"
+    return "other"
+
+
+def _cp1252(v: bytes) -> str:
+    try:
+        return v.decode("cp1252")
+    except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined: read as latin-1 (the same code points)
+        return v.decode("latin-1")
+
+
 def _decode(s: pd.Series) -> pd.Series:
-    if s.map(lambda v: isinstance(v, bytes)).any():
+    """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
+    column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
+    kind = _text_kind(s)
+    if kind != "other":
+        is_bytes = s.map(lambda v: isinstance(v, bytes)) if kind == "mixed" else None
+        b = s if is_bytes is None else s[is_bytes]
         try:
-            s = s.str.decode("utf-8")
+            b = b.str.decode("utf-8")
         except UnicodeDecodeError:
-            s = s.str.decode("cp1252")
+            b = b.map(_cp1252)
+        if is_bytes is None:
+            s = b
+        else:  # text beside bytes (a frame built by hand): decode the bytes, keep the text as it is
+            s = s.astype(object).copy()
+            s[is_bytes] = b
     s = s.astype("string").str.rstrip()
     return s.mask(s == "")
 
