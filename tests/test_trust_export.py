@@ -131,3 +131,18 @@ def test_every_export_in_the_package_goes_through_the_writer():
     assert found == {}
     hashing = (ROOT / "trialkit/randomization/schedule.py").read_text()
     assert hashing.count(".to_csv(") == 1 and "def _hash_frame" in hashing
+
+
+def test_html_table_export_holds_formula_like_cells_as_text(tmp_path):
+    """An .html table opens in Excel as a sheet, which runs a cell starting with = + - @ unless the cell has the
+    Text number format: a page with such a cell (or header) sets it for every cell; the page shows the values as
+    they are; a page without one keeps numbers as numbers (no style)."""
+    from trialkit.tables import render_table
+
+    risky = render_table(pd.DataFrame({"site": ['=HYPERLINK("http://x","y")', "DE01"], "n": [1, 2]}),
+                         tmp_path / "a.html").read_text(encoding="utf-8")
+    assert 'mso-number-format: "\\@"' in risky and "=HYPERLINK(" in risky.replace("&quot;", '"')
+    header = render_table(pd.DataFrame({"@cmd": ["x"]}), tmp_path / "b.html").read_text(encoding="utf-8")
+    assert "mso-number-format" in header
+    plain = render_table(pd.DataFrame({"site": ["DE01"], "delta": [-1.5]}), tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "mso-number-format" not in plain  # a negative number is a number, not a formula
