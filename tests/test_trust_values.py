@@ -25,6 +25,17 @@ def _read(values, dtype="Float64", **settings):
     return res.values.tolist(), reported, res.notes
 
 
+def test_text_read_without_surrounding_spaces_is_counted_in_the_notes():
+    """' S001' is read as 'S001' (so it matches the same site elsewhere), never silently: the notes count the
+    values so read, with an example; text without such spaces gives no note."""
+    res = read_values(pd.Series([" S001", "S002 ", "S003", None, "  "], dtype=object), "string", ReadSettings(),
+                      file="sites.csv", column="site_id")
+    assert res.values.tolist() == ["S001", "S002", "S003", pd.NA, pd.NA]
+    assert res.notes == ["sites.csv: `site_id`: 2 value(s) with spaces around them read without "
+                         "(e.g. ' S001' as 'S001')"]
+    assert read_values(pd.Series(["S001", "a b"]), "string", ReadSettings(), file="f", column="c").notes == []
+
+
 # ------------------------------------------------------------------------------------------------
 # decimal mark, per column
 # ------------------------------------------------------------------------------------------------

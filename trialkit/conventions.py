@@ -144,6 +144,9 @@ spaces: @TOKENS@. An empty cell is always missing. Each token found is counted p
 per column); recode a token to a value with `values:` (e.g. `values: {response: {mrd_pct: {ND: 0}}}`
 with `ND` removed from `na_values`).
 
+Text values are read without the spaces around them (` S001 ` is `S001`, so that it matches the same
+site or subject elsewhere); the values so read are counted per column in `Study.notes` with an example.
+
 ### Numbers: the decimal mark, decided per column
 
 A `;`-delimited file is not proof of decimal commas. The decimal mark of each numeric column is

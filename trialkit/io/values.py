@@ -767,6 +767,20 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
     return ColumnRead(pd.Series(pd.arrays.ArrowStringArray(out), index=values.index)), changed
 
 
+def _trimmed_note(raw: pa.ChunkedArray, trimmed: pa.ChunkedArray, na: np.ndarray, file: str, column: str) -> list[str]:
+    """A note when text values had spaces around them (read without: ' S001' is S001), with the count and
+    an example, so that a value trialkit shows differently from the file is never silent."""
+    differs = _bool_np(pc.fill_null(pc.not_equal(raw, trimmed), False)) & ~na
+    n = int(differs.sum())
+    if not n:
+        return []
+    first = int(np.flatnonzero(differs)[0])
+    example = raw[first].as_py()
+    shown = example if len(example) <= 40 else example[:37] + "..."
+    return [f"{file}: `{column}`: {n} value(s) with spaces around them read without (e.g. {shown!r} as "
+            f"{trimmed[first].as_py()[:40]!r})"]
+
+
 # --------------------------------------------------------------------------------------------
 # one column
 # --------------------------------------------------------------------------------------------
@@ -795,8 +809,10 @@ def read_values(values: pd.Series, dtype: str, settings: ReadSettings, *, file: 
                 na = na | hit
         if dtype == "string" or dtype == "boolean":
             text = text_view(values)
+        raw = None
     else:
-        text, na, counts = missing_mask(text_view(values), settings.na_values)
+        raw = text_view(values)
+        text, na, counts = missing_mask(raw, settings.na_values)
     notes = _token_notes(counts, file, column)
     if dtype == "datetime":
         res = read_dates(values, settings, na, text, file=file, column=column)
@@ -806,6 +822,8 @@ def read_values(values: pd.Series, dtype: str, settings: ReadSettings, *, file: 
         res = read_bools(values, na, text)
     else:
         res, changed = read_strings(values, na, text, allowed)
+        if raw is not None:
+            notes += _trimmed_note(raw, text, na, file, column)
         if changed:
             notes.append(f"{file}: `{column}`: {changed} value(s) matched to the allowed values ignoring case "
                          f"({', '.join(allowed)})")
