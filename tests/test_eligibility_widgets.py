@@ -151,6 +151,8 @@ def test_titles_carry_filter_and_what_if(demo_b1931036, monkeypatch):
     assert title.startswith("WHAT-IF · Screening funnel (B1931036) — Germany · site DE02")
     marker = next(a for a in shown[-1].layout.annotations if a.name == "what_if").hovertext
     assert "High-risk relapse timing" in marker and "Marrow blasts ≥ 25 % (protocol 5 %)" in marker
+    # what was switched off and what was moved are told apart (a moved threshold still applies)
+    assert marker.index("switched off: High-risk relapse timing") < marker.index("changed: Marrow blasts ≥ 25 %")
     assert "Marrow blasts ≥ 25 % (protocol 5 %)" in title
     ex.w["tabs"].selected_index = 1
     assert shown[-1].layout.title.text.startswith("WHAT-IF · CONSORT flow diagram (B1931036) — Germany · site DE02<br>")

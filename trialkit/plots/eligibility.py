@@ -39,16 +39,19 @@ def _labels(x):
 
 
 def what_if_text(result, *, html: bool = False) -> str:
-    """What a what-if changed, in words: ``"switched off: Marrow blasts ≥ 5 % (≥ M2); Bilirubin ≤ 3 × ULN
-    (protocol 1.5)"``; empty for the protocol as written. ``result`` is a funnel or CONSORT result."""
+    """What a what-if changed, in words: ``"switched off: Marrow blasts ≥ 5 % (≥ M2); changed: Bilirubin ≤ 3 × ULN
+    (protocol 1.5)"`` (without "changed: " when nothing is switched off); empty for the protocol as written. ``result`` is a funnel or CONSORT result."""
     lab = _labels(result)
     parts = []
     off = [lab.criterion(c, getattr(result, "params", {})) for c in getattr(result, "disabled", ())]
     if off:
         parts.append("switched off: " + ", ".join(off))
+    moved = []
     for p, default in (getattr(result, "changed", {}) or {}).items():
         t = lab.threshold(p)
-        parts.append(f"{t.describe(result.params[p])} (protocol {t.with_unit(default)})")
+        moved.append(f"{t.describe(result.params[p])} (protocol {t.with_unit(default)})")
+    if moved:  # said apart from what was switched off: a moved threshold is still applied
+        parts.append(("changed: " if off else "") + "; ".join(moved))
     text = "; ".join(parts)
     return text.replace("<", "&lt;") if html else text
 
