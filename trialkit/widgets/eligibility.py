@@ -38,6 +38,7 @@ from ._common import (
     as_study_map,
     export_view,
     figure_box,
+    plotly_preload,
     safe_name,
     show_figure,
     signals_html,
@@ -662,7 +663,7 @@ def eligibility_explorer(data, *, export_dir: str = ".", consort_width: int = 80
     w["tabs"] = tabs
     tabs.observe(lambda ch: on_tab_change(ex, ch), names="selected_index")
     export = W.HBox([w["export"], w["export_format"], w["export_status"]], layout=wrap)
-    ex.widget = W.VBox([filters, w["count"], w["signals"], rules, export, tabs])
+    ex.widget = W.VBox([filters, w["count"], w["signals"], rules, export, tabs, plotly_preload(W)])
     ex.widget.add_class("tk-elig-explorer")
     on_protocol_change(ex)
     return ex

@@ -17,7 +17,7 @@ from functools import partial
 import pandas as pd
 
 from ..errors import TrialkitError
-from ._common import figure_box, show_figure
+from ._common import figure_box, plotly_preload, show_figure
 
 __all__ = ["forecast_explorer", "explorer_options", "compute_view", "render_view", "compute_backtest",
            "ForecastView", "BacktestView", "refresh", "on_control_change", "on_run_backtest"]
@@ -286,7 +286,7 @@ def forecast_explorer(data, *, endpoint: str | None = None, n_sims: int = 2000, 
                         layout=widgets.Layout(flex_flow="row wrap"))
     box = widgets.VBox([row1, row2, outputs["status"], outputs["errors"], outputs["accrual_figure"],
                         outputs["accrual"], sites, outputs["event_figure"], outputs["events"], button,
-                        outputs["backtest"]])
+                        outputs["backtest"], plotly_preload(widgets)])
     box.add_class("tk-forecast-explorer")
     box.study, box.controls, box.outputs, box.options = study, controls, outputs, options
     box.n_sims, box.seed, box.view, box.backtest, box.quiet = int(n_sims), int(seed), None, None, False

@@ -33,6 +33,7 @@ from ._common import (
     export_view,
     figure_box,
     in_kernel,
+    plotly_preload,
     safe_name,
     show_figure,
     signals_html,
@@ -465,7 +466,8 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     css = widgets.HTML("<style>.tk-outcomes-tables .tk-table td, .tk-outcomes-tables .tk-table th"
                        "{white-space:normal}.tk-outcomes-tables .tk-table{max-width:100%}</style>")
     box = widgets.VBox([css, row1, row2, outputs["status"], outputs["signals"], outputs["errors"], export,
-                        outputs["figure"], tables, outputs["forest_note"], outputs["forest"]])
+                        outputs["figure"], tables, outputs["forest_note"], outputs["forest"],
+                        plotly_preload(widgets)])
     box.add_class("tk-outcomes-explorer")
     box.study = study
     box.studies = studies

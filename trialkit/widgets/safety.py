@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import TrialkitError
 from ..safety import ae_summary, ae_table, aesi, aesi_categories
-from ._common import figure_box, show_figure
+from ._common import figure_box, plotly_preload, show_figure
 
 __all__ = ["safety_explorer", "compute_view", "explorer_options", "render_view", "SafetyView", "on_control_change",
            "refresh", "ALL_SOCS", "GRADES"]
@@ -225,7 +225,7 @@ def safety_explorer(data, *, by: str = "arm", category: str | None = "hepatic_vo
                        layout=widgets.Layout(flex_flow="row wrap"))
     box = widgets.VBox([row, controls["grade"],
                         outputs["status"], outputs["errors"], outputs["summary"], outputs["dotplot"], outputs["table"],
-                        outputs["incidence"], outputs["aesi"]])
+                        outputs["incidence"], outputs["aesi"], plotly_preload(widgets)])
     box.add_class("tk-safety-explorer")
     box.study = data
     box.controls = controls
