@@ -109,19 +109,26 @@ function render({ model, el }) {
   const div = document.createElement("div");
   div.style.width = "100%";
   el.appendChild(div);
-  let frame = null;
+  let timer = null, busy = false, again = false;
+  // one Plotly.react at a time, and always the latest figure: a change that arrives while a draw is
+  // under way is drawn when it ends (two overlapping draws could leave the older figure on screen)
   const draw = () => {
-    frame = null;
+    timer = null;
     const P = window.Plotly;   // loaded by JupyterLab's plotly renderer (see plotly_preload)
-    if (!P || !div.isConnected) { frame = setTimeout(draw, 50); return; }
+    if (!P || !div.isConnected) { timer = setTimeout(draw, 50); return; }
+    if (busy) { again = true; return; }
+    busy = true;
     const fig = model.get("figure") || {};
     const layout = Object.assign({}, fig.layout || {});
     if (layout.width === undefined) layout.autosize = true;   // the panel's width, not plotly's 700 px
-    P.react(div, fig.data || [], layout, Object.assign({ responsive: true }, fig.config || {}));
+    Promise.resolve()
+      .then(() => P.react(div, fig.data || [], layout, Object.assign({ responsive: true }, fig.config || {})))
+      .catch((e) => console.error("trialkit figure:", e))
+      .finally(() => { busy = false; if (again) { again = false; draw(); } });
   };
-  model.on("change:figure", draw);
+  model.on("change:figure", () => { if (!timer) draw(); });
   draw();
-  return () => { if (frame) clearTimeout(frame); if (window.Plotly) window.Plotly.purge(div); };
+  return () => { if (timer) clearTimeout(timer); if (window.Plotly) window.Plotly.purge(div); };
 }
 export default { render };
 """
