@@ -64,7 +64,7 @@ def test_extras_cover_every_optional_module_trialkit_imports():
     from trialkit._optional import EXTRAS
 
     py = _pyproject()["project"]["optional-dependencies"]
-    dist = {"ipywidgets": "ipywidgets", "IPython": "ipywidgets", "papermill": "papermill", "nbclient": "nbclient",
+    dist = {"ipywidgets": "ipywidgets", "IPython": "ipywidgets", "anywidget": "anywidget", "papermill": "papermill", "nbclient": "nbclient",
             "nbconvert": "nbconvert", "nbformat": "nbformat", "jupyter_client": "jupyter-client",
             "jupyter_core": "jupyter-client", "ipykernel": "ipykernel", "tqdm": "tqdm", "openpyxl": "openpyxl"}
     for extra, modules in EXTRAS.items():
@@ -81,7 +81,7 @@ def test_make_installs_all_extras_and_test_tiers_exist():
 
 
 # the Jupyter and Excel packages of the extras, hidden from a child interpreter
-_EXTRA_MODULES = ("ipywidgets", "IPython", "papermill", "nbclient", "nbconvert", "nbformat", "jupyter_client",
+_EXTRA_MODULES = ("ipywidgets", "IPython", "anywidget", "papermill", "nbclient", "nbconvert", "nbformat", "jupyter_client",
                   "jupyter_core", "ipykernel", "tqdm", "openpyxl", "jupyterlab", "jupyter_server", "notebook")
 
 _CORE_CHECK = r"""

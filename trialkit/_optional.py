@@ -7,7 +7,7 @@ naming the ``pip install`` command instead of a bare ``ImportError``:
 ========== ============================================================ ===========================
 extra      packages                                                     needed by
 ========== ============================================================ ===========================
-notebooks  jupyterlab, ipywidgets                                       the ``*_explorer`` widgets
+notebooks  jupyterlab, ipywidgets, anywidget                            the ``*_explorer`` widgets
 reports    papermill, nbclient, nbconvert, nbformat, jupyter-client,    ``render_site_reports``,
            ipykernel, tqdm                                              ``trialkit reports``
 excel      openpyxl                                                     reading and writing .xlsx
@@ -27,7 +27,7 @@ __all__ = ["EXTRAS", "require", "require_extra"]
 
 #: extra -> the importable modules it provides (what trialkit imports from it)
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "notebooks": ("ipywidgets", "IPython"),
+    "notebooks": ("ipywidgets", "IPython", "anywidget"),
     "reports": ("papermill", "nbclient", "nbconvert", "nbformat", "jupyter_client", "jupyter_core", "ipykernel",
                 "tqdm"),
     "excel": ("openpyxl",),

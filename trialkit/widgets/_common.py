@@ -109,13 +109,20 @@ function render({ model, el }) {
   const div = document.createElement("div");
   div.style.width = "100%";
   el.appendChild(div);
-  let timer = null, busy = false, again = false;
+  let timer = null, busy = false, again = false, waited = 0;
   // one Plotly.react at a time, and always the latest figure: a change that arrives while a draw is
   // under way is drawn when it ends (two overlapping draws could leave the older figure on screen)
   const draw = () => {
     timer = null;
     const P = window.Plotly;   // loaded by JupyterLab's plotly renderer (see plotly_preload)
-    if (!P || !div.isConnected) { timer = setTimeout(draw, 50); return; }
+    if (!P || !div.isConnected) {
+      // say why nothing is drawn rather than leave an empty panel (a front end without plotly's renderer)
+      if (!P && (waited += 50) >= 5000 && !div.textContent)
+        div.textContent = "Waiting for plotly.js: these figures are drawn with the plotly renderer of JupyterLab " +
+          "(JupyterLab 4 with plotly installed in its environment).";
+      timer = setTimeout(draw, 50); return;
+    }
+    if (div.textContent && !div.querySelector(".plot-container")) div.textContent = "";
     if (busy) { again = true; return; }
     busy = true;
     const fig = model.get("figure") || {};
@@ -143,7 +150,9 @@ def plotly_view(spec: dict):
     It uses the plotly.js that JupyterLab's plotly renderer loads (each explorer holds a
     :func:`plotly_preload`).
     """
-    import anywidget
+    from .._optional import require
+
+    anywidget = require("anywidget", feature="the explorers' figures")
     import traitlets
 
     global _PlotlyView
