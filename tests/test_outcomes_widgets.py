@@ -128,6 +128,36 @@ def test_switching_the_ci_transform_recomputes_the_km_curve_only(demo_b1931036, 
     capsys.readouterr()
 
 
+def test_prefetched_neighbours_are_drawn_without_computing(demo_b1931036, monkeypatch, capsys):
+    """What the explorer computes in a thread while the user looks (in a kernel): every view one click away.
+    Afterwards each such click is drawn from the cache, with no analysis run; a stale prefetch stops."""
+    import trialkit.widgets.outcomes as wo
+
+    ex = outcomes_explorer(demo_b1931036)
+    c = ex.controls
+    args = {"endpoint": c["endpoint"].value, "population": c["population"].value, "subgroup": c["subgroup"].value,
+            "strata": c["strata"].value, "conf_type": c["conf_type"].value, "time_unit": ex.time_unit,
+            "cache": ex.cache}
+    near = wo.neighbours(ex, args)
+    changed = [next(k for k in ("strata", "endpoint", "conf_type", "population") if a[k] != args[k]) for a in near]
+    assert changed[0] == "strata" and set(changed) == {"strata", "endpoint", "conf_type", "population"}
+    assert len(near) == sum(len(c[k].options) - 1 for k in ("strata", "endpoint", "conf_type", "population"))
+    # a prefetch whose generation is no longer the explorer's computes nothing
+    assert wo.prefetch(ex, args, generation=ex.prefetch_generation - 1) == 0
+    assert wo.prefetch(ex, args) == len(near)
+    calls = []
+    for name in ("km", "logrank", "cox", "response_rates", "cox_subgroups"):
+        real = getattr(wo, name)
+        monkeypatch.setattr(wo, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    c["strata"].value = c["strata"].options[-1]
+    c["strata"].value = "none"
+    assert calls == []
+    c["endpoint"].value = c["endpoint"].options[-1]
+    assert calls == ["cox_subgroups"]  # only the other endpoint's forest (its own thread in a kernel)
+    assert ex.view.logrank is not None and ex.view.cox is not None
+    capsys.readouterr()
+
+
 def test_export_this_view(demo_b1931036, tmp_path, capsys):
     import pandas as pd
 

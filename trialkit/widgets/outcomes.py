@@ -306,7 +306,45 @@ def refresh(explorer) -> OutcomesView:
         explorer.forest_running.add(key)     # next click is not queued behind it; one thread per forest
         out["forest_note"].value = "<i>computing hazard ratios by subgroup…</i>"
         threading.Thread(target=_forest_job, args=(explorer, key, args), daemon=True).start()
+    _start_prefetch(explorer, args)
     return explorer.view
+
+
+def neighbours(explorer, args: dict) -> list[dict]:
+    """The views one click away from ``args``: each other stratification, endpoint, CI transform and
+    population, the others as they are (the order a user is likely to try them: the slowest first)."""
+    c = explorer.controls
+    out = []
+    for name in ("strata", "endpoint", "conf_type", "population"):
+        out += [{**args, name: v} for v in c[name].options if v != args[name]]
+    return out
+
+
+def prefetch(explorer, args: dict, *, generation: int | None = None) -> int:
+    """Compute the :func:`neighbours` of ``args`` into the explorer's cache (without drawing), so the
+    next click is drawn from it; stop early when the controls moved on (``generation`` no longer the
+    explorer's). Returns the number of views computed.
+
+    A view that fails here is computed again, and its failure shown, when the user reaches it.
+    """
+    done = 0
+    for a in neighbours(explorer, args):
+        if generation is not None and explorer.prefetch_generation != generation:
+            break
+        try:
+            compute_view(explorer.study, forest=False, **a)
+        except Exception:  # noqa: BLE001, S112 - shown when reached (see the docstring)
+            continue
+        done += 1
+    return done
+
+
+def _start_prefetch(explorer, args: dict) -> None:
+    """In a kernel, :func:`prefetch` in a thread while the user looks at the view just drawn."""
+    explorer.prefetch_generation += 1
+    if in_kernel():
+        threading.Thread(target=prefetch, args=(explorer, args),
+                         kwargs={"generation": explorer.prefetch_generation}, daemon=True).start()
 
 
 def _forest_key(explorer, args) -> tuple:
@@ -479,6 +517,7 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     box.forest_wanted = None
     box.forest_shown = None
     box.forest_running = set()
+    box.prefetch_generation = 0
     box.updating = False
     box.view = None
     controls["study"].observe(lambda ch: on_study_change(box, ch), names="value")
@@ -496,11 +535,20 @@ def _on_control(explorer, change) -> None:
 
 
 class _Cache(OrderedDict):
-    """The explorer's results by the controls they depend on; the oldest go beyond 64 entries."""
+    """The explorer's results by the controls they depend on; the least recently used go beyond 256
+    entries (a view and its prefetched neighbours are about 40)."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        try:
+            self.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return value
 
     def __setitem__(self, key, value):
         super().__setitem__(key, value)
-        while len(self) > 64:
+        while len(self) > 256:
             try:
                 self.popitem(last=False)
             except KeyError:  # emptied meanwhile by the forest's thread
