@@ -129,7 +129,7 @@ function render({ model, el }) {
     const layout = Object.assign({}, fig.layout || {});
     if (layout.width === undefined) layout.autosize = true;   // the panel's width, not plotly's 700 px
     Promise.resolve()
-      .then(() => P.react(div, fig.data || [], layout, Object.assign({ responsive: true }, fig.config || {})))
+      .then(() => P.react(div, fig.data || [], layout, Object.assign({ responsive: true, showTips: false }, fig.config || {})))
       .catch((e) => console.error("trialkit figure:", e))
       .finally(() => { busy = false; if (again) { again = false; draw(); } });
   };
