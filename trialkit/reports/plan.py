@@ -205,6 +205,23 @@ def iso_date(value) -> str | None:
         raise ReportError(f"data_cut_date {value!r} is not a date; give YYYY-MM-DD.") from None
 
 
+def _check_reporting_early(study_path) -> None:
+    """A study folder's protocol ``reporting:`` setting, checked before its data are loaded (a malformed
+    setting is reported at once, not after reading a large study). Anything else wrong with the folder
+    or its study.yaml is left to the loader, which names it."""
+    from ..errors import TrialkitError
+    from ..io.config import read_config
+
+    if isinstance(study_path, Study):
+        return
+    try:
+        protocol = read_config(study_path).protocol
+    except (TrialkitError, OSError, TypeError, ValueError):
+        return
+    if protocol is not None:
+        reporting_setting(protocol)
+
+
 def load_checked_study(study_path) -> Study:
     """A validated study: every data problem in one DataValidationError, before any kernel."""
     if isinstance(study_path, Study):
@@ -311,6 +328,7 @@ def prepare(study_path, *, audience: str = "site", sites="all", out="reports", j
     effective = {**template_defaults(tmpl.contract), **params}
     data_cut_date = iso_date(data_cut_date)
     out = output_folder(out, aud)  # a folder that may not take this audience is refused before any loading
+    _check_reporting_early(study_path)
     study = load_checked_study(study_path)
     if data_cut_date is None and study.data_cut_date is not None:
         data_cut_date = study.data_cut_date.date().isoformat()
