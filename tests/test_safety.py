@@ -359,6 +359,9 @@ def test_ae_dot_plot_and_cumulative_incidence_figures(results):
     # rows bottom to top by risk difference: the largest excess of InO (febrile neutropenia, +50 points) on top
     assert diff[0].y[-1] == "Febrile neutropenia" and diff[0].x[-1] == pytest.approx(50.0)
     assert list(inc[1].x) == pytest.approx([0.0, 50.0, 50.0, 50.0])  # InO: sepsis, VOD, nausea, FN
+    # the population on a line of its own under the title (one long line was cut at the right of the page)
+    head, population = results["ae_table"].title().rsplit(" — ", 1)
+    assert fig.layout.title.text == f"{head}<br><sup>{population}</sup>"
     cif = results["aesi"].figure()
     curves = [tr for tr in cif.data if tr.meta == "curve"]
     assert [tr.legendgroup for tr in curves] == ["ALLR3", "InO"]

@@ -95,11 +95,15 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     top_pct = float(s["pct"].max()) if len(s) else 0.0
     fig.update_xaxes(title_text="%", range=[-2, max(10.0, top_pct * 1.05)], row=1, col=1)  # dots at 0 stay whole
     fig.update_xaxes(title_text="percentage points", row=1, col=2)
-    fig.update_layout(title=title or result.title(), height=height or max(320, 90 + 22 * len(keep)),
+    text = title or result.title()
+    if title is None and " — " in text:  # the population on a line of its own: one long line was cut at the right
+        head, population = text.rsplit(" — ", 1)
+        text = f"{head}<br><sup>{population}</sup>"
+    fig.update_layout(title=text, height=height or max(320, 110 + 22 * len(keep)),
                       template="plotly_white", legend=dict(orientation="h", y=-0.12),
                       # r=30: the right subplot's drag handles and title stay inside the figure (no sideways
                       # scrollbar in a narrow notebook)
-                      margin=dict(l=10, r=30, t=90))
+                      margin=dict(l=10, r=30, t=110))
     return fig
 
 
