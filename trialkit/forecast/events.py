@@ -309,12 +309,13 @@ def _check_cuts(cuts):
     """Cut points of the piecewise model: finite days > 0 (sorting and the order check stay with the fit)."""
     if cuts is None:
         return None
+    bad = ForecastError(f"cuts must be a list of days (numbers > 0), e.g. [90, 180], not {cuts!r}")
+    if isinstance(cuts, str | bytes):
+        raise bad
     try:
-        if isinstance(cuts, str | bytes):
-            raise TypeError
         values = list(cuts)
     except TypeError:
-        raise ForecastError(f"cuts must be a list of days (numbers > 0), e.g. [90, 180], not {cuts!r}") from None
+        raise bad from None
     try:
         return [check_number("cuts", c) for c in values]
     except ForecastError:
