@@ -231,14 +231,13 @@ def render_table(result, path: str | PathLike, *, caption: str | None = None, di
     if suffix not in FORMATS:
         raise TrialkitError(f"cannot write {path.name}: use one of the suffixes {', '.join(FORMATS)}.")
     if suffix == ".html":
-        from .io.export import _RISKY, risky_cells
+        from .io.export import formula_like
 
         body = frame_html(df, caption=cap, digits=digits, max_rows=max(len(df), 1))
         # Excel opens an HTML table as a sheet and runs a cell that starts like a formula; with the Text number
         # format (mso-number-format "\@") it shows it as written. Only a page with such a cell gets it (numbers
         # stay numbers otherwise); a browser ignores the property.
-        risky = bool(risky_cells(df).to_numpy().any()) or any(re.match(_RISKY, str(c)) for c in df.columns)
-        style = "<style>td, th { mso-number-format: \"\\@\"; }</style>" if risky else ""
+        style = "<style>td, th { mso-number-format: \"\\@\"; }</style>" if formula_like(df) else ""
         path.write_text(f"<!doctype html><html><head><meta charset='utf-8'>{style}</head><body>{body}</body></html>",
                         encoding="utf-8")
     elif suffix == ".tex":

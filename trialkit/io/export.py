@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import ExportError, InputTypeError
 
-__all__ = ["write_table", "csv_text", "neutralize", "risky_cells", "FORMULA_TRIGGERS"]
+__all__ = ["write_table", "csv_text", "neutralize", "risky_cells", "formula_like", "FORMULA_TRIGGERS"]
 
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -67,6 +67,11 @@ def neutralize(data: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         col[mask] = ["'" + v for v in col[mask]]
         out.isetitem(j, col)
     return out, counts
+
+
+def formula_like(data: pd.DataFrame) -> bool:
+    """Does any text cell or column name of ``data`` start like a spreadsheet formula?"""
+    return bool(risky_cells(data).to_numpy().any()) or _safe_header(data) is not data
 
 
 def _safe_header(data: pd.DataFrame) -> pd.DataFrame:

@@ -34,17 +34,18 @@ _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (p
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
-def _text_kind(s: pd.Series) -> str:
-    """'bytes' (every value bytes, as ``pandas.read_sas`` returns text), 'mixed' (bytes beside other
-    values) or 'other'; decided in C by pandas' type inference, value by value only for a mixed column."""
+def _bytes_mask(s: pd.Series) -> np.ndarray | None:
+    """Which values of a column are bytes (as ``pandas.read_sas`` returns text), or None when none is.
+    Decided in C by pandas' type inference, value by value only for a column of mixed kinds."""
     if s.dtype != object:
-        return "other"
+        return None
     kind = pd.api.types.infer_dtype(s, skipna=True)
     if kind == "bytes":
-        return "bytes"
-    if kind.startswith("mixed") and s.map(lambda v: isinstance(v, bytes)).any():
-        return "mixed"
-    return "other"
+        return s.notna().to_numpy()
+    if not kind.startswith("mixed"):
+        return None
+    mask = s.map(lambda v: isinstance(v, bytes)).to_numpy(dtype=bool)
+    return mask if mask.any() else None
 
 
 def _cp1252(v: bytes) -> str:
@@ -57,19 +58,15 @@ def _cp1252(v: bytes) -> str:
 def _decode(s: pd.Series) -> pd.Series:
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
     column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
-    kind = _text_kind(s)
-    if kind != "other":
-        is_bytes = s.map(lambda v: isinstance(v, bytes)) if kind == "mixed" else None
-        b = s if is_bytes is None else s[is_bytes]
+    mask = _bytes_mask(s)
+    if mask is not None:  # decode the bytes; text beside them (a frame built by hand) stays as it is
+        b = s[mask]
         try:
             b = b.str.decode("utf-8")
         except UnicodeDecodeError:
             b = b.map(_cp1252)
-        if is_bytes is None:
-            s = b
-        else:  # text beside bytes (a frame built by hand): decode the bytes, keep the text as it is
-            s = s.astype(object).copy()
-            s[is_bytes] = b
+        s = s.astype(object).copy()
+        s[mask] = b
     s = s.astype("string").str.rstrip()
     return s.mask(s == "")
 

@@ -496,13 +496,12 @@ def safety_counts(rep: StudyReport) -> pd.DataFrame:
     ``note`` column says which counts rest on a column the events do not (always) record. The
     comparison by arm is the DMC's (the dsmb report)."""
     rows = rep.aggregates.get("pooled_safety") or []
-    counts = [(label, f"{n} / {N} ({100 * n / N:.1f}%)" if N else f"{n} / 0") for label, n, N, *_ in rows]
-    notes = [(r[3] if len(r) > 3 else None) for r in rows]
-    if not any(notes):
-        return _frame(counts, ["measure", "participants (all arms pooled)"])
+    counts = [(label, f"{n} / {N} ({100 * n / N:.1f}%)" if N else f"{n} / 0", note or "")
+              for label, n, N, note in rows]
+    if not any(c[2] for c in counts):
+        return _frame([c[:2] for c in counts], ["measure", "participants (all arms pooled)"])
     # a count whose column the events do not record says so beside it (a 0 that means "not recorded")
-    return _frame([(*c, n or "") for c, n in zip(counts, notes)],
-                  ["measure", "participants (all arms pooled)", "note"])
+    return _frame(counts, ["measure", "participants (all arms pooled)", "note"])
 
 
 # ------------------------------------------------------------------------------------------------
