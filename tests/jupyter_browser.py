@@ -133,10 +133,14 @@ def chromium_context(width: int = 1500, height: int = 1800):
 
 
 @contextlib.contextmanager
-def lab_page(base_url: str, notebook: str, *, width: int = 1500, height: int = 1800, timeout_ms: int = 120_000):
+def lab_page(base_url: str, notebook: str, *, width: int = 1500, height: int = 1800, timeout_ms: int = 120_000,
+             init_script: str | None = None):
     """Open ``notebook`` (path relative to the repository root) in JupyterLab; yield the page.
 
-    The page's console errors are collected in ``page.console_errors`` (a list of str). On exit the
+    ``init_script`` (JavaScript) runs in the page before JupyterLab's own scripts (to simulate a slow page).
+
+    The page's console errors are collected in ``page.console_errors`` (a list of str), every console
+    message and uncaught page error in ``page.console_messages`` (for failure messages). On exit the
     notebook file is checked to be unchanged (a browser test must never save outputs into it).
     """
     nb_file = ROOT / notebook
@@ -145,8 +149,14 @@ def lab_page(base_url: str, notebook: str, *, width: int = 1500, height: int = 1
         page = ctx.new_page()
         page.set_default_timeout(timeout_ms)
         errors: list[str] = []
+        messages: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
         page.console_errors = errors  # type: ignore[attr-defined]
+        page.console_messages = messages  # type: ignore[attr-defined]
+        if init_script:
+            page.add_init_script(init_script)
         page.goto(f"{base_url}/lab/tree/{notebook}?reset", wait_until="domcontentloaded")
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_ms)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
@@ -308,15 +318,45 @@ def timed_update(page, action, js_predicate: str, *, timeout_ms: int = 60_000) -
     What a user waits for: the test driver's own overhead (playwright's actionability checks and round
     trips, 0.1-0.4 s here) is not counted.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.evaluate(_ARM_TIMER)
     t0 = time.perf_counter()
     action()
-    page.wait_for_function(f"() => {{ if (({js_predicate})()) {{ window.__tk_t1 = performance.now(); return true; }}"
-                           " return false; }", timeout=timeout_ms, polling="raf")
+    try:
+        page.wait_for_function(f"() => {{ if (({js_predicate})()) {{ window.__tk_t1 = performance.now(); return true; }}"
+                               " return false; }", timeout=timeout_ms, polling="raf")
+    except PlaywrightTimeout:
+        raise AssertionError(f"no update within {timeout_ms / 1000:.0f} s: {js_predicate}\n{page_state(page)}") from None
     start, end = page.evaluate("[window.__tk_t0, window.__tk_t1]")
     if start is None:  # no input event reached the page (a programmatic change): the driver's clock
         return time.perf_counter() - t0
     return max(0.0, (end - start) / 1000)
+
+
+_PAGE_STATE = """() => ({
+  kernel: (() => { const w = window.jupyterapp.shell.currentWidget;
+                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return k ? k.status : 'none'; })(),
+  titles: [...document.querySelectorAll('.js-plotly-plot')].map(
+    p => `${p.offsetParent !== null ? 'shown' : 'hidden'}: ${p.querySelector('.gtitle')?.textContent || '(no title)'}`),
+  views: [...document.querySelectorAll('[data-tk-draws]')].map(e => `draws=${e.dataset.tkDraws} busy=${e.dataset.tkBusy} revived=${e.dataset.tkDeaf || 0}`),
+  selects: [...document.querySelectorAll('.jp-Notebook select')].map(s => s.value),
+  headlines: [...document.querySelectorAll('.jp-Notebook [class*="-count"]')].map(e => e.textContent.slice(0, 300)),
+  errors: [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+    .map(e => e.textContent.slice(0, 500)),
+})"""
+
+
+def page_state(page) -> str:
+    """What the page shows now, for a failure message: kernel status, plot titles, figure views, select
+    values, error outputs and the last console messages."""
+    try:
+        state = page.evaluate(_PAGE_STATE)
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it describes
+        state = {"unavailable": repr(exc)}
+    state["console"] = getattr(page, "console_messages", [])[-20:]
+    return json.dumps(state, indent=1, ensure_ascii=False)
 
 
 def settled(check, *, timeout_s: float = 10.0, interval_s: float = 0.2):

@@ -58,7 +58,10 @@ def plotly_preload(widgets):
         from IPython.display import display
 
         with out:
-            display(go.Figure(layout={"width": 10, "height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}))
+            # no axes: their tick labels would push the margins past 10 px (plotly.js then throws
+            # "Something went wrong with axis scaling" into the page)
+            display(go.Figure(layout={"width": 10, "height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+                                      "xaxis": {"visible": False}, "yaxis": {"visible": False}}))
     return out
 
 
@@ -74,9 +77,13 @@ def figure_box(widgets):
 
     The figure shown is kept in ``.figure`` (for tests, scripts and the export), in a kernel or not.
     """
+    import threading
+
     box = widgets.VBox()
     box.figure = None
     box.view = None
+    box.lock = threading.Lock()   # show_figure runs in worker threads too (the outcomes explorer's forest)
+    box.revived = 0               # fresh views given after a deaf one (see _on_view_message)
     return box
 
 
@@ -94,14 +101,52 @@ def show_figure(box, fig, *, html: str | None = None) -> None:
     if not in_kernel():
         return
     if fig is None:
-        box.children, box.view = ((ipywidgets.HTML(html),) if html else ()), None
+        with box.lock:
+            box.children, box.view = ((ipywidgets.HTML(html),) if html else ()), None
         return
     spec = _bundle(fig)["application/vnd.plotly.v1+json"]
-    if box.view is None:
-        box.view = plotly_view(spec)
-        box.children = (box.view,)
-    else:
-        box.view.figure = spec
+    with box.lock:
+        if box.view is None:
+            _new_view(box, spec)
+        else:
+            box.view.figure = spec
+
+
+# How many fresh views one figure box is given after deaf ones (a page that stays too busy for anywidget
+# to start a model in 2 s); past it the box keeps its last view.
+MAX_REVIVALS = 5
+
+
+def _new_view(box, spec: dict):
+    """A new :class:`PlotlyView` of ``spec`` as the box's only child (the caller holds ``box.lock``)."""
+    view = plotly_view(spec)
+    view.on_msg(lambda widget, content, buffers: _on_view_message(box, widget, content))
+    box.view = view
+    box.children = (view,)
+    return view
+
+
+def _on_view_message(box, view, content) -> None:
+    """A message from a figure view in the page: ``ping`` (answered ``pong``) or ``deaf``.
+
+    anywidget (0.9 to 0.11) gives a model 2 s to start in the page; past that, every message the
+    kernel sends to it is dropped, for good (a busy page: a reloaded tab restoring many widgets,
+    plotly.js being compiled). Such a view would keep its first figure while the rest of the explorer
+    moves on: a figure that misleads. So each view pings the kernel when it is drawn; a view that hears
+    no pong says it is deaf, and the box gets a fresh view (a new model: its figure comes with it, not
+    in a message) of the figure it shows now. A pong merely late (the kernel busy with other cells)
+    costs one redraw.
+    """
+    kind = content.get("kind") if isinstance(content, Mapping) else None
+    if kind == "ping":
+        view.send({"kind": "pong"})
+    elif kind == "deaf":
+        with box.lock:
+            if box.view is not view or box.revived >= MAX_REVIVALS:
+                return
+            box.revived += 1
+            _new_view(box, view.figure)
+        view.close()
 
 
 _PLOTLY_VIEW_ESM = """
@@ -109,6 +154,7 @@ function render({ model, el }) {
   const div = document.createElement("div");
   div.style.width = "100%";
   el.appendChild(div);
+  el.dataset.tkDraws = "0";   // figures drawn by this view (tests and diagnostics read it)
   let timer = null, busy = false, again = false, waited = 0;
   // one Plotly.react at a time, and always the latest figure: a change that arrives while a draw is
   // under way is drawn when it ends (two overlapping draws could leave the older figure on screen)
@@ -124,18 +170,27 @@ function render({ model, el }) {
     }
     if (div.textContent && !div.querySelector(".plot-container")) div.textContent = "";
     if (busy) { again = true; return; }
-    busy = true;
+    busy = true; el.dataset.tkBusy = "1";
     const fig = model.get("figure") || {};
     const layout = Object.assign({}, fig.layout || {});
     if (layout.width === undefined) layout.autosize = true;   // the panel's width, not plotly's 700 px
     Promise.resolve()
       .then(() => P.react(div, fig.data || [], layout, Object.assign({ responsive: true, showTips: false }, fig.config || {})))
       .catch((e) => console.error("trialkit figure:", e))
-      .finally(() => { busy = false; if (again) { again = false; draw(); } });
+      .finally(() => {
+        busy = false; el.dataset.tkBusy = "0"; el.dataset.tkDraws = String(Number(el.dataset.tkDraws || 0) + 1);
+        if (again) { again = false; draw(); }
+      });
   };
   model.on("change:figure", () => { if (!timer) draw(); });
   draw();
-  return () => { if (timer) clearTimeout(timer); if (window.Plotly) window.Plotly.purge(div); };
+  // anywidget drops every message to a model that took over 2 s to start in a busy page, for good: ask the
+  // kernel for an echo and, without one in 8 s, for a fresh view (see _on_view_message in widgets/_common.py)
+  let heard = false;
+  model.on("msg:custom", (msg) => { if (msg && msg.kind === "pong") heard = true; });
+  model.send({ kind: "ping" });
+  const probe = setTimeout(() => { if (!heard) { el.dataset.tkDeaf = "1"; model.send({ kind: "deaf" }); } }, 8000);
+  return () => { clearTimeout(probe); if (timer) clearTimeout(timer); if (window.Plotly) window.Plotly.purge(div); };
 }
 export default { render };
 """
