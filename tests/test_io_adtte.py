@@ -191,3 +191,29 @@ def test_pilot_load_cdisc_outcomes_are_read_adtte_outcomes(cdisc_dir, cdisc_stud
     direct = read_adtte(pd.read_sas(cdisc_dir / "adam" / "adtte.xpt", format="xport"), file="adtte.xpt")
     pd.testing.assert_frame_equal(study.outcomes, direct.outcomes.drop(columns="arm"))
     assert set(direct.notes) <= set(study.notes)
+
+
+def test_sas_days_to_dates_never_rounds_uninitialised_memory():
+    """Whole SAS days (NaN for missing) to dates: right values, and no warning whatever memory is reused.
+
+    pandas 2.3's float ``to_timedelta`` (``cast_from_unit_vectorized``) leaves the fractions of missing
+    values unset in a fresh ``np.empty`` buffer and then rounds the whole buffer: with memory last holding
+    large numbers it warns "overflow encountered in multiply" (seen now and then in the test suite under
+    xdist, from the pilot's ADAE end dates). The six freed 1e300 arrays below make that memory reuse
+    certain: the pandas float path warns on every call here; ours must not.
+    """
+    import warnings
+
+    from trialkit.io.sas import sas_days_to_dates
+
+    days = pd.Series([0.0, np.nan, 19_359.0, -1.0, np.nan] + [np.nan] * 59)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(20):
+            junk = [np.full(len(days), 1e300) for _ in range(6)]
+            del junk
+            got = sas_days_to_dates(days)
+    # 1960-01-01 is day 0 (SAS); 2013-01-01 is day 19,359 (the 53 years 1960-2012, 14 of them leap: 53*365 + 14)
+    assert got.iloc[0] == pd.Timestamp("1960-01-01")
+    assert got.iloc[2] == pd.Timestamp("2013-01-01") and got.iloc[3] == pd.Timestamp("1959-12-31")
+    assert got.isna().sum() == 61 and str(got.dtype) == "datetime64[ns]"

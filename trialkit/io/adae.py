@@ -74,6 +74,7 @@ import pandas as pd
 from ..errors import FAILURE_COLUMNS
 from ..model import AE_ACTIONS, AE_OUTCOMES, AE_SEVERITY, columns, empty_table
 from .flatfile import parse_dates
+from .sas import sas_days_to_dates
 
 __all__ = ["map_adverse_events", "AEMapping", "RELATED", "NOT_RELATED", "SEVERITY_GRADE"]
 
@@ -85,7 +86,6 @@ NOT_RELATED = frozenset({"N", "NO", "NONE", "NOT RELATED", "UNRELATED", "UNLIKEL
                          "REMOTE", "NOT RELATED TO STUDY DRUG", "DOUBTFUL"})
 #: AESEV → CTCAE grade when no grade is recorded (CTCAE v5 wording of grades 1-3)
 SEVERITY_GRADE = {"mild": 1, "moderate": 2, "severe": 3}
-SAS_EPOCH = pd.Timestamp("1960-01-01")
 _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 (pandas-dev/pandas#50670)
 _TABLE = "adverse_events"
 
@@ -174,7 +174,7 @@ def _date(df: pd.DataFrame, var: str | None, canon: str, probs: _Problems, notes
         bad = x.notna() & ((x != np.round(x)) | (x.abs() > 2_000_000))
         probs.add(np.flatnonzero(bad.to_numpy()), f"{var} ({canon})", s[bad], f"{var} is not a SAS date",
                   f"{var} must hold whole days since 1960-01-01 (SAS date)")
-        return (SAS_EPOCH + pd.to_timedelta(x.where(~bad), unit="D")).astype("datetime64[ns]")
+        return sas_days_to_dates(x.where(~bad))
     dates, failed, imputed = parse_dates(s.astype("string"), partial="first")
     probs.add(np.flatnonzero(failed.to_numpy()), f"{var} ({canon})", s[failed], f"{var} is not an ISO 8601 date",
               f"write {var} as YYYY-MM-DD (ISO 8601; partial dates such as 2024-05 are allowed)")

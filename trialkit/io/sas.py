@@ -220,8 +220,18 @@ def sas_date(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series
     bad = x.notna() & ((x != np.round(x)) | (x.abs() > 2_000_000))
     probs.add_mask(bad.to_numpy(), df, var, table=table, file=file, problem=f"{var} is not a SAS date",
                    fix=f"{var} in {file} must hold whole days since 1960-01-01 (SAS date)")
-    x = x.where(~bad)
-    return (SAS_EPOCH + pd.to_timedelta(x, unit="D")).astype("datetime64[ns]")
+    return sas_days_to_dates(x.where(~bad))
+
+
+def sas_days_to_dates(days: pd.Series) -> pd.Series:
+    """Whole days since 1960-01-01 (floats; NaN for missing) as ``datetime64[ns]`` dates (NaT for missing).
+
+    Through nullable integers: pandas 2.3's ``to_timedelta`` on floats rounds an uninitialised buffer in
+    place of the missing values (``cast_from_unit_vectorized``), so it warns "overflow encountered in
+    multiply" now and then, depending on the memory it got (the dates themselves come out right).
+    """
+    whole = days.round().astype("Int64")
+    return (SAS_EPOCH + pd.to_timedelta(whole, unit="D")).astype("datetime64[ns]")
 
 
 def flag(s: pd.Series, *, blank: bool | None = None) -> pd.Series:
