@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -77,8 +78,6 @@ def figure_box(widgets):
 
     The figure shown is kept in ``.figure`` (for tests, scripts and the export), in a kernel or not.
     """
-    import threading
-
     box = widgets.VBox()
     box.figure = None
     box.view = None
