@@ -15,6 +15,7 @@ than ``1e-70`` are set to 0. ADaM numeric dates are days since 1960-01-01.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from ..errors import FAILURE_COLUMNS, StudyFolderError
 from .flatfile import parse_dates
 
-__all__ = ["read_xpt", "clean_frame", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "first_available"]
+__all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "first_available"]
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 #: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
@@ -34,6 +35,45 @@ _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (p
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
+class VariableLabels(Mapping):
+    """The variables' labels of a SAS file (``{"HEIGHTBL": "Baseline Height (cm)", ...}``), read-only.
+
+    Kept in ``frame.attrs["labels"]``. pandas deep-copies a frame's ``attrs`` into the result of
+    every operation (``__finalize__``); a plain dict of fifty labels made that copy cost more than
+    the operations themselves on a CDISC domain. Being immutable, this mapping is its own deep copy.
+
+    Examples
+    --------
+    >>> import copy
+    >>> labels = VariableLabels({"AGE": "Age"})
+    >>> labels["AGE"], dict(labels), copy.deepcopy(labels) is labels
+    ('Age', {'AGE': 'Age'}, True)
+    """
+
+    __slots__ = ("_labels",)
+
+    def __init__(self, labels: Mapping | None = None):
+        self._labels = {str(k): str(v) for k, v in (labels or {}).items()}
+
+    def __getitem__(self, key):
+        return self._labels[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __deepcopy__(self, memo) -> VariableLabels:
+        return self
+
+    def __reduce__(self):
+        return VariableLabels, (self._labels,)
+
+    def __repr__(self) -> str:
+        return f"VariableLabels({self._labels!r})"
+
+
 def _bytes_mask(s: pd.Series) -> np.ndarray | None:
     """Which values of a column are bytes (as ``pandas.read_sas`` returns text), or None when none is.
     Decided in C by pandas' type inference, value by value only for a column of mixed kinds."""
@@ -59,8 +99,11 @@ def _decode(s: pd.Series) -> pd.Series:
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
     column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
     mask = _bytes_mask(s)
-    if mask is not None:  # decode the bytes; text beside them (a frame built by hand) stays as it is
-        b = s[mask]
+    if mask is not None:
+        fast = _decode_text_values(s, mask)
+        if fast is not None:
+            return fast
+        b = s[mask]  # text beside the bytes is not only str (a frame built by hand): the general path
         try:
             b = b.str.decode("utf-8")
         except UnicodeDecodeError:
@@ -69,6 +112,26 @@ def _decode(s: pd.Series) -> pd.Series:
         s[mask] = b
     s = s.astype("string").str.rstrip()
     return s.mask(s == "")
+
+
+def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
+    """:func:`_decode` value by value for a column of bytes, str and missing values only (what
+    ``read_sas`` returns), or None for any other column. One pass in Python costs less than the
+    half-dozen pandas operations of the general path on a column of a few thousand values."""
+    values = s.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if not (is_bytes | missing).all() and not all(isinstance(v, str) for v in values[~(is_bytes | missing)]):
+        return None
+    raw = values[is_bytes]
+    try:
+        decoded = [v.decode("utf-8") for v in raw]
+    except UnicodeDecodeError:
+        decoded = [_cp1252(v) for v in raw]
+    text = values.copy()
+    text[is_bytes] = decoded
+    text[missing] = None
+    out = [None if v is None else (v.rstrip() or None) for v in text]
+    return pd.Series(pd.array(out, dtype="string"), index=s.index, name=s.name)
 
 
 def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -89,6 +152,10 @@ def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
     """
     if df.attrs.get("trialkit_clean"):
         return df
+    labels = df.attrs.get("labels") or {}
+    if df.attrs:  # the columns below are computed without the input's attrs (pandas would copy them into each)
+        df = df.copy(deep=False)
+        df.attrs = {}
     out = {}
     for c in df.columns:
         s = df[c]
@@ -98,8 +165,7 @@ def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
             s = s.mask(s.abs() < _IBM_ZERO, 0.0)
         out[str(c).strip().upper()] = s.reset_index(drop=True)
     clean = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
-    labels = df.attrs.get("labels") or {}
-    clean.attrs["labels"] = {str(k).strip().upper(): v for k, v in labels.items()}
+    clean.attrs["labels"] = VariableLabels({str(k).strip().upper(): v for k, v in labels.items()})
     clean.attrs["trialkit_clean"] = True
     return clean
 

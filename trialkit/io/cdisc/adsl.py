@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..mapped import Mapped
-from ..sas import Problems, bad_flag, flag, sas_date
+from ..sas import Problems, VariableLabels, bad_flag, flag, sas_date
 
 __all__ = ["map_adsl", "adam_frame", "ADSL_VARIABLES"]
 
@@ -114,5 +114,5 @@ def adam_frame(data: pd.DataFrame) -> pd.DataFrame:
     """An ADaM dataset as kept in ``Study.adam``: every variable, with ``subject_id`` (from USUBJID) first."""
     out = pd.concat([pd.DataFrame({"subject_id": data["USUBJID"].astype("string")}, index=data.index),
                      data], axis=1)
-    out.attrs["labels"] = dict(data.attrs.get("labels") or {})
+    out.attrs["labels"] = VariableLabels(data.attrs.get("labels"))
     return out
