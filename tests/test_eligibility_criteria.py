@@ -114,10 +114,16 @@ A_CASES = {
 }
 
 
+def _statuses(protocol: str, base: dict, cases: tuple[dict, ...], cid: str) -> list[int]:
+    """The status of criterion ``cid`` for the base patient changed by each case, one patient per case
+    (evaluated together: the criteria are read patient by patient)."""
+    rows = [{**base, **changes, "subject_id": f"case{i}"} for i, changes in enumerate(cases)]
+    r = tk.evaluate_eligibility(screening_frame(rows), protocol=protocol)
+    return [int(r.status.loc[row["subject_id"], cid]) for row in rows]
+
+
 def _status(protocol: str, base: dict, changes: dict, cid: str) -> int:
-    row = {**base, **changes}
-    r = tk.evaluate_eligibility(screening_frame([row]), protocol=protocol)
-    return int(r.status.loc[row["subject_id"], cid])
+    return _statuses(protocol, base, (changes,), cid)[0]
 
 
 @pytest.mark.parametrize("protocol, cases", [("b1931036", B_CASES), ("aall1732", A_CASES)])
@@ -137,18 +143,12 @@ def test_base_patient_is_eligible(protocol, base):
 
 @pytest.mark.parametrize("cid", sorted(B_CASES))
 def test_b1931036_criterion(cid):
-    met, not_met, missing = B_CASES[cid]
-    assert _status("b1931036", B_BASE, met, cid) == MET
-    assert _status("b1931036", B_BASE, not_met, cid) == NOT_MET
-    assert _status("b1931036", B_BASE, missing, cid) == UNKNOWN
+    assert _statuses("b1931036", B_BASE, B_CASES[cid], cid) == [MET, NOT_MET, UNKNOWN]  # met, not met, missing
 
 
 @pytest.mark.parametrize("cid", sorted(A_CASES))
 def test_aall1732_criterion(cid):
-    met, not_met, missing = A_CASES[cid]
-    assert _status("aall1732", A_BASE, met, cid) == MET
-    assert _status("aall1732", A_BASE, not_met, cid) == NOT_MET
-    assert _status("aall1732", A_BASE, missing, cid) == UNKNOWN
+    assert _statuses("aall1732", A_BASE, A_CASES[cid], cid) == [MET, NOT_MET, UNKNOWN]  # met, not met, missing
 
 
 def test_exclusion_met_makes_patient_ineligible_and_unknown_is_na():
