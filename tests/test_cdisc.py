@@ -26,14 +26,17 @@ from trialkit.io.cdisc import clean_frame, load_cdisc, map_cdisc, protocol_from_
 # the real CDISC Pilot 01 data
 # ============================================================================================
 @pytest.fixture(scope="module")
-def pilot(cdisc_dir):
-    return load_cdisc(sdtm=cdisc_dir / "sdtm", adam=cdisc_dir / "adam")  # the module's loader, not tk's
+def pilot(cdisc_study):
+    """The pilot as ``load_cdisc`` reads it (the session's copy: ``trialkit.load_cdisc`` is this module's
+    ``load_cdisc``, checked below)."""
+    return cdisc_study
 
 
 
 @pytest.mark.cdisc
 def test_pilot_public_entry_point_and_summary(pilot, cdisc_dir):
-    study = tk.load_cdisc(sdtm=cdisc_dir / "sdtm", adam=cdisc_dir / "adam")
+    assert tk.load_cdisc is load_cdisc
+    study = load_cdisc(sdtm=cdisc_dir / "sdtm", adam=cdisc_dir / "adam")  # a second read gives the same study
     assert study.checksum() == pilot.checksum()
     assert study.source == "cdisc:CDISCPILOT01"
     expected = pd.DataFrame({
