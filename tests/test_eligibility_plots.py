@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from test_eligibility_flow import SIMPLE, simple_frame, small_b_study
@@ -12,8 +10,6 @@ import trialkit as tk
 from trialkit.eligibility.funnel import compute_screen_failure_rates
 from trialkit.errors import TrialkitError
 from trialkit.plots.eligibility import plot_consort, plot_funnel, plot_screen_failure_rates
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_funnel_figure_bars_match_the_funnel():
@@ -172,7 +168,7 @@ def test_funnel_figure_adds_up_bar_by_bar_and_names_its_state(demo_aall1732, dem
     assert not [a for a in d["layout"]["annotations"] if a["name"] == "what_if"]
 
 
-def test_consort_figure_of_a_what_if_says_so(demo_b1931036):
+def test_consort_figure_of_a_what_if_says_so(demo_b1931036, demo_aall1732):
     res = tk.evaluate_eligibility(demo_b1931036, disabled=["B_IN02_HR_TIMING"])
     d = plot_consort(tk.consort(demo_b1931036, eligibility=res), filters="Germany").to_dict()
     title = d["layout"]["title"]["text"]
@@ -185,7 +181,7 @@ def test_consort_figure_of_a_what_if_says_so(demo_b1931036):
     assert "◦ High-risk relapse timing" not in excluded
     assert "— switched off in this what-if" in excluded.replace("<br>    ", " ").replace("<br>", " ")
     # the AALL1732 MPAL patients: once, under off protocol after enrollment
-    fu = _texts(plot_consort(tk.consort(tk.load_study(ROOT / "data" / "demo" / "aall1732"))).to_dict(),
+    fu = _texts(plot_consort(tk.consort(demo_aall1732)).to_dict(),
                 "box:follow_up")
     assert all("off protocol: MPAL" not in t for t in fu.values())
     assert all("Off protocol after enrollment (n=1)" in t for t in fu.values())

@@ -194,12 +194,12 @@ def test_a_stated_scheme_flags_on_p_scheme():
     assert res.display_frame()["flagged"].tolist() == ["yes"]
 
 
-def test_allocation_and_cumulative_share_one_simulation_and_never_a_generators():
+def test_allocation_and_cumulative_share_one_simulation_and_never_a_generators(demo_b1931036):
     """The study report's two allocation views re-randomize the same patients: the second reuses the
     first's matrix (read-only); the same numbers either way; a Generator seed is never reused."""
     from trialkit.randomization import monitoring as mon
 
-    s = tk.load_study("data/demo/b1931036")
+    s = demo_b1931036
     mon._LAST_SIMULATION.clear()
     first = tk.allocation_summary(s, levels=("overall",), n_sim=500, seed=3).summary
     (cached,) = mon._LAST_SIMULATION.values()

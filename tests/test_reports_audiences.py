@@ -182,11 +182,11 @@ def test_site_and_study_kernels_receive_no_outcome_by_arm(monkeypatch, tmp_path)
 
 
 @pytest.mark.slow
-def test_study_findings_are_counted_per_site_never_listed(monkeypatch, tmp_path):
+def test_study_findings_are_counted_per_site_never_listed(monkeypatch, tmp_path, demo_b1931036):
     _forbid_kernels(monkeypatch)
     from trialkit.reports.quality import findings
 
-    study = tk.load_study(DEMO)
+    study = demo_b1931036
     agg = plan_sites(prepare(DEMO, audience="study", out=tmp_path)).tasks["study"].aggregates
     found = findings(study, eligibility=tk.evaluate_eligibility(study), data_cut_date=study.data_cut_date,
                      validated=True)
