@@ -71,6 +71,19 @@ def test_risky_cells_ignores_numbers_and_missing():
     assert not risky["change"].any() and not risky["count"].any()
 
 
+def test_risky_cells_in_every_kind_of_text_column_and_repeated_names():
+    """Text in object columns beside other values, in pandas' string dtype, in categories; two columns of
+    one name: each judged by its own cells (the rule: first character = + - @ tab CR, not a plain number)."""
+    data = pd.DataFrame([["=1", "@a", "-", 5], [3.0, pd.NA, "+2", 6], [None, "ok", "=x", 7]],
+                        columns=["mixed", "string", "cat", "mixed"])
+    data = data.astype({"string": "string"})
+    data.isetitem(2, data.iloc[:, 2].astype("category"))
+    got = risky_cells(data)
+    assert list(got.columns) == ["mixed", "string", "cat", "mixed"]
+    assert got.to_numpy().tolist() == [[True, True, True, False], [False, False, False, False],
+                                       [False, False, True, False]]
+
+
 def test_bad_targets_are_export_errors(tmp_path):
     with pytest.raises(ExportError, match="writes .csv or .xlsx"):
         write_table(_frame(), tmp_path / "x.json")

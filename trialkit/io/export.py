@@ -32,6 +32,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _RISKY = r"^[=+\-@\t\r]"
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 SUFFIXES = (".csv", ".xlsx")
+_TRIGGER_SET = frozenset(FORMULA_TRIGGERS)
+_NUMBER_RE = re.compile(_NUMBER)
 
 
 def _is_text_column(s: pd.Series) -> bool:
@@ -40,18 +42,23 @@ def _is_text_column(s: pd.Series) -> bool:
 
 def risky_cells(data: pd.DataFrame) -> pd.DataFrame:
     """Boolean frame: True where a cell is text that a spreadsheet would run as a formula."""
-    out = pd.DataFrame(False, index=data.index, columns=data.columns)
+    hits = np.zeros(data.shape, dtype=bool)
     for j in range(data.shape[1]):
         s = data.iloc[:, j]
-        if not _is_text_column(s):
-            continue
-        if isinstance(s.dtype, pd.StringDtype) or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-            text = s.astype("string")  # text (or missing) throughout: no value to set aside
-        else:
-            text = s.map(lambda v: v if isinstance(v, str) else None).astype("string")
-        hit = text.str.contains(_RISKY, regex=True, na=False) & ~text.str.fullmatch(_NUMBER, na=False)
-        out.iloc[:, j] = hit.to_numpy(dtype=bool)
-    return out
+        if _is_text_column(s):
+            hits[:, j] = _risky_text(s.to_numpy(dtype=object))
+    return pd.DataFrame(hits, index=data.index, columns=data.columns)
+
+
+def _risky_text(values: np.ndarray) -> np.ndarray | bool:
+    """Which values are text starting like a formula and not a plain number (False where none is).
+
+    Value by value in Python: one look at each first character costs far less than pandas' string
+    methods on a column, and most columns have no candidate at all."""
+    if not any(isinstance(v, str) and v[:1] in _TRIGGER_SET for v in values):
+        return False
+    return np.fromiter((isinstance(v, str) and v[:1] in _TRIGGER_SET and _NUMBER_RE.fullmatch(v) is None
+                        for v in values), dtype=bool, count=len(values))
 
 
 def neutralize(data: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
