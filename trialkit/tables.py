@@ -117,24 +117,31 @@ def _formatted(df: pd.DataFrame, digits: int) -> pd.DataFrame:
     return out.astype(str)
 
 
+def _cell_classes(df: pd.DataFrame, head_rows, flags) -> pd.DataFrame:
+    """The CSS classes of each cell: ``num`` (right-aligned), ``tk-flag`` (red), ``tk-head`` (a group header row)."""
+    classes = np.full(df.shape, "", dtype=object)
+    for j, c in enumerate(df.columns):
+        col = df.iloc[:, j]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            classes[:, j] = "num"
+        if flags is not None and c in flags:
+            flagged = flags[c].reindex(df.index).fillna(False).astype(bool).to_numpy()
+            classes[flagged, j] = classes[flagged, j] + " tk-flag"
+    if head_rows is not None:
+        head = pd.Series(head_rows).reindex(df.index).fillna(False).astype(bool).to_numpy()
+        classes[head, :] = classes[head, :] + " tk-head"
+    return pd.DataFrame([[v.strip() for v in row] for row in classes], index=df.index,
+                        columns=[str(c) for c in df.columns])
+
+
 def _styler_html(df: pd.DataFrame, *, caption: str, digits: int, head_rows=None, flags=None) -> str:
     """One table through pandas' Styler: formatted text, numeric cells right-aligned, flagged cells red."""
     text = _formatted(df, digits)
     text.columns = [str(c) for c in df.columns]
-    classes = pd.DataFrame("", index=text.index, columns=text.columns)
-    for j, c in enumerate(df.columns):
-        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
-            classes.iloc[:, j] = "num"
-        if flags is not None and c in flags:
-            flagged = flags[c].reindex(df.index).fillna(False).astype(bool).to_numpy()
-            classes.iloc[flagged, j] = classes.iloc[flagged, j] + " tk-flag"
-    if head_rows is not None:
-        head = pd.Series(head_rows).reindex(df.index).fillna(False).astype(bool).to_numpy()
-        classes.iloc[head, :] = classes.iloc[head, :] + " tk-head"
     from pandas.io.formats.style import Styler
 
     sty = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format(escape="html")
-           .set_td_classes(classes.apply(lambda c: c.str.strip())).set_table_attributes("class='tk-table'"))
+           .set_td_classes(_cell_classes(df, head_rows, flags)).set_table_attributes("class='tk-table'"))
     if caption:
         sty = sty.set_caption(html.escape(caption))
     return sty.to_html(doctype_html=False)
