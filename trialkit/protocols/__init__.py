@@ -34,6 +34,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def _read_yaml(path: Path):
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
 
+
 __all__ = ["Arm", "Factor", "Window", "SiteEntry", "Protocol", "get_protocol", "protocols", "load_protocol", "parse_protocol"]
 
 
