@@ -427,6 +427,17 @@ def test_clean_frame_keeps_text_beside_bytes_and_reads_undefined_cp1252_bytes():
     assert got["AGE"].tolist() == ["1", "2", pd.NA]  # no bytes: as before, text
 
 
+def test_a_variable_given_twice_is_refused_not_overwritten():
+    """'AGE' and 'age ' are one SAS variable: which one to keep is the user's choice, never a silent overwrite."""
+    dm = _domains()["dm"]
+    dm.insert(4, "age ", [1.0] * 5)
+    with pytest.raises(StudyFolderError, match=r"dm.xpt: variable\(s\) AGE appear more than once"):
+        map_cdisc(_domains(dm=dm))
+    raw = pd.DataFrame([[b"S-1", 1.0, 2.0]], columns=["USUBJID", "CNSR", "CNSR"])
+    with pytest.raises(StudyFolderError, match=r"the frame: variable\(s\) CNSR appear more than once"):
+        clean_frame(raw)
+
+
 def test_partial_dates_are_imputed_and_noted():
     sv = _domains()["sv"].assign(SVSTDTC=lambda x: x["SVSTDTC"].where(x.index != 0, "2020-01"))
     study = map_cdisc(_domains(sv=sv))

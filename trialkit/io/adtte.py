@@ -268,7 +268,7 @@ def read_adtte(data: pd.DataFrame, *, file: str = "adtte") -> AdtteResult:
     >>> len(res.problems)
     0
     """
-    t = clean_frame(data)
+    t = clean_frame(data, source=file)
     _required(t, file)
     probs, notes = Problems(), []
     kw = {"file": file, "table": "outcomes", "probs": probs, "notes": notes}

@@ -99,6 +99,8 @@ def _decode(s: pd.Series) -> pd.Series:
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
     column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
     mask = _bytes_mask(s)
+    if mask is None and s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        mask = np.zeros(len(s), dtype=bool)  # text already (a frame built by hand): the same one pass
     if mask is not None:
         fast = _decode_text_values(s, mask)
         if fast is not None:
@@ -116,7 +118,7 @@ def _decode(s: pd.Series) -> pd.Series:
 
 def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     """:func:`_decode` value by value for a column of bytes, str and missing values only (what
-    ``read_sas`` returns), or None for any other column. One pass in Python costs less than the
+    ``read_sas`` returns, or text built by hand), or None for any other column. One pass in Python costs less than the
     half-dozen pandas operations of the general path on a column of a few thousand values."""
     values = s.to_numpy(dtype=object)
     missing = pd.isna(values)
@@ -134,7 +136,7 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     return pd.Series(pd.array(out, dtype="string"), index=s.index, name=s.name)
 
 
-def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
+def clean_frame(df: pd.DataFrame, *, source: str = "the frame") -> pd.DataFrame:
     """Normalize a domain frame the way SAS reads it.
 
     Variable names are upper-cased, character values decoded (bytes as ``pandas.read_sas`` returns
@@ -152,18 +154,25 @@ def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
     """
     if df.attrs.get("trialkit_clean"):
         return df
+    names = [str(c).strip().upper() for c in df.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # two variables of one name: neither may silently replace the other
+        raise StudyFolderError(f"{source}: variable(s) {', '.join(repeated)} appear more than once (names are "
+                               "compared upper-cased and trimmed, as SAS does); keep one of each.")
     labels = df.attrs.get("labels") or {}
     if df.attrs:  # the columns below are computed without the input's attrs (pandas would copy them into each)
         df = df.copy(deep=False)
         df.attrs = {}
     out = {}
-    for c in df.columns:
-        s = df[c]
+    for j, name in enumerate(names):
+        s = df.iloc[:, j]
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             s = _decode(s)
         elif pd.api.types.is_float_dtype(s.dtype):
-            s = s.mask(s.abs() < _IBM_ZERO, 0.0)
-        out[str(c).strip().upper()] = s.reset_index(drop=True)
+            tiny = (np.abs(s.to_numpy(dtype=float, na_value=np.nan)) < _IBM_ZERO)
+            if tiny.any():
+                s = s.mask(tiny, 0.0)
+        out[name] = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.array
     clean = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
     clean.attrs["labels"] = VariableLabels({str(k).strip().upper(): v for k, v in labels.items()})
     clean.attrs["trialkit_clean"] = True
@@ -196,7 +205,7 @@ def read_xpt(path: str | os.PathLike) -> pd.DataFrame:
     if df is None:  # a transport file with variables but no records
         df = pd.DataFrame(columns=list(labels))
     df.attrs["labels"] = labels
-    return clean_frame(df)
+    return clean_frame(df, source=p.name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +213,10 @@ def read_xpt(path: str | os.PathLike) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 def no_problems() -> pd.DataFrame:
     """An empty problem frame (the columns of :data:`trialkit.errors.FAILURE_COLUMNS`)."""
-    return pd.DataFrame({c: pd.Series(dtype="float64" if c == "row" else "object") for c in FAILURE_COLUMNS})
+    return _NO_PROBLEMS.copy()
+
+
+_NO_PROBLEMS = pd.DataFrame({c: pd.Series(dtype="float64" if c == "row" else "object") for c in FAILURE_COLUMNS})
 
 
 def _missing(v) -> bool:

@@ -154,7 +154,7 @@ def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
     >>> p.arm_codes, p.reference_arm, [s.site_id for s in p.sites]
     (('PBO', 'HI'), 'PBO', ['9', '10'])
     """
-    d = {k.lower(): clean_frame(v) for k, v in domains.items() if v is not None}
+    d = {k.lower(): clean_frame(v, source=k) for k, v in domains.items() if v is not None}
     dm = d["dm"]
     studyid = str(_col(dm, "STUDYID").dropna().iloc[0]) if _col(dm, "STUDYID").notna().any() else "cdisc"
     tsval = _trial_summary(d.get("ts"))

@@ -83,10 +83,11 @@ def _prepare(domains: dict, files: dict | None) -> tuple[dict[str, pd.DataFrame]
     if unknown:
         raise TrialkitError(f"unknown domain(s) {', '.join(unknown)}; map_cdisc reads "
                             f"{', '.join(SDTM_DOMAINS + ADAM_DATASETS)}: leave the others out")
-    d = {k.lower(): clean_frame(v) for k, v in domains.items() if v is not None}
+    given = {k.lower(): v for k, v in domains.items() if v is not None}
+    files = {k: (files or {}).get(k, f"{k}.xpt") for k in given}
+    d = {k: clean_frame(v, source=files[k]) for k, v in given.items()}
     if "dm" not in d:
         raise StudyFolderError("no DM domain given; DM is required (it lists every subject).")
-    files = {k: (files or {}).get(k, f"{k}.xpt") for k in d}
     _require(d, files)
     return d, files
 
