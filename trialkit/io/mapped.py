@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..model import columns, empty_table
+from ..model import empty_table
 from .sas import no_problems
 
 __all__ = ["Mapped", "canonical_frame"]
@@ -40,14 +40,10 @@ class Mapped:
 def canonical_frame(table: str, n: int, data: dict, extra: dict | None = None) -> pd.DataFrame:
     """A canonical frame of ``n`` rows: the given columns cast to their dtypes, the others empty,
     then the ``extra`` (non-canonical) columns as given."""
-    out = empty_table(table)
-    cols = {}
-    for c in columns(table):
-        dtype = out[c.name].dtype
-        if c.name in data:
-            cols[c.name] = pd.Series(data[c.name], index=pd.RangeIndex(n)).astype(dtype)
-        else:
-            cols[c.name] = pd.Series(pd.NaT if c.dtype == "datetime" else pd.NA, index=pd.RangeIndex(n), dtype=dtype)
+    index = pd.RangeIndex(n)
+    out = empty_table(table).reindex(index)  # every canonical column missing throughout, in its dtype
+    for c in [c for c in out.columns if c in data]:
+        out[c] = pd.Series(data[c], index=index).astype(out[c].dtype)
     for k, v in (extra or {}).items():
-        cols[k] = pd.Series(v, index=pd.RangeIndex(n))
-    return pd.DataFrame(cols, index=pd.RangeIndex(n))
+        out[k] = pd.Series(v, index=index)
+    return out
