@@ -348,7 +348,9 @@ def by_subject(subjects: pd.Series, frame: pd.DataFrame | None, column: str, dty
     """``frame[column]`` looked up for each of ``subjects`` by ``USUBJID`` (missing when absent)."""
     if frame is None or column not in frame.columns:
         return pd.Series(pd.NaT if dtype.startswith("datetime") else pd.NA, index=subjects.index, dtype=dtype)
-    return subjects.map(frame.drop_duplicates("USUBJID").set_index("USUBJID")[column]).astype(dtype)
+    first = ~frame["USUBJID"].duplicated().to_numpy()  # each subject's first record
+    lookup = pd.Series(frame[column].array[first], index=frame["USUBJID"].array[first])
+    return subjects.map(lookup).astype(dtype)
 
 
 def first_available(n: int, candidates: list[tuple[str, pd.Series | np.ndarray]]) -> tuple[pd.Series, str]:
