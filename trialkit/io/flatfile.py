@@ -33,6 +33,7 @@ missing value.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import warnings
@@ -43,7 +44,14 @@ import pandas as pd
 import yaml
 
 from ..conventions import NA_TOKENS
-from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError, StudyPathError, TrialkitWarning
+from ..errors import (
+    FAILURE_COLUMNS,
+    DataValidationError,
+    StudyFolderError,
+    StudyPathError,
+    TrialkitWarning,
+    no_failures,
+)
 from ..model import TABLES, Column, columns, empty_table, pandas_dtype
 from ..schemas import SourceInfo, data_cut_warnings, study_problems
 from ..study import Study
@@ -247,8 +255,7 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
         if col.name not in df:
             if col.required:
                 problems.append(_required_missing(table, file, col, headers, cfg))
-            out[col.name] = pd.Series(pd.NA if col.dtype != "datetime" else pd.NaT, index=range(n),
-                                      dtype=pandas_dtype(col))
+            out[col.name] = _all_missing(col, n)
             continue
         out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, (lines, row_base), problems, notes,
                                      unread)
@@ -257,11 +264,23 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
         canon[c] = _extra_column(df[c], table, file, c, cfg, notes)
     if rows:
         problems.insert(0, pd.DataFrame(rows))
-    probs = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=FAILURE_COLUMNS)
+    probs = pd.concat(problems, ignore_index=True) if problems else no_failures()
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
     return canon, probs, notes, unread
+
+
+def _all_missing(col: Column, n: int):
+    """``n`` missing values in the canonical dtype of ``col``: the array ``pd.Series(pd.NA, dtype=…)``
+    holds, repeated from one cached value (five times faster)."""
+    return _one_missing(pd.StringDtype() if col.dtype == "string" else pandas_dtype(col)).repeat(n)
+
+
+@functools.cache
+def _one_missing(dtype):
+    """One missing value of ``dtype`` (the string dtype is given resolved: its storage follows pandas' option)."""
+    return pd.Series(pd.NaT if dtype == "datetime64[ns]" else pd.NA, index=range(1), dtype=dtype).array
 
 
 def _duplicate_row(name: str, sources: list[str], table: str, file: str, header_line, cfg: StudyConfig) -> dict:
