@@ -359,7 +359,8 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
     names, seen, data = [], {}, {}
     for j, (h, col) in enumerate(zip(header, columns)):
         name = str(h).strip() if h is not None else ""
-        series = col if isinstance(col, pd.Series) else pd.Series(pd.arrays.ArrowStringArray(col))
+        fresh = not isinstance(col, pd.Series)  # (then numbered 0, 1, … already)
+        series = pd.Series(pd.arrays.ArrowStringArray(col)) if fresh else col
         if not name:
             if _has_values(series):
                 problems.append(problem_row(table, file, header_line, f"(column {j + 1})", "",
@@ -377,7 +378,7 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
         else:
             seen[name] = j
         names.append(name)
-        data[name] = series.reset_index(drop=True)
+        data[name] = series if fresh else series.reset_index(drop=True)
     frame = pd.DataFrame(data, copy=False)
     return frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(len(columns[0]) if columns else 0))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,9 @@ def _chunked(arr) -> pa.ChunkedArray:
 
 def _bool_np(arr) -> np.ndarray:
     """A boolean arrow array as numpy (nulls are False)."""
-    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if arr.null_count:
+        arr = pc.fill_null(arr, False)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _kind_codes(values: pd.Series) -> np.ndarray:
@@ -145,9 +148,10 @@ def missing_mask(text: pa.ChunkedArray, tokens) -> tuple[pa.ChunkedArray, np.nda
     (case-insensitive). Returns ``(trimmed text, missing mask, {token as written: count})``; the
     count leaves out empty cells."""
     stripped = pc.utf8_trim_whitespace(text)
-    keys = sorted({str(t).strip().lower() for t in tokens} | {""})
-    hit = pc.is_in(pc.utf8_lower(stripped), value_set=pa.array(keys, type=pa.string()))
-    na = _bool_np(pc.or_kleene(pc.is_null(stripped), hit))
+    keys = tuple(sorted({str(t).strip().lower() for t in tokens} | {""}))
+    na = _bool_np(pc.is_in(pc.utf8_lower(stripped), value_set=_string_array(keys)))
+    if stripped.null_count:
+        na |= _bool_np(pc.is_null(stripped))
     counts: dict[str, int] = {}
     if na.any():
         tok = pc.filter(stripped, pa.chunked_array([pa.array(na)]))
@@ -157,6 +161,12 @@ def missing_mask(text: pa.ChunkedArray, tokens) -> tuple[pa.ChunkedArray, np.nda
             vc = pc.value_counts(tok)
             counts = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
     return stripped, na, counts
+
+
+@lru_cache(maxsize=64)
+def _string_array(texts: tuple[str, ...]) -> pa.Array:
+    """An arrow array of a few texts, built once (a value set for ``is_in``)."""
+    return pa.array(texts, type=pa.string())
 
 
 def _token_notes(counts: dict[str, int], file: str, column: str) -> list[str]:
