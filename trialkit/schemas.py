@@ -272,7 +272,7 @@ def _date_order(df, table, src, first, second, fix, *, firsts: pd.Series | None 
 def _before(b: pd.Series, a: pd.Series) -> np.ndarray:
     """Positions where both dates are given and ``b`` is before ``a`` (numpy dates compared as arrays:
     three pandas operations on Series cost ten times more)."""
-    if isinstance(a.dtype, np.dtype) and isinstance(b.dtype, np.dtype) and a.dtype.kind == b.dtype.kind == "M":
+    if isinstance(a.dtype, np.dtype) and a.dtype.kind == "M" and b.dtype == a.dtype:  # (one unit: no casting)
         x, y = a.to_numpy(), b.to_numpy()
         return np.flatnonzero(~np.isnat(x) & ~np.isnat(y) & (y < x))
     return np.flatnonzero((a.notna() & b.notna() & (b < a)).to_numpy())
@@ -471,7 +471,7 @@ def data_cut_warnings(study, sources: dict[str, SourceInfo] | None = None) -> pd
         for c in columns(table):
             if c.dtype != "datetime" or c.name not in df or (table, c.name) in NOT_CUT_CHECKED:
                 continue
-            late = np.flatnonzero((df[c.name] > cut).fillna(False).to_numpy())
+            late = _after(df[c.name], cut)
             if not len(late):
                 continue
             src = sources.get(table)
@@ -481,6 +481,14 @@ def data_cut_warnings(study, sources: dict[str, SourceInfo] | None = None) -> pd
                          "problem": f"{len(late)} date(s) after the data cut {cut.date()}",
                          "fix": "check the dates (or the data_cut_date in study.yaml)"})
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+
+
+def _after(dates: pd.Series, cut) -> np.ndarray:
+    """Positions of the dates after ``cut`` (numpy dates compared as an array: ten times faster)."""
+    if dates.dtype == "datetime64[ns]" and isinstance(cut, pd.Timestamp) and cut.tzinfo is None and \
+            pd.Timestamp.min <= cut <= pd.Timestamp.max:
+        return np.flatnonzero(dates.to_numpy() > cut.as_unit("ns").to_datetime64())
+    return np.flatnonzero((dates > cut).fillna(False).to_numpy())
 
 
 def study_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:

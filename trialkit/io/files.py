@@ -18,6 +18,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,7 @@ class RawTable:
     bad_lines: set = field(default_factory=set)  # records whose fields do not line up with the header
     unread: set = field(default_factory=set)  # (line, column) of values that could not be read
     header_line: int | None = None  # the line (or row) of the header; None for Parquet
+    file: str = ""  # the file's name
 
 
 class FileProblem(TrialkitError):
@@ -131,13 +133,24 @@ def _strict(raw: bytes, encoding: str, table: str) -> str:
 def sniff_delimiter(text: str, default: str = ",") -> str:
     """The field delimiter of CSV text (``,`` ``;`` tab or ``|``)."""
     sample = "\n".join(text[:200_000].splitlines()[:50])
+    found = _sniffed(sample) if len(sample) <= 50_000 else _sniff(sample)
+    if found is not None:
+        return found
+    first = text[:200_000].splitlines()[0] if text else ""
+    counts = {d: first.count(d) for d in ",;\t|"}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else default
+
+
+def _sniff(sample: str) -> str | None:
+    """The delimiter :class:`csv.Sniffer` finds in the first lines of a file, None if it finds none."""
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
-        first = text[:200_000].splitlines()[0] if text else ""
-        counts = {d: first.count(d) for d in ",;\t|"}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else default
+        return None
+
+
+_sniffed = lru_cache(maxsize=64)(_sniff)  # the sniffer costs about a millisecond; a folder is often read again
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,4 +602,5 @@ def read_raw(path: Path, *, table: str, encoding: str | None = None, sheet=None,
         raw = _read_text(path, table=table, encoding=encoding)
     for p in raw.problems:
         p["table"] = table
+    raw.file = path.name
     return raw

@@ -455,7 +455,7 @@ def load_table(path: str | os.PathLike, table: str, *, protocol: str | None = No
     if canon is None:
         canon = empty_table(table)
     else:
-        problems.append(validate_table(canon, table, source=SourceInfo(raw_name(folder, table, cfg), lines=raw.lines)))
+        problems.append(validate_table(canon, table, source=SourceInfo(raw.file, lines=raw.lines)))
     problems = [p for p in problems if len(p)]
     if problems:
         raise DataValidationError(pd.concat(problems, ignore_index=True), source=str(folder))
@@ -508,7 +508,7 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
             frames[table] = empty_table(table)
             continue
         frames[table] = canon
-        sources[table] = SourceInfo(raw_name(folder, table, cfg), 1 if raw.kind == "parquet" else 2, lines=raw.lines)
+        sources[table] = SourceInfo(raw.file, 1 if raw.kind == "parquet" else 2, lines=raw.lines)
         notes += raw.notes
         absent = {c for p in probs for c in p.loc[p["problem"] == "required column is missing", "column"]}
         skip[sources[table].file] = (raw.bad_lines, raw.unread, absent)

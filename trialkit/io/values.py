@@ -764,7 +764,7 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
                  allowed: tuple[str, ...] | None = None) -> tuple[ColumnRead, int]:
     """Trimmed text, missing tokens as <NA>; with ``allowed``, values matched case-insensitively
     (``f`` -> ``F``). Returns the read column and the number of values whose case was changed."""
-    out = pc.if_else(pa.chunked_array([pa.array(na)]), pa.scalar(None, pa.string()), text)
+    out = pc.if_else(pa.chunked_array([pa.array(na)]), pa.scalar(None, pa.string()), text) if na.any() else text
     changed = 0
     if allowed:
         keys = pa.array([a.lower() for a in allowed])
