@@ -748,9 +748,9 @@ def read_bools(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray | None) 
         issues.append(Issue(np.flatnonzero(~na), "wrong type: the file stores dates where yes/no values are "
                             "expected", "store the column as true/false"))
         return ColumnRead(pd.Series(pd.NA, index=values.index, dtype="boolean"), issues)
-    lower = pc.utf8_lower(text)
-    t = _bool_np(pc.is_in(lower, value_set=pa.array(TRUE_WORDS)))
-    f = _bool_np(pc.is_in(lower, value_set=pa.array(FALSE_WORDS)))
+    word = pc.index_in(pc.utf8_lower(text), value_set=_string_array(TRUE_WORDS + FALSE_WORDS))
+    word = word.to_numpy(zero_copy_only=False)  # position in the words; NaN: neither
+    t, f = word < len(TRUE_WORDS), word >= len(TRUE_WORDS)
     known = (t | f) & ~na
     bad = np.flatnonzero(~na & ~t & ~f)
     if len(bad):
@@ -767,12 +767,11 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
     out = pc.if_else(pa.chunked_array([pa.array(na)]), pa.scalar(None, pa.string()), text) if na.any() else text
     changed = 0
     if allowed:
-        keys = pa.array([a.lower() for a in allowed])
-        idx = pc.index_in(pc.utf8_lower(out), value_set=keys)
-        matched = pc.take(pa.array(list(allowed)), idx)
-        differs = pc.and_(pc.is_valid(idx), pc.not_equal(matched, out))
-        changed = int(pc.sum(differs).as_py() or 0)
-        out = pc.if_else(pc.is_valid(idx), matched, out)
+        idx = pc.index_in(pc.utf8_lower(out), value_set=_string_array(tuple(a.lower() for a in allowed)))
+        matched = pc.take(_string_array(tuple(allowed)), idx)
+        valid = pc.is_valid(idx)
+        changed = int(pc.sum(pc.and_(valid, pc.not_equal(matched, out))).as_py() or 0)
+        out = pc.if_else(valid, matched, out)
     out = _chunked(out).cast(pa.string())
     return ColumnRead(pd.Series(pd.arrays.ArrowStringArray(out), index=values.index)), changed
 
@@ -780,7 +779,7 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
 def _trimmed_note(raw: pa.ChunkedArray, trimmed: pa.ChunkedArray, na: np.ndarray, file: str, column: str) -> list[str]:
     """A note when text values had spaces around them (read without: ' S001' is S001), with the count and
     an example, so that a value trialkit shows differently from the file is never silent."""
-    differs = _bool_np(pc.fill_null(pc.not_equal(raw, trimmed), False)) & ~na
+    differs = _bool_np(pc.not_equal(raw, trimmed)) & ~na
     n = int(differs.sum())
     if not n:
         return []
