@@ -149,17 +149,16 @@ def missing_mask(text: pa.ChunkedArray, tokens) -> tuple[pa.ChunkedArray, np.nda
     count leaves out empty cells."""
     stripped = pc.utf8_trim_whitespace(text)
     keys = tuple(sorted({str(t).strip().lower() for t in tokens} | {""}))
-    na = _bool_np(pc.is_in(pc.utf8_lower(stripped), value_set=_string_array(keys)))
+    found = pc.index_in(pc.utf8_lower(stripped), value_set=_string_array(keys))
+    found = np.asarray(found.to_numpy(zero_copy_only=False), dtype=float)  # position in keys; NaN: none
+    na = ~np.isnan(found)
+    token = na & (found != keys.index(""))  # (nulls are not found)
     if stripped.null_count:
         na |= _bool_np(pc.is_null(stripped))
     counts: dict[str, int] = {}
-    if na.any():
-        tok = pc.filter(stripped, pa.chunked_array([pa.array(na)]))
-        tok = pc.drop_null(tok)
-        tok = pc.filter(tok, pc.not_equal(tok, ""))
-        if len(tok):
-            vc = pc.value_counts(tok)
-            counts = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+    if token.any():
+        vc = pc.value_counts(pc.filter(stripped, pa.chunked_array([pa.array(token)])))
+        counts = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
     return stripped, na, counts
 
 
