@@ -801,8 +801,9 @@ def read_values(values: pd.Series, dtype: str, settings: ReadSettings, *, file: 
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)
-    typed = (pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
-             or pd.api.types.is_datetime64_any_dtype(values.dtype))
+    typed = not isinstance(values.dtype, pd.StringDtype) and (
+        pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+        or pd.api.types.is_datetime64_any_dtype(values.dtype))
     if typed:
         text = None
         na = values.isna().to_numpy()
