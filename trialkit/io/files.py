@@ -18,6 +18,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,7 @@ class RawTable:
     bad_lines: set = field(default_factory=set)  # records whose fields do not line up with the header
     unread: set = field(default_factory=set)  # (line, column) of values that could not be read
     header_line: int | None = None  # the line (or row) of the header; None for Parquet
+    file: str = ""  # the file's name
 
 
 class FileProblem(TrialkitError):
@@ -131,13 +133,24 @@ def _strict(raw: bytes, encoding: str, table: str) -> str:
 def sniff_delimiter(text: str, default: str = ",") -> str:
     """The field delimiter of CSV text (``,`` ``;`` tab or ``|``)."""
     sample = "\n".join(text[:200_000].splitlines()[:50])
+    found = _sniffed(sample) if len(sample) <= 50_000 else _sniff(sample)
+    if found is not None:
+        return found
+    first = text[:200_000].splitlines()[0] if text else ""
+    counts = {d: first.count(d) for d in ",;\t|"}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else default
+
+
+def _sniff(sample: str) -> str | None:
+    """The delimiter :class:`csv.Sniffer` finds in the first lines of a file, None if it finds none."""
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
-        first = text[:200_000].splitlines()[0] if text else ""
-        counts = {d: first.count(d) for d in ",;\t|"}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else default
+        return None
+
+
+_sniffed = lru_cache(maxsize=64)(_sniff)  # the sniffer costs about a millisecond; a folder is often read again
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,9 +174,12 @@ def _simple_enough(text: str, delim: str) -> bool:
     if '"' not in text:
         return True
     d = re.escape(delim)
-    quoted = re.compile(rf'(?:^|(?<=[{d}\n]))"[^"]*(?:""[^"]*)*"(?=[{d}\r\n]|\Z)', re.M)
+    # a quote that opens a field: at the start of the text or after the delimiter or a line break (the
+    # lookbehind follows the quote so that the regex engine scans for the quote alone: fifty times faster)
+    opening = rf'"(?<![^{d}\n]")'
+    quoted = re.compile(rf'{opening}[^"]*(?:""[^"]*)*"(?=[{d}\r\n]|\Z)')
     rest = quoted.sub("", text)
-    return re.search(rf'(?:^|(?<=[{d}\n]))"', rest, re.M) is None
+    return re.search(opening, rest) is None
 
 
 def _fast_parse(text: str, raw_utf8: bytes | None, delim: str) -> _Parsed | None:
@@ -359,9 +375,9 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
     names, seen, data = [], {}, {}
     for j, (h, col) in enumerate(zip(header, columns)):
         name = str(h).strip() if h is not None else ""
-        series = col if isinstance(col, pd.Series) else pd.Series(pd.arrays.ArrowStringArray(col))
+        fresh = not isinstance(col, pd.Series)
         if not name:
-            if _has_values(series):
+            if _has_values(pd.Series(pd.arrays.ArrowStringArray(col)) if fresh else col):
                 problems.append(problem_row(table, file, header_line, f"(column {j + 1})", "",
                                             f"column {j + 1} has values but no name in the header",
                                             "give the column a name, or delete it"))
@@ -377,8 +393,8 @@ def _named_frame(header: list, columns: list, header_line: int, *, table: str, f
         else:
             seen[name] = j
         names.append(name)
-        data[name] = series.reset_index(drop=True)
-    frame = pd.DataFrame(data, copy=False)
+        data[name] = pd.arrays.ArrowStringArray(col) if fresh else col.reset_index(drop=True)
+    frame = pd.DataFrame(data, copy=False)  # (from arrays: three times faster than from Series)
     return frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(len(columns[0]) if columns else 0))
 
 
@@ -589,4 +605,5 @@ def read_raw(path: Path, *, table: str, encoding: str | None = None, sheet=None,
         raw = _read_text(path, table=table, encoding=encoding)
     for p in raw.problems:
         p["table"] = table
+    raw.file = path.name
     return raw

@@ -33,6 +33,7 @@ missing value.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import warnings
@@ -43,9 +44,16 @@ import pandas as pd
 import yaml
 
 from ..conventions import NA_TOKENS
-from ..errors import FAILURE_COLUMNS, DataValidationError, StudyFolderError, StudyPathError, TrialkitWarning
+from ..errors import (
+    FAILURE_COLUMNS,
+    DataValidationError,
+    StudyFolderError,
+    StudyPathError,
+    TrialkitWarning,
+    no_failures,
+)
 from ..model import TABLES, Column, columns, empty_table, pandas_dtype
-from ..schemas import SourceInfo, data_cut_warnings, study_problems
+from ..schemas import SourceInfo, data_cut_warnings, first_by, study_problems
 from ..study import Study
 from .config import StudyConfig, closest, read_config
 from .files import EXTENSIONS, FileProblem, RawTable, decode_bytes, read_raw, sniff_delimiter
@@ -247,21 +255,34 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
         if col.name not in df:
             if col.required:
                 problems.append(_required_missing(table, file, col, headers, cfg))
-            out[col.name] = pd.Series(pd.NA if col.dtype != "datetime" else pd.NaT, index=range(n),
-                                      dtype=pandas_dtype(col))
+            out[col.name] = _all_missing(col, n)
             continue
         out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, (lines, row_base), problems, notes,
                                      unread)
-    canon = pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
+    # from the arrays (aligned: all numbered 0, 1, …), three times faster than from Series; no
+    # consolidation copy: one block per column
+    canon = pd.DataFrame({k: v.array if isinstance(v, pd.Series) else v for k, v in out.items()}, copy=False)
     for c in [c for c in df.columns if c not in canon_names]:
         canon[c] = _extra_column(df[c], table, file, c, cfg, notes)
     if rows:
         problems.insert(0, pd.DataFrame(rows))
-    probs = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=FAILURE_COLUMNS)
+    probs = pd.concat(problems, ignore_index=True) if problems else no_failures()
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
     return canon, probs, notes, unread
+
+
+def _all_missing(col: Column, n: int):
+    """``n`` missing values in the canonical dtype of ``col``: the array ``pd.Series(pd.NA, dtype=…)``
+    holds, repeated from one cached value (five times faster)."""
+    return _one_missing(pd.StringDtype() if col.dtype == "string" else pandas_dtype(col)).repeat(n)
+
+
+@functools.cache
+def _one_missing(dtype):
+    """One missing value of ``dtype`` (the string dtype is given resolved: its storage follows pandas' option)."""
+    return pd.Series(pd.NaT if dtype == "datetime64[ns]" else pd.NA, index=range(1), dtype=dtype).array
 
 
 def _duplicate_row(name: str, sources: list[str], table: str, file: str, header_line, cfg: StudyConfig) -> dict:
@@ -434,7 +455,7 @@ def load_table(path: str | os.PathLike, table: str, *, protocol: str | None = No
     if canon is None:
         canon = empty_table(table)
     else:
-        problems.append(validate_table(canon, table, source=SourceInfo(raw_name(folder, table, cfg), lines=raw.lines)))
+        problems.append(validate_table(canon, table, source=SourceInfo(raw.file, lines=raw.lines)))
     problems = [p for p in problems if len(p)]
     if problems:
         raise DataValidationError(pd.concat(problems, ignore_index=True), source=str(folder))
@@ -487,7 +508,7 @@ def load_study(path: str | os.PathLike, *, protocol: str | None = None, validate
             frames[table] = empty_table(table)
             continue
         frames[table] = canon
-        sources[table] = SourceInfo(raw_name(folder, table, cfg), 1 if raw.kind == "parquet" else 2, lines=raw.lines)
+        sources[table] = SourceInfo(raw.file, 1 if raw.kind == "parquet" else 2, lines=raw.lines)
         notes += raw.notes
         absent = {c for p in probs for c in p.loc[p["problem"] == "required column is missing", "column"]}
         skip[sources[table].file] = (raw.bad_lines, raw.unread, absent)
@@ -547,7 +568,7 @@ def _fill_derived(study: Study) -> Study:
     """Fill columns a loader can derive without judgement: screening country from the sites table."""
     scr = study.screening
     if len(scr) and len(study.sites) and scr["country"].isna().any():
-        country = study.sites.drop_duplicates("site_id").set_index("site_id")["country"]
+        country = first_by(study.sites, "site_id", "country")
         scr = scr.assign(country=scr["country"].fillna(scr["site_id"].map(country)).astype("string"))
         study = study.replace(screening=scr)
     return study

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,9 @@ def _chunked(arr) -> pa.ChunkedArray:
 
 def _bool_np(arr) -> np.ndarray:
     """A boolean arrow array as numpy (nulls are False)."""
-    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if arr.null_count:
+        arr = pc.fill_null(arr, False)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _kind_codes(values: pd.Series) -> np.ndarray:
@@ -145,18 +148,24 @@ def missing_mask(text: pa.ChunkedArray, tokens) -> tuple[pa.ChunkedArray, np.nda
     (case-insensitive). Returns ``(trimmed text, missing mask, {token as written: count})``; the
     count leaves out empty cells."""
     stripped = pc.utf8_trim_whitespace(text)
-    keys = sorted({str(t).strip().lower() for t in tokens} | {""})
-    hit = pc.is_in(pc.utf8_lower(stripped), value_set=pa.array(keys, type=pa.string()))
-    na = _bool_np(pc.or_kleene(pc.is_null(stripped), hit))
+    keys = tuple(sorted({str(t).strip().lower() for t in tokens} | {""}))
+    found = pc.index_in(pc.utf8_lower(stripped), value_set=_string_array(keys))
+    found = np.asarray(found.to_numpy(zero_copy_only=False), dtype=float)  # position in keys; NaN: none
+    na = ~np.isnan(found)
+    token = na & (found != keys.index(""))  # (nulls are not found)
+    if stripped.null_count:
+        na |= _bool_np(pc.is_null(stripped))
     counts: dict[str, int] = {}
-    if na.any():
-        tok = pc.filter(stripped, pa.chunked_array([pa.array(na)]))
-        tok = pc.drop_null(tok)
-        tok = pc.filter(tok, pc.not_equal(tok, ""))
-        if len(tok):
-            vc = pc.value_counts(tok)
-            counts = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+    if token.any():
+        vc = pc.value_counts(pc.filter(stripped, pa.chunked_array([pa.array(token)])))
+        counts = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
     return stripped, na, counts
+
+
+@lru_cache(maxsize=64)
+def _string_array(texts: tuple[str, ...]) -> pa.Array:
+    """An arrow array of a few texts, built once (a value set for ``is_in``)."""
+    return pa.array(texts, type=pa.string())
 
 
 def _token_notes(counts: dict[str, int], file: str, column: str) -> list[str]:
@@ -738,9 +747,9 @@ def read_bools(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray | None) 
         issues.append(Issue(np.flatnonzero(~na), "wrong type: the file stores dates where yes/no values are "
                             "expected", "store the column as true/false"))
         return ColumnRead(pd.Series(pd.NA, index=values.index, dtype="boolean"), issues)
-    lower = pc.utf8_lower(text)
-    t = _bool_np(pc.is_in(lower, value_set=pa.array(TRUE_WORDS)))
-    f = _bool_np(pc.is_in(lower, value_set=pa.array(FALSE_WORDS)))
+    word = pc.index_in(pc.utf8_lower(text), value_set=_string_array(TRUE_WORDS + FALSE_WORDS))
+    word = word.to_numpy(zero_copy_only=False)  # position in the words; NaN: neither
+    t, f = word < len(TRUE_WORDS), word >= len(TRUE_WORDS)
     known = (t | f) & ~na
     bad = np.flatnonzero(~na & ~t & ~f)
     if len(bad):
@@ -754,15 +763,14 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
                  allowed: tuple[str, ...] | None = None) -> tuple[ColumnRead, int]:
     """Trimmed text, missing tokens as <NA>; with ``allowed``, values matched case-insensitively
     (``f`` -> ``F``). Returns the read column and the number of values whose case was changed."""
-    out = pc.if_else(pa.chunked_array([pa.array(na)]), pa.scalar(None, pa.string()), text)
+    out = pc.if_else(pa.chunked_array([pa.array(na)]), pa.scalar(None, pa.string()), text) if na.any() else text
     changed = 0
     if allowed:
-        keys = pa.array([a.lower() for a in allowed])
-        idx = pc.index_in(pc.utf8_lower(out), value_set=keys)
-        matched = pc.take(pa.array(list(allowed)), idx)
-        differs = pc.and_(pc.is_valid(idx), pc.not_equal(matched, out))
-        changed = int(pc.sum(differs).as_py() or 0)
-        out = pc.if_else(pc.is_valid(idx), matched, out)
+        idx = pc.index_in(pc.utf8_lower(out), value_set=_string_array(tuple(a.lower() for a in allowed)))
+        matched = pc.take(_string_array(tuple(allowed)), idx)
+        valid = pc.is_valid(idx)
+        changed = int(pc.sum(pc.and_(valid, pc.not_equal(matched, out))).as_py() or 0)
+        out = pc.if_else(valid, matched, out)
     out = _chunked(out).cast(pa.string())
     return ColumnRead(pd.Series(pd.arrays.ArrowStringArray(out), index=values.index)), changed
 
@@ -770,7 +778,7 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
 def _trimmed_note(raw: pa.ChunkedArray, trimmed: pa.ChunkedArray, na: np.ndarray, file: str, column: str) -> list[str]:
     """A note when text values had spaces around them (read without: ' S001' is S001), with the count and
     an example, so that a value trialkit shows differently from the file is never silent."""
-    differs = _bool_np(pc.fill_null(pc.not_equal(raw, trimmed), False)) & ~na
+    differs = _bool_np(pc.not_equal(raw, trimmed)) & ~na
     n = int(differs.sum())
     if not n:
         return []
@@ -793,8 +801,9 @@ def read_values(values: pd.Series, dtype: str, settings: ReadSettings, *, file: 
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)
-    typed = (pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
-             or pd.api.types.is_datetime64_any_dtype(values.dtype))
+    typed = not isinstance(values.dtype, pd.StringDtype) and (
+        pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+        or pd.api.types.is_datetime64_any_dtype(values.dtype))
     if typed:
         text = None
         na = values.isna().to_numpy()
