@@ -551,11 +551,6 @@ def _without_consequences(frame: pd.DataFrame, skip: dict) -> pd.DataFrame:
     return frame[keep]
 
 
-def raw_name(folder: Path, table: str, cfg: StudyConfig) -> str:
-    f = _find_file(folder, table, cfg)
-    return f.name if f is not None else f"{table}.csv"
-
-
 def _describe_warnings(late: pd.DataFrame) -> list[str]:
     out = []
     for rec in late.itertuples(index=False):
