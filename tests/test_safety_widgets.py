@@ -72,6 +72,25 @@ def test_explorer_callbacks_redraw(study):
     assert refresh(ex).table.filters["min_grade"] == 3
 
 
+def test_each_control_recomputes_only_the_parts_that_depend_on_it(demo_b1931036, monkeypatch):
+    """The explorer keeps its results by the controls each depends on: a grade recomputes the table and its
+    dot plot; a category the special-interest summary and its figure; a grade seen before nothing."""
+    import trialkit.widgets.safety as ws
+
+    ex = safety_explorer(demo_b1931036)
+    calls = []
+    for name in ("ae_summary", "ae_table", "aesi"):
+        real = getattr(ws, name)
+        monkeypatch.setattr(ws, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    ex.controls["grade"].value = "grade ≥ 3"
+    assert calls == ["ae_table"] and ex.view.table.filters["min_grade"] == 3
+    ex.controls["category"].value = "infection"
+    assert calls == ["ae_table", "aesi"] and ex.view.aesi.category == "infection"
+    ex.controls["grade"].value = "any grade"  # seen before: drawn from the explorer's cache
+    assert calls == ["ae_table", "aesi"] and ex.view.table.filters["min_grade"] is None
+    assert "grade ≥ 3" not in ex.outputs["status"].value and "any grade" in ex.outputs["status"].value
+
+
 def test_a_study_without_adverse_events_is_refused(study):
     from trialkit.model import empty_table
 

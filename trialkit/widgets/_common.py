@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,57 @@ from ..errors import ExportError, TrialkitError
 from ..io.export import write_table
 
 __all__ = ["as_study_map", "warm_up_display", "figure_box", "show_figure", "in_kernel", "plotly_preload",
+           "ResultCache", "cached", "cached_html",
            "signals_html", "write_table", "write_figure", "export_view", "safe_name", "ExportError"]
+
+
+class ResultCache(OrderedDict):
+    """An explorer's results by the controls they depend on; the least recently used go beyond 256
+    entries (a view and its prefetched neighbours are about 40)."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        try:
+            self.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return value
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        while len(self) > 256:
+            try:
+                self.popitem(last=False)
+            except KeyError:  # emptied meanwhile by another thread
+                break
+
+
+def cached(cache, key: tuple, label: str, fn: Callable, errors: list | None = None):
+    """``fn()``, or what it gave before under ``key``; a :class:`TrialkitError` is kept as the message
+    ``"<label>: <error>"`` (appended to ``errors``) and gives None, so the rest of the view still shows."""
+    hit = cache.get(key)
+    if hit is None:
+        try:
+            hit = (fn(), None)
+        except TrialkitError as exc:
+            hit = (None, f"{label}: {exc}")
+        cache[key] = hit
+    value, err = hit
+    if err and errors is not None:
+        errors.append(err)
+    return value
+
+
+def cached_html(cache, obj, empty: str = "not available", *, render: Callable | None = None) -> str:
+    """A result's HTML (``render(obj)``, by default its ``_repr_html_()``), rendered once per result object
+    and renderer (the results come from ``cache`` too)."""
+    if obj is None:
+        return f"<i>{empty}</i>"
+    key = ("html", id(obj), render)
+    hit = cache.get(key)
+    if hit is None or hit[0] is not obj:
+        hit = cache[key] = (obj, obj._repr_html_() if render is None else render(obj))
+    return hit[1]
 
 
 def as_study_map(studies, explorer: str) -> dict:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html as _html
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -29,7 +28,10 @@ from ..labels import labels_for
 from ..outcomes import cox, cox_subgroups, km, logrank, response_rates
 from ..outcomes.survival import CONF_TYPES
 from ._common import (
+    ResultCache,
     as_study_map,
+    cached,
+    cached_html,
     export_view,
     figure_box,
     in_kernel,
@@ -158,15 +160,7 @@ def compute_view(study, *, endpoint: str, population: str = "randomized", subgro
     sid = id(study)
 
     def part(key, label, fn):
-        if key not in cache:
-            try:
-                cache[key] = (fn(), None)
-            except TrialkitError as exc:
-                cache[key] = (None, f"{label}: {exc}")
-        value, err = cache[key]
-        if err:
-            errors.append(err)
-        return value
+        return cached(cache, key, label, fn, errors)
 
     k = part(("km", sid, endpoint, population, subgroup, conf_type, time_unit), "Kaplan–Meier",
              lambda: km(study, endpoint=endpoint, population=population, subgroup=sub, conf_type=conf_type,
@@ -259,13 +253,7 @@ def _controls(widgets, options: dict, endpoint: str | None, studies: dict, study
 
 def _result_html(explorer, obj, empty="not available") -> str:
     """A result's HTML, rendered once per result object (results come from the explorer's cache)."""
-    if obj is None:
-        return f"<i>{empty}</i>"
-    key = ("html", id(obj))
-    hit = explorer.cache.get(key)
-    if hit is None or hit[0] is not obj:
-        hit = explorer.cache[key] = (obj, obj._repr_html_())
-    return hit[1]
+    return cached_html(explorer.cache, obj, empty)
 
 
 def refresh(explorer) -> OutcomesView:
@@ -360,12 +348,7 @@ def _forest_job(explorer, key: tuple, args: dict) -> None:
     study = explorer.study
     try:
         def part(k, label, fn):
-            if k not in explorer.cache:
-                try:
-                    explorer.cache[k] = (fn(), None)
-                except TrialkitError as exc:
-                    explorer.cache[k] = (None, f"{label}: {exc}")
-            return explorer.cache[k][0]
+            return cached(explorer.cache, k, label, fn)
 
         sg, fig = _forest(study, args["endpoint"], args["population"], part)
         err = (explorer.cache.get(key) or (None, None))[1]
@@ -513,7 +496,7 @@ def outcomes_explorer(data, *, endpoint: str | None = None, time_unit: str = "mo
     box.outputs = outputs
     box.time_unit = time_unit
     box.export_dir = export_dir
-    box.cache = _Cache()
+    box.cache = ResultCache()
     box.forest_wanted = None
     box.forest_shown = None
     box.forest_running = set()
@@ -534,22 +517,3 @@ def _on_control(explorer, change) -> None:
         on_control_change(explorer, change)
 
 
-class _Cache(OrderedDict):
-    """The explorer's results by the controls they depend on; the least recently used go beyond 256
-    entries (a view and its prefetched neighbours are about 40)."""
-
-    def __getitem__(self, key):
-        value = super().__getitem__(key)
-        try:
-            self.move_to_end(key)
-        except KeyError:  # evicted meanwhile by another thread
-            pass
-        return value
-
-    def __setitem__(self, key, value):
-        super().__setitem__(key, value)
-        while len(self) > 256:
-            try:
-                self.popitem(last=False)
-            except KeyError:  # emptied meanwhile by the forest's thread
-                break

@@ -2,7 +2,8 @@
 
 Wiring only. :func:`compute_view` calls :func:`trialkit.ae_summary`, :func:`trialkit.ae_table` and
 :func:`trialkit.aesi` and the figures of :mod:`trialkit.plots.safety` for one choice of the controls
-and returns a :class:`SafetyView`; :func:`render_view` turns a view into the HTML shown; the widget
+and returns a :class:`SafetyView` (each part cached by the controls it depends on, so a change of grade
+recomputes the table and its dot plot only); :func:`render_view` turns a view into the HTML shown; the widget
 callbacks (:func:`on_control_change`, :func:`refresh`) are named functions a test calls without a
 browser. Comparative safety results by arm of a running trial are for the Data Monitoring Committee.
 """
@@ -16,7 +17,7 @@ import pandas as pd
 
 from ..errors import TrialkitError
 from ..safety import ae_summary, ae_table, aesi, aesi_categories
-from ._common import figure_box, plotly_preload, show_figure
+from ._common import ResultCache, cached, cached_html, figure_box, plotly_preload, show_figure
 
 __all__ = ["safety_explorer", "compute_view", "explorer_options", "render_view", "SafetyView", "on_control_change",
            "refresh", "ALL_SOCS", "GRADES"]
@@ -61,7 +62,8 @@ def explorer_options(study) -> dict:
 
 
 def compute_view(study, *, by: str = "arm", grade: str = "any grade", soc: str = ALL_SOCS,
-                 category: str | None = None, min_pct: float = 0.0, top: int = 25) -> SafetyView:
+                 category: str | None = None, min_pct: float = 0.0, top: int = 25,
+                 cache: dict | None = None) -> SafetyView:
     """Compute what the explorer shows; a part that cannot be computed leaves its message in ``errors``.
 
     Parameters
@@ -73,6 +75,9 @@ def compute_view(study, *, by: str = "arm", grade: str = "any grade", soc: str =
         Passed to :func:`trialkit.ae_table`.
     top : int, default 25
         Rows of the dot plot.
+    cache : dict, optional
+        Results of earlier calls, keyed by the controls each part depends on (the explorer keeps one):
+        a change of grade recomputes the table and its dot plot, not the summary or the special interest.
 
     Returns
     -------
@@ -83,23 +88,21 @@ def compute_view(study, *, by: str = "arm", grade: str = "any grade", soc: str =
     if grade not in GRADES:
         raise TrialkitError(f"grade must be one of {', '.join(GRADES)}, not {grade!r}")
     errors = []
-
-    def attempt(label, fn):
-        try:
-            return fn()
-        except TrialkitError as exc:
-            errors.append(f"{label}: {exc}")
-            return None
-
+    cache = {} if cache is None else cache
+    sid = id(study)
     g = GRADES[grade]
     socs = None if soc in (None, ALL_SOCS) else soc
-    summary = attempt("summary", lambda: ae_summary(study, by=by))
-    table = attempt("table", lambda: ae_table(study, by=by, grade=g, soc=socs, min_pct=min_pct))
-    dot = attempt("dot plot", lambda: plot_ae_dotplot(
+    summary = cached(cache, ("summary", sid, by), "summary", lambda: ae_summary(study, by=by), errors)
+    key = ("table", sid, by, g, socs, min_pct)
+    table = cached(cache, key, "table", lambda: ae_table(study, by=by, grade=g, soc=socs, min_pct=min_pct), errors)
+    dot = cached(cache, ("dot plot", key, top), "dot plot", lambda: plot_ae_dotplot(
         table, top=top, title=f"Adverse events by preferred term ({grade}"
-                              + (f", {soc}" if socs else "") + ")")) if table is not None else None
-    special = attempt("special interest", lambda: aesi(study, by=by, category=category)) if category else None
-    inc = plot_cumulative_incidence(special) if special is not None else None
+                              + (f", {soc}" if socs else "") + ")"), errors) if table is not None else None
+    key = ("special interest", sid, by, category)
+    special = cached(cache, key, "special interest", lambda: aesi(study, by=by, category=category),
+                     errors) if category else None
+    inc = cached(cache, ("incidence", key), "cumulative incidence", lambda: plot_cumulative_incidence(special),
+                 errors) if special is not None else None
     return SafetyView(summary=summary, table=table, dotplot=dot, aesi=special, incidence=inc, errors=tuple(errors))
 
 
@@ -122,13 +125,20 @@ def _compact_listing(result):
     return replace(result, listing=result.listing[cols])
 
 
-def render_view(view: SafetyView) -> dict[str, str]:
-    """HTML of each text panel: ``summary``, ``table``, ``aesi``, ``errors``."""
-    def html(obj, empty="not available"):
-        return _WRAP_CSS + obj._repr_html_() if obj is not None else f"<i>{empty}</i>"
+def _compact_html(result) -> str:
+    return _compact_listing(result)._repr_html_()
+
+
+def render_view(view: SafetyView, cache: dict | None = None) -> dict[str, str]:
+    """HTML of each text panel: ``summary``, ``table``, ``aesi``, ``errors`` (each result rendered once
+    when a ``cache`` is given)."""
+    cache = {} if cache is None else cache
+
+    def html(obj, empty="not available", render=None):
+        return _WRAP_CSS + cached_html(cache, obj, render=render) if obj is not None else f"<i>{empty}</i>"
 
     errs = "".join(f"<li>{e}</li>" for e in view.errors)
-    aesi_html = html(_compact_listing(view.aesi), "choose a category of special interest")
+    aesi_html = html(view.aesi, "choose a category of special interest", render=_compact_html)
     if view.aesi is not None and len(view.aesi.listing.columns) > len(LISTING_COLUMNS):
         aesi_html += ("<p class='tk-note'><i>Listing: the columns a reviewer reads first; the full listing "
                       "(site, reported term, SOC, dates, action taken) is the result's <code>.listing</code>.</i></p>")
@@ -164,8 +174,8 @@ def refresh(explorer) -> SafetyView:
     out["status"].value = "<i>computing…</i>"
     by = explorer.options["by"][c["by"].value]
     view = compute_view(explorer.study, by=by, grade=c["grade"].value, soc=c["soc"].value,
-                        category=c["category"].value, min_pct=explorer.min_pct)
-    html = render_view(view)
+                        category=c["category"].value, min_pct=explorer.min_pct, cache=explorer.cache)
+    html = render_view(view, explorer.cache)
     for key in ("summary", "table", "aesi", "errors"):
         out[key].value = html[key]
     for key, fig in (("dotplot", view.dotplot), ("incidence", view.incidence)):
@@ -232,6 +242,7 @@ def safety_explorer(data, *, by: str = "arm", category: str | None = "hepatic_vo
     box.outputs = outputs
     box.options = options
     box.min_pct = min_pct
+    box.cache = ResultCache()
     box.view = None
     for w in controls.values():
         w.observe(partial(on_control_change, box), names="value")
