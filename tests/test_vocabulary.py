@@ -150,12 +150,25 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _import_statements(tree: ast.Module):
+    """Every import statement, at module level or nested in functions, classes, if/try/with/for/match blocks:
+    statements live only in these statement lists, so expressions need not be visited."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            stack.extend(getattr(node, name, None) or ())
+
+
 def _imports(path: Path, modules: set[str]) -> set[str]:
     """trialkit modules ``path`` imports, at module level or inside functions."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _import_statements(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == "trialkit"}
         elif isinstance(node, ast.ImportFrom):
