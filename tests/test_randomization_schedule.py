@@ -172,3 +172,14 @@ def test_complete_schedule_round_trips_through_csv(tmp_path):
     back = read_schedule(s.to_csv(tmp_path / "c.csv"))
     assert back.algorithm == "complete" and back.allocations["block"].isna().all()
     assert tk.verify_schedule(back).ok
+
+
+def test_stratum_allocations_are_the_schedule_list_without_the_schedule():
+    """What the synthetic data generator draws arms from is generate_schedule's list, slot for slot."""
+    from trialkit.randomization.schedule import stratum_allocations
+
+    levels = {"age_group": ["10 to <18 years"]}
+    sched = tk.generate_schedule("b1931036", n_per_stratum=7, seed=11, strata=["age_group"], levels=levels)
+    got = stratum_allocations(tk.get_protocol("b1931036"), n_per_stratum=7, seed=11, strata=("age_group",),
+                              levels=levels)
+    pd.testing.assert_frame_equal(got, sched.allocations)

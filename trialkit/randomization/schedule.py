@@ -295,12 +295,31 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
         raise ScheduleError(f"strata repeats a factor: {list(strata)}.")
     sizes = _block_sizes(protocol, block_sizes) if algorithm == "blocks" else ()
     lv = _levels(protocol, strata, levels)
+    table = _allocations(protocol, int(n_per_stratum), int(seed), strata, lv, algorithm, sizes)
+    sched = Schedule(allocations=table, protocol_id=protocol.id, algorithm=algorithm, seed=int(seed),
+                     block_sizes=sizes, n_per_stratum=int(n_per_stratum), strata=strata,
+                     levels={k: tuple(v) for k, v in lv.items()}, ratio=dict(protocol.ratio),
+                     trialkit_version=_version())
+    return Schedule(**{**sched.__dict__, "hash": _hash_frame(table, sched.params)})
+
+
+def stratum_allocations(protocol: Protocol, *, n_per_stratum: int, seed: int, strata: tuple[str, ...],
+                        levels: dict) -> pd.DataFrame:
+    """``generate_schedule(protocol, n_per_stratum=..., seed=..., strata=..., levels=...).allocations`` with
+    its default algorithm and block sizes, without the :class:`Schedule` around it and its hash: the
+    same list, for a caller that only draws arms (the synthetic data generator)."""
+    lv = _levels(protocol, strata, levels)
+    return _allocations(protocol, n_per_stratum, seed, strata, lv, "blocks", _block_sizes(protocol, None))
+
+
+def _allocations(protocol: Protocol, n_per_stratum: int, seed: int, strata: tuple[str, ...], lv: dict,
+                 algorithm: str, sizes: tuple[int, ...]) -> pd.DataFrame:
     frames = []
     combos = itertools.product(*lv.values()) if lv else [()]
     for combo in combos:
         factors = dict(zip(strata, combo))
-        rng = stratum_rng(int(seed), stratum_key(factors))
-        df = _one_stratum(rng, protocol, int(n_per_stratum), algorithm, sizes)
+        rng = stratum_rng(seed, stratum_key(factors))
+        df = _one_stratum(rng, protocol, n_per_stratum, algorithm, sizes)
         df.insert(0, "stratum", " / ".join(combo) if combo else "all")
         for i, (k, v) in enumerate(factors.items()):
             df.insert(1 + i, k, v)
@@ -308,11 +327,7 @@ def generate_schedule(protocol: str | Protocol, *, n_per_stratum: int, seed: int
     table = pd.concat(frames, ignore_index=True)
     table = table.astype({"stratum": "string", "arm": "string", **{k: "string" for k in strata}})
     table["sequence"] = table["sequence"].astype("Int64")
-    sched = Schedule(allocations=table, protocol_id=protocol.id, algorithm=algorithm, seed=int(seed),
-                     block_sizes=sizes, n_per_stratum=int(n_per_stratum), strata=strata,
-                     levels={k: tuple(v) for k, v in lv.items()}, ratio=dict(protocol.ratio),
-                     trialkit_version=_version())
-    return Schedule(**{**sched.__dict__, "hash": _hash_frame(table, sched.params)})
+    return table
 
 
 def read_schedule(path: str | PathLike) -> Schedule:

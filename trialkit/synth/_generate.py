@@ -144,7 +144,7 @@ def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.rand
     Each stratum's list depends only on the master seed and the stratum (per-stratum seeds), so the
     list of one stratum is generated with exactly the length it needs.
     """
-    from ..randomization import generate_schedule
+    from ..randomization.schedule import stratum_allocations
 
     names = [f.name for f in protocol.stratification]
     n = len(next(iter(levels.values()))) if levels else 0
@@ -161,9 +161,9 @@ def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.rand
     for k, key in enumerate(uniq):
         key = key if isinstance(key, tuple) else (key,)
         at = codes == k
-        sched = generate_schedule(protocol, n_per_stratum=int(at.sum()), seed=seed, strata=names,
-                                  levels={nm: [lv] for nm, lv in zip(names, key)})
-        arms[at] = sched.allocations["arm"].to_numpy(dtype=object)[rank[at]]
+        slots = stratum_allocations(protocol, n_per_stratum=int(at.sum()), seed=seed, strata=tuple(names),
+                                    levels={nm: [lv] for nm, lv in zip(names, key)})
+        arms[at] = slots["arm"].to_numpy(dtype=object)[rank[at]]
         labels[at] = " / ".join(key) if names else "all"
     note = (f"randomization: stratified permuted blocks, the lists of trialkit.generate_schedule(seed={seed}, "
             f"strata={names}, block sizes {list(protocol.block_sizes)})")
