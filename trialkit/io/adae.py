@@ -135,7 +135,14 @@ class _Problems:
 
 
 def _clean(df: pd.DataFrame) -> pd.DataFrame:
-    """Upper-case names; text decoded, right-stripped, blank = missing; IBM-float zeros set to 0."""
+    """Upper-case names; text decoded, right-stripped, blank = missing; IBM-float zeros set to 0.
+
+    A frame :func:`~trialkit.io.sas.clean_frame` returned (as :func:`~trialkit.io.cdisc.map_cdisc` passes it) is in
+    this form already: it is used as it is (without its ``attrs``), not cleaned a second time."""
+    if df.attrs.get("trialkit_clean"):
+        out = df.copy(deep=False)
+        out.attrs = {}
+        return out
     out = {}
     for c in df.columns:
         s = df[c]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,9 +42,21 @@ def canonical_frame(table: str, n: int, data: dict, extra: dict | None = None) -
     """A canonical frame of ``n`` rows: the given columns cast to their dtypes, the others empty,
     then the ``extra`` (non-canonical) columns as given."""
     index = pd.RangeIndex(n)
-    out = empty_table(table).reindex(index)  # every canonical column missing throughout, in its dtype
-    for c in [c for c in out.columns if c in data]:
-        out[c] = pd.Series(data[c], index=index).astype(out[c].dtype)
-    for k, v in (extra or {}).items():
-        out[k] = pd.Series(v, index=index)
-    return out
+    missing = np.full(n, -1)  # taking position -1 with allow_fill gives a missing value of the column's dtype
+    cols = {c: _typed(data[c], index, empty.dtype).array if c in data else empty.take(missing, allow_fill=True)
+            for c, empty in _empty_arrays(table).items()}
+    cols.update({k: pd.Series(v, index=index).copy().array for k, v in (extra or {}).items()})
+    return pd.DataFrame(cols, index=index, copy=False)  # each column is new already: built once, not copied again
+
+
+@functools.cache
+def _empty_arrays(table: str) -> dict:
+    """The canonical columns of ``table`` as empty arrays of their dtypes (arrays are never changed in place here)."""
+    empty = empty_table(table)
+    return {c: empty[c].array for c in empty.columns}
+
+
+def _typed(values, index: pd.RangeIndex, dtype) -> pd.Series:
+    """``values`` as a new series of ``dtype`` (never sharing memory with ``values``)."""
+    s = pd.Series(values, index=index)
+    return s.copy() if s.dtype == dtype else s.astype(dtype)

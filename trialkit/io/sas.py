@@ -15,6 +15,7 @@ than ``1e-70`` are set to 0. ADaM numeric dates are days since 1960-01-01.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -29,7 +30,9 @@ __all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems",
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 #: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
 _ISO_8601 = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?"
+_ISO_8601_RE = re.compile(_ISO_8601)
 _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (pandas-dev/pandas#50670)
+_STRING = pd.StringDtype()  # pandas' "string" dtype (comparing with an instance costs less than parsing "string")
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,9 +265,22 @@ def col(df: pd.DataFrame | None, var: str, dtype: str = "string") -> pd.Series:
     return pd.Series(pd.NA if dtype != "datetime64[ns]" else pd.NaT, index=pd.RangeIndex(n), dtype=dtype)
 
 
+def as_text(s: pd.Series) -> pd.Series:
+    """``s`` in pandas' ``string`` dtype: the series itself when it is one already (``astype`` would copy it)."""
+    return s if s.dtype == _STRING else s.astype(_STRING)
+
+
+def upper_values(s: pd.Series) -> np.ndarray:
+    """:func:`upper` as an object array with None for missing values, for masks built with numpy
+    (``upper_values(s) == "Y"`` is False where ``s`` is missing)."""
+    return np.array([None if v is pd.NA else v.strip().upper() for v in as_text(s).to_numpy(dtype=object)],
+                    dtype=object)
+
+
 def upper(s: pd.Series) -> pd.Series:
     """Text stripped and upper-cased (CDISC controlled terms are compared this way)."""
-    return s.astype("string").str.strip().str.upper()
+    values = [v if v is pd.NA else v.strip().upper() for v in as_text(s).to_numpy(dtype=object)]
+    return pd.Series(pd.array(values, dtype=_STRING), index=s.index, name=s.name)
 
 
 def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
@@ -276,11 +292,12 @@ def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
     if df is None or var not in df.columns:
         return col(df, var, "datetime64[ns]")
     values = df[var]
-    text = values.astype("string").str.strip()
-    not_iso = (text.notna() & ~text.str.fullmatch(_ISO_8601).fillna(False)).to_numpy(dtype=bool)
-    dates, failed, imputed = parse_dates(values.mask(not_iso), partial="first")  # "01/06/2020" is ambiguous
-    failed = failed | not_iso
-    probs.add_mask(failed.to_numpy(), df, var, table=table, file=file, problem=f"{var} is not an ISO 8601 date",
+    not_iso = np.array([v is not pd.NA and _ISO_8601_RE.fullmatch(v.strip()) is None
+                        for v in as_text(values).to_numpy(dtype=object)], dtype=bool)
+    dates, failed, imputed = parse_dates(values.mask(not_iso) if not_iso.any() else values,  # "01/06/2020" is ambiguous
+                                         partial="first")
+    failed = failed.to_numpy(dtype=bool) | not_iso
+    probs.add_mask(failed, df, var, table=table, file=file, problem=f"{var} is not an ISO 8601 date",
                    fix=f"write {var} in {file} as YYYY-MM-DD (ISO 8601; partial dates such as 2013-05 are allowed)")
     if imputed.any():
         notes.append(f"{file}: {int(imputed.sum())} partial date(s) in {var} imputed to the first day of the period")
@@ -332,10 +349,16 @@ def bad_flag(s: pd.Series) -> np.ndarray:
 
 def first_per_subject(df: pd.DataFrame, value: pd.Series, *, order: pd.Series | None = None) -> pd.Series:
     """The first non-missing ``value`` per USUBJID (ordered by ``order``, then record order)."""
-    tmp = pd.DataFrame({"USUBJID": df["USUBJID"], "v": value, "o": order if order is not None else 0,
-                        "r": np.arange(len(df))}).dropna(subset=["USUBJID", "v"])
-    tmp = tmp.sort_values(["o", "r"], kind="stable").drop_duplicates("USUBJID")
-    return tmp.set_index("USUBJID")["v"]
+    subjects = df["USUBJID"]
+    pos = np.flatnonzero(subjects.notna().to_numpy() & value.notna().to_numpy())
+    if order is not None:  # a stable sort keeps record order among equal (and among missing, last) keys
+        o = order.to_numpy() if order.dtype.kind == "M" else order.to_numpy(dtype=float, na_value=np.nan)
+        pos = pos[np.argsort(o[pos], kind="stable")]
+    first: dict = {}
+    for p, s in zip(pos, subjects.array[pos]):
+        first.setdefault(s, p)
+    rows = np.fromiter(first.values(), dtype=np.intp, count=len(first))
+    return pd.Series(value.array[rows], index=pd.Index(subjects.array[rows], name="USUBJID"), name="v")
 
 
 def join_codes(df: pd.DataFrame, value: pd.Series) -> pd.Series:
@@ -349,8 +372,12 @@ def by_subject(subjects: pd.Series, frame: pd.DataFrame | None, column: str, dty
     if frame is None or column not in frame.columns:
         return pd.Series(pd.NaT if dtype.startswith("datetime") else pd.NA, index=subjects.index, dtype=dtype)
     first = ~frame["USUBJID"].duplicated().to_numpy()  # each subject's first record
-    lookup = pd.Series(frame[column].array[first], index=frame["USUBJID"].array[first])
-    return subjects.map(lookup).astype(dtype)
+    at = pd.Index(frame["USUBJID"].array[first]).get_indexer(subjects.array)  # as Series.map looks a Series up
+    values = frame[column].array[first]
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        values = values.to_numpy()
+    out = pd.Series(pd.api.extensions.take(values, at, allow_fill=True), index=subjects.index, name=subjects.name)
+    return out if out.dtype == dtype else out.astype(dtype)
 
 
 def first_available(n: int, candidates: list[tuple[str, pd.Series | np.ndarray]]) -> tuple[pd.Series, str]:
@@ -359,12 +386,12 @@ def first_available(n: int, candidates: list[tuple[str, pd.Series | np.ndarray]]
     Returns the dates (``datetime64[ns]``, ``n`` rows) and a text naming each source with the number
     of rows it gave, e.g. ``"SV screening visit (306)"``.
     """
-    out = pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype="datetime64[ns]")
+    out = np.full(n, np.datetime64("NaT", "ns"))
     used = []
     for label, values in candidates:
-        v = pd.Series(np.asarray(values, dtype="datetime64[ns]"), index=out.index)
-        take = out.isna() & v.notna()
+        v = np.asarray(values, dtype="datetime64[ns]")
+        take = np.isnat(out) & ~np.isnat(v)
         if take.any():
             used.append(f"{label} ({int(take.sum())})")
-        out = out.mask(take, v)
-    return out, ", ".join(used)
+            out[take] = v[take]
+    return pd.Series(out, index=pd.RangeIndex(n)), ", ".join(used)

@@ -12,7 +12,7 @@ import pandas as pd
 from ...model import columns
 from ..flatfile import coerce_column
 from ..mapped import Mapped, canonical_frame
-from ..sas import Problems, by_subject, dtc, first_available, upper
+from ..sas import Problems, by_subject, dtc, first_available, upper, upper_values
 from ..sas import col as _col
 from .design import NOT_ARMS, natural_key
 
@@ -31,10 +31,18 @@ def subject_status(dm: pd.DataFrame) -> pd.DataFrame:
     (SDTMIG 3.3+), is a screen failure; ``ARMCD = "NOTASSGN"`` or another blank ``ARMCD`` is not
     assigned; any other ``ARMCD`` is an arm.
     """
-    armcd, armnrs = upper(dm["ARMCD"]), upper(_col(dm, "ARMNRS"))
-    sf = (armcd.eq("SCRNFAIL").fillna(False) | (armcd.isna() & armnrs.eq("SCREEN FAILURE").fillna(False))).to_numpy()
-    na = ~sf & (armcd.eq("NOTASSGN").fillna(False) | armcd.isna()).to_numpy()
-    return pd.DataFrame({"screen_failure": sf, "not_assigned": na, "randomized": ~sf & ~na})
+    sf, na, randomized = _status_masks(dm)
+    return pd.DataFrame({"screen_failure": sf, "not_assigned": na, "randomized": randomized})
+
+
+def _status_masks(dm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`subject_status`'s three columns as boolean arrays."""
+    armcd = upper_values(dm["ARMCD"])
+    blank = pd.isna(armcd)
+    armnrs = upper_values(dm["ARMNRS"]) if "ARMNRS" in dm.columns else np.full(len(dm), None)
+    sf = (armcd == "SCRNFAIL") | (blank & (armnrs == "SCREEN FAILURE"))
+    na = ~sf & ((armcd == "NOTASSGN") | blank)
+    return sf, na, ~sf & ~na
 
 
 def map_sites(dm: pd.DataFrame, *, file: str = "dm.xpt") -> Mapped:
@@ -205,7 +213,7 @@ def map_screening(dm: pd.DataFrame, *, visits: pd.DataFrame | None = None, crite
 # --------------------------------------------------------------------------------------------
 def randomized_records(dm: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """The DM positions of the subjects with an arm, and those records (renumbered from 0)."""
-    rpos = np.flatnonzero(subject_status(dm)["randomized"].to_numpy())
+    rpos = np.flatnonzero(_status_masks(dm)[2])
     return rpos, dm.iloc[rpos].reset_index(drop=True)
 
 
