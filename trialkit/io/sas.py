@@ -124,6 +124,12 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     ``read_sas`` returns, or text built by hand), or None for any other column. One pass in Python costs less than the
     half-dozen pandas operations of the general path on a column of a few thousand values."""
     values = s.to_numpy(dtype=object)
+    if is_bytes.all():  # as read_sas returns a text column (a blank is b""): decoded and stripped in one pass
+        try:
+            out = [v.decode("utf-8").rstrip() or None for v in values]
+        except UnicodeDecodeError:
+            out = [_cp1252(v).rstrip() or None for v in values]
+        return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
     missing = pd.isna(values)
     if not (is_bytes | missing).all() and not all(isinstance(v, str) for v in values[~(is_bytes | missing)]):
         return None
@@ -136,7 +142,7 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     text[is_bytes] = decoded
     text[missing] = None
     out = [None if v is None else (v.rstrip() or None) for v in text]
-    return pd.Series(pd.array(out, dtype="string"), index=s.index, name=s.name)
+    return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
 
 
 def clean_frame(df: pd.DataFrame, *, source: str = "the frame") -> pd.DataFrame:
