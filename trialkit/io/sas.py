@@ -341,16 +341,18 @@ def flag(s: pd.Series, *, blank: bool | None = None) -> pd.Series:
     ``blank=False`` is for flags that are "Y" or blank, never "N" (``DTHFL``, ``ANL01FL``).
     Other values are missing; :func:`bad_flag` finds them.
     """
-    u = upper(s)
-    out = pd.Series(pd.NA if blank is None else blank, index=s.index, dtype="boolean")
-    out[u.eq("Y").fillna(False).to_numpy()] = True
-    out[u.eq("N").fillna(False).to_numpy()] = False
-    return out
+    u = upper_values(s)
+    yes, no = u == "Y", u == "N"
+    values = np.full(len(u), bool(blank)) | yes
+    values[no] = False
+    missing = ~(yes | no) if blank is None else np.zeros(len(u), dtype=bool)
+    return pd.Series(pd.arrays.BooleanArray(values, missing), index=s.index)
 
 
 def bad_flag(s: pd.Series) -> np.ndarray:
     """Records of a flag variable holding something other than Y, N or blank."""
-    return (s.notna() & ~upper(s).isin(["Y", "N"])).fillna(False).to_numpy(dtype=bool)
+    u = upper_values(s)
+    return s.notna().to_numpy(dtype=bool) & (u != "Y") & (u != "N")
 
 
 def first_per_subject(df: pd.DataFrame, value: pd.Series, *, order: pd.Series | None = None) -> pd.Series:
