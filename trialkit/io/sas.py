@@ -25,7 +25,8 @@ import pandas as pd
 from ..errors import FAILURE_COLUMNS, StudyFolderError
 from .flatfile import parse_dates
 
-__all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "first_available"]
+__all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "SubjectLookup",
+           "first_available"]
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 #: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
@@ -377,15 +378,39 @@ def join_codes(df: pd.DataFrame, value: pd.Series) -> pd.Series:
 
 def by_subject(subjects: pd.Series, frame: pd.DataFrame | None, column: str, dtype: str) -> pd.Series:
     """``frame[column]`` looked up for each of ``subjects`` by ``USUBJID`` (missing when absent)."""
-    if frame is None or column not in frame.columns:
-        return pd.Series(pd.NaT if dtype.startswith("datetime") else pd.NA, index=subjects.index, dtype=dtype)
-    first = ~frame["USUBJID"].duplicated().to_numpy()  # each subject's first record
-    at = pd.Index(frame["USUBJID"].array[first]).get_indexer(subjects.array)  # as Series.map looks a Series up
-    values = frame[column].array[first]
-    if isinstance(values, pd.arrays.NumpyExtensionArray):
-        values = values.to_numpy()
-    out = pd.Series(pd.api.extensions.take(values, at, allow_fill=True), index=subjects.index, name=subjects.name)
-    return out if out.dtype == dtype else out.astype(dtype)
+    return SubjectLookup(subjects, frame)(column, dtype)
+
+
+class SubjectLookup:
+    """:func:`by_subject` for several columns of one frame: each subject's first record is found once.
+
+    ``lookup = SubjectLookup(subjects, frame)``; ``lookup(column, dtype)`` is ``by_subject(subjects, frame,
+    column, dtype)``; ``lookup.frame`` is ``frame``.
+    """
+
+    def __init__(self, subjects: pd.Series, frame: pd.DataFrame | None):
+        self.subjects, self.frame = subjects, frame
+        self._rows: np.ndarray | None = None
+
+    def rows(self) -> np.ndarray:
+        """The position in ``frame`` of each subject's first record, -1 for a subject without one."""
+        if self._rows is None:
+            first = np.flatnonzero(~self.frame["USUBJID"].duplicated().to_numpy())
+            at = pd.Index(self.frame["USUBJID"].array[first]).get_indexer(self.subjects.array)  # as Series.map does
+            self._rows = np.full(len(at), -1, dtype=np.intp)
+            self._rows[at >= 0] = first[at[at >= 0]]
+        return self._rows
+
+    def __call__(self, column: str, dtype: str) -> pd.Series:
+        if self.frame is None or column not in self.frame.columns:
+            return pd.Series(pd.NaT if dtype.startswith("datetime") else pd.NA, index=self.subjects.index,
+                             dtype=dtype)
+        values = self.frame[column].array
+        if isinstance(values, pd.arrays.NumpyExtensionArray):
+            values = values.to_numpy()
+        out = pd.Series(pd.api.extensions.take(values, self.rows(), allow_fill=True), index=self.subjects.index,
+                        name=self.subjects.name)
+        return out if out.dtype == dtype else out.astype(dtype)
 
 
 def first_available(n: int, candidates: list[tuple[str, pd.Series | np.ndarray]]) -> tuple[pd.Series, str]:
