@@ -118,9 +118,11 @@ def _site_dicts(dm: pd.DataFrame) -> list[dict]:
 def _endpoints(adtte: pd.DataFrame | None) -> list[dict]:
     if adtte is None:
         return []
-    tte = adtte.drop_duplicates("PARAMCD")
-    return [{"code": str(r.PARAMCD), "label": str(getattr(r, "PARAM", r.PARAMCD)), "kind": "time_to_event"}
-            for r in tte.itertuples(index=False) if pd.notna(r.PARAMCD)]
+    first: dict = {}  # PARAMCD → the PARAM of its first record
+    for code, label in zip(adtte["PARAMCD"], adtte["PARAM"] if "PARAM" in adtte.columns else adtte["PARAMCD"]):
+        first.setdefault(code, label)
+    return [{"code": str(code), "label": str(label), "kind": "time_to_event"} for code, label in first.items()
+            if pd.notna(code)]
 
 
 def _trial_summary(ts: pd.DataFrame | None) -> dict:

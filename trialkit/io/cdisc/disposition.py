@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..mapped import Mapped, canonical_frame
-from ..sas import Problems, SubjectLookup, dtc, upper
+from ..sas import Problems, SubjectLookup, dtc, upper, upper_values
 from ..sas import col as _col
 from .dm import randomized_records
 
@@ -20,13 +20,13 @@ _DT = "datetime64[ns]"
 def _ds_checks(ds: pd.DataFrame, rs: pd.Series, probs: Problems, notes: list, files: dict) -> None:
     """Disposition events of subjects without an arm are noted; a SCREEN FAILURE of a randomized subject is a problem."""
     file = files["ds"]
-    has_event = ds["status"].notna()
-    outside = ds[has_event.to_numpy() & ~ds["USUBJID"].isin(rs).to_numpy()]
-    if len(outside):
-        kinds = ", ".join(f"{k} {v}" for k, v in outside["status"].value_counts().items())
-        notes.append(f"{file}: {len(outside)} disposition event(s) of subjects without an arm are not in the "
+    randomized = ds["USUBJID"].isin(rs).to_numpy()
+    outside = ds["status"].notna().to_numpy() & ~randomized
+    if outside.any():
+        kinds = ", ".join(f"{k} {v}" for k, v in ds["status"][outside].value_counts().items())
+        notes.append(f"{file}: {int(outside.sum())} disposition event(s) of subjects without an arm are not in the "
                      f"disposition table (randomized subjects only; their outcome is in screening): {kinds}")
-    sf = (ds["USUBJID"].isin(rs) & upper(ds["status"]).eq("SCREEN FAILURE")).fillna(False).to_numpy()
+    sf = randomized & (upper_values(ds["status"]) == "SCREEN FAILURE")
     probs.add("disposition", file, ds["record"].to_numpy(dtype=float)[sf] + 1, "DSDECOD", ds["status"][sf],
               "SCREEN FAILURE disposition for a subject with an arm in DM",
               f"correct DSDECOD in {file} or ARMCD in {files['dm']}")

@@ -133,13 +133,13 @@ def _outcome(dm, status: pd.DataFrame, criteria: pd.Series | None):
     """Screening outcome, screen-failure reason and the criteria randomized subjects did not meet."""
     crit = (dm["USUBJID"].map(criteria).astype("string") if criteria is not None and len(criteria)
             else pd.Series(pd.NA, index=dm.index, dtype="string"))
-    outcome = pd.Series("eligible", index=dm.index, dtype="string")
-    outcome[status["screen_failure"].to_numpy()] = "screen failure"
-    outcome[status["not_assigned"].to_numpy()] = "other"
-    reason = pd.Series(pd.NA, index=dm.index, dtype="string")
-    reason = reason.mask(status["screen_failure"].to_numpy(), crit)
-    reason = reason.mask(status["not_assigned"].to_numpy(), crit.fillna(_col(dm, "ARMNRS").astype("string")))
-    return outcome, reason, crit.where(status["randomized"].to_numpy())
+    sf, na = status["screen_failure"].to_numpy(), status["not_assigned"].to_numpy()
+    outcome = np.where(sf, "screen failure", np.where(na, "other", "eligible")).astype(object)
+    reason = np.full(len(dm), pd.NA, dtype=object)
+    reason[sf] = crit.to_numpy(dtype=object)[sf]
+    reason[na] = crit.fillna(_col(dm, "ARMNRS").astype("string")).to_numpy(dtype=object)[na]
+    return (pd.Series(pd.array(outcome, dtype="string"), index=dm.index),
+            pd.Series(pd.array(reason, dtype="string"), index=dm.index), crit.where(status["randomized"].to_numpy()))
 
 
 def _covariates(subjects: pd.Series, adsl: pd.DataFrame | None, notes: list) -> dict:
