@@ -114,9 +114,9 @@ def _age_years(dm, screening_date: pd.Series, probs: Problems, notes: list, file
     age = pd.to_numeric(raw, errors="coerce").astype("Float64")
     probs.add_mask((raw.notna() & age.isna()).to_numpy(), dm, "AGE", table="screening", file=file,
                    problem="AGE is not a number", fix=f"write AGE in {file} as a number")
-    ageu = upper(_col(dm, "AGEU"))
-    factor = ageu.map(AGE_UNITS).astype("Float64")
-    probs.add_mask((age.notna() & ageu.notna() & factor.isna()).to_numpy(), dm, "AGEU", table="screening",
+    ageu = upper_values(_col(dm, "AGEU"))
+    factor = pd.Series(pd.array([AGE_UNITS.get(u, np.nan) for u in ageu], dtype="Float64"), index=dm.index)
+    probs.add_mask(age.notna().to_numpy() & ~pd.isna(ageu) & factor.isna().to_numpy(), dm, "AGEU", table="screening",
                    file=file, problem="unknown age unit", fix=f"use one of {', '.join(AGE_UNITS)} in AGEU")
     age_years = (age * factor.fillna(1.0)).round(4)
     birth = dtc(dm, "BRTHDTC", file=file, table="screening", probs=probs, notes=notes)
