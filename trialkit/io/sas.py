@@ -269,7 +269,15 @@ def col(df: pd.DataFrame | None, var: str, dtype: str = "string") -> pd.Series:
     n = 0 if df is None else len(df)
     if df is not None and var in df.columns:
         return df[var]
-    return pd.Series(pd.NA if dtype != "datetime64[ns]" else pd.NaT, index=pd.RangeIndex(n), dtype=dtype)
+    return _all_missing(pd.RangeIndex(n), dtype)
+
+
+def _all_missing(index: pd.Index, dtype: str) -> pd.Series:
+    """A series of missing values of ``dtype`` (dates as NaT)."""
+    if dtype.startswith("datetime"):
+        s = pd.Series(np.full(len(index), np.datetime64("NaT", "ns")), index=index)
+        return s if s.dtype == dtype else s.astype(dtype)
+    return pd.Series(pd.NA, index=index, dtype=_STRING if dtype == "string" else dtype)
 
 
 def as_text(s: pd.Series) -> pd.Series:
@@ -403,8 +411,7 @@ class SubjectLookup:
 
     def __call__(self, column: str, dtype: str) -> pd.Series:
         if self.frame is None or column not in self.frame.columns:
-            return pd.Series(pd.NaT if dtype.startswith("datetime") else pd.NA, index=self.subjects.index,
-                             dtype=dtype)
+            return _all_missing(self.subjects.index, dtype)
         values = self.frame[column].array
         if isinstance(values, pd.arrays.NumpyExtensionArray):
             values = values.to_numpy()
