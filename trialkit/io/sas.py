@@ -78,12 +78,12 @@ class VariableLabels(Mapping):
         return f"VariableLabels({self._labels!r})"
 
 
-def _bytes_mask(s: pd.Series) -> np.ndarray | None:
+def _bytes_mask(s: pd.Series, kind: str | None) -> np.ndarray | None:
     """Which values of a column are bytes (as ``pandas.read_sas`` returns text), or None when none is.
-    Decided in C by pandas' type inference, value by value only for a column of mixed kinds."""
-    if s.dtype != object:
+    Decided in C by pandas' type inference (``kind``, None for a column not of object dtype), value by
+    value only for a column of mixed kinds."""
+    if kind is None:
         return None
-    kind = pd.api.types.infer_dtype(s, skipna=True)
     if kind == "bytes":
         return s.notna().to_numpy()
     if not kind.startswith("mixed"):
@@ -102,9 +102,11 @@ def _cp1252(v: bytes) -> str:
 def _decode(s: pd.Series) -> pd.Series:
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
     column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
-    mask = _bytes_mask(s)
-    if mask is None and s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        mask = np.zeros(len(s), dtype=bool)  # text already (a frame built by hand): the same one pass
+    kind = pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else None
+    if kind in ("string", "empty"):  # text already (a frame built by hand): right-stripped in one pass
+        out = [(v.rstrip() or None) if isinstance(v, str) else None for v in s.to_numpy(dtype=object)]
+        return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
+    mask = _bytes_mask(s, kind)
     if mask is not None:
         fast = _decode_text_values(s, mask)
         if fast is not None:
