@@ -224,6 +224,17 @@ def _flags(t: pd.DataFrame, probs: Problems, file: str) -> dict:
     return out
 
 
+def _endpoint_counts(outcomes: pd.DataFrame, file: str) -> list[str]:
+    """Per endpoint (in order of first record; records without one left out): records, events, censored."""
+    endpoint = outcomes["endpoint"].to_numpy(dtype=object, na_value=None)
+    event = outcomes["event"].to_numpy(dtype=float, na_value=np.nan)
+    out = []
+    for ep in dict.fromkeys(e for e in endpoint if e is not None):
+        ev = event[endpoint == ep]
+        out.append(f"{file} {ep}: {len(ev)} record(s), {int(np.nansum(ev))} event(s), {int((ev == 0).sum())} censored")
+    return out
+
+
 def read_adtte(data: pd.DataFrame, *, file: str = "adtte") -> AdtteResult:
     """Read an ADaM ADTTE frame into the canonical ``outcomes`` columns.
 
@@ -286,7 +297,5 @@ def read_adtte(data: pd.DataFrame, *, file: str = "adtte") -> AdtteResult:
         "start_date": start.to_numpy(), "end_date": end.to_numpy(), "event": event.to_numpy(),
         "time_days": time.to_numpy(), "event_description": col(t, "EVNTDESC").astype("string").to_numpy(),
     }, extra=extra)
-    for ep, g in outcomes.groupby("endpoint", sort=False):
-        notes.append(f"{file} {ep}: {len(g)} record(s), {int(g['event'].sum())} event(s), "
-                     f"{int(g['event'].eq(0).sum())} censored")
+    notes += _endpoint_counts(outcomes, file)
     return AdtteResult(outcomes=outcomes, problems=probs.frame(), notes=tuple(notes), file=file)

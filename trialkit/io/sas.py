@@ -25,7 +25,8 @@ import pandas as pd
 from ..errors import FAILURE_COLUMNS, StudyFolderError
 from .flatfile import parse_dates
 
-__all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "first_available"]
+__all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "SubjectLookup",
+           "first_available"]
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 #: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
@@ -77,12 +78,12 @@ class VariableLabels(Mapping):
         return f"VariableLabels({self._labels!r})"
 
 
-def _bytes_mask(s: pd.Series) -> np.ndarray | None:
+def _bytes_mask(s: pd.Series, kind: str | None) -> np.ndarray | None:
     """Which values of a column are bytes (as ``pandas.read_sas`` returns text), or None when none is.
-    Decided in C by pandas' type inference, value by value only for a column of mixed kinds."""
-    if s.dtype != object:
+    Decided in C by pandas' type inference (``kind``, None for a column not of object dtype), value by
+    value only for a column of mixed kinds."""
+    if kind is None:
         return None
-    kind = pd.api.types.infer_dtype(s, skipna=True)
     if kind == "bytes":
         return s.notna().to_numpy()
     if not kind.startswith("mixed"):
@@ -101,9 +102,11 @@ def _cp1252(v: bytes) -> str:
 def _decode(s: pd.Series) -> pd.Series:
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
     column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
-    mask = _bytes_mask(s)
-    if mask is None and s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        mask = np.zeros(len(s), dtype=bool)  # text already (a frame built by hand): the same one pass
+    kind = pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else None
+    if kind in ("string", "empty"):  # text already (a frame built by hand): right-stripped in one pass
+        out = [(v.rstrip() or None) if isinstance(v, str) else None for v in s.to_numpy(dtype=object)]
+        return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
+    mask = _bytes_mask(s, kind)
     if mask is not None:
         fast = _decode_text_values(s, mask)
         if fast is not None:
@@ -124,6 +127,12 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     ``read_sas`` returns, or text built by hand), or None for any other column. One pass in Python costs less than the
     half-dozen pandas operations of the general path on a column of a few thousand values."""
     values = s.to_numpy(dtype=object)
+    if is_bytes.all():  # as read_sas returns a text column (a blank is b""): decoded and stripped in one pass
+        try:
+            out = [v.decode("utf-8").rstrip() or None for v in values]
+        except UnicodeDecodeError:
+            out = [_cp1252(v).rstrip() or None for v in values]
+        return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
     missing = pd.isna(values)
     if not (is_bytes | missing).all() and not all(isinstance(v, str) for v in values[~(is_bytes | missing)]):
         return None
@@ -136,7 +145,7 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     text[is_bytes] = decoded
     text[missing] = None
     out = [None if v is None else (v.rstrip() or None) for v in text]
-    return pd.Series(pd.array(out, dtype="string"), index=s.index, name=s.name)
+    return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
 
 
 def clean_frame(df: pd.DataFrame, *, source: str = "the frame") -> pd.DataFrame:
@@ -262,7 +271,15 @@ def col(df: pd.DataFrame | None, var: str, dtype: str = "string") -> pd.Series:
     n = 0 if df is None else len(df)
     if df is not None and var in df.columns:
         return df[var]
-    return pd.Series(pd.NA if dtype != "datetime64[ns]" else pd.NaT, index=pd.RangeIndex(n), dtype=dtype)
+    return _all_missing(pd.RangeIndex(n), dtype)
+
+
+def _all_missing(index: pd.Index, dtype: str) -> pd.Series:
+    """A series of missing values of ``dtype`` (dates as NaT)."""
+    if dtype.startswith("datetime"):
+        s = pd.Series(np.full(len(index), np.datetime64("NaT", "ns")), index=index)
+        return s if s.dtype == dtype else s.astype(dtype)
+    return pd.Series(pd.NA, index=index, dtype=_STRING if dtype == "string" else dtype)
 
 
 def as_text(s: pd.Series) -> pd.Series:
@@ -335,16 +352,18 @@ def flag(s: pd.Series, *, blank: bool | None = None) -> pd.Series:
     ``blank=False`` is for flags that are "Y" or blank, never "N" (``DTHFL``, ``ANL01FL``).
     Other values are missing; :func:`bad_flag` finds them.
     """
-    u = upper(s)
-    out = pd.Series(pd.NA if blank is None else blank, index=s.index, dtype="boolean")
-    out[u.eq("Y").fillna(False).to_numpy()] = True
-    out[u.eq("N").fillna(False).to_numpy()] = False
-    return out
+    u = upper_values(s)
+    yes, no = u == "Y", u == "N"
+    values = np.full(len(u), bool(blank)) | yes
+    values[no] = False
+    missing = ~(yes | no) if blank is None else np.zeros(len(u), dtype=bool)
+    return pd.Series(pd.arrays.BooleanArray(values, missing), index=s.index)
 
 
 def bad_flag(s: pd.Series) -> np.ndarray:
     """Records of a flag variable holding something other than Y, N or blank."""
-    return (s.notna() & ~upper(s).isin(["Y", "N"])).fillna(False).to_numpy(dtype=bool)
+    u = upper_values(s)
+    return s.notna().to_numpy(dtype=bool) & (u != "Y") & (u != "N")
 
 
 def first_per_subject(df: pd.DataFrame, value: pd.Series, *, order: pd.Series | None = None) -> pd.Series:
@@ -369,15 +388,38 @@ def join_codes(df: pd.DataFrame, value: pd.Series) -> pd.Series:
 
 def by_subject(subjects: pd.Series, frame: pd.DataFrame | None, column: str, dtype: str) -> pd.Series:
     """``frame[column]`` looked up for each of ``subjects`` by ``USUBJID`` (missing when absent)."""
-    if frame is None or column not in frame.columns:
-        return pd.Series(pd.NaT if dtype.startswith("datetime") else pd.NA, index=subjects.index, dtype=dtype)
-    first = ~frame["USUBJID"].duplicated().to_numpy()  # each subject's first record
-    at = pd.Index(frame["USUBJID"].array[first]).get_indexer(subjects.array)  # as Series.map looks a Series up
-    values = frame[column].array[first]
-    if isinstance(values, pd.arrays.NumpyExtensionArray):
-        values = values.to_numpy()
-    out = pd.Series(pd.api.extensions.take(values, at, allow_fill=True), index=subjects.index, name=subjects.name)
-    return out if out.dtype == dtype else out.astype(dtype)
+    return SubjectLookup(subjects, frame)(column, dtype)
+
+
+class SubjectLookup:
+    """:func:`by_subject` for several columns of one frame: each subject's first record is found once.
+
+    ``lookup = SubjectLookup(subjects, frame)``; ``lookup(column, dtype)`` is ``by_subject(subjects, frame,
+    column, dtype)``; ``lookup.frame`` is ``frame``.
+    """
+
+    def __init__(self, subjects: pd.Series, frame: pd.DataFrame | None):
+        self.subjects, self.frame = subjects, frame
+        self._rows: np.ndarray | None = None
+
+    def rows(self) -> np.ndarray:
+        """The position in ``frame`` of each subject's first record, -1 for a subject without one."""
+        if self._rows is None:
+            first = np.flatnonzero(~self.frame["USUBJID"].duplicated().to_numpy())
+            at = pd.Index(self.frame["USUBJID"].array[first]).get_indexer(self.subjects.array)  # as Series.map does
+            self._rows = np.full(len(at), -1, dtype=np.intp)
+            self._rows[at >= 0] = first[at[at >= 0]]
+        return self._rows
+
+    def __call__(self, column: str, dtype: str) -> pd.Series:
+        if self.frame is None or column not in self.frame.columns:
+            return _all_missing(self.subjects.index, dtype)
+        values = self.frame[column].array
+        if isinstance(values, pd.arrays.NumpyExtensionArray):
+            values = values.to_numpy()
+        out = pd.Series(pd.api.extensions.take(values, self.rows(), allow_fill=True), index=self.subjects.index,
+                        name=self.subjects.name)
+        return out if out.dtype == dtype else out.astype(dtype)
 
 
 def first_available(n: int, candidates: list[tuple[str, pd.Series | np.ndarray]]) -> tuple[pd.Series, str]:

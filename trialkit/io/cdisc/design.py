@@ -14,9 +14,8 @@ import pandas as pd
 
 from ...errors import DataValidationError
 from ...protocols import Protocol, get_protocol, load_protocol, parse_protocol
-from ..sas import clean_frame
+from ..sas import clean_frame, upper_values
 from ..sas import col as _col
-from ..sas import upper as _upper
 
 __all__ = ["protocol_from_sdtm", "resolve_protocol", "natural_key", "NOT_ARMS"]
 
@@ -24,40 +23,50 @@ __all__ = ["protocol_from_sdtm", "resolve_protocol", "natural_key", "NOT_ARMS"]
 NOT_ARMS = {"SCRNFAIL", "NOTASSGN", "NOTTRT", "UNPLAN"}
 
 
-def _arm_table(d: dict) -> pd.DataFrame:
-    """Arms (code, label, dose, order) from TA (else DM), ordered by dose then TA order."""
+def _arm_table(d: dict) -> list[dict]:
+    """Arms (code, label, dose, dose source) from TA (else DM), ordered by dose, then dose word, then TA order."""
     dm = d["dm"]
     if "ta" in d:
         src = d["ta"][["ARMCD", "ARM"]]
     else:
         src = pd.DataFrame({"ARMCD": dm["ARMCD"], "ARM": _col(dm, "ARM")})
-    src = src.dropna(subset=["ARMCD"])
-    src = src[~_upper(src["ARMCD"]).isin(NOT_ARMS)].drop_duplicates("ARMCD").reset_index(drop=True)
-    arms = pd.DataFrame({"code": src["ARMCD"].astype(str), "label": src["ARM"].astype("string"),
-                         "ta_order": np.arange(len(src)), "dose": np.nan, "dose_source": ""})
-    adsl = d.get("adsl")
-    if adsl is not None and "TRT01PN" in adsl:
-        dose_by_subject = adsl.set_index("USUBJID")["TRT01PN"]
-        dose_by_subject = dose_by_subject[~dose_by_subject.index.duplicated()]
-        per_arm = pd.DataFrame({"code": dm["ARMCD"], "dose": dm["USUBJID"].map(dose_by_subject)}).dropna()
-        uniq = per_arm.groupby("code")["dose"].agg(lambda s: s.unique().tolist())
-        for i, code in arms["code"].items():
-            vals = uniq.get(code, [])
-            if len(vals) == 1:
-                arms.loc[i, ["dose", "dose_source"]] = [float(vals[0]), "ADSL TRT01PN"]
-    for i, row in arms.iterrows():
-        if not np.isnan(row["dose"]):
+    arms, seen = [], set()
+    for code, up, label in zip(src["ARMCD"], upper_values(src["ARMCD"]), src["ARM"].astype("string")):
+        if pd.isna(code) or up in NOT_ARMS or code in seen:
             continue
-        label = "" if pd.isna(row["label"]) else str(row["label"])
-        m = re.search(r"(\d+(?:\.\d+)?)\s*(?:mg|g|µg|ug|mcg|iu|u|units?|ml)\b", label, flags=re.I)
-        if m:
-            arms.loc[i, ["dose", "dose_source"]] = [float(m.group(1)), "arm label"]
-        elif re.search(r"placebo|control|vehicle|sham", label, flags=re.I) or re.fullmatch(r"(?i)pbo|plc|placebo",
-                                                                                        row["code"]):
-            arms.loc[i, ["dose", "dose_source"]] = [0.0, "placebo"]
-    arms["sort_dose"] = arms["dose"].fillna(np.inf)
-    arms["level"] = [_dose_word(lab) for lab in arms["label"]]
-    return arms.sort_values(["sort_dose", "level", "ta_order"], kind="stable").reset_index(drop=True)
+        seen.add(code)
+        arms.append({"code": str(code), "label": label, "dose": np.nan, "dose_source": ""})
+    adsl_doses = _adsl_doses(dm, d.get("adsl"))
+    for a in arms:
+        vals = adsl_doses.get(a["code"], [])
+        if len(vals) == 1:
+            a["dose"], a["dose_source"] = float(vals[0]), "ADSL TRT01PN"
+        else:
+            a["dose"], a["dose_source"] = _label_dose(a["code"], a["label"])
+    order = sorted(range(len(arms)), key=lambda i: (np.inf if np.isnan(arms[i]["dose"]) else arms[i]["dose"],
+                                                    _dose_word(arms[i]["label"]), i))
+    return [arms[i] for i in order]
+
+
+def _adsl_doses(dm: pd.DataFrame, adsl: pd.DataFrame | None) -> dict:
+    """DM ARMCD → the distinct ADSL ``TRT01PN`` values of its subjects (none without ADSL ``TRT01PN``)."""
+    if adsl is None or "TRT01PN" not in adsl:
+        return {}
+    dose_by_subject = adsl.set_index("USUBJID")["TRT01PN"]
+    dose_by_subject = dose_by_subject[~dose_by_subject.index.duplicated()]
+    per_arm = pd.DataFrame({"code": dm["ARMCD"], "dose": dm["USUBJID"].map(dose_by_subject)}).dropna()
+    return per_arm.groupby("code")["dose"].agg(lambda s: s.unique().tolist()).to_dict()
+
+
+def _label_dose(code: str, label) -> tuple[float, str]:
+    """A dose in the arm label ("54 mg"), else 0 for placebo/control, else none."""
+    label = "" if pd.isna(label) else str(label)
+    m = re.search(r"(\d+(?:\.\d+)?)\s*(?:mg|g|µg|ug|mcg|iu|u|units?|ml)\b", label, flags=re.I)
+    if m:
+        return float(m.group(1)), "arm label"
+    if re.search(r"placebo|control|vehicle|sham", label, flags=re.I) or re.fullmatch(r"(?i)pbo|plc|placebo", code):
+        return 0.0, "placebo"
+    return np.nan, ""
 
 
 def natural_key(value) -> tuple:
@@ -74,13 +83,13 @@ def _dose_word(label) -> int:
     return 9
 
 
-def _arm_dicts(arms: pd.DataFrame) -> list[dict]:
+def _arm_dicts(arms: list[dict]) -> list[dict]:
     out = []
-    for i, a in arms.iterrows():
+    for i, a in enumerate(arms):
         label = a["code"] if pd.isna(a["label"]) else str(a["label"])
         placebo = bool(re.search(r"placebo", label, flags=re.I))
         dosing = "" if np.isnan(a["dose"]) else f"dose {a['dose']:g} ({a['dose_source']})"
-        out.append({"code": a["code"], "label": label, "ratio": 1, "dose_order": int(i), "dosing": dosing,
+        out.append({"code": a["code"], "label": label, "ratio": 1, "dose_order": i, "dosing": dosing,
                     "type": "placebo comparator" if placebo else ("reference" if i == 0 else "experimental")})
     return out
 
@@ -98,18 +107,22 @@ def _ti_criteria(ti: pd.DataFrame | None) -> list[dict]:
 
 
 def _site_dicts(dm: pd.DataFrame) -> list[dict]:
-    sites = dm.dropna(subset=["SITEID"]).drop_duplicates("SITEID")
-    country = _col(sites, "COUNTRY")
+    first: dict = {}  # each SITEID's first record's COUNTRY
+    for site, country in zip(dm["SITEID"], _col(dm, "COUNTRY")):
+        if not pd.isna(site) and site not in first:
+            first[site] = country
     return [{"site_id": str(s), "site_name": "", "city": "", "country": "not recorded" if pd.isna(c) else str(c)}
-            for s, c in sorted(zip(sites["SITEID"], country), key=lambda t: natural_key(t[0]))]
+            for s, c in sorted(first.items(), key=lambda t: natural_key(t[0]))]
 
 
 def _endpoints(adtte: pd.DataFrame | None) -> list[dict]:
     if adtte is None:
         return []
-    tte = adtte.drop_duplicates("PARAMCD")
-    return [{"code": str(r.PARAMCD), "label": str(getattr(r, "PARAM", r.PARAMCD)), "kind": "time_to_event"}
-            for r in tte.itertuples(index=False) if pd.notna(r.PARAMCD)]
+    first: dict = {}  # PARAMCD → the PARAM of its first record
+    for code, label in zip(adtte["PARAMCD"], adtte["PARAM"] if "PARAM" in adtte.columns else adtte["PARAMCD"]):
+        first.setdefault(code, label)
+    return [{"code": str(code), "label": str(label), "kind": "time_to_event"} for code, label in first.items()
+            if pd.notna(code)]
 
 
 def _trial_summary(ts: pd.DataFrame | None) -> dict:
@@ -162,7 +175,7 @@ def protocol_from_sdtm(domains: dict[str, pd.DataFrame]) -> Protocol:
     if len(arms) < 2:
         raise DataValidationError(pd.DataFrame([{
             "table": "protocol", "file": "ta.xpt" if "ta" in d else "dm.xpt", "row": np.nan, "column": "ARMCD",
-            "value": ", ".join(arms["code"]), "problem": f"found {len(arms)} arm(s); a randomized trial needs two",
+            "value": ", ".join(a["code"] for a in arms), "problem": f"found {len(arms)} arm(s); a randomized trial needs two",
             "fix": "provide TA (trial arms) or pass protocol=… with the arms"}]), source="CDISC mapping")
     arm_dicts = _arm_dicts(arms)
     site_dicts = _site_dicts(dm)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..mapped import Mapped, canonical_frame
-from ..sas import Problems, by_subject, dtc, upper
+from ..sas import Problems, SubjectLookup, dtc, upper, upper_values
 from ..sas import col as _col
 from .dm import randomized_records
 
@@ -20,36 +20,36 @@ _DT = "datetime64[ns]"
 def _ds_checks(ds: pd.DataFrame, rs: pd.Series, probs: Problems, notes: list, files: dict) -> None:
     """Disposition events of subjects without an arm are noted; a SCREEN FAILURE of a randomized subject is a problem."""
     file = files["ds"]
-    has_event = ds["status"].notna()
-    outside = ds[has_event.to_numpy() & ~ds["USUBJID"].isin(rs).to_numpy()]
-    if len(outside):
-        kinds = ", ".join(f"{k} {v}" for k, v in outside["status"].value_counts().items())
-        notes.append(f"{file}: {len(outside)} disposition event(s) of subjects without an arm are not in the "
+    randomized = ds["USUBJID"].isin(rs).to_numpy()
+    outside = ds["status"].notna().to_numpy() & ~randomized
+    if outside.any():
+        kinds = ", ".join(f"{k} {v}" for k, v in ds["status"][outside].value_counts().items())
+        notes.append(f"{file}: {int(outside.sum())} disposition event(s) of subjects without an arm are not in the "
                      f"disposition table (randomized subjects only; their outcome is in screening): {kinds}")
-    sf = (ds["USUBJID"].isin(rs) & upper(ds["status"]).eq("SCREEN FAILURE")).fillna(False).to_numpy()
+    sf = randomized & (upper_values(ds["status"]) == "SCREEN FAILURE")
     probs.add("disposition", file, ds["record"].to_numpy(dtype=float)[sf] + 1, "DSDECOD", ds["status"][sf],
               "SCREEN FAILURE disposition for a subject with an arm in DM",
               f"correct DSDECOD in {file} or ARMCD in {files['dm']}")
 
 
-def _treatment(dm, r, rpos, rs, adsl, dm_date) -> tuple[pd.Series, pd.Series, pd.Series]:
+def _treatment(dm, r, adsl: SubjectLookup, dm_date) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Treatment start/end (ADSL TRTSDT/TRTEDT, else DM RFXSTDTC/RFXENDTC, start else RFSTDTC) and ``treated``."""
-    start = by_subject(rs, adsl, "treatment_start_date", _DT).fillna(dm_date("RFXSTDTC")).fillna(dm_date("RFSTDTC"))
-    end = by_subject(rs, adsl, "treatment_end_date", _DT).fillna(dm_date("RFXENDTC"))
+    start = adsl("treatment_start_date", _DT).fillna(dm_date("RFXSTDTC")).fillna(dm_date("RFSTDTC"))
+    end = adsl("treatment_end_date", _DT).fillna(dm_date("RFXENDTC"))
     treated = start.notna().astype("boolean")
-    if (adsl is None or "treatment_start_date" not in adsl.columns) and "RFXSTDTC" not in dm.columns:
+    if (adsl.frame is None or "treatment_start_date" not in adsl.frame.columns) and "RFXSTDTC" not in dm.columns:
         treated = treated.mask(start.isna())  # no exposure dates: unknown unless ACTARMCD says NOTTRT
     treated = treated.mask(upper(_col(r, "ACTARMCD")).eq("NOTTRT").fillna(False).to_numpy(), False)
     return start, end, treated
 
 
-def _end_of_study(rs, ds, adsl, notes: list):
+def _end_of_study(ds: SubjectLookup, adsl: SubjectLookup, notes: list):
     """The DS disposition event (status, date, term, DS record) of each subject; ADSL DCDECOD fills gaps."""
-    status = by_subject(rs, ds, "status", "string")
-    date = by_subject(rs, ds, "date", _DT)
-    term = by_subject(rs, ds, "term", "string")
-    record = by_subject(rs, ds, "record", "Float64").to_numpy(dtype=float, na_value=np.nan)
-    dcdecod = by_subject(rs, adsl, "end_of_study_status", "string")
+    status = ds("status", "string")
+    date = ds("date", _DT)
+    term = ds("term", "string")
+    record = ds("record", "Float64").to_numpy(dtype=float, na_value=np.nan)
+    dcdecod = adsl("end_of_study_status", "string")
     if dcdecod.notna().any():
         both = (status.notna() & dcdecod.notna() & (upper(status) != upper(dcdecod))).fillna(False)
         if both.any():
@@ -59,24 +59,25 @@ def _end_of_study(rs, ds, adsl, notes: list):
     return status, date, term, record
 
 
-def _death(dm, rpos, rs, ds, adsl, dm_date, notes: list):
+def _death(dm, rpos, rs, ds: SubjectLookup, adsl: SubjectLookup, dm_date, notes: list):
     """Death flag (DM DTHFL, else ADSL DTHFL), death date (DM DTHDTC, else DS DEATH) and last contact."""
     if "DTHFL" in dm.columns:  # "Y" or blank, never "N": blank is False when the variable exists
         dthfl = pd.Series(upper(dm["DTHFL"]).eq("Y").fillna(False).to_numpy()[rpos], index=rs.index, dtype="boolean")
     else:
-        dthfl = by_subject(rs, adsl, "death_flag", "boolean")
-    death = dm_date("DTHDTC").fillna(by_subject(rs, ds, "death_date", _DT))
+        dthfl = adsl("death_flag", "boolean")
+    death = dm_date("DTHDTC").fillna(ds("death_date", _DT))
     no_date = (dthfl.fillna(False) & death.isna()).to_numpy(dtype=bool)
     if no_date.any():
         notes.append(f"{int(no_date.sum())} subject(s) flagged dead (DTHFL) without a death date")
     return dthfl, death, death.fillna(dm_date("RFPENDTC"))
 
 
-def _populations(rs, adsl, notes: list) -> dict:
-    out = {col: by_subject(rs, adsl, col, "boolean") for col in POPULATION_FLAGS}
-    present = [f"{c} = ADSL {v}" for c, v in POPULATION_FLAGS.items() if adsl is not None and c in adsl.columns]
+def _populations(adsl: SubjectLookup, notes: list) -> dict:
+    out = {col: adsl(col, "boolean") for col in POPULATION_FLAGS}
+    present = [f"{c} = ADSL {v}" for c, v in POPULATION_FLAGS.items() if adsl.frame is not None
+               and c in adsl.frame.columns]
     notes.append("disposition populations: " + ("; ".join(present) if present else "none recorded")
-                 + ("" if adsl is not None else " (no ADSL)") + "; treated = a treatment start date exists")
+                 + ("" if adsl.frame is not None else " (no ADSL)") + "; treated = a treatment start date exists")
     return out
 
 
@@ -131,11 +132,12 @@ def map_disposition(dm: pd.DataFrame, *, ds: pd.DataFrame | None = None, adsl: p
 
     if ds is not None:
         _ds_checks(ds, rs, probs, notes, files)
-    start, end, treated = _treatment(dm, r, rpos, rs, adsl, dm_date)
-    status, status_date, term, record = _end_of_study(rs, ds, adsl, notes)
+    ds_at, adsl_at = SubjectLookup(rs, ds), SubjectLookup(rs, adsl)
+    start, end, treated = _treatment(dm, r, adsl_at, dm_date)
+    status, status_date, term, record = _end_of_study(ds_at, adsl_at, notes)
     discontinued = (~upper(status).eq("COMPLETED")).astype("boolean").mask(status.isna())
     ltfu = upper(status).eq("LOST TO FOLLOW-UP").astype("boolean").mask(status.isna())
-    dthfl, death, last = _death(dm, rpos, rs, ds, adsl, dm_date, notes)
+    dthfl, death, last = _death(dm, rpos, rs, ds_at, adsl_at, dm_date, notes)
     off = discontinued.fillna(False).to_numpy(dtype=bool)
     frame = canonical_frame("disposition", len(r), {
         "subject_id": rs.astype("string").array, "treated": treated.array, "treatment_start_date": start.to_numpy(),
@@ -143,7 +145,7 @@ def map_disposition(dm: pd.DataFrame, *, ds: pd.DataFrame | None = None, adsl: p
         "discontinuation_reason": status.where(off).array, "lost_to_follow_up": ltfu.array,
         "lost_to_follow_up_date": status_date.where(ltfu.fillna(False).to_numpy(dtype=bool)).to_numpy(),
         "death_date": death.to_numpy(), "last_contact_date": last.to_numpy(),
-        **{c: v.array for c, v in _populations(rs, adsl, notes).items()},
+        **{c: v.array for c, v in _populations(adsl_at, notes).items()},
     }, extra={"treatment_end_date": end.to_numpy(), "end_of_study_status": status.array,
               "end_of_study_date": status_date.to_numpy(), "discontinuation_term": term.where(off).array,
               "death_flag": dthfl.array})

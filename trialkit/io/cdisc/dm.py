@@ -63,22 +63,32 @@ def map_sites(dm: pd.DataFrame, *, file: str = "dm.xpt") -> Mapped:
     """
     probs, notes = Problems(), []
     country = _col(dm, "COUNTRY").astype("string")
-    first = dm.assign(_rec=np.arange(len(dm))).dropna(subset=["SITEID"]).drop_duplicates("SITEID")
-    first = first.iloc[sorted(range(len(first)), key=lambda i: natural_key(first["SITEID"].iloc[i]))]
-    per_site = pd.DataFrame({"s": dm["SITEID"], "c": country}).dropna().groupby("s")["c"].nunique()
-    for s in per_site[per_site > 1].index:
-        probs.add_mask(dm["SITEID"].eq(s).fillna(False).to_numpy(), dm, "COUNTRY", table="sites", file=file,
-                       problem=f"site {s} has more than one COUNTRY",
-                       fix="a site lies in one country; correct COUNTRY or SITEID")
-    site_country = _col(first, "COUNTRY").astype("string")
+    records: dict = {}  # SITEID → its records, in record order
+    for i, site in enumerate(dm["SITEID"]):
+        if not pd.isna(site):
+            records.setdefault(site, []).append(i)
+    _country_problems(dm, country, records, probs, file)
+    first = np.array([records[site][0] for site in sorted(records, key=natural_key)], dtype=np.intp)
+    site_country = country.iloc[first]
     if "COUNTRY" not in dm.columns:
         notes.append(f"{file}: no COUNTRY variable; sites' country set to 'not recorded'")
         site_country = site_country.fillna("not recorded")
-    sites = canonical_frame("sites", len(first), {"site_id": first["SITEID"].astype("string").array,
+    sites = canonical_frame("sites", len(first), {"site_id": dm["SITEID"].astype("string").array[first],
                                                   "country": site_country.array})
     notes.append(f"sites: {len(sites)} from DM SITEID; SDTM carries no site names or cities, so site_name and city "
                  "are empty (not invented)")
-    return Mapped(sites, probs.frame(), tuple(notes), records=first["_rec"].to_numpy(dtype=float))
+    return Mapped(sites, probs.frame(), tuple(notes), records=first.astype(float))
+
+
+def _country_problems(dm: pd.DataFrame, country: pd.Series, records: dict, probs: Problems, file: str) -> None:
+    """Every record of a site recorded with more than one COUNTRY is a problem (sites in sorted order)."""
+    values = country.array
+    for site in sorted(records):
+        if len({values[i] for i in records[site] if not pd.isna(values[i])}) > 1:
+            mask = np.zeros(len(dm), dtype=bool)
+            mask[records[site]] = True
+            probs.add_mask(mask, dm, "COUNTRY", table="sites", file=file, problem=f"site {site} has more than one COUNTRY",
+                           fix="a site lies in one country; correct COUNTRY or SITEID")
 
 
 def _from(frame: pd.DataFrame | None, subjects: pd.Series, column: str):
@@ -104,9 +114,9 @@ def _age_years(dm, screening_date: pd.Series, probs: Problems, notes: list, file
     age = pd.to_numeric(raw, errors="coerce").astype("Float64")
     probs.add_mask((raw.notna() & age.isna()).to_numpy(), dm, "AGE", table="screening", file=file,
                    problem="AGE is not a number", fix=f"write AGE in {file} as a number")
-    ageu = upper(_col(dm, "AGEU"))
-    factor = ageu.map(AGE_UNITS).astype("Float64")
-    probs.add_mask((age.notna() & ageu.notna() & factor.isna()).to_numpy(), dm, "AGEU", table="screening",
+    ageu = upper_values(_col(dm, "AGEU"))
+    factor = pd.Series(pd.array([AGE_UNITS.get(u, np.nan) for u in ageu], dtype="Float64"), index=dm.index)
+    probs.add_mask(age.notna().to_numpy() & ~pd.isna(ageu) & factor.isna().to_numpy(), dm, "AGEU", table="screening",
                    file=file, problem="unknown age unit", fix=f"use one of {', '.join(AGE_UNITS)} in AGEU")
     age_years = (age * factor.fillna(1.0)).round(4)
     birth = dtc(dm, "BRTHDTC", file=file, table="screening", probs=probs, notes=notes)
@@ -123,13 +133,13 @@ def _outcome(dm, status: pd.DataFrame, criteria: pd.Series | None):
     """Screening outcome, screen-failure reason and the criteria randomized subjects did not meet."""
     crit = (dm["USUBJID"].map(criteria).astype("string") if criteria is not None and len(criteria)
             else pd.Series(pd.NA, index=dm.index, dtype="string"))
-    outcome = pd.Series("eligible", index=dm.index, dtype="string")
-    outcome[status["screen_failure"].to_numpy()] = "screen failure"
-    outcome[status["not_assigned"].to_numpy()] = "other"
-    reason = pd.Series(pd.NA, index=dm.index, dtype="string")
-    reason = reason.mask(status["screen_failure"].to_numpy(), crit)
-    reason = reason.mask(status["not_assigned"].to_numpy(), crit.fillna(_col(dm, "ARMNRS").astype("string")))
-    return outcome, reason, crit.where(status["randomized"].to_numpy())
+    sf, na = status["screen_failure"].to_numpy(), status["not_assigned"].to_numpy()
+    outcome = np.where(sf, "screen failure", np.where(na, "other", "eligible")).astype(object)
+    reason = np.full(len(dm), pd.NA, dtype=object)
+    reason[sf] = crit.to_numpy(dtype=object)[sf]
+    reason[na] = crit.fillna(_col(dm, "ARMNRS").astype("string")).to_numpy(dtype=object)[na]
+    return (pd.Series(pd.array(outcome, dtype="string"), index=dm.index),
+            pd.Series(pd.array(reason, dtype="string"), index=dm.index), crit.where(status["randomized"].to_numpy()))
 
 
 def _covariates(subjects: pd.Series, adsl: pd.DataFrame | None, notes: list) -> dict:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..mapped import Mapped
-from ..sas import Problems, dtc, first_per_subject, upper
+from ..sas import Problems, dtc, first_per_subject, upper_values
 from ..sas import col as _col
 
 __all__ = ["map_ds"]
@@ -45,32 +45,39 @@ def map_ds(ds: pd.DataFrame, *, file: str = "ds.xpt") -> Mapped:
     """
     probs, notes = Problems(), []
     dsd = dtc(ds, "DSSTDTC", file=file, table="disposition", probs=probs, notes=notes)
-    decod = upper(ds["DSDECOD"])
-    is_event = upper(ds["DSCAT"]).eq("DISPOSITION EVENT").fillna(False).to_numpy()
-    ev = pd.DataFrame({"USUBJID": ds["USUBJID"], "status": ds["DSDECOD"].astype("string"),
-                       "term": _col(ds, "DSTERM").astype("string"), "date": dsd,
-                       "record": np.arange(len(ds))})[is_event]
-    several = ev["USUBJID"].duplicated(keep=False)
+    decod = upper_values(ds["DSDECOD"])
+    is_event = upper_values(ds["DSCAT"]) == "DISPOSITION EVENT"
+    several = ds["USUBJID"][is_event].duplicated(keep=False)
     if several.any():
-        notes.append(f"{file}: {ev.loc[several, 'USUBJID'].nunique()} subject(s) have several DISPOSITION "
+        notes.append(f"{file}: {ds['USUBJID'][is_event][several].nunique()} subject(s) have several DISPOSITION "
                      "EVENT records; the latest (by DSSTDTC) is used")
-    events = ev.sort_values(["date", "record"], na_position="first", kind="stable").drop_duplicates(
-        "USUBJID", keep="last").set_index("USUBJID")
+    latest = _latest_events(ds["USUBJID"].array, dsd.to_numpy(), is_event)
     if (~is_event).any():
         kinds = ", ".join(f"{k} {v}" for k, v in ds.loc[~is_event, "DSDECOD"].value_counts().items())
         notes.append(f"{file}: {int((~is_event).sum())} record(s) not in DSCAT DISPOSITION EVENT are not mapped "
                      f"({kinds})")
-    randomized = first_per_subject(ds, dsd.where(decod.eq("RANDOMIZED").fillna(False)), order=dsd)
-    death = first_per_subject(ds, dsd.where(decod.eq("DEATH").fillna(False)), order=dsd)
+    randomized = first_per_subject(ds, dsd.where(decod == "RANDOMIZED"), order=dsd)
+    death = first_per_subject(ds, dsd.where(decod == "DEATH"), order=dsd)
     subjects = pd.Index(pd.unique(ds["USUBJID"].dropna()))
-    subjects = subjects[subjects.isin(events.index) | subjects.isin(randomized.index) | subjects.isin(death.index)]
+    subjects = subjects[subjects.isin(list(latest)) | subjects.isin(randomized.index) | subjects.isin(death.index)]
+    rec = np.array([latest.get(subject, -1) for subject in subjects], dtype=np.intp)  # -1: no event
     frame = pd.DataFrame({
         "USUBJID": pd.array(subjects, dtype="string"),
-        "status": pd.array(subjects.map(events["status"]), dtype="string"),
-        "term": pd.array(subjects.map(events["term"]), dtype="string"),
-        "date": subjects.map(events["date"]).astype("datetime64[ns]"),
-        "record": pd.array(subjects.map(events["record"]), dtype="Int64"),
+        "status": ds["DSDECOD"].astype("string").array.take(rec, allow_fill=True),
+        "term": _col(ds, "DSTERM").astype("string").array.take(rec, allow_fill=True),
+        "date": dsd.array.take(rec, allow_fill=True),
+        "record": pd.arrays.IntegerArray(rec.astype(np.int64), rec < 0),
         "randomized_date": subjects.map(randomized).astype("datetime64[ns]"),
         "death_date": subjects.map(death).astype("datetime64[ns]"),
     })
     return Mapped(frame, probs.frame(), tuple(notes))
+
+
+def _latest_events(subjects, dates: np.ndarray, is_event: np.ndarray) -> dict:
+    """USUBJID → the record of its latest DISPOSITION EVENT (by date, a missing date first; then record order)."""
+    pos = np.flatnonzero(is_event)
+    order = pos[np.argsort(dates.view("i8")[pos], kind="stable")]  # NaT is the smallest int64: first
+    latest = {}
+    for p in order:
+        latest[subjects[p]] = p
+    return latest

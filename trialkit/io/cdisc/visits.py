@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..mapped import Mapped
-from ..sas import Problems, dtc, first_per_subject, upper
+from ..sas import Problems, dtc, first_per_subject, upper_values
 from ..sas import col as _col
 
 __all__ = ["map_sv"]
@@ -46,11 +47,11 @@ def map_sv(sv: pd.DataFrame, *, file: str = "sv.xpt") -> Mapped:
     """
     probs, notes = Problems(), []
     svd = dtc(sv, "SVSTDTC", file=file, table="screening", probs=probs, notes=notes)
-    visit = upper(_col(sv, "VISIT"))
+    visit = upper_values(_col(sv, "VISIT"))
     vnum = pd.to_numeric(sv["VISITNUM"], errors="coerce")
-    screening = first_per_subject(sv, svd.where(visit.str.startswith("SCREEN").fillna(False)), order=vnum)
+    screening = first_per_subject(sv, svd.where(_starts_with(visit, "SCREEN")), order=vnum)
     first = first_per_subject(sv, svd, order=svd)
-    baseline = first_per_subject(sv, svd.where(visit.str.startswith("BASELINE").fillna(False)), order=vnum)
+    baseline = first_per_subject(sv, svd.where(_starts_with(visit, "BASELINE")), order=vnum)
     subjects = pd.Index(pd.unique(sv.loc[svd.notna().to_numpy(), "USUBJID"].dropna()))
     frame = pd.DataFrame({
         "USUBJID": pd.array(subjects, dtype="string"),
@@ -59,3 +60,8 @@ def map_sv(sv: pd.DataFrame, *, file: str = "sv.xpt") -> Mapped:
         "baseline_visit": subjects.map(baseline).astype("datetime64[ns]"),
     })
     return Mapped(frame, probs.frame(), tuple(notes))
+
+
+def _starts_with(values: np.ndarray, prefix: str) -> np.ndarray:
+    """Which of the (upper-cased, None for missing) values start with ``prefix``."""
+    return np.array([v is not None and v.startswith(prefix) for v in values], dtype=bool)
