@@ -250,7 +250,7 @@ def _arm_codes_by_label(r: pd.DataFrame, ta: pd.DataFrame | None) -> dict[str, s
 def _actual_arm(r: pd.DataFrame, dm_has_actarmcd: bool, act_adsl: pd.Series, has_adsl: bool, notes: list):
     """DM ACTARMCD as the actual arm (values that are not arms left empty); ADSL TRT01A without it."""
     act = _col(r, "ACTARMCD").astype("string")
-    valid = act.where(~upper(act).isin(NOT_ARMS).fillna(False))
+    valid = act.where(np.array([u not in NOT_ARMS for u in upper_values(act)], dtype=bool))
     if not dm_has_actarmcd and has_adsl:
         valid = act_adsl
         notes.append("DM has no ACTARMCD; actual arm from ADSL TRT01A")
@@ -325,8 +325,9 @@ def map_randomization(dm: pd.DataFrame, *, visits: pd.DataFrame | None = None, d
     rs = r["USUBJID"]
     rdate = _randomization_date(dm, rpos, rs, visits=visits, ds=ds, adsl=adsl, probs=probs, notes=notes,
                                 file=files["dm"])
-    act_adsl = upper(by_subject(rs, adsl, "actual_arm_label", "string")).map(_arm_codes_by_label(r, ta)).astype(
-        "string")
+    codes = _arm_codes_by_label(r, ta)  # ADSL TRT01A (upper-cased) → arm code
+    act_adsl = pd.Series(pd.array([codes.get(u) for u in upper_values(by_subject(rs, adsl, "actual_arm_label", "string"))],
+                                  dtype="string"), index=rs.index, name=rs.name)
     actual = _actual_arm(r, "ACTARMCD" in dm.columns, act_adsl, adsl is not None, notes)
     _adsl_agreement(dm, r, rs, adsl, actual, act_adsl, probs, notes, files)
     frame = canonical_frame("randomization", len(r), {
