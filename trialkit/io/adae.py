@@ -74,7 +74,7 @@ import pandas as pd
 from ..errors import FAILURE_COLUMNS
 from ..model import AE_ACTIONS, AE_OUTCOMES, AE_SEVERITY, columns, empty_table
 from .flatfile import parse_dates
-from .sas import sas_days_to_dates
+from .sas import sas_days_to_dates, upper_values
 
 __all__ = ["map_adverse_events", "AEMapping", "RELATED", "NOT_RELATED", "SEVERITY_GRADE"]
 
@@ -191,28 +191,29 @@ def _date(df: pd.DataFrame, var: str | None, canon: str, probs: _Problems, notes
 
 
 def _yes_no(df: pd.DataFrame, var: str, canon: str, probs: _Problems, *, blank_is_no: bool = False) -> pd.Series:
-    out = pd.Series(pd.NA, index=df.index, dtype="boolean")
     if var not in df.columns:
-        return out
-    u = _text(df, var).str.strip().str.upper()
-    out[u.isin(["Y", "YES"]).fillna(False)] = True
-    out[u.isin(["N", "NO"]).fillna(False)] = False
-    if blank_is_no:
-        out[u.isna()] = False
-    bad = u.notna() & ~u.isin(["Y", "YES", "N", "NO"])
-    probs.add(np.flatnonzero(bad.to_numpy()), f"{var} ({canon})", df.loc[bad, var], f"{var} must be Y or N",
+        return pd.Series(pd.NA, index=df.index, dtype="boolean")
+    u = upper_values(df[var])
+    yes = np.array([v in ("Y", "YES") for v in u], dtype=bool)
+    no = np.array([v in ("N", "NO") for v in u], dtype=bool)
+    blank = pd.isna(u)
+    known = yes | no | (blank if blank_is_no else False)
+    bad = ~blank & ~(yes | no)
+    probs.add(np.flatnonzero(bad), f"{var} ({canon})", df.loc[bad, var], f"{var} must be Y or N",
               f"write {var} as Y or N")
-    return out
+    return pd.Series(pd.arrays.BooleanArray(yes, ~known), index=df.index)
 
 
 def _coded(df: pd.DataFrame, var: str, canon: str, allowed: tuple[str, ...], probs: _Problems) -> pd.Series:
     """A controlled-terminology variable, lower-cased; values outside ``allowed`` are problems (and left empty)."""
-    v = _text(df, var).str.strip().str.lower()
-    bad = v.notna() & ~v.isin(list(allowed))
-    probs.add(np.flatnonzero(bad.to_numpy()), f"{var} ({canon})", df.loc[bad, var] if var in df else [],
+    text = _text(df, var)
+    low = [None if v is pd.NA else v.strip().lower() for v in text.to_numpy(dtype=object)]
+    bad = np.array([v is not None and v not in allowed for v in low], dtype=bool)
+    probs.add(np.flatnonzero(bad), f"{var} ({canon})", df.loc[bad, var] if var in df else [],
               f"{var} is not a CDISC controlled term for {canon.replace('_', ' ')}",
               f"use one of: {', '.join(a.upper() for a in allowed)}")
-    return v.mask(bad)
+    return pd.Series(pd.array([None if b else v for v, b in zip(low, bad)], dtype="string"), index=df.index,
+                     name=text.name)
 
 
 def _grade(df: pd.DataFrame, severity: pd.Series, probs: _Problems, notes: list[str]) -> pd.Series:

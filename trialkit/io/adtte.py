@@ -44,7 +44,7 @@ import pandas as pd
 from ..errors import DataValidationError
 from ..results import Result
 from .mapped import canonical_frame
-from .sas import Problems, bad_flag, clean_frame, col, flag, no_problems, sas_date, upper
+from .sas import Problems, bad_flag, clean_frame, col, flag, no_problems, sas_date, upper_values
 
 __all__ = ["read_adtte", "AdtteResult", "ADTTE_REQUIRED", "ARM_SOURCES"]
 
@@ -156,26 +156,27 @@ def _time_days(t: pd.DataFrame, start: pd.Series, end: pd.Series, probs: Problem
     unreadable = (raw.notna() & aval.isna()).to_numpy()
     probs.add_mask(unreadable, t, "AVAL", table="outcomes", file=file, problem="AVAL is not a number",
                    fix=f"write AVAL in {file} as a number of days")
-    unit = upper(col(t, "AVALU"))
-    in_days = (unit.isna() | unit.isin(_DAY_UNITS)).to_numpy()
+    unit = upper_values(col(t, "AVALU"))
+    in_days = np.array([u is None or u in _DAY_UNITS for u in unit], dtype=bool)
     from_dates = ((end - start).dt.days + 1).astype("Float64")
     if (~in_days).any():
         aval = aval.where(in_days, from_dates)
-        units = ", ".join(sorted(unit[~in_days].dropna().unique()))
+        units = ", ".join(sorted(set(unit[~in_days])))
         notes.append(f"{file}: {int((~in_days).sum())} record(s) with AVALU {units} (not days); time_days "
                      "computed as ADT - STARTDT + 1")
-    off = (in_days & aval.notna() & from_dates.notna() & (aval != from_dates)).fillna(False).to_numpy(dtype=bool)
+    a, b = aval.to_numpy(dtype=float, na_value=np.nan), from_dates.to_numpy(dtype=float, na_value=np.nan)
+    off = in_days & ~np.isnan(a) & ~np.isnan(b) & (a != b)
     if off.any():
         pos = np.flatnonzero(off)
         probs.add("outcomes", file, pos + 1, "AVAL",
                   [f"AVAL={a:g} but ADT - STARTDT + 1 = {b:g}" for a, b in zip(aval.iloc[pos], from_dates.iloc[pos])],
                   "AVAL disagrees with ADT - STARTDT + 1",
                   f"recompute AVAL in {file} as ADT - STARTDT + 1 (the start day is day 1), or correct the dates")
-    missing = (aval.isna().to_numpy() & ~unreadable)
+    missing = np.isnan(a) & ~unreadable
     probs.add_mask(missing, t, "AVAL", table="outcomes", file=file,
                    problem="no time: AVAL is empty (or, with AVALU other than days, STARTDT or ADT is)",
                    fix=f"fill AVAL (days) in {file}")
-    probs.add_mask((aval < 0).fillna(False).to_numpy(), t, "AVAL", table="outcomes", file=file,
+    probs.add_mask(a < 0, t, "AVAL", table="outcomes", file=file,
                    problem="AVAL is negative", fix=f"correct AVAL or the dates in {file}")
     return aval
 

@@ -43,7 +43,7 @@ def canonical_frame(table: str, n: int, data: dict, extra: dict | None = None) -
     then the ``extra`` (non-canonical) columns as given."""
     index = pd.RangeIndex(n)
     missing = np.full(n, -1)  # taking position -1 with allow_fill gives a missing value of the column's dtype
-    cols = {c: _typed(data[c], index, empty.dtype).array if c in data else empty.take(missing, allow_fill=True)
+    cols = {c: _typed(data[c], index, empty.dtype) if c in data else empty.take(missing, allow_fill=True)
             for c, empty in _empty_arrays(table).items()}
     cols.update({k: pd.Series(v, index=index).copy().array for k, v in (extra or {}).items()})
     return pd.DataFrame(cols, index=index, copy=False)  # each column is new already: built once, not copied again
@@ -56,7 +56,9 @@ def _empty_arrays(table: str) -> dict:
     return {c: empty[c].array for c in empty.columns}
 
 
-def _typed(values, index: pd.RangeIndex, dtype) -> pd.Series:
-    """``values`` as a new series of ``dtype`` (never sharing memory with ``values``)."""
+def _typed(values, index: pd.RangeIndex, dtype):
+    """``values`` as a new array of ``dtype`` (never sharing memory with ``values``)."""
+    if isinstance(values, np.ndarray | pd.api.extensions.ExtensionArray) and values.dtype == dtype:
+        return values.copy()  # of the right type already (as the mappers pass their columns)
     s = pd.Series(values, index=index)
-    return s.copy() if s.dtype == dtype else s.astype(dtype)
+    return (s.copy() if s.dtype == dtype else s.astype(dtype)).array

@@ -329,10 +329,11 @@ def sas_date(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series
     if not pd.api.types.is_numeric_dtype(s.dtype):
         return dtc(df, var, file=file, table=table, probs=probs, notes=notes)
     x = s.astype("float64")
-    bad = x.notna() & ((x != np.round(x)) | (x.abs() > 2_000_000))
-    probs.add_mask(bad.to_numpy(), df, var, table=table, file=file, problem=f"{var} is not a SAS date",
+    v = x.to_numpy()
+    bad = ~np.isnan(v) & ((v != np.round(v)) | (np.abs(v) > 2_000_000))
+    probs.add_mask(bad, df, var, table=table, file=file, problem=f"{var} is not a SAS date",
                    fix=f"{var} in {file} must hold whole days since 1960-01-01 (SAS date)")
-    return sas_days_to_dates(x.where(~bad))
+    return sas_days_to_dates(x.where(~bad) if bad.any() else x)
 
 
 def sas_days_to_dates(days: pd.Series) -> pd.Series:

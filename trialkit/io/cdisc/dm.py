@@ -12,7 +12,7 @@ import pandas as pd
 from ...model import columns
 from ..flatfile import coerce_column
 from ..mapped import Mapped, canonical_frame
-from ..sas import Problems, by_subject, dtc, first_available, upper, upper_values
+from ..sas import Problems, SubjectLookup, by_subject, dtc, first_available, upper, upper_values
 from ..sas import col as _col
 from .design import NOT_ARMS, natural_key
 
@@ -91,16 +91,21 @@ def _country_problems(dm: pd.DataFrame, country: pd.Series, records: dict, probs
                            fix="a site lies in one country; correct COUNTRY or SITEID")
 
 
-def _from(frame: pd.DataFrame | None, subjects: pd.Series, column: str):
-    return None if frame is None else by_subject(subjects, frame, column, "datetime64[ns]")
+def _from(frame: pd.DataFrame | None, subjects: pd.Series | SubjectLookup, column: str):
+    """The dates ``frame[column]`` of each subject (``subjects`` may be a :class:`SubjectLookup` of them in
+    ``frame``); None without ``frame``."""
+    if frame is None:
+        return None
+    lookup = subjects if isinstance(subjects, SubjectLookup) else SubjectLookup(subjects, frame)
+    return lookup(column, "datetime64[ns]")
 
 
 def _screening_date(dm, visits, probs: Problems, notes: list, file: str) -> pd.Series:
     kw = {"file": file, "table": "screening", "probs": probs, "notes": notes}
-    subj = dm["USUBJID"]
-    candidates = [("SV screening visit", _from(visits, subj, "screening_visit")),
+    sv = SubjectLookup(dm["USUBJID"], visits)  # SV's two dates of each subject: its rows found once
+    candidates = [("SV screening visit", _from(visits, sv, "screening_visit")),
                   ("DM RFICDTC", dtc(dm, "RFICDTC", **kw)),
-                  ("earliest SV visit", _from(visits, subj, "first_visit")),
+                  ("earliest SV visit", _from(visits, sv, "first_visit")),
                   ("DM DMDTC", dtc(dm, "DMDTC", **kw))]
     dates, used = first_available(len(dm), [(k, v) for k, v in candidates if v is not None])
     notes.append(f"screening_date from {used or 'no source'}"
@@ -147,7 +152,8 @@ def _covariates(subjects: pd.Series, adsl: pd.DataFrame | None, notes: list) -> 
     present = [c for c in ADSL_COVARIATES if adsl is not None and c in adsl.columns]
     if not present:
         return {}
-    out = {c: by_subject(subjects, adsl, c, "Float64").array for c in present}
+    lookup = SubjectLookup(subjects, adsl)
+    out = {c: lookup(c, "Float64").array for c in present}
     n = int(subjects.isin(adsl["USUBJID"]).sum())
     notes.append(f"screening {', '.join(present)} from ADSL baseline values for {n} of {len(subjects)} subject(s) "
                  "(subjects without an ADSL record, e.g. screen failures, have none)")
@@ -250,7 +256,7 @@ def _arm_codes_by_label(r: pd.DataFrame, ta: pd.DataFrame | None) -> dict[str, s
 def _actual_arm(r: pd.DataFrame, dm_has_actarmcd: bool, act_adsl: pd.Series, has_adsl: bool, notes: list):
     """DM ACTARMCD as the actual arm (values that are not arms left empty); ADSL TRT01A without it."""
     act = _col(r, "ACTARMCD").astype("string")
-    valid = act.where(~upper(act).isin(NOT_ARMS).fillna(False))
+    valid = act.where(np.array([u not in NOT_ARMS for u in upper_values(act)], dtype=bool))
     if not dm_has_actarmcd and has_adsl:
         valid = act_adsl
         notes.append("DM has no ACTARMCD; actual arm from ADSL TRT01A")
@@ -325,8 +331,9 @@ def map_randomization(dm: pd.DataFrame, *, visits: pd.DataFrame | None = None, d
     rs = r["USUBJID"]
     rdate = _randomization_date(dm, rpos, rs, visits=visits, ds=ds, adsl=adsl, probs=probs, notes=notes,
                                 file=files["dm"])
-    act_adsl = upper(by_subject(rs, adsl, "actual_arm_label", "string")).map(_arm_codes_by_label(r, ta)).astype(
-        "string")
+    codes = _arm_codes_by_label(r, ta)  # ADSL TRT01A (upper-cased) → arm code
+    act_adsl = pd.Series(pd.array([codes.get(u) for u in upper_values(by_subject(rs, adsl, "actual_arm_label", "string"))],
+                                  dtype="string"), index=rs.index, name=rs.name)
     actual = _actual_arm(r, "ACTARMCD" in dm.columns, act_adsl, adsl is not None, notes)
     _adsl_agreement(dm, r, rs, adsl, actual, act_adsl, probs, notes, files)
     frame = canonical_frame("randomization", len(r), {
