@@ -17,6 +17,11 @@ working directory it is started from:
   worker. No test here validates an IRI, so the module is marked absent in the test process, which
   jsonschema handles by not offering the ``iri`` formats. Kernels and JupyterLab run in their own
   processes, with it.
+* **Garbage collection.** Once the tests are collected, everything imported so far (pandas, scipy,
+  plotly, lifelines: hundreds of thousands of objects that live as long as the process) is moved out
+  of the collector's sight (``gc.freeze``), and the youngest generation is collected every 20,000
+  allocations instead of 700: the many short-lived pandas objects of a test otherwise trigger about
+  1,600 collections in a few hundred tests, 8 % of their time. Objects are still collected.
 * **Doctests.** ``--doctest-modules`` (pyproject.toml) collects the numpydoc Examples of
   ``trialkit/``. Each doctest runs from the repository root, so ``tk.load_study("data/demo/b1931036")``
   works from any working directory, with ``tk`` (trialkit), ``pd``, ``np`` and ``study`` (the
@@ -25,6 +30,7 @@ working directory it is started from:
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -124,6 +130,12 @@ _guard: _KernelGuard | None = None
 def pytest_configure(config):
     global _guard
     _guard = _KernelGuard()
+
+
+def pytest_collection_finish(session):
+    gc.collect()  # see the module docstring: "Garbage collection"
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def pytest_unconfigure(config):
