@@ -103,10 +103,8 @@ def _decode(s: pd.Series) -> pd.Series:
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
     column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
     kind = pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else None
-    if kind in ("string", "empty"):  # text already (a frame built by hand): right-stripped in one pass
-        out = [(v.rstrip() or None) if isinstance(v, str) else None for v in s.to_numpy(dtype=object)]
-        return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
-    mask = _bytes_mask(s, kind)
+    text_only = kind in ("string", "empty")  # text already (a frame built by hand): the same one pass, no bytes
+    mask = np.zeros(len(s), dtype=bool) if text_only else _bytes_mask(s, kind)
     if mask is not None:
         fast = _decode_text_values(s, mask)
         if fast is not None:
@@ -127,7 +125,7 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     ``read_sas`` returns, or text built by hand), or None for any other column. One pass in Python costs less than the
     half-dozen pandas operations of the general path on a column of a few thousand values."""
     values = s.to_numpy(dtype=object)
-    if is_bytes.all():  # as read_sas returns a text column (a blank is b""): decoded and stripped in one pass
+    if len(values) and is_bytes.all():  # as read_sas returns a text column (a blank is b""): decoded and stripped in one pass
         try:
             out = [v.decode("utf-8").rstrip() or None for v in values]
         except UnicodeDecodeError:
@@ -296,8 +294,7 @@ def upper_values(s: pd.Series) -> np.ndarray:
 
 def upper(s: pd.Series) -> pd.Series:
     """Text stripped and upper-cased (CDISC controlled terms are compared this way)."""
-    values = [v if v is pd.NA else v.strip().upper() for v in as_text(s).to_numpy(dtype=object)]
-    return pd.Series(pd.array(values, dtype=_STRING), index=s.index, name=s.name)
+    return pd.Series(pd.array(upper_values(s), dtype=_STRING), index=s.index, name=s.name)
 
 
 def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
