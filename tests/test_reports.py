@@ -492,22 +492,45 @@ def test_allocation_and_data_quality_sections(de06_report):
 
 
 def test_outcome_summary_and_screen_failures(de06_report):
-    from trialkit.reports.sections import outcome_summary, screen_failures, study_outcomes
+    from dataclasses import replace
 
-    # DE06 randomized ALLR3 1 (NR, MRD+), InO 3 (CR, NR, CR; MRD- twice). Exact (Clopper-Pearson) 95 % CIs:
-    # 0/1 -> 0 to 0.975; 2/3 -> 0.094 to 0.992 (Clopper & Pearson 1934; beta quantiles B(.025; 2, 2) and
-    # B(.975; 3, 1)). No study column: study-wide outcomes reach a site pooled over arms only.
+    from trialkit.reports.sections import (
+        consort,
+        outcome_caption,
+        outcome_summary,
+        screen_failures,
+        study_outcomes,
+    )
+
+    # DE06 randomized ALLR3 1 (NR, MRD+), InO 3 (CR, NR, CR; MRD- twice): pooled over arms (a running
+    # trial's comparison by arm is the DMC's, even within one site), CR/CRi 2 of 4 and MRD negative
+    # 2 of 4. Exact (Clopper-Pearson) 95 % CI of 2/4: beta quantiles B(.025; 2, 3) = 0.068 and
+    # B(.975; 3, 2) = 0.932 (Clopper & Pearson 1934). EFS: 2 events at day 120 among 4 at risk, so
+    # S = 0.5 from day 120 to the last follow-up (day 128, censored); no later event closes that flat
+    # stretch, so the median is its start (SAS PROC LIFETEST / R quantile.survfit rule), 120 days =
+    # 120 / 30.4375 = 3.9 months. No OS event. No study column: study-wide outcomes reach a site
+    # pooled over arms only.
     got = outcome_summary(de06_report)
-    assert list(got.columns) == ["measure", "arm", "site n", "site result", "site 95% CI"]
+    assert list(got.columns) == ["measure", "site n", "site result", "site 95% CI"]
     assert got.values.tolist() == [
-        ["CR/CRi at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %"],
-        ["CR/CRi at end of induction", "InO", 3, "2 (67 %)", "9–99 %"],
-        ["MRD negative at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %"],
-        ["MRD negative at end of induction", "InO", 3, "2 (67 %)", "9–99 %"],
-        ["EFS events", "ALLR3", 1, "1 event; median 3.9 months", ""],
-        ["EFS events", "InO", 3, "1 event; median not reached", ""],
-        ["OS events", "ALLR3", 1, "0 events; median not reached", ""],
-        ["OS events", "InO", 3, "0 events; median not reached", ""]]
+        ["CR/CRi at end of induction", 4, "2 (50 %)", "7–93 %"],
+        ["MRD negative at end of induction", 4, "2 (50 %)", "7–93 %"],
+        ["EFS events", 4, "2 events; median 3.9 months", ""],
+        ["OS events", 4, "0 events; median not reached", ""]]
+    assert "all arms pooled" in outcome_caption(de06_report)
+    # the CONSORT flow of the site: allocation by arm, everything after it pooled over arms
+    flow = consort(de06_report).check()
+    assert flow.arms == ("all arms",) and flow.n("allocated", arm="all arms") == 4
+    assert set(flow.summary["arm"].dropna()) == {"all arms"}
+    # with the study's reporting open, the site's own patients by arm (exact CIs: 0/1 -> 0 to 0.975;
+    # 2/3 -> B(.025; 2, 2) = 0.094 to B(.975; 3, 1) = 0.992) and the study's "k / n" per arm
+    opened = replace(de06_report, aggregates={**de06_report.aggregates,
+                                              "reporting": {"comparative_outcomes": "open", "note": ""}})
+    got = outcome_summary(opened)
+    assert list(got.columns) == ["measure", "arm", "site n", "site result", "site 95% CI"]
+    assert got.values.tolist()[:2] == [["CR/CRi at end of induction", "ALLR3", 1, "0 (0 %)", "0–98 %"],
+                                       ["CR/CRi at end of induction", "InO", 3, "2 (67 %)", "9–99 %"]]
+    assert consort(opened).arms == ("ALLR3", "InO") and "by arm" in outcome_caption(opened)
     # the tiny study pooled: CR/CRi and MRD negative 6 of 13, EFS events 7 of 13, no OS event
     pd.testing.assert_frame_equal(study_outcomes(de06_report), pd.DataFrame([
         ("CR/CRi at end of induction", "6 / 13"), ("MRD negative at end of induction", "6 / 13"),

@@ -378,6 +378,26 @@ def test_site_and_study_pages_hold_no_outcome_by_arm_and_dsmb_page_holds_them(de
 
 
 @pytest.mark.kernel
+def test_site_page_pools_its_own_patients_results_over_arms(demo_runs):
+    # a site's own patients by arm are a comparison by arm too: its outcome table and the follow-up
+    # boxes of its CONSORT flow are pooled; only the allocation table keeps the arms
+    study = demo_runs["study_data"]
+    arms = list(study.protocol.arm_codes)
+    busiest = [r for r in demo_runs["site"].results
+               if r.page in set(study.randomization["site_id"])]
+    assert len(busiest) == 2
+    for r in busiest:
+        raw = r.path.read_text(encoding="utf-8")
+        text = page_text(r.path)
+        i = text.index("Response and events of this site's patients")
+        section = text[i:text.index("Whole study, all arms pooled", i)]
+        assert "all arms pooled" in section[:200] and not any(a in section for a in arms), (r.page, section)
+        n = int((study.randomization["site_id"] == r.page).sum())
+        assert f"Allocated to all arms (n={n})" in raw and not any(f"Allocated to {a} " in raw for a in arms)
+        assert all(f"<td>{a}</td>" in raw for a in arms)  # the allocation table by arm stays
+
+
+@pytest.mark.kernel
 def test_study_page_has_no_estimate_by_arm(demo_runs):
     text = page_text(demo_runs["study"] / "pages" / "study.html")
     dsmb = page_text(demo_runs["dsmb"].results[0].path)
@@ -425,6 +445,7 @@ def test_open_reporting_shows_study_outcomes_by_arm_with_its_reason(executor, tm
     assert run.ok, run.to_frame()["error"].tolist()
     text = page_text(run.results[0].path)
     assert pattern(18, 35).search(text) and pattern(41, 61).search(text)  # CR/CRi by arm, study-wide
+    assert "Response and events of this site's patients, by arm (the study's reporting is open)" in text
     assert "declares reporting: comparative_outcomes: open (trial completed; comparison published)" in text
     m = json.loads(run.manifest.read_text())
     assert m["study"]["reporting"] == {"comparative_outcomes": "open",

@@ -34,6 +34,8 @@ DECLINED = "Declined to participate"
 OTHER = "Other reasons"
 EXCLUSION_GROUPS = (NOT_MEETING_INCLUSION, MEETING_EXCLUSION, NOT_ELIGIBLE_UNSPECIFIED, DECLINED, OTHER)
 NOT_RECORDED = "reason not recorded"
+#: the one column of a flow pooled over arms (:meth:`ConsortResult.pooled`)
+POOLED_ARMS = "all arms"
 
 _BOX_COLUMNS = ["box", "arm", "group", "reason", "n"]
 _OUTCOME_CODES = ("eligible", "screen failure", "declined", "other")
@@ -130,6 +132,29 @@ class ConsortResult(Result):
         from ..plots.eligibility import plot_consort
 
         return plot_consort(self, **kw)
+
+    def pooled(self, label: str = POOLED_ARMS) -> ConsortResult:
+        """The same flow with every box after randomization pooled over the arms (one column ``label``).
+
+        For the audiences of a running trial that may not see results by arm (sites, the blinded
+        study team): discontinuations by arm with their reasons (progressive disease, death) are a
+        comparison by arm. Screening and randomization boxes are unchanged; each pooled box is the
+        sum of the arms' boxes, so the flow still reconciles (:meth:`check`).
+        """
+        b = self.summary
+        after = b["arm"].notna()
+        post = b.loc[after].assign(arm=label)
+        keys = ["box", "arm", "group", "reason"]
+        post = post.groupby(keys, sort=False, dropna=False, observed=True)["n"].sum().reset_index()
+        summary = pd.concat([b.loc[~after], post[b.columns]], ignore_index=True)
+        cols = dict(self.subject_columns)
+        if "arm" in cols:
+            arm = self.subjects["arm"]
+            cols["arm"] = np.where(arm.notna(), label, None).astype(object)
+        return ConsortResult(summary=summary, subject_columns=cols, arms=(label,),
+                             arm_labels={label: "pooled over arms: follow-up by arm is for the DMC only"},
+                             ratio={}, protocol_id=self.protocol_id, notes=self.notes, params=self.params,
+                             changed=self.changed, disabled=self.disabled)
 
 
 

@@ -3,8 +3,9 @@
 Three audiences, each with its own template, output layout and data:
 
 ``site``
-    One page per site: the site's own patients (by arm: the site knows them) and study-wide
-    figures pooled over arms. Small cells of the study figures are suppressed.
+    One page per site: the site's own patients (their allocation by arm; their results pooled over
+    arms, unless reporting is open) and study-wide figures pooled over arms. Small cells of the
+    study figures are suppressed.
 ``study``
     One page for the sponsor's or group's blinded study team: the whole trial pooled over arms —
     enrollment, screening, eligibility, the site league table, allocation checks (allocation counts

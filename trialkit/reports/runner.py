@@ -32,8 +32,9 @@ def render_reports(data, *, audience: str = "site", sites="all", out="reports", 
 
     What each audience may see is decided by the data its kernel receives, not by its template:
 
-    * ``"site"`` — one page per site: the site's own patients (by arm: the site knows them) and
-      study-wide figures pooled over arms, small cells suppressed;
+    * ``"site"`` — one page per site: the site's own patients (allocation by arm, results pooled
+      over arms unless reporting is open) and study-wide figures pooled over arms, small cells
+      suppressed;
     * ``"study"`` — one page for the blinded study team: the whole trial pooled over arms
       (enrollment against plan, screening, eligibility, the site league table, allocation checks,
       pooled outcome and event counts); no outcome or safety result by arm;

@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..defaults import DEFAULT_N_SIM, DEFAULT_SEED, simulation_note
+from ..eligibility.consort import POOLED_ARMS
 from ..errors import ReportError
 from ..study import Study
 
 __all__ = ["SiteReport", "load_site", "header", "screening_summary", "screen_failures", "unknowns",
            "consort", "consort_counts", "consort_figure", "allocation", "pace", "pace_figure", "data_quality",
-           "outcome_summary", "study_outcomes", "reporting_note", "table", "figure", "title", "allocation_note",
+           "outcome_summary", "outcome_caption", "results_by_arm", "study_outcomes", "reporting_note", "table", "figure", "title", "allocation_note",
            "count_findings", "read_report_folder", "header_table", "report_context"]
 
 #: the mark of a suppressed cell. Not "<5": inside a percentage column that reads "less than 5 %".
@@ -339,7 +340,8 @@ def unknowns(rep: SiteReport) -> pd.DataFrame:
 # CONSORT flow
 # ------------------------------------------------------------------------------------------------
 def consort(rep: SiteReport):
-    """The site's CONSORT flow (:func:`trialkit.consort`; counts reconcile at every box).
+    """The site's CONSORT flow (:func:`trialkit.consort`; counts reconcile at every box), pooled over
+    arms after randomization unless the study's reporting is open (:func:`results_by_arm`).
 
     ``None`` when no patient was randomized at the site: the flow then ends at screening and the
     report shows the screening funnel instead (see :func:`consort_figure`).
@@ -348,7 +350,20 @@ def consort(rep: SiteReport):
         return None
     from ..eligibility import consort as _consort
 
-    return _consort(rep.study, eligibility=rep.eligibility)
+    flow = _consort(rep.study, eligibility=rep.eligibility)
+    return flow if results_by_arm(rep) else flow.pooled()
+
+
+def results_by_arm(rep) -> bool:
+    """Whether this page may show results by arm: only when the study declares its comparison open.
+
+    A running trial's comparison by arm is for the Data Monitoring Committee only, so by default a
+    site's own outcome summary and the follow-up boxes of its CONSORT flow are pooled over arms
+    (its allocation by arm is not an outcome and stays). ``reporting: comparative_outcomes: open``
+    in the protocol file (e.g. once the trial is published) reaches the page through the runner's
+    aggregates.
+    """
+    return (rep.aggregates.get("reporting") or {}).get("comparative_outcomes") == "open"
 
 
 def consort_counts(rep: SiteReport) -> pd.DataFrame:
@@ -546,7 +561,7 @@ RESPONSE_LABELS = {"EOI_CR": ("CR/CRi at end of induction", "cr_cri", "assessed"
                    "EOI_MRDNEG": ("MRD negative at end of induction", "mrd_negative", "mrd_assessed")}
 
 
-def _site_response_rows(s: Study, by_arm: dict | None) -> list[tuple]:
+def _site_response_rows(s: Study, by_arm: dict | None, pooled: bool) -> list[tuple]:
     from ..outcomes import response_rates
 
     agg_r = (by_arm or {}).get("response") or {}
@@ -559,43 +574,56 @@ def _site_response_rows(s: Study, by_arm: dict | None) -> list[tuple]:
             label, k, n = RESPONSE_LABELS[ep]
             rows += [(label, arm, 0, "not assessed yet", "",
                       _frac((agg_r.get(arm) or {}).get(k), (agg_r.get(arm) or {}).get(n)))
-                     for arm in s.protocol.arm_codes]
+                     for arm in ((POOLED_ARMS,) if pooled else s.protocol.arm_codes)]
     if assessed:
-        for rec in response_rates(s, endpoints=tuple(assessed)).summary.itertuples(index=False):
+        rates = response_rates(s, by=None if pooled else "arm", endpoints=tuple(assessed)).summary
+        for rec in rates.itertuples(index=False):
             label, k, n = RESPONSE_LABELS.get(rec.endpoint, (rec.endpoint, None, None))
             a = agg_r.get(rec.group) or {}
-            rows.append((label, rec.group, int(rec.n), f"{int(rec.responders)} ({100 * rec.rate:.0f} %)",
+            rows.append((label, POOLED_ARMS if pooled else rec.group, int(rec.n),
+                         f"{int(rec.responders)} ({100 * rec.rate:.0f} %)",
                          f"{100 * rec.lower:.0f}–{100 * rec.upper:.0f} %", _frac(a.get(k), a.get(n))))
     return rows
 
 
 def outcome_summary(rep: SiteReport) -> pd.DataFrame:
-    """End-of-induction response and time-to-event summary of this site's own patients, by arm.
+    """End-of-induction response and time-to-event summary of this site's own patients.
 
     Rates come from :func:`trialkit.response_rates` (exact Clopper–Pearson 95 % CI), events and
-    medians from :func:`trialkit.km`. Columns ``measure, arm, site n, site result, site 95% CI``:
-    the site knows its own patients' arms. Study-wide figures are pooled over arms
-    (:func:`study_outcomes`); only when the study's reporting setting is open does a ``study``
-    column ("k / n" of the same arm, ``None`` when suppressed) follow.
+    medians from :func:`trialkit.km`. Pooled over arms (columns ``measure, site n, site result,
+    site 95% CI``): a running trial's comparison by arm is for the Data Monitoring Committee only,
+    even within one site. Only when the study's reporting is open (:func:`results_by_arm`) is the
+    summary split by arm (an ``arm`` column after ``measure``), followed by a ``study`` column
+    ("k / n" of the same arm study-wide, ``None`` when suppressed).
     """
     s = rep.study
-    by_arm = rep.aggregates.get("by_arm")
+    pooled = not results_by_arm(rep)
+    by_arm = None if pooled else rep.aggregates.get("by_arm")
     cols = ["measure", "arm", "site n", "site result", "site 95% CI", "study"]
+    keep = [c for c in cols if not (pooled and c == "arm") and not (c == "study" and not by_arm)]
     if not len(s.randomization):
-        return pd.DataFrame(columns=cols if by_arm else cols[:-1])
+        return pd.DataFrame(columns=keep)
     from ..outcomes import km
 
-    rows = _site_response_rows(s, by_arm)
+    rows = _site_response_rows(s, by_arm, pooled)
     agg_e = (by_arm or {}).get("events") or {}
     for ep in sorted(set(s.outcomes["endpoint"].dropna())):
-        for rec in km(s, endpoint=ep, time_unit="months").summary.itertuples(index=False):
+        curves = km(s, endpoint=ep, by=None if pooled else "arm", time_unit="months").summary
+        for rec in curves.itertuples(index=False):
             a = (agg_e.get(ep) or {}).get(rec.group) or {}
             med = "median not reached" if pd.isna(rec.median) else f"median {rec.median:.1f} months"
-            rows.append((f"{ep} events", rec.group, int(rec.n),
+            rows.append((f"{ep} events", POOLED_ARMS if pooled else rec.group, int(rec.n),
                          f"{int(rec.events)} event{'' if int(rec.events) == 1 else 's'}; {med}", "",
                          _frac(a.get("events"), a.get("n"))))
-    out = _frame(rows, cols)
-    return out if by_arm else out.drop(columns="study")
+    return _frame(rows, cols)[keep]
+
+
+def outcome_caption(rep: SiteReport) -> str:
+    """The caption of :func:`outcome_summary`: says whether the site's figures are pooled or by arm."""
+    if results_by_arm(rep):
+        return "Response and events of this site's patients, by arm (the study's reporting is open)"
+    return ("Response and events of this site's patients, all arms pooled "
+            "(results by arm are for the Data Monitoring Committee only)")
 
 
 def study_outcomes(rep) -> pd.DataFrame:
@@ -617,5 +645,6 @@ def reporting_note(rep) -> _HTML:
     rp = rep.aggregates.get("reporting") or {}
     if rp.get("comparative_outcomes") == "open":
         return _HTML(f'<p class="tk-audience">{html.escape(rp.get("note") or "")}</p>')
-    return _HTML('<p class="tk-note">Study-wide outcomes are pooled over arms: in a running randomized trial the '
-                 "comparison by arm is for the Data Monitoring Committee only.</p>")
+    return _HTML('<p class="tk-note">Outcomes on this page, this site\'s and the whole study\'s, are pooled over '
+                 "arms: in a running randomized trial the comparison by arm is for the Data Monitoring Committee "
+                 "only.</p>")
