@@ -274,6 +274,18 @@ def test_funnel_and_consort_reconcile_on_the_demo_studies(fixture, request):
     d = tk.screening_disagreements(study, eligibility=res)
     assert set(d["disagreement"]) <= {"site eligible, rules exclude", "site eligible, rules undetermined",
                                       "site screen failure, rules eligible"}
+    # pooled over arms (site and study-team pages): each box after randomization is the arms' sum,
+    # with the same breakdown by reason; the boxes before it are unchanged; it still reconciles
+    pooled = flow.pooled().check()
+    assert pooled.arms == ("all arms",) and pooled.title().endswith(f"(all arms: {len(study.randomization)})")
+    b = flow.summary
+    after = b["arm"].notna()
+    by_arm = b[after].fillna({"group": "", "reason": ""}).groupby(["box", "group", "reason"])["n"].sum()
+    p = pooled.summary
+    got = p[p["arm"].notna()].fillna({"group": "", "reason": ""}).groupby(["box", "group", "reason"])["n"].sum()
+    pd.testing.assert_series_equal(got.sort_index(), by_arm.sort_index())
+    pd.testing.assert_frame_equal(p[p["arm"].isna()].reset_index(drop=True), b[~after].reset_index(drop=True))
+    assert pooled.subjects["arm"].value_counts().to_dict() == {"all arms": len(study.randomization)}
 
 
 def test_site_reasons_naming_several_criteria_or_free_text():

@@ -146,7 +146,7 @@ class ConsortResult(Result):
         post = b.loc[after].assign(arm=label)
         keys = ["box", "arm", "group", "reason"]
         post = post.groupby(keys, sort=False, dropna=False, observed=True)["n"].sum().reset_index()
-        summary = pd.concat([b.loc[~after], post[b.columns]], ignore_index=True)
+        summary = pd.concat([b.loc[~after], post[b.columns]], ignore_index=True).astype(b.dtypes.to_dict())
         cols = dict(self.subject_columns)
         if "arm" in cols:
             arm = self.subjects["arm"]
