@@ -476,6 +476,15 @@ def test_outcome_rows_for_unrandomized_subjects_are_an_error():
         tko.km(s.replace(outcomes=out), endpoint="EFS")
 
 
+def test_two_rows_of_one_endpoint_for_a_subject_are_an_error_naming_the_subject():
+    # a study loaded without validation can hold them; a join would silently double the subject
+    s = tiny_study()
+    efs = s.outcomes[s.outcomes["endpoint"] == "EFS"]
+    out = pd.concat([s.outcomes, efs.iloc[[0]]], ignore_index=True)
+    with pytest.raises(TrialkitError, match=f"subject {efs['subject_id'].iloc[0]} has 2 EFS rows"):
+        tko.km(s.replace(outcomes=out), endpoint="EFS")
+
+
 def test_pandas4warning_filter_is_exact():
     import warnings
 
