@@ -200,3 +200,28 @@ def test_funnel_without_executable_criteria_shows_the_recorded_reasons(demo_b193
     assert f.totals["screened"] == len(scr) and int(f.summary["excluded"].sum()) >= int(failed.sum())
     top = scr.loc[failed, "screen_failure_reason"].fillna("reason not recorded").value_counts()
     assert f.summary.set_index("criterion_id").loc[top.index[0], "excluded"] == top.iloc[0]
+
+
+@pytest.mark.parametrize("how", ["left", "inner"])
+def test_join_by_subject_gives_exactly_what_the_merge_gives(how):
+    from trialkit.analysis_set import join_by_subject
+
+    ids = pd.array(["S3", "S1", "S9", "S2"], dtype="string[pyarrow]")  # S9 has no row on the right
+    left = pd.DataFrame({"subject_id": ids, "x": [3, 1, 9, 2]})
+    right = pd.DataFrame({
+        "subject_id": pd.array(["S1", "S2", "S3", "S4"], dtype="string[pyarrow]"),
+        "i": np.array([1, 2, 3, 4]), "b": [True, False, True, False],
+        "d": pd.to_datetime(["2020-01-01", None, "2021-06-30", "2022-01-01"]),
+        "s": pd.array(["u", None, "w", "z"], dtype="string[pyarrow]"), "I": pd.array([1, None, 3, 4], dtype="Int64"),
+        "c": pd.Categorical(["p", "q", "p", "q"]), "o": np.array(["x", 1, None, 2.5], dtype=object)})
+    expected = left.merge(right, on="subject_id", how=how, validate="one_to_one")
+    pd.testing.assert_frame_equal(join_by_subject(left, right, how=how), expected, check_exact=True)
+    # every left subject matched: the integer and boolean columns keep their dtypes, as in the merge
+    full = left[left["subject_id"] != "S9"]
+    pd.testing.assert_frame_equal(join_by_subject(full, right, how=how),
+                                  full.merge(right, on="subject_id", how=how), check_exact=True)
+    # where the merge would suffix or refuse, it is the merge that runs
+    with pytest.raises(pd.errors.MergeError):
+        join_by_subject(left, pd.concat([right, right.iloc[[0]]]), how=how)
+    both = join_by_subject(left.assign(i=0), right, how=how)
+    assert {"i_x", "i_y"} <= set(both.columns)

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..analysis_set import analysis_set, is_study
+from ..analysis_set import analysis_set, is_study, join_by_subject
 from ..errors import TrialkitError
 from ..results import Result
 from .survival import _z
@@ -190,7 +190,7 @@ def response_rates(data, *, by: str = "arm", endpoints=None, responders=None, di
     if is_study(data):
         resp = data.response.drop(columns=[c for c in data.response.columns
                                            if c in frame.columns and c != "subject_id"])
-        frame = frame.merge(resp, on="subject_id", how="left", validate="one_to_one")
+        frame = join_by_subject(frame, resp)
     notes = list(aset.notes)
     groups, reference = aset.groups, aset.reference
     g = frame["group"].astype(str).to_numpy()
