@@ -368,11 +368,10 @@ def state_at(inp: AccrualInput, as_of) -> AccrualState:
     group = [str(g) for g in inp.sites["group"].to_numpy(dtype=object)]
     groups = tuple(sorted(set(group)))
     index = {g: i for i, g in enumerate(groups)}
-    sites = inp.sites.assign(opened=opened, role=role, n=n,
-                             exposure_days=np.where(np.isin(role, ("open", "closed")), exposure, 0.0),
-                             group_index=np.array([index[g] for g in group], dtype=np.int64))
-    return AccrualState(as_of=as_of, sites=sites.reset_index(drop=True), patients=pts.reset_index(drop=True),
-                        groups=groups, notes=tuple(notes))
+    sites = pd.DataFrame({**{c: inp.sites[c].reset_index(drop=True) for c in inp.sites.columns}, "opened": opened,
+                          "role": role, "n": n, "exposure_days": np.where(np.isin(role, ("open", "closed")), exposure, 0.0),
+                          "group_index": np.array([index[g] for g in group], dtype=np.int64)})
+    return AccrualState(as_of=as_of, sites=sites, patients=pts.reset_index(drop=True), groups=groups, notes=tuple(notes))
 
 
 def check_as_of(inp: AccrualInput, as_of: pd.Timestamp) -> None:

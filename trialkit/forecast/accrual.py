@@ -318,15 +318,17 @@ def _site_table(st: AccrualState, fit: pg.PGFit, levels, flag_below: float) -> p
     estimated = np.isin(s["role"], ("open", "closed")).astype(bool)
     lo = np.where(estimated, gamma.ppf((1 - lv) / 2, a, scale=1 / b) * MONTH, np.nan)
     hi = np.where(estimated, gamma.ppf((1 + lv) / 2, a, scale=1 / b) * MONTH, np.nan)
-    out = pd.DataFrame({
-        "site_id": s["site_id"], "group": s["group"], "status": s["status"], "role": s["role"], "opened": s["opened"],
-        "months_open": np.where(estimated, tau / MONTH, np.nan), "randomized": s["n"].astype(int),
-        "expected": np.where(estimated, fit.m * tau, np.nan),
-        "rate_per_month": np.where(estimated, a / b * MONTH, np.nan), "rate_lower": lo, "rate_upper": hi,
-        "flag": estimated & (hi < flag_below * fit.m * MONTH)})
-    if st.sites["group"].eq("all").all():
-        out = out.drop(columns="group")
-    return out.sort_values("site_id", kind="stable").reset_index(drop=True)
+    # the sites in order of site_id (stable, as sort_values)
+    order = np.argsort(s["site_id"].to_numpy(), kind="stable")
+    cols = {"site_id": s["site_id"], "group": s["group"], "status": s["status"], "role": s["role"],
+            "opened": s["opened"], "months_open": np.where(estimated, tau / MONTH, np.nan),
+            "randomized": s["n"].astype(int), "expected": np.where(estimated, fit.m * tau, np.nan),
+            "rate_per_month": np.where(estimated, a / b * MONTH, np.nan), "rate_lower": lo, "rate_upper": hi,
+            "flag": estimated & (hi < flag_below * fit.m * MONTH)}
+    if all(g == "all" for g in s["group"].to_numpy(dtype=object)):
+        del cols["group"]
+    return pd.DataFrame({c: (v.take(order).reset_index(drop=True) if isinstance(v, pd.Series) else v[order])
+                         for c, v in cols.items()})
 
 
 def _parameters(model: _Model, paths: RatePaths, levels) -> pd.DataFrame:
@@ -388,8 +390,10 @@ def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[p
         q = quantile_row(need, levels)
         rows.append({"quantity": f"screenings needed for {remaining} more randomized", "estimate": float(np.mean(need)),
                      **{k: float(v) for k, v in q.items() if k != "median"}})
-    out = pd.DataFrame(rows).reindex(columns=cols)
-    return out.astype({c: float for c in cols[1:]}), notes
+    # every number as float (a value a row lacks is NaN)
+    out = {"quantity": np.array([r["quantity"] for r in rows], dtype=object)}
+    out.update({c: np.array([r.get(c, np.nan) for r in rows], dtype=float) for c in cols[1:]})
+    return pd.DataFrame(out), notes
 
 
 def _delays(patients: pd.DataFrame, scr_id: np.ndarray, scr_date: np.ndarray) -> np.ndarray:
