@@ -10,6 +10,7 @@ what the forecast assumes instead is written into its notes.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,8 @@ def _problem(table: str, row, column: str, value, problem: str, fix: str) -> dic
 def _dates(df: pd.DataFrame, col: str, table: str, problems: list) -> pd.Series:
     """A date column as datetime64; unreadable entries are reported (never coerced to empty)."""
     s = df[col]
+    if s.dtype == np.dtype("datetime64[ns]"):
+        return s
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.astype("datetime64[ns]")
     parsed = pd.to_datetime(s, errors="coerce", format="mixed")
@@ -66,14 +69,45 @@ def _dates(df: pd.DataFrame, col: str, table: str, problems: list) -> pd.Series:
     return parsed.astype("datetime64[ns]")
 
 
-def _check_site_dates(patients: pd.DataFrame, activation: pd.Series, table: str, problems: list) -> None:
+def _text_values(s: pd.Series) -> np.ndarray:
+    """``s.astype(str).to_numpy()``, without pandas' conversion when every value is already a str."""
+    values = s.to_numpy(dtype=object)
+    if all(type(v) is str for v in values):
+        return values
+    return s.astype(str).to_numpy()
+
+
+def _string_values(s: pd.Series) -> np.ndarray:
+    """``s.astype("string").to_numpy()`` (str or pd.NA), without the conversion for a column already of that type."""
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "python" and s.dtype.na_value is pd.NA:
+        return s.to_numpy()
+    return s.astype("string").to_numpy()
+
+
+def _site_values(site_of: np.ndarray, site_ids: np.ndarray, values: np.ndarray, missing) -> np.ndarray | None:
+    """``values`` of each entry's site (``missing`` for a site not listed); None when a site id repeats
+    (the caller then takes pandas' path, which reports it)."""
+    where = {sid: i for i, sid in enumerate(site_ids)}
+    if len(where) != len(site_ids):
+        return None
+    pos = np.fromiter((where.get(sid, -1) for sid in site_of), dtype=np.intp, count=len(site_of))
+    out = values[np.maximum(pos, 0)] if len(values) else np.full(len(site_of), missing, dtype=values.dtype)
+    out[pos < 0] = missing
+    return out
+
+
+def _check_site_dates(site_of: np.ndarray, rand: np.ndarray, lines: np.ndarray, sites: pd.DataFrame, table: str,
+                      problems: list) -> None:
     """A patient randomized before their site's activation date is a data error."""
-    act = patients["site_id"].map(activation)
-    early = (patients["randomization_date"] < act).fillna(False).to_numpy(dtype=bool)
+    site_ids, activation = sites["site_id"].to_numpy(), sites["activation_date"].to_numpy()
+    act = _site_values(site_of, site_ids, activation, np.datetime64("NaT"))
+    if act is None:  # a site listed twice: pandas' map raises as it always did
+        act = pd.Series(site_of).map(pd.Series(activation, index=site_ids)).to_numpy()
+    early = rand < act  # NaT on either side compares False
     for pos in np.flatnonzero(early):
         problems.append(_problem(
-            table, int(patients["_line"].iloc[pos]), "randomization_date", patients["randomization_date"].iloc[pos].date(),
-            f"randomized before site {patients['site_id'].iloc[pos]} opened ({act.iloc[pos].date()})",
+            table, int(lines[pos]), "randomization_date", pd.Timestamp(rand[pos]).date(),
+            f"randomized before site {site_of[pos]} opened ({pd.Timestamp(act[pos]).date()})",
             "correct the randomization date or the site's activation_date"))
 
 
@@ -85,19 +119,28 @@ def _raise(problems: list, source: str) -> None:
 def _frame_sites(df: pd.DataFrame, by: str | None, problems: list) -> pd.DataFrame:
     """One row per site from a forecast frame; a site whose rows disagree is reported."""
     cols = ["activation_date"] + [c for c in dict.fromkeys([by, "status"]) if c and c in df.columns]
+    site, _ = pd.factorize(df["site_id"])
+    first = np.unique(site, return_index=True)[1]  # each site's first row, in the order sites appear
     for c in cols:
-        n_values = df.groupby("site_id", sort=False)[c].nunique(dropna=False)
-        for site in n_values.index[n_values > 1]:
-            lines = (np.flatnonzero((df["site_id"] == site).to_numpy()) + 2).tolist()
-            problems.append(_problem("data", lines[0], c, site, f"site {site} has {n_values[site]} different "
-                                     f"values of `{c}` (lines {', '.join(map(str, lines[:8]))})",
-                                     f"give every row of a site the same {c}"))
-    first = df.drop_duplicates("site_id")
-    return pd.DataFrame({"site_id": first["site_id"].astype(str).to_numpy(),
+        # the rows of a site all agree when each has its first row's value (missing values agree, as in nunique)
+        codes, _ = pd.factorize(df[c])
+        if np.any(codes != codes[first][site]):
+            _report_disagreement(df, c, problems)
+    first = df.iloc[first]
+    return pd.DataFrame({"site_id": _text_values(first["site_id"]),
                          "group": first[by].astype("string").fillna("(missing)").to_numpy() if by else "all",
                          "activation_date": first["activation_date"].to_numpy(),
-                         "status": (first["status"].astype("string").to_numpy() if "status" in first.columns
+                         "status": (_string_values(first["status"]) if "status" in first.columns
                                     else pd.array([pd.NA] * len(first), dtype="string"))})
+
+
+def _report_disagreement(df: pd.DataFrame, c: str, problems: list) -> None:
+    n_values = df.groupby("site_id", sort=False)[c].nunique(dropna=False)
+    for site in n_values.index[n_values > 1]:
+        lines = (np.flatnonzero((df["site_id"] == site).to_numpy()) + 2).tolist()
+        problems.append(_problem("data", lines[0], c, site, f"site {site} has {n_values[site]} different "
+                                 f"values of `{c}` (lines {', '.join(map(str, lines[:8]))})",
+                                 f"give every row of a site the same {c}"))
 
 
 def _from_frame(df: pd.DataFrame, *, by: str | None, endpoint_cols: bool) -> AccrualInput:
@@ -115,28 +158,33 @@ def _from_frame(df: pd.DataFrame, *, by: str | None, endpoint_cols: bool) -> Acc
     blank = df["site_id"].isna().to_numpy()
     for pos in np.flatnonzero(blank):
         problems.append(_problem("data", pos + 2, "site_id", None, "site_id is empty", "give the site of every row"))
-    df = df.assign(activation_date=_dates(df, "activation_date", "data", problems),
-                   randomization_date=_dates(df, "randomization_date", "data", problems),
-                   site_id=df["site_id"].astype("string"), _line=np.arange(len(df)) + 2)
-    sites = _frame_sites(df[~blank], by, problems)
-    pts = df[df["randomization_date"].notna() & ~blank]
-    patients = pd.DataFrame({"site_id": pts["site_id"].astype(str).to_numpy(),
-                             "randomization_date": pts["randomization_date"].to_numpy(),
-                             "arm": pts["arm"].astype("string").to_numpy() if "arm" in pts.columns else pd.NA,
-                             "_line": pts["_line"].to_numpy()})
+    # the columns as read (dates parsed, site ids as text, line numbers); the other columns as they are
+    read = {"activation_date": _dates(df, "activation_date", "data", problems),
+            "randomization_date": _dates(df, "randomization_date", "data", problems),
+            "site_id": df["site_id"].astype("string"), "_line": pd.Series(np.arange(len(df)) + 2)}
+    site_cols = [c for c in dict.fromkeys(["site_id", "activation_date", by, "status"]) if c in read or c in df.columns]
+    kept = ~blank
+    sites = _frame_sites(pd.DataFrame({c: read[c] if c in read else df[c] for c in site_cols})[kept], by, problems)
+    rand = read["randomization_date"].to_numpy()
+    rows = np.flatnonzero(~np.isnat(rand) & kept)
+    lines = read["_line"].to_numpy()[rows]
+    patients = {"site_id": _text_values(read["site_id"].iloc[rows]), "randomization_date": rand[rows],
+                "arm": (_string_values(df["arm"].iloc[rows]) if "arm" in df.columns else pd.NA)}
     if endpoint_cols:
-        patients = patients.assign(**_frame_endpoint(pts, problems))
-    _check_site_dates(patients, sites.set_index("site_id")["activation_date"], "data", problems)
+        patients.update(_frame_endpoint({c: df[c].iloc[rows] for c in ("time_days", "event") if c in df.columns},
+                                        lines, problems))
+    _check_site_dates(patients["site_id"], patients["randomization_date"], lines, sites, "data", problems)
     _raise(problems, "forecast frame")
-    return AccrualInput(sites=sites, patients=patients.drop(columns="_line"), screening=None, target=None, ratio=None,
+    return AccrualInput(sites=sites, patients=pd.DataFrame(patients), screening=None, target=None, ratio=None,
                         data_cut=None, follow_up_days=None, by=by, kind="frame")
 
 
-def _frame_endpoint(pts: pd.DataFrame, problems: list) -> dict:
-    """``time_days`` and ``event`` of a forecast frame (for :func:`trialkit.forecast_events`)."""
+def _frame_endpoint(pts: dict, lines: np.ndarray, problems: list) -> dict:
+    """``time_days`` and ``event`` of a forecast frame (for :func:`trialkit.forecast_events`): ``pts`` holds
+    the two columns on the rows of the randomized patients, ``lines`` their line numbers."""
     out = {}
     for col in ("time_days", "event"):
-        if col not in pts.columns:
+        if col not in pts:
             problems.append(_problem("data", None, col, None, "column is missing",
                                      "forecast_events reads time_days (days from randomization, ADaM AVAL) and event "
                                      "(1 = event, 0 = censored) for every randomized patient"))
@@ -144,7 +192,7 @@ def _frame_endpoint(pts: pd.DataFrame, problems: list) -> dict:
         v = pd.to_numeric(pts[col], errors="coerce")
         bad = v.isna().to_numpy() | ((v < 0).to_numpy() if col == "time_days" else ~v.isin([0, 1]).to_numpy())
         for pos in np.flatnonzero(bad):
-            problems.append(_problem("data", int(pts["_line"].iloc[pos]), col, pts[col].iloc[pos],
+            problems.append(_problem("data", int(lines[pos]), col, pts[col].iloc[pos],
                                      "must be a number >= 0" if col == "time_days" else "must be 0 or 1",
                                      "correct the value (every randomized patient needs time_days and event)"))
         out[col] = v.to_numpy(dtype=float)
@@ -152,58 +200,62 @@ def _frame_endpoint(pts: pd.DataFrame, problems: list) -> dict:
 
 
 def _study_sites(study, by: str | None, problems: list) -> pd.DataFrame:
-    s = study.sites.reset_index(drop=True)
+    s = study.sites
     if by and by not in s.columns:
         raise ForecastError(f"by={by!r} is not a column of the sites table; use one of "
                             f"{', '.join(c for c in s.columns if c not in ('site_id', 'activation_date'))}")
-    return pd.DataFrame({"site_id": s["site_id"].astype(str).to_numpy(),
+    return pd.DataFrame({"site_id": _text_values(s["site_id"]),
                          "group": s[by].astype("string").fillna("(missing)").to_numpy() if by else "all",
                          "activation_date": _dates(s, "activation_date", "sites", problems).to_numpy(),
-                         "status": s["status"].astype("string").to_numpy() if "status" in s.columns else pd.NA})
+                         "status": _string_values(s["status"]) if "status" in s.columns else pd.NA})
 
 
 def _from_study(study, *, by: str | None, endpoint: str | None) -> AccrualInput:
     problems: list = []
     sites = _study_sites(study, by, problems)
-    rnd = study.randomization.reset_index(drop=True)
-    rand_date = _dates(rnd, "randomization_date", "randomization", problems)
-    for pos in np.flatnonzero((rand_date.isna() & rnd["randomization_date"].isna()).to_numpy()):
+    rnd = study.randomization
+    rand_date = _dates(rnd, "randomization_date", "randomization", problems).to_numpy()
+    for pos in np.flatnonzero(np.isnat(rand_date) & rnd["randomization_date"].isna().to_numpy()):
         problems.append(_problem("randomization", pos + 2, "randomization_date", None, "randomized without a date",
                                  "give every randomized patient their randomization_date"))
-    patients = pd.DataFrame({"subject_id": rnd["subject_id"].astype(str).to_numpy(),
-                             "site_id": rnd["site_id"].astype(str).to_numpy(),
-                             "randomization_date": rand_date.to_numpy(),
-                             "arm": rnd["arm"].astype("string").to_numpy(), "_line": np.arange(len(rnd)) + 2})
-    unknown = ~patients["site_id"].isin(sites["site_id"]).to_numpy()
-    for pos in np.flatnonzero(unknown):
-        problems.append(_problem("randomization", pos + 2, "site_id", patients["site_id"].iloc[pos],
+    site_of = _text_values(rnd["site_id"])
+    listed = set(sites["site_id"].to_numpy())
+    for pos in (i for i, sid in enumerate(site_of) if sid not in listed):
+        problems.append(_problem("randomization", pos + 2, "site_id", site_of[pos],
                                  "site is not in the sites table", "add the site to the sites table"))
-    _check_site_dates(patients, sites.set_index("site_id")["activation_date"], "randomization", problems)
+    _check_site_dates(site_of, rand_date, np.arange(len(rnd)) + 2, sites, "randomization", problems)
     _raise(problems, f"study {study.protocol.id}")
+    patients = {"subject_id": _text_values(rnd["subject_id"]), "site_id": site_of, "randomization_date": rand_date,
+                "arm": _string_values(rnd["arm"])}
     scr = study.screening
-    screening = pd.DataFrame({"subject_id": scr["subject_id"].astype(str).to_numpy(),
-                              "site_id": scr["site_id"].astype(str).to_numpy(),
+    screening = pd.DataFrame({"subject_id": _text_values(scr["subject_id"]), "site_id": _text_values(scr["site_id"]),
                               "screening_date": scr["screening_date"].to_numpy(dtype="datetime64[ns]")})
-    if endpoint is not None:
-        patients = _study_endpoint(study, patients, endpoint)
+    patients = _study_endpoint(study, patients, endpoint) if endpoint is not None else pd.DataFrame(patients)
     proto = study.protocol
     fu = float(proto.follow_up_years) * 365.25 if getattr(proto, "follow_up_years", None) else None
-    return AccrualInput(sites=sites, patients=patients.drop(columns="_line"), screening=screening,
+    return AccrualInput(sites=sites, patients=patients, screening=screening,
                         target=proto.planned_enrollment, ratio=dict(proto.ratio), data_cut=study.data_cut_date,
                         follow_up_days=fu, by=by, kind="study")
 
 
-def _study_endpoint(study, patients: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+def _study_endpoint(study, patients: dict, endpoint: str) -> pd.DataFrame:
+    """The patients (columns as arrays) with ``time_days`` and ``event`` of ``endpoint`` from the outcomes table."""
     out = study.outcomes
-    eps = sorted(pd.unique(out["endpoint"].dropna().astype(str))) if len(out) else []
+    names = _text_values(out["endpoint"])
+    if all(type(v) is str for v in out["endpoint"].to_numpy(dtype=object)):  # no missing endpoint
+        eps = sorted(set(names))
+    else:
+        eps = sorted(pd.unique(out["endpoint"].dropna().astype(str))) if len(out) else []
     if endpoint not in eps:
         raise ForecastError(f"endpoint {endpoint!r} is not in this study's outcomes table; it has "
                             f"{', '.join(eps) if eps else 'no endpoint'}")
-    o = out[out["endpoint"].astype(str) == endpoint]
-    o = pd.DataFrame({"subject_id": o["subject_id"].astype(str).to_numpy(),
-                      "time_days": o["time_days"].to_numpy(dtype=float, na_value=np.nan),
-                      "event": o["event"].to_numpy(dtype=float, na_value=np.nan)})
-    merged = patients.merge(o, on="subject_id", how="left", validate="one_to_one")
+    rows = np.flatnonzero(names == endpoint)
+    o = {"subject_id": _text_values(out["subject_id"])[rows],
+         "time_days": out["time_days"].to_numpy(dtype=float, na_value=np.nan)[rows],
+         "event": out["event"].to_numpy(dtype=float, na_value=np.nan)[rows]}
+    merged = _left_join_unique(patients, o, "subject_id")
+    if merged is None:  # a subject twice on either side: pandas' merge reports it
+        merged = pd.DataFrame(patients).merge(pd.DataFrame(o), on="subject_id", how="left", validate="one_to_one")
     lost = merged["time_days"].isna().to_numpy()
     if lost.any():
         fc = pd.DataFrame([_problem("outcomes", None, "subject_id", sid, f"randomized but has no {endpoint} row",
@@ -211,6 +263,21 @@ def _study_endpoint(study, patients: pd.DataFrame, endpoint: str) -> pd.DataFram
                            for sid in merged.loc[lost, "subject_id"]])
         raise DataValidationError(fc, source=f"study {study.protocol.id}")
     return merged
+
+
+def _left_join_unique(left: dict, right: dict, key: str) -> pd.DataFrame | None:
+    """``left.merge(right, on=key, how="left")`` (columns as arrays; ``right``'s other columns float) when
+    the key is unique on both sides, None otherwise: the left rows in order, NaN where ``right`` has no row."""
+    lk, rk = left[key], right[key]
+    where = {k: i for i, k in enumerate(rk)}
+    if len(where) != len(rk) or len(set(lk)) != len(lk):
+        return None
+    pos = np.fromiter((where.get(k, -1) for k in lk), dtype=np.intp, count=len(lk))
+    cols = dict(left)
+    for c, v in right.items():
+        if c != key:
+            cols[c] = np.where(pos >= 0, v[np.maximum(pos, 0)] if len(v) else np.nan, np.nan)
+    return pd.DataFrame(cols)
 
 
 def accrual_input(data, *, by: str | None = None, endpoint: str | None = None) -> AccrualInput:
@@ -252,41 +319,59 @@ def _imputed_opening(inp: AccrualInput, as_of: pd.Timestamp) -> pd.Series:
     return first
 
 
-def _site_roles(sites: pd.DataFrame, as_of: pd.Timestamp, imputed: pd.Series, notes: list) -> pd.DataFrame:
+def _site_roles(sites: pd.DataFrame, as_of: pd.Timestamp, inp: AccrualInput, notes: list) -> tuple[np.ndarray, np.ndarray]:
+    """``opened`` (the activation date, else the imputed opening) and ``role`` of every site."""
     act = sites["activation_date"]
-    fill = sites["site_id"].map(imputed)
-    use_fill = act.isna() & fill.notna()
-    if use_fill.any():
-        notes.append(f"{int(use_fill.sum())} site(s) have no activation date: their first screening or randomization "
-                     f"is taken as their opening ({', '.join(sites.loc[use_fill, 'site_id'][:10])}"
-                     f"{' …' if use_fill.sum() > 10 else ''}); their rate may be overestimated")
-    opened = act.where(~use_fill, fill)
-    closed = sites["status"].astype("string").isin(CLOSED_STATUSES).fillna(False).to_numpy(dtype=bool)
-    role = np.where(opened.isna(), "unscheduled", np.where(opened <= as_of, "open", "future"))
+    opened = act.to_numpy()
+    if np.isnat(opened).any():  # some site without an activation date: impute its opening
+        fill = sites["site_id"].map(_imputed_opening(inp, as_of))
+        use_fill = act.isna() & fill.notna()
+        if use_fill.any():
+            notes.append(f"{int(use_fill.sum())} site(s) have no activation date: their first screening or "
+                         f"randomization is taken as their opening ({', '.join(sites.loc[use_fill, 'site_id'][:10])}"
+                         f"{' …' if use_fill.sum() > 10 else ''}); their rate may be overestimated")
+        opened = act.where(~use_fill, fill).to_numpy()
+    status = sites["status"].to_numpy(dtype=object)
+    if all(type(v) is str or v is pd.NA for v in status):  # as accrual_input leaves it
+        closed = np.fromiter((v is not pd.NA and v in CLOSED_STATUSES for v in status), dtype=bool, count=len(status))
+    else:
+        closed = sites["status"].astype("string").isin(CLOSED_STATUSES).fillna(False).to_numpy(dtype=bool)
+    is_open = opened <= np.datetime64(as_of)  # NaT compares False
+    role = np.where(np.isnat(opened), "unscheduled", np.where(is_open, "open", "future"))
     role = np.where((role == "open") & closed, "closed", role)
     role = np.where((role == "future") & closed, "unscheduled", role)
-    return sites.assign(opened=opened, role=role)
+    return opened, role
+
+
+def _whole_days(delta: np.ndarray) -> np.ndarray:
+    """Whole days (floor, as pandas' ``.dt.days``) of a timedelta64[ns] array, as float (NaN for NaT)."""
+    ns = delta.astype("timedelta64[ns]").view(np.int64)
+    return np.where(np.isnat(delta), np.nan, np.floor_divide(ns, 86_400_000_000_000).astype(float))
 
 
 def state_at(inp: AccrualInput, as_of) -> AccrualState:
     """The data as they stood on ``as_of`` (patients randomized after it are not seen)."""
     as_of = pd.Timestamp(as_of).normalize()
     notes: list[str] = list(inp.notes)
-    sites = _site_roles(inp.sites, as_of, _imputed_opening(inp, as_of), notes)
-    pts = inp.patients.loc[inp.patients["randomization_date"] <= as_of]
-    n = pts.groupby("site_id").size()
-    sites = sites.assign(n=sites["site_id"].map(n).fillna(0).astype(int).to_numpy())
+    opened, role = _site_roles(inp.sites, as_of, inp, notes)
+    seen = inp.patients["randomization_date"].to_numpy() <= np.datetime64(as_of)
+    pts = inp.patients.loc[seen] if not seen.all() else inp.patients
+    per_site = Counter(pts["site_id"].to_numpy())
+    site_ids = inp.sites["site_id"].to_numpy()
+    n = np.fromiter((per_site.get(sid, 0) for sid in site_ids), dtype=np.int64, count=len(site_ids))
     # exposure: days open up to and including the forecast date
-    exposure = (as_of - sites["opened"]).dt.days.to_numpy(dtype=float, na_value=np.nan) + 1.0
-    sites = sites.assign(exposure_days=np.where(np.isin(sites["role"], ("open", "closed")), exposure, 0.0))
-    n_closed = int((sites["role"] == "closed").sum())
+    exposure = _whole_days(np.datetime64(as_of, "ns") - opened) + 1.0
+    n_closed = int((role == "closed").sum())
     if n_closed:
         notes.append(f"{n_closed} site(s) closed to accrual: counted in the rate estimate with exposure up to the "
                      "forecast date (their closing date is not in the data) and given no further patients")
-    groups = tuple(sorted(pd.unique(sites["group"].astype(str))))
-    sites = sites.assign(group_index=sites["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy())
-    return AccrualState(as_of=as_of, sites=sites.reset_index(drop=True), patients=pts.reset_index(drop=True),
-                        groups=groups, notes=tuple(notes))
+    group = [str(g) for g in inp.sites["group"].to_numpy(dtype=object)]
+    groups = tuple(sorted(set(group)))
+    index = {g: i for i, g in enumerate(groups)}
+    sites = pd.DataFrame({**{c: inp.sites[c].reset_index(drop=True) for c in inp.sites.columns}, "opened": opened,
+                          "role": role, "n": n, "exposure_days": np.where(np.isin(role, ("open", "closed")), exposure, 0.0),
+                          "group_index": np.array([index[g] for g in group], dtype=np.int64)})
+    return AccrualState(as_of=as_of, sites=sites, patients=pts.reset_index(drop=True), groups=groups, notes=tuple(notes))
 
 
 def check_as_of(inp: AccrualInput, as_of: pd.Timestamp) -> None:

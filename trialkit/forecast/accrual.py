@@ -9,6 +9,7 @@ The model, its assumptions and its references are in ``docs/forecasting.md``.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -33,7 +34,7 @@ from ._common import (
     quantile_row,
     vertical,
 )
-from ._data import AccrualState, accrual_input, check_as_of, default_as_of, state_at
+from ._data import AccrualState, _whole_days, accrual_input, check_as_of, default_as_of, state_at
 from ._simulate import RatePaths, draw_rates, group_intensity_at, intensity_at, time_to_intensity
 
 __all__ = ["forecast_accrual", "AccrualForecast"]
@@ -140,10 +141,13 @@ class AccrualForecast(Result):
 def _future_sites(st: AccrualState, new_sites, opening_rate, notes: list) -> pd.DataFrame:
     """``site_id, group, offset_days`` of every site that opens after the forecast date."""
     s = st.sites
-    fut = s[s["role"] == "future"]
-    rows = pd.DataFrame({"site_id": fut["site_id"], "group": fut["group"].astype(str),
-                         "offset_days": (fut["opened"] - st.as_of).dt.days.to_numpy(dtype=float)})
-    queue = s.loc[s["role"] == "unscheduled", ["site_id", "group"]].astype(str)
+    role = s["role"].to_numpy()
+    fut = np.flatnonzero(role == "future")
+    rows = pd.DataFrame({"site_id": s["site_id"].to_numpy()[fut],
+                         "group": np.array([str(g) for g in s["group"].to_numpy()[fut]], dtype=object),
+                         "offset_days": _whole_days(s["opened"].to_numpy()[fut] - np.datetime64(st.as_of, "ns"))},
+                        index=s.index[fut])
+    queue = s.loc[role == "unscheduled", ["site_id", "group"]].astype(str)
     if isinstance(new_sites, pd.DataFrame):
         rows = pd.concat([rows, _listed_new_sites(new_sites, st)], ignore_index=True)
     elif new_sites is not None:
@@ -190,28 +194,27 @@ def _listed_new_sites(frame: pd.DataFrame, st: AccrualState) -> pd.DataFrame:
 class _Model:
     fit: pg.PGFit
     grid: pg.PosteriorGrid
-    est: pd.DataFrame  # the sites the model was fitted on (open + closed)
 
 
 def _fit(st: AccrualState) -> _Model:
-    est = st.sites[np.isin(st.sites["role"], ("open", "closed"))]
-    if not len(est):
+    est = np.isin(st.sites["role"].to_numpy(), ("open", "closed"))
+    if not est.any():
         raise ForecastError(f"no site was open on {st.as_of.date()}: a forecast needs at least one open site with its "
                             "activation_date (or a later as_of)")
-    n = est["n"].to_numpy(dtype=float)
+    n = st.sites["n"].to_numpy(dtype=float)[est]
     if n.sum() < 1:
         raise ForecastError(f"no patient had been randomized by {st.as_of.date()}: the recruitment rate cannot be "
                             "estimated yet (give a later as_of)")
-    tau = est["exposure_days"].to_numpy(dtype=float)
-    return _Model(fit=pg.fit_mle(n, tau), grid=pg.posterior_grid(n, tau), est=est)
+    tau = st.sites["exposure_days"].to_numpy(dtype=float)[est]
+    return _Model(fit=pg.fit_mle(n, tau), grid=pg.posterior_grid(n, tau))
 
 
 def _draw(st: AccrualState, model: _Model, future: pd.DataFrame, *, n_sims: int, rng, uncertainty: bool) -> RatePaths:
-    rec = st.sites[st.sites["role"] == "open"]
+    rec = st.sites["role"].to_numpy() == "open"
     gidx = {g: i for i, g in enumerate(st.groups)}
-    fut_group = future["group"].map(lambda g: gidx.get(g, len(st.groups))).to_numpy(dtype=int)
-    return draw_rates(n=rec["n"].to_numpy(dtype=float), tau=rec["exposure_days"].to_numpy(dtype=float),
-                      group=rec["group_index"].to_numpy(dtype=int), n_groups=len(st.groups) + 1,
+    fut_group = np.array([gidx.get(g, len(st.groups)) for g in future["group"].to_numpy()], dtype=int)
+    return draw_rates(n=st.sites["n"].to_numpy(dtype=float)[rec], tau=st.sites["exposure_days"].to_numpy(dtype=float)[rec],
+                      group=st.sites["group_index"].to_numpy(dtype=int)[rec], n_groups=len(st.groups) + 1,
                       fut_offset=future["offset_days"].to_numpy(dtype=float), fut_group=fut_group, n_sims=n_sims,
                       rng=rng, grid=model.grid if uncertainty else None, fit=model.fit)
 
@@ -238,53 +241,70 @@ def _summary(st: AccrualState, target, t_days, paths: RatePaths, future, levels,
     p_planned = None
     if planned is not None and target is not None:
         p_planned = float(np.mean(t_days <= (planned - st.as_of).days)) if t_days is not None else 1.0
-    unscheduled = st.sites.loc[st.sites["role"] == "unscheduled", "site_id"]
+    role = st.sites["role"].to_numpy()
+    to_open = set(future["site_id"])
     row.update(p_by_planned_completion=p_planned, rate_per_month=float(np.mean(paths.open_rate)) * MONTH,
-               sites_open=int((st.sites["role"] == "open").sum()), sites_to_open=len(future),
-               sites_unscheduled=int((~unscheduled.isin(future["site_id"])).sum()))
+               sites_open=int((role == "open").sum()), sites_to_open=len(future),
+               sites_unscheduled=sum(sid not in to_open for sid in st.sites["site_id"].to_numpy()[role == "unscheduled"]))
     out = pd.DataFrame([row])
     for c in ["median", *interval_columns(levels)]:
-        out[c] = pd.to_datetime(out[c])
+        if out[c].dtype != np.dtype("datetime64[ns]"):  # (a column of dates is one already)
+            out[c] = pd.to_datetime(out[c])
     return out
 
 
-def _count_rows(by: str, group: str, observed: int, lam: np.ndarray, dates, levels, rng) -> pd.DataFrame:
-    """Predicted counts ``observed + Poisson(lam)`` (paths x dates) as rows per date."""
+def _count_rows(by: str, group: str, observed: int, lam: np.ndarray, levels, rng) -> dict[str, Any]:
+    """Predicted counts ``observed + Poisson(lam)`` (paths x dates): the columns of their rows, one per date."""
     draws = observed + rng.poisson(lam)
     q = quantile_row(draws, levels)
-    return pd.DataFrame({"by": by, "group": group, "date": dates, "observed": observed,
-                         "mean": observed + lam.mean(axis=0), **q})
+    return {"by": by, "group": group, "observed": observed, "mean": observed + lam.mean(axis=0), **q}
+
+
+def _rows_frame(parts: list[dict[str, Any]], dates) -> pd.DataFrame:
+    """The rows of :func:`_count_rows` parts, one frame (``by, group, date, observed, mean, median, …``)."""
+    k = len(dates)
+    cols: dict[str, Any] = {}
+    for c in parts[0]:
+        if c in ("by", "group", "observed"):
+            values = [np.full(k, p[c], dtype=object if c != "observed" else np.int64) for p in parts]
+        else:
+            values = [np.asarray(p[c]) for p in parts]
+        cols[c] = np.concatenate(values)
+        if c == "group":
+            cols["date"] = np.tile(np.asarray(dates), len(parts))
+    return pd.DataFrame(cols)
 
 
 def _counts(st: AccrualState, paths: RatePaths, days: np.ndarray, dates, ratio, by, levels, rng) -> pd.DataFrame:
     lam = intensity_at(days, paths.open_rate, paths.fut_rate, paths.fut_offset)
-    parts = [_count_rows("overall", "all", len(st.patients), lam, dates, levels, rng)]
+    parts = [_count_rows("overall", "all", len(st.patients), lam, levels, rng)]
     if ratio:
         total = sum(ratio.values())
         arm_n = st.patients["arm"].astype("string").value_counts()
         for arm, share in ratio.items():
-            parts.append(_count_rows("arm", arm, int(arm_n.get(arm, 0)), lam * share / total, dates, levels, rng))
+            parts.append(_count_rows("arm", arm, int(arm_n.get(arm, 0)), lam * share / total, levels, rng))
     if by:
-        obs = st.patients["site_id"].map(st.sites.set_index("site_id")["group"]).astype(str).value_counts()
+        group_of = dict(zip(st.sites["site_id"].to_numpy(), st.sites["group"].to_numpy()))
+        obs = Counter(str(group_of.get(sid, np.nan)) for sid in st.patients["site_id"].to_numpy())
         for gi, g in enumerate(st.groups):
-            parts.append(_count_rows(by, g, int(obs.get(g, 0)), group_intensity_at(days, paths, gi), dates,
-                                     levels, rng))
+            parts.append(_count_rows(by, g, int(obs.get(g, 0)), group_intensity_at(days, paths, gi), levels, rng))
         if (paths.fut_group == len(st.groups)).any():
-            parts.append(_count_rows(by, "(new site)", 0, group_intensity_at(days, paths, len(st.groups)),
-                                     dates, levels, rng))
-    return pd.concat(parts, ignore_index=True)
+            parts.append(_count_rows(by, "(new site)", 0, group_intensity_at(days, paths, len(st.groups)), levels,
+                                     rng))
+    return _rows_frame(parts, dates)
 
 
 def _fan(st: AccrualState, paths: RatePaths, horizon_days: float, levels, rng) -> pd.DataFrame:
     days = np.unique(np.concatenate([np.linspace(0.0, horizon_days, FAN_POINTS), [horizon_days]]))
     lam = intensity_at(days, paths.open_rate, paths.fut_rate, paths.fut_offset)
-    rows = _count_rows("overall", "all", len(st.patients), lam, dates_after(st.as_of, days), levels, rng)
-    return rows.drop(columns=["by", "group", "observed"])
+    row = _count_rows("overall", "all", len(st.patients), lam, levels, rng)
+    return pd.DataFrame({"date": dates_after(st.as_of, days), **{c: v for c, v in row.items()
+                                                                  if c not in ("by", "group", "observed")}})
 
 
 def _observed(st: AccrualState) -> pd.DataFrame:
-    d = st.patients["randomization_date"].value_counts().sort_index()
-    return pd.DataFrame({"date": pd.to_datetime(d.index), "cumulative": d.cumsum().to_numpy(dtype=int)})
+    days, n = np.unique(st.patients["randomization_date"].to_numpy(dtype="datetime64[ns]"), return_counts=True)
+    return pd.DataFrame({"date": pd.DatetimeIndex(days), "cumulative": np.cumsum(n).astype(int)})
 
 
 def _site_table(st: AccrualState, fit: pg.PGFit, levels, flag_below: float) -> pd.DataFrame:
@@ -298,15 +318,17 @@ def _site_table(st: AccrualState, fit: pg.PGFit, levels, flag_below: float) -> p
     estimated = np.isin(s["role"], ("open", "closed")).astype(bool)
     lo = np.where(estimated, gamma.ppf((1 - lv) / 2, a, scale=1 / b) * MONTH, np.nan)
     hi = np.where(estimated, gamma.ppf((1 + lv) / 2, a, scale=1 / b) * MONTH, np.nan)
-    out = pd.DataFrame({
-        "site_id": s["site_id"], "group": s["group"], "status": s["status"], "role": s["role"], "opened": s["opened"],
-        "months_open": np.where(estimated, tau / MONTH, np.nan), "randomized": s["n"].astype(int),
-        "expected": np.where(estimated, fit.m * tau, np.nan),
-        "rate_per_month": np.where(estimated, a / b * MONTH, np.nan), "rate_lower": lo, "rate_upper": hi,
-        "flag": estimated & (hi < flag_below * fit.m * MONTH)})
-    if st.sites["group"].eq("all").all():
-        out = out.drop(columns="group")
-    return out.sort_values("site_id", kind="stable").reset_index(drop=True)
+    # the sites in order of site_id (stable, as sort_values)
+    order = np.argsort(s["site_id"].to_numpy(), kind="stable")
+    cols = {"site_id": s["site_id"], "group": s["group"], "status": s["status"], "role": s["role"],
+            "opened": s["opened"], "months_open": np.where(estimated, tau / MONTH, np.nan),
+            "randomized": s["n"].astype(int), "expected": np.where(estimated, fit.m * tau, np.nan),
+            "rate_per_month": np.where(estimated, a / b * MONTH, np.nan), "rate_lower": lo, "rate_upper": hi,
+            "flag": estimated & (hi < flag_below * fit.m * MONTH)}
+    if all(g == "all" for g in s["group"].to_numpy(dtype=object)):
+        del cols["group"]
+    return pd.DataFrame({c: (v.take(order).reset_index(drop=True) if isinstance(v, pd.Series) else v[order])
+                         for c, v in cols.items()})
 
 
 def _parameters(model: _Model, paths: RatePaths, levels) -> pd.DataFrame:
@@ -342,12 +364,14 @@ def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[p
     cols = ["quantity", "estimate", *interval_columns(levels)]
     if inp.screening is None or not len(inp.screening):
         return pd.DataFrame(columns=cols), []
-    scr = inp.screening[inp.screening["screening_date"] <= st.as_of]
-    rnd = st.patients.merge(scr, on=["subject_id"], how="inner", suffixes=("", "_scr"))
-    delay = (rnd["randomization_date"] - rnd["screening_date"]).dt.days.dropna()
+    scr_date = inp.screening["screening_date"].to_numpy()
+    seen = scr_date <= np.datetime64(st.as_of)
+    scr_id, scr_date = inp.screening["subject_id"].to_numpy()[seen], scr_date[seen]
+    delay = _delays(st.patients, scr_id, scr_date)
     lag = int(np.ceil(np.quantile(delay, 0.95))) if len(delay) else 0
-    window = scr[scr["screening_date"] <= st.as_of - pd.Timedelta(days=lag)]
-    n, x = len(window), int(window["subject_id"].isin(st.patients["subject_id"]).sum())
+    window = scr_date <= np.datetime64(st.as_of - pd.Timedelta(days=lag))
+    randomized = set(st.patients["subject_id"].to_numpy())
+    n, x = int(window.sum()), sum(sid in randomized for sid in scr_id[window])
     notes = [f"conversion counts patients screened at least {lag} days before the forecast date (95% of the "
              "screening-to-randomization delays are shorter), so recent screenings still pending do not lower it"]
     if n == 0:
@@ -366,8 +390,25 @@ def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[p
         q = quantile_row(need, levels)
         rows.append({"quantity": f"screenings needed for {remaining} more randomized", "estimate": float(np.mean(need)),
                      **{k: float(v) for k, v in q.items() if k != "median"}})
-    out = pd.DataFrame(rows).reindex(columns=cols)
-    return out.astype({c: float for c in cols[1:]}), notes
+    # every number as float (a value a row lacks is NaN)
+    out = {"quantity": np.array([r["quantity"] for r in rows], dtype=object)}
+    out.update({c: np.array([r.get(c, np.nan) for r in rows], dtype=float) for c in cols[1:]})
+    return pd.DataFrame(out), notes
+
+
+def _delays(patients: pd.DataFrame, scr_id: np.ndarray, scr_date: np.ndarray) -> np.ndarray:
+    """Whole days from screening to randomization of each randomized patient screened (an inner join on
+    ``subject_id``; with a subject screened or randomized twice, every pairing, as pandas' merge)."""
+    rnd_id, rnd_date = patients["subject_id"].to_numpy(), patients["randomization_date"].to_numpy()
+    where = {sid: i for i, sid in enumerate(scr_id)}
+    if len(where) != len(scr_id) or len(set(rnd_id)) != len(rnd_id):
+        rnd = patients.merge(pd.DataFrame({"subject_id": scr_id, "screening_date": scr_date}), on=["subject_id"],
+                             how="inner", suffixes=("", "_scr"))
+        return (rnd["randomization_date"] - rnd["screening_date"]).dt.days.dropna().to_numpy()
+    pos = np.fromiter((where.get(sid, -1) for sid in rnd_id), dtype=np.intp, count=len(rnd_id))
+    delta = rnd_date[pos >= 0] - scr_date[pos[pos >= 0]]
+    days = np.floor_divide(delta.astype("timedelta64[ns]").view(np.int64), 86_400_000_000_000)
+    return days if not np.isnat(delta).any() else days[~np.isnat(delta)].astype(float)
 
 
 def _horizon_days(t_days, horizon, as_of, planned, dates, levels) -> float:

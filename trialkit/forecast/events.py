@@ -10,6 +10,7 @@ No arm is used anywhere, so the forecast can go to the blinded study team.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ from ._common import (
     quantile_row,
     vertical,
 )
-from ._data import AccrualInput, accrual_input, check_as_of, default_as_of, state_at
+from ._data import AccrualInput, _whole_days, accrual_input, check_as_of, default_as_of, state_at
 from ._event_models import Dropout, Piecewise, Weibull, fit_piecewise, fit_weibull
 from ._simulate import time_to_intensity
 from .accrual import MAX_HORIZON_DAYS, _draw, _fit, _future_sites
@@ -132,15 +133,16 @@ def _cohort(inp: AccrualInput, as_of: pd.Timestamp, follow_up: float | None, gap
     This reconstructs an earlier data cut from a later one on the assumption that events were
     recorded as they happened (no reporting delay).
     """
-    p = inp.patients[inp.patients["randomization_date"] <= as_of]
-    rand = (p["randomization_date"] - as_of).dt.days.to_numpy(dtype=float)  # <= 0
-    t_full = p["time_days"].to_numpy(dtype=float)
-    e_full = p["event"].to_numpy(dtype=float)
+    rand_date = inp.patients["randomization_date"].to_numpy()
+    seen = rand_date <= np.datetime64(as_of)
+    rand = _whole_days(rand_date[seen] - np.datetime64(as_of, "ns"))  # <= 0
+    t_full = inp.patients["time_days"].to_numpy(dtype=float)[seen]
+    e_full = inp.patients["event"].to_numpy(dtype=float)[seen]
     end = rand + t_full - 1  # ADaM: AVAL = ADT - STARTDT + 1
     seen = end <= 0
     time = np.where(seen, t_full, 1.0 - rand)
     event = np.where(seen, e_full, 0.0)
-    status = np.full(len(p), "in follow-up", dtype=object)
+    status = np.full(len(rand), "in follow-up", dtype=object)
     status[event > 0] = "event"
     cens_end = rand + time - 1
     left_early = (event == 0) & (cens_end < -gap)  # last seen well before the cut
@@ -218,8 +220,11 @@ def _target_days(days: np.ndarray, k: int) -> np.ndarray:
 
 def _fan(days: np.ndarray, observed: int, horizon: float, as_of, levels) -> pd.DataFrame:
     grid = np.unique(np.concatenate([np.linspace(0.0, horizon, FAN_POINTS), [horizon]]))
-    s = np.sort(days, axis=1)
-    counts = observed + np.stack([np.searchsorted(row, grid, side="right") for row in s])
+    # per path, the events on or before each grid day: an event counts from the first grid day not before it
+    first = np.searchsorted(grid, days, side="left")  # len(grid) for an event after the grid (or none)
+    n_paths, width = days.shape[0], len(grid) + 1
+    per_day = np.bincount((first + (np.arange(n_paths) * width)[:, None]).ravel(), minlength=n_paths * width)
+    counts = observed + np.cumsum(per_day.reshape(n_paths, width)[:, :-1], axis=1)
     q = quantile_row(counts, levels)
     return pd.DataFrame({"date": dates_after(as_of, grid), "mean": counts.mean(axis=0), **q})
 
@@ -265,16 +270,16 @@ def _models_table(fits, dropout, levels) -> pd.DataFrame:
 
 def _patients(c: _Cohort, still_to_come: int) -> pd.DataFrame:
     order = ["event", "in follow-up", "dropped out", "follow-up complete"]
-    counts = pd.Series(c.status).value_counts()
+    counts = Counter(c.status)
     rows = [(s, int(counts.get(s, 0))) for s in order]
     rows.append(("still to be randomized", int(still_to_come)))
     return pd.DataFrame(rows, columns=["status", "n"])
 
 
 def _observed(c: _Cohort, as_of) -> pd.DataFrame:
-    d = pd.Series(c.event_day).value_counts().sort_index()
-    return pd.DataFrame({"date": as_of + pd.to_timedelta(d.index.to_numpy(dtype=float), unit="D"),
-                         "cumulative": d.cumsum().to_numpy(dtype=int)})
+    days, n = np.unique(c.event_day, return_counts=True)
+    return pd.DataFrame({"date": as_of + pd.to_timedelta(days.astype(float), unit="D"),
+                         "cumulative": np.cumsum(n).astype(int)})
 
 
 def _differs(rows: list[dict], levels) -> bool:

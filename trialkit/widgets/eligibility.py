@@ -90,7 +90,9 @@ def filter_mask(study, *, country: str | None = None, site: str | None = None, d
         keep &= _countries(study).eq(country).fillna(False).to_numpy(dtype=bool)
     if site not in (None, ALL):
         keep &= scr["site_id"].astype("string").eq(site).fillna(False).to_numpy(dtype=bool)
-    dates = pd.to_datetime(scr["screening_date"], errors="coerce")
+    dates = scr["screening_date"]
+    if dates.dtype != np.dtype("datetime64[ns]"):  # (a column of dates is read as it is)
+        dates = pd.to_datetime(dates, errors="coerce")
     if date_from is not None:
         keep &= (dates >= pd.Timestamp(date_from)).to_numpy(dtype=bool)
     if date_to is not None:
@@ -193,8 +195,9 @@ def compute_view(study, prepared, *, mask: np.ndarray | None = None, thresholds:
     full = evaluate_eligibility(prepared, protocol=study.protocol, thresholds=thresholds or None,
                                 disabled=tuple(disabled))
     if "as_written" not in prepared.memo:  # the protocol as written, once per study
-        prepared.memo["as_written"] = evaluate_eligibility(prepared, protocol=study.protocol).eligible.eq(
-            True).to_numpy(dtype=bool, na_value=False)
+        written = full if not thresholds and not tuple(disabled) else evaluate_eligibility(prepared,
+                                                                                          protocol=study.protocol)
+        prepared.memo["as_written"] = written.eligible.eq(True).to_numpy(dtype=bool, na_value=False)
     if mask is None:
         mask = np.ones(len(full), dtype=bool)
     res = full.select(mask)
@@ -348,9 +351,14 @@ def _rule_controls(ex: EligibilityExplorer):
     lab = ex.labels
     ex.switches, ex.thresholds = {}, {}
     rows = []
+    # one layout (and style) object per distinct look, shared by the controls that have it: every widget
+    # object costs its construction and its state message, and a study has dozens of controls
+    wrap, switch = W.Layout(flex_flow="row wrap"), W.Layout(width="440px")
+    widths: dict[str, object] = {}
+    style: object = {"description_width": "initial"}  # the first box's style object, then shared
     for c in crits:
         cb = W.Checkbox(value=True, description=lab.criterion(c.id, c.params, default=c.label), indent=False,
-                        layout=W.Layout(width="440px"), tooltip=f"{c.id}: {c.text}"[:400])
+                        layout=switch, tooltip=f"{c.id}: {c.text}"[:400])
         cb.add_class("tk-elig-switch")
         cb.add_class(f"tk-elig-switch-{c.id}")
         cb.observe(lambda ch: on_rule_change(ex, ch), names="value")
@@ -358,20 +366,22 @@ def _rule_controls(ex: EligibilityExplorer):
         boxes = []
         for p, v in c.params.items():
             t = lab.threshold(p)
+            width = f"{max(210, 7 * len(t.label + t.unit) + 120)}px"
+            if width not in widths:
+                widths[width] = W.Layout(width=width)
             box = W.BoundedFloatText(value=float(v), min=t.min if t.min is not None else -1e12,
                                      max=t.max if t.max is not None else 1e12, step=t.step,
                                      description=f"{t.label}" + (f" ({t.unit})" if t.unit else ""),
                                      tooltip=f"{p}: {t.describe(v)} in the protocol; allowed "
                                              f"{t.with_unit(t.min)} to {t.with_unit(t.max)}",
-                                     style={"description_width": "initial"},
-                                     layout=W.Layout(width=f"{max(210, 7 * len(t.label + t.unit) + 120)}px"))
+                                     style=style, layout=widths[width])
+            style = box.style
             box.add_class("tk-elig-threshold")
             box.add_class(f"tk-elig-threshold-{p}")
             box.observe(lambda ch: on_rule_change(ex, ch), names="value")
             ex.thresholds[p] = box
             boxes.append(box)
-        rows.append(W.HBox([cb, W.HBox(boxes, layout=W.Layout(flex_flow="row wrap"))],
-                           layout=W.Layout(flex_flow="row wrap")))
+        rows.append(W.HBox([cb, W.HBox(boxes, layout=wrap)], layout=wrap))
     return rows
 
 
