@@ -157,11 +157,16 @@ def _formatted(df: pd.DataFrame, digits: int) -> pd.DataFrame:
     return pd.DataFrame(_text_array(df, digits), index=df.index, columns=df.columns)
 
 
+def _escape_html(s: str) -> str:
+    """``s`` as pandas' ``Styler.format(escape="html")`` escapes it (markupsafe's five characters)."""
+    return s.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("'", "&#39;").replace(
+        '"', "&#34;")
+
+
 def _cell_classes(df: pd.DataFrame, head_rows, flags) -> pd.DataFrame:
     """The CSS classes of each cell: ``num`` (right-aligned), ``tk-flag`` (red), ``tk-head`` (a group header row)."""
     classes = np.full(df.shape, "", dtype=object)
-    for j, c in enumerate(df.columns):
-        col = df.iloc[:, j]
+    for j, (c, col) in enumerate(df.items()):
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             classes[:, j] = "num"
         if flags is not None and c in flags:
@@ -170,17 +175,20 @@ def _cell_classes(df: pd.DataFrame, head_rows, flags) -> pd.DataFrame:
     if head_rows is not None:
         head = pd.Series(head_rows).reindex(df.index).fillna(False).astype(bool).to_numpy()
         classes[head, :] = classes[head, :] + " tk-head"
-    return pd.DataFrame([[v.strip() for v in row] for row in classes], index=df.index,
+    return pd.DataFrame(np.frompyfunc(str.strip, 1, 1)(classes), index=df.index,
                         columns=[str(c) for c in df.columns])
 
 
 def _styler_html(df: pd.DataFrame, *, caption: str, digits: int, head_rows=None, flags=None) -> str:
     """One table through pandas' Styler: formatted text, numeric cells right-aligned, flagged cells red."""
-    text = _formatted(df, digits)
-    text.columns = [str(c) for c in df.columns]
+    text = pd.DataFrame(np.frompyfunc(_escape_html, 1, 1)(_text_array(df, digits)), index=df.index,
+                        columns=[str(c) for c in df.columns])
     from pandas.io.formats.style import Styler
 
-    sty = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format(escape="html")
+    # the cells come escaped, so Styler's default formatter shows them as they are; format() with no
+    # argument drops any formatter that pandas' styler.format options set. Same HTML as
+    # format(escape="html"), without a formatter per cell for to_html's deep copy to copy.
+    sty = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format()
            .set_td_classes(_cell_classes(df, head_rows, flags)).set_table_attributes("class='tk-table'"))
     if caption:
         sty = sty.set_caption(html.escape(caption))
