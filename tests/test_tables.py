@@ -81,3 +81,29 @@ def test_counts_are_integers_estimates_have_their_precision():
     h = frame_html(df, digits=2)
     assert '>3</td>' in h and '>12,000</td>' in h and '>1</td>' in h and '>1.00</td>' in h
     assert "3.00" not in h
+
+
+def test_frame_html_cells_are_what_series_map_and_stylers_html_escaping_gave():
+    """frame_html formats and escapes the cells itself (no Series.map, no Styler formatter per cell); the HTML is
+    byte for byte what Series.map + ``Styler.format(escape="html")`` give, for every kind of column."""
+    from pandas.io.formats.style import Styler
+
+    from trialkit.tables import _CSS, _cell_classes, clean_text
+
+    df = pd.DataFrame({
+        "text": ["<b>&'\"</b>", "12.3 (nan)", None],
+        "cat": pd.Categorical(["a<", np.nan, "a<"]),
+        "catint": pd.Categorical([1, None, 20000]),
+        "Int64": pd.array([1, None, 20000], dtype="Int64"),
+        "bool": pd.array([True, None, False], dtype="boolean"),
+        "arrow": pd.array(["x&y", None, "nan"], dtype="string[pyarrow]"),
+        "mixed": pd.Series(["s", 1.5, pd.Timestamp("2024-01-02")], dtype=object),
+        "date": pd.to_datetime(["2024-01-02", None, "2024-03-04"]),
+        "x": [1.234, np.nan, 12345.0]})
+    text = pd.DataFrame({c: df[c].map(lambda v: clean_text(format_value(v, 2))) for c in df}).astype(str)
+    reference = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format(escape="html")
+                 .set_td_classes(_cell_classes(df, None, None)).set_table_attributes("class='tk-table'")
+                 .to_html(doctype_html=False))
+    html = frame_html(df)
+    assert html == _CSS + reference
+    assert "&lt;b&gt;&amp;&#39;&#34;&lt;/b&gt;" in html and "12.3 (–)" in html

@@ -104,24 +104,69 @@ def _is_count_column(name, col: pd.Series) -> bool:
     return bool(len(x)) and bool(np.all(np.equal(np.mod(x, 1), 0)))
 
 
-def _format_column(name, col: pd.Series, digits: int) -> pd.Series:
+def _cells(values) -> list:
+    """An array's cells as ``Series.map`` hands them to its function: Python scalars, ``pd.NA``, Timestamps, NaT.
+
+    ``values`` is a Series' or an Index's ``.array``. As in pandas' ``map_array``: a numpy column gives Python
+    scalars (an object column the objects themselves); a nullable Int64/Float64/boolean one goes through its
+    ``to_numpy()`` first (a nullable integer column with a missing value is then floats: ``1`` shows as
+    ``1.00``); dates and every other array give their ``astype(object)``.
+    """
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind not in "mM":
+        return values.to_numpy().tolist()
+    if isinstance(values, pd.arrays.IntegerArray | pd.arrays.FloatingArray | pd.arrays.BooleanArray):
+        return values.to_numpy().tolist()
+    return list(values.astype(object))
+
+
+def _map_cells(col: pd.Series, func) -> list[str]:
+    """``col.map(func).astype(str)`` as a list, without a Series per column (``func`` returns text)."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        # Categorical.map: each category once, a missing cell as func(NaN)
+        cat = col.array
+        text = [func(v) for v in _cells(cat.categories.array)]
+        if len(cat) and cat.codes.min() < 0:
+            text.append(func(np.nan))
+        return [text[code] for code in cat.codes.tolist()]
+    if isinstance(dtype, pd.SparseDtype | pd.ArrowDtype):  # their own map rules
+        return col.map(func).astype(str).tolist()
+    return [func(v) for v in _cells(col.array)]
+
+
+def _format_column(name, col: pd.Series, digits: int) -> list[str]:
     if _is_count_column(name, col):
-        return col.map(format_count)
-    return col.map(lambda v: clean_text(format_value(v, digits)))
+        return _map_cells(col, format_count)
+
+    def cell(v) -> str:
+        s = format_value(v, digits)
+        return _NAN_TOKEN.sub(NOT_ESTIMABLE, s) if "nan" in s or "NaN" in s else s
+
+    return _map_cells(col, cell)
+
+
+def _text_array(df: pd.DataFrame, digits: int) -> np.ndarray:
+    """The formatted cells of ``df`` (object array of ``str``, one column per column of ``df``)."""
+    out = np.empty(df.shape, dtype=object)
+    for j, (name, col) in enumerate(df.items()):
+        out[:, j] = _format_column(name, col, digits)
+    return out
 
 
 def _formatted(df: pd.DataFrame, digits: int) -> pd.DataFrame:
-    out = pd.DataFrame({i: _format_column(c, df.iloc[:, i], digits) for i, c in enumerate(df.columns)},
-                       index=df.index)
-    out.columns = df.columns
-    return out.astype(str)
+    return pd.DataFrame(_text_array(df, digits), index=df.index, columns=df.columns)
+
+
+def _escape_html(s: str) -> str:
+    """``s`` as pandas' ``Styler.format(escape="html")`` escapes it (markupsafe's five characters)."""
+    return s.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("'", "&#39;").replace(
+        '"', "&#34;")
 
 
 def _cell_classes(df: pd.DataFrame, head_rows, flags) -> pd.DataFrame:
     """The CSS classes of each cell: ``num`` (right-aligned), ``tk-flag`` (red), ``tk-head`` (a group header row)."""
     classes = np.full(df.shape, "", dtype=object)
-    for j, c in enumerate(df.columns):
-        col = df.iloc[:, j]
+    for j, (c, col) in enumerate(df.items()):
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             classes[:, j] = "num"
         if flags is not None and c in flags:
@@ -130,17 +175,20 @@ def _cell_classes(df: pd.DataFrame, head_rows, flags) -> pd.DataFrame:
     if head_rows is not None:
         head = pd.Series(head_rows).reindex(df.index).fillna(False).astype(bool).to_numpy()
         classes[head, :] = classes[head, :] + " tk-head"
-    return pd.DataFrame([[v.strip() for v in row] for row in classes], index=df.index,
+    return pd.DataFrame(np.frompyfunc(str.strip, 1, 1)(classes), index=df.index,
                         columns=[str(c) for c in df.columns])
 
 
 def _styler_html(df: pd.DataFrame, *, caption: str, digits: int, head_rows=None, flags=None) -> str:
     """One table through pandas' Styler: formatted text, numeric cells right-aligned, flagged cells red."""
-    text = _formatted(df, digits)
-    text.columns = [str(c) for c in df.columns]
+    text = pd.DataFrame(np.frompyfunc(_escape_html, 1, 1)(_text_array(df, digits)), index=df.index,
+                        columns=[str(c) for c in df.columns])
     from pandas.io.formats.style import Styler
 
-    sty = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format(escape="html")
+    # the cells come escaped, so Styler's default formatter shows them as they are; format() with no
+    # argument drops any formatter that pandas' styler.format options set. Same HTML as
+    # format(escape="html"), without a formatter per cell for to_html's deep copy to copy.
+    sty = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format()
            .set_td_classes(_cell_classes(df, head_rows, flags)).set_table_attributes("class='tk-table'"))
     if caption:
         sty = sty.set_caption(html.escape(caption))
