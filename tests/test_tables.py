@@ -100,10 +100,13 @@ def test_frame_html_cells_are_what_series_map_and_stylers_html_escaping_gave():
         "mixed": pd.Series(["s", 1.5, pd.Timestamp("2024-01-02")], dtype=object),
         "date": pd.to_datetime(["2024-01-02", None, "2024-03-04"]),
         "x": [1.234, np.nan, 12345.0]})
-    text = pd.DataFrame({c: df[c].map(lambda v: clean_text(format_value(v, 2))) for c in df}).astype(str)
+    # a nullable integer column is formatted from its integers (Series.map would hand it floats: "1.00")
+    text = pd.DataFrame({c: (df[c].astype(object) if c == "Int64" else df[c]).map(
+        lambda v: clean_text(format_value(v, 2))) for c in df}).astype(str)
     reference = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format(escape="html")
                  .set_td_classes(_cell_classes(df, None, None)).set_table_attributes("class='tk-table'")
                  .to_html(doctype_html=False))
     html = frame_html(df)
     assert html == _CSS + reference
     assert "&lt;b&gt;&amp;&#39;&#34;&lt;/b&gt;" in html and "12.3 (–)" in html
+    assert ">1</td>" in html and "1.00" not in html and "20,000" in html  # Int64: integers stay integers

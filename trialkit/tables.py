@@ -108,13 +108,11 @@ def _cells(values) -> list:
     """An array's cells as ``Series.map`` hands them to its function: Python scalars, ``pd.NA``, Timestamps, NaT.
 
     ``values`` is a Series' or an Index's ``.array``. As in pandas' ``map_array``: a numpy column gives Python
-    scalars (an object column the objects themselves); a nullable Int64/Float64/boolean one goes through its
-    ``to_numpy()`` first (a nullable integer column with a missing value is then floats: ``1`` shows as
-    ``1.00``); dates and every other array give their ``astype(object)``.
+    scalars (an object column the objects themselves); dates, nullable Int64/Float64/boolean and every other
+    array give their ``astype(object)`` (so a nullable integer column with a missing value keeps its integers:
+    ``1``, not the ``1.00`` of its float ``to_numpy()``).
     """
     if isinstance(values.dtype, np.dtype) and values.dtype.kind not in "mM":
-        return values.to_numpy().tolist()
-    if isinstance(values, pd.arrays.IntegerArray | pd.arrays.FloatingArray | pd.arrays.BooleanArray):
         return values.to_numpy().tolist()
     return list(values.astype(object))
 
