@@ -110,3 +110,11 @@ def test_frame_html_cells_are_what_series_map_and_stylers_html_escaping_gave():
     assert html == _CSS + reference
     assert "&lt;b&gt;&amp;&#39;&#34;&lt;/b&gt;" in html and "12.3 (–)" in html
     assert ">1</td>" in html and "1.00" not in html and "20,000" in html  # Int64: integers stay integers
+
+
+def test_repeated_column_names_and_row_labels_render_instead_of_raising():
+    # Styler places cell classes by label and refuses repeated ones (a KeyError traceback before)
+    df = pd.DataFrame([[1, 2.5], [3, 4.25]], columns=["a", "a"], index=[0, 0])
+    html = frame_html(df, flags=pd.DataFrame([[False, True], [False, False]], columns=["x", "y"]))
+    assert html.count(">a</th>") == 2 and ">2.50</td>" in html and ">4.25</td>" in html
+    assert 'class="data row0 col0 num" >1</td>' in html and 'class="data row1 col1 num" >4.25</td>' in html

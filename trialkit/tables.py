@@ -179,15 +179,24 @@ def _cell_classes(df: pd.DataFrame, head_rows, flags) -> pd.DataFrame:
 
 def _styler_html(df: pd.DataFrame, *, caption: str, digits: int, head_rows=None, flags=None) -> str:
     """One table through pandas' Styler: formatted text, numeric cells right-aligned, flagged cells red."""
-    text = pd.DataFrame(np.frompyfunc(_escape_html, 1, 1)(_text_array(df, digits)), index=df.index,
-                        columns=[str(c) for c in df.columns])
+    names = [str(c) for c in df.columns]
+    # Styler places cell classes by label: a repeated column name or row label gets positions instead
+    # (the index is hidden; the header still shows the names as given)
+    repeated = not (pd.Index(names).is_unique and df.index.is_unique)
+    classes = _cell_classes(df, head_rows, flags)
+    if repeated:
+        classes.index, classes.columns = pd.RangeIndex(len(df)), pd.RangeIndex(len(names))
+    text = pd.DataFrame(np.frompyfunc(_escape_html, 1, 1)(_text_array(df, digits)),
+                        index=classes.index if repeated else df.index, columns=classes.columns if repeated else names)
     from pandas.io.formats.style import Styler
 
     # the cells come escaped, so Styler's default formatter shows them as they are; format() with no
     # argument drops any formatter that pandas' styler.format options set. Same HTML as
     # format(escape="html"), without a formatter per cell for to_html's deep copy to copy.
     sty = (Styler(text, cell_ids=False, uuid="tk").hide(axis="index").format()
-           .set_td_classes(_cell_classes(df, head_rows, flags)).set_table_attributes("class='tk-table'"))
+           .set_td_classes(classes).set_table_attributes("class='tk-table'"))
+    if repeated:
+        sty = sty.relabel_index(names, axis="columns")
     if caption:
         sty = sty.set_caption(html.escape(caption))
     return sty.to_html(doctype_html=False)
