@@ -227,7 +227,10 @@ def aesi(data, *, category: str = "hepatic_vod_sos", by: str | None = "arm", pop
                      treatment_emergent=treatment_emergent)
     category, label = _resolve_category(category, sd, data.protocol)
     ev = sd.events
-    cat_ev = ev[ev["aesi_category"].astype("string").str.casefold().eq(category.casefold()).fillna(False)]
+    # the category's events, matched without regard to case on the distinct category names
+    code, names = pd.factorize(ev["aesi_category"])
+    match = np.array([str(name).casefold() == category.casefold() for name in names], dtype=bool)
+    cat_ev = ev[(code >= 0) & match[np.maximum(code, 0)] if len(names) else np.zeros(len(ev), dtype=bool)]
     notes = list(sd.notes)
     groups = list(sd.groups)
     codes = cat_ev["group"].cat.codes.to_numpy()
