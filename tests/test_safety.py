@@ -431,3 +431,21 @@ def test_vectorised_fisher_test_equals_scipy():
 def test_bad_argument_types_are_trialkit_errors(call, message):
     with pytest.raises(TrialkitError, match=message):
         call(tiny_study())
+
+
+def test_listing_sort_order_is_the_one_sort_values_gives_with_missing_values():
+    """The AESI listing is ordered by a lexsort on the keys pandas ranks (categorical codes, sorted distinct
+    values, missing last, ties in place): on keys with ties and every kind of missing value it is the order
+    DataFrame.sort_values(..., kind="stable") gives."""
+    from trialkit.safety.aesi import _sort_order
+
+    rng = np.random.default_rng(3)
+    n = 200
+    frame = pd.DataFrame({
+        "group": pd.Categorical(rng.choice(["B", "A", None], n), categories=["B", "A"], ordered=True),
+        "subject_id": pd.array(rng.choice(["s2", "s10", "S1", None], n), dtype="string"),
+        "start_date": pd.to_datetime(rng.choice(["2024-01-02", "2023-12-31", None], n)),
+        "ae_seq": pd.array(rng.choice([3, 1, 2, None], n), dtype="Int64")})
+    keys = ["group", "subject_id", "start_date", "ae_seq"]
+    expected = frame.sort_values(keys, kind="stable").index.to_numpy()
+    np.testing.assert_array_equal(_sort_order([frame[k] for k in keys]), expected)

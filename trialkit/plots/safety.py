@@ -8,11 +8,53 @@ risk difference against the reference group with its interval, the two panels sh
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .outcomes import PALETTE, _rgba
 
 __all__ = ["plot_ae_dotplot", "plot_cumulative_incidence"]
+
+
+@lru_cache(maxsize=1)
+def _white_template() -> dict:
+    """The "plotly_white" template as plotly's validated ``Template`` writes it (resolved once per process).
+
+    The same content as :func:`trialkit.plots._spec.template`, in the key order of
+    ``update_layout(template="plotly_white")``, so these figures' JSON is what it was when they were built
+    through plotly's validation.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    return go.layout.Template(pio.templates["plotly_white"]).to_plotly_json()
+
+
+def _figure(data: list, layout: dict):
+    """A ``go.Figure`` of trace dicts on the white template, without plotly's property-by-property validation.
+
+    The layout's entries are set one by one after the template, in the order given: the order in which
+    plotly's ``make_subplots``/``update_*`` calls used to add them (the figure's JSON does not change).
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure({"data": data, "layout": {"template": _white_template()}}, _validate=False)
+    for key, value in layout.items():
+        fig.layout[key] = value
+    return fig
+
+
+@lru_cache(maxsize=1)
+def _dot_axes() -> dict:
+    """Axes and title positions of the dot plot's two panels, as ``make_subplots`` lays them out (once)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.55, 0.45], horizontal_spacing=0.03,
+                        subplot_titles=("left", "right"))
+    layout = fig.layout.to_plotly_json()
+    return {"xaxis": layout["xaxis"], "yaxis": layout["yaxis"], "xaxis2": layout["xaxis2"],
+            "yaxis2": layout["yaxis2"], "annotations": layout["annotations"]}
 
 
 def _dot_rows(result, kind: str, top: int | None):
@@ -56,8 +98,7 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     --------
     >>> fig = tk.plot_ae_dotplot(tk.ae_table(study, min_pct=10))  # doctest: +SKIP
     """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    import copy
 
     kind = "pt" if (result.summary["kind"] == "pt").any() else "soc"
     s, d, keep = _dot_rows(result, kind, top)
@@ -67,43 +108,56 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     if twice.any():  # a term recorded under two classes would share one row of a categorical axis
         labels = labels.where(~twice, labels + " (" + rows["soc"].astype(str) + ")")
     y = [labels[o] for o in keep]
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.55, 0.45], horizontal_spacing=0.03,
-                        subplot_titles=("Participants with the event (%)",
-                                        f"Risk difference vs {result.reference}<br>(percentage points, "
-                                        f"{result.conf_level:.0%} CI)" if result.reference else ""))
+    # the traces and layout plotly's make_subplots / add_trace / update_* calls made, as plain dicts (key
+    # order included: the figure's JSON is unchanged), without validating every property
+    data, axes = [], []
     for i, g in enumerate(result.groups):
         sub = s[s["group"] == g].set_index("order").loc[keep]
-        fig.add_trace(go.Scatter(
-            x=sub["pct"], y=y, mode="markers", name=f"{g} (N={int(sub['N'].iloc[0]) if len(sub) else 0})",
-            marker=dict(color=colors[i % len(colors)], size=9, symbol="circle"), meta="incidence", legendgroup=g,
-            customdata=np.column_stack([sub["n"], sub["events"]]) if len(sub) else None,
-            hovertemplate="%{y}<br>" + g + ": %{x:.1f}% (%{customdata[0]} participants, %{customdata[1]} events)"
-                          "<extra></extra>"), row=1, col=1)
+        data.append({
+            "customdata": np.column_stack([sub["n"], sub["events"]]) if len(sub) else None,
+            "hovertemplate": "%{y}<br>" + g + ": %{x:.1f}% (%{customdata[0]} participants, %{customdata[1]} events)"
+                             "<extra></extra>",
+            "legendgroup": g, "marker": {"color": colors[i % len(colors)], "size": 9, "symbol": "circle"},
+            "meta": "incidence", "mode": "markers", "name": f"{g} (N={int(sub['N'].iloc[0]) if len(sub) else 0})",
+            "x": sub["pct"].to_numpy(), "y": y, "type": "scatter"})
+        axes.append(("x", "y"))
     comps = list(dict.fromkeys(d["comparison"])) if len(d) else []
     for j, comp in enumerate(comps):
         sub = d[d["comparison"] == comp].set_index("order").loc[keep]
         x = 100 * sub["rd"].to_numpy(dtype=float)
-        fig.add_trace(go.Scatter(
-            x=x, y=y, mode="markers", name=comp, meta="difference",
-            marker=dict(color=colors[(j + 1) % len(colors)], size=8, symbol="diamond"),
-            error_x=dict(type="data", symmetric=False, array=100 * sub["upper"].to_numpy(dtype=float) - x,
-                         arrayminus=x - 100 * sub["lower"].to_numpy(dtype=float), thickness=1.2, width=3),
-            hovertemplate="%{y}<br>" + comp + ": %{x:.1f} points<extra></extra>"), row=1, col=2)
-    if comps:
-        fig.add_vline(x=0, line=dict(color="#888", width=1, dash="dot"), row=1, col=2)
-    fig.update_yaxes(tickfont=dict(size=11), row=1, col=1)
+        data.append({
+            "error_x": {"array": 100 * sub["upper"].to_numpy(dtype=float) - x,
+                        "arrayminus": x - 100 * sub["lower"].to_numpy(dtype=float), "symmetric": False,
+                        "thickness": 1.2, "type": "data", "width": 3},
+            "hovertemplate": "%{y}<br>" + comp + ": %{x:.1f} points<extra></extra>",
+            "marker": {"color": colors[(j + 1) % len(colors)], "size": 8, "symbol": "diamond"}, "meta": "difference",
+            "mode": "markers", "name": comp, "x": x, "y": y, "type": "scatter"})
+        axes.append(("x2", "y2"))
+    panel = copy.deepcopy(_dot_axes())
+    right = (f"Risk difference vs {result.reference}<br>(percentage points, {result.conf_level:.0%} CI)"
+             if result.reference else "")
+    annotations = [{**a, "text": t} for a, t in zip(panel["annotations"], ("Participants with the event (%)", right))
+                   if t]
     top_pct = float(s["pct"].max()) if len(s) else 0.0
-    fig.update_xaxes(title_text="%", range=[-2, max(10.0, top_pct * 1.05)], row=1, col=1)  # dots at 0 stay whole
-    fig.update_xaxes(title_text="percentage points", row=1, col=2)
+    layout = {"xaxis": {**panel["xaxis"], "title": {"text": "%"}, "range": [-2, max(10.0, top_pct * 1.05)]},
+              "yaxis": {**panel["yaxis"], "tickfont": {"size": 11}},
+              "xaxis2": {**panel["xaxis2"], "title": {"text": "percentage points"}}, "yaxis2": panel["yaxis2"],
+              "annotations": annotations}
+    if comps:
+        layout["shapes"] = [{"line": {"color": "#888", "dash": "dot", "width": 1}, "type": "line", "x0": 0, "x1": 0,
+                             "xref": "x2", "y0": 0, "y1": 1, "yref": "y2 domain"}]
     text = title or result.title()
     if title is None and " — " in text:  # the population on a line of its own: one long line was cut at the right
         head, population = text.rsplit(" — ", 1)
         text = f"{head}<br><sup>{population}</sup>"
-    fig.update_layout(title=text, height=height or max(320, 110 + 22 * len(keep)),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.12),
-                      # r=30: the right subplot's drag handles and title stay inside the figure (no sideways
-                      # scrollbar in a narrow notebook)
-                      margin=dict(l=10, r=30, t=110))
+    # r=30: the right subplot's drag handles and title stay inside the figure (no sideways scrollbar in a
+    # narrow notebook); dots at 0 stay whole (the left panel's x range starts at -2)
+    layout.update({"legend": {"orientation": "h", "y": -0.12}, "margin": {"l": 10, "r": 30, "t": 110},
+                   "title": {"text": text}, "height": height or max(320, 110 + 22 * len(keep))})
+    fig = _figure(data, layout)
+    for trace, (xaxis, yaxis) in zip(fig.data, axes):  # after "type", where add_trace(row=, col=) put them
+        trace["xaxis"] = xaxis
+        trace["yaxis"] = yaxis
     return fig
 
 
@@ -131,33 +185,38 @@ def plot_cumulative_incidence(result, *, ci: bool = True, title: str | None = No
     --------
     >>> fig = tk.plot_cumulative_incidence(tk.aesi(study, category="hepatic_vod_sos"))  # doctest: +SKIP
     """
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
+    data = []
     inc = result.incidence
-    for i, g in enumerate(result.summary["group"].astype(str)):
-        cur = inc[inc["group"].astype(str) == g]
+    inc_group = inc["group"].astype(str).to_numpy()
+    summary = result.summary
+    names = list(summary["group"].astype(str))
+    first = {}  # each group's first summary row
+    for i, g in enumerate(names):
+        first.setdefault(g, i)
+    for i, g in enumerate(names):
+        cur = inc[inc_group == g]
         if not len(cur):
             continue
         col = colors[i % len(colors)]
         t = cur["time"].to_numpy(dtype=float)
         if ci:
-            fig.add_trace(go.Scatter(x=t, y=100 * cur["upper"], mode="lines", line=dict(width=0, shape="hv"),
-                                     legendgroup=g, showlegend=False, hoverinfo="skip", meta="band",
-                                     name=f"{g} upper"))
-            fig.add_trace(go.Scatter(x=t, y=100 * cur["lower"], mode="lines", line=dict(width=0, shape="hv"),
-                                     fill="tonexty", fillcolor=_rgba(col, 0.15), legendgroup=g, showlegend=False,
-                                     hoverinfo="skip", meta="band", name=f"{g} {result.conf_level:.0%} CI"))
-        n_row = result.summary[result.summary["group"].astype(str) == g].iloc[0]
-        fig.add_trace(go.Scatter(
-            x=t, y=100 * cur["cif"], mode="lines", line=dict(color=col, width=2.2, shape="hv"), legendgroup=g,
-            name=f"{g}: {int(n_row['n'])}/{int(n_row['N'])} with the event", meta="curve",
-            customdata=np.column_stack([cur["at_risk"], cur["events"], cur["competing"]]),
-            hovertemplate=(f"{g}<br>%{{x:g}} {result.time_unit}: %{{y:.1f}}%<br>at risk %{{customdata[0]}}, "
-                           "events %{customdata[1]}, deaths without the event %{customdata[2]}<extra></extra>")))
-    fig.update_layout(
-        title=title or f"Cumulative incidence: {result.label}", height=height, template="plotly_white",
-        xaxis_title=f"{result.time_unit.capitalize()} from first dose",
-        yaxis_title="Cumulative incidence (%), death as competing risk", legend=dict(orientation="h", y=-0.2))
-    fig.update_yaxes(rangemode="tozero")
-    return fig
+            data.append({"hoverinfo": "skip", "legendgroup": g, "line": {"shape": "hv", "width": 0}, "meta": "band",
+                         "mode": "lines", "name": f"{g} upper", "showlegend": False, "x": t,
+                         "y": 100 * cur["upper"].to_numpy(), "type": "scatter"})
+            data.append({"fill": "tonexty", "fillcolor": _rgba(col, 0.15), "hoverinfo": "skip", "legendgroup": g,
+                         "line": {"shape": "hv", "width": 0}, "meta": "band", "mode": "lines",
+                         "name": f"{g} {result.conf_level:.0%} CI", "showlegend": False, "x": t,
+                         "y": 100 * cur["lower"].to_numpy(), "type": "scatter"})
+        n_row = summary.iloc[first[g]]
+        data.append({
+            "customdata": np.column_stack([cur["at_risk"], cur["events"], cur["competing"]]),
+            "hovertemplate": (f"{g}<br>%{{x:g}} {result.time_unit}: %{{y:.1f}}%<br>at risk %{{customdata[0]}}, "
+                              "events %{customdata[1]}, deaths without the event %{customdata[2]}<extra></extra>"),
+            "legendgroup": g, "line": {"color": col, "shape": "hv", "width": 2.2}, "meta": "curve", "mode": "lines",
+            "name": f"{g}: {int(n_row['n'])}/{int(n_row['N'])} with the event", "x": t,
+            "y": 100 * cur["cif"].to_numpy(), "type": "scatter"})
+    # as plain dicts, in the order update_layout / update_yaxes used to set them (the JSON is unchanged)
+    return _figure(data, {
+        "legend": {"orientation": "h", "y": -0.2}, "title": {"text": title or f"Cumulative incidence: {result.label}"},
+        "height": height, "xaxis": {"title": {"text": f"{result.time_unit.capitalize()} from first dose"}},
+        "yaxis": {"title": {"text": "Cumulative incidence (%), death as competing risk"}, "rangemode": "tozero"}})

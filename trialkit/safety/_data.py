@@ -20,6 +20,7 @@ organ class ``(not yet coded)``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -195,14 +196,23 @@ def safety_data(data, *, by: str | None = "arm", population: str | None = "safet
         changes["soc"] = changes.get("soc", ev["soc"]).fillna(UNCODED_SOC)
     fatal = ev["outcome"].eq("fatal").fillna(False).to_numpy(dtype=bool) | ev["grade"].eq(5).fillna(False).to_numpy(
         dtype=bool)
-    ev = ev.assign(
-        treatment_emergent=te, aesi_category=category, **changes, fatal=fatal, subject_pos=pos,
-        group=pd.Categorical.from_codes(subjects["group"].cat.codes.to_numpy()[pos],
-                                        dtype=subjects["group"].dtype))
+    rows = np.arange(len(ev))
     if treatment_emergent:
-        keep = ev["treatment_emergent"].fillna(True).to_numpy(dtype=bool)
+        keep = te.fillna(True).to_numpy(dtype=bool)
         if (~keep).any():
             notes.append(f"{int((~keep).sum())} event(s) that are not treatment-emergent left out")
-        ev = ev[keep].reset_index(drop=True)
+        rows = rows[keep]
+    # the derived columns replace theirs in place, the new ones follow; the events kept are taken once per column
+    # (the frame ev.assign(...)[keep].reset_index(drop=True) gave, without its two intermediate copies)
+    columns = {c: ev[c].array for c in ev.columns}
+    columns.update({"treatment_emergent": te.array, "aesi_category": category.array,
+                    **{c: v.array for c, v in changes.items()}})
+    columns = {c: v.take(rows) for c, v in columns.items()}
+    pos = pos[rows]
+    columns.update(fatal=fatal[rows], subject_pos=pos,
+                   group=pd.Categorical.from_codes(subjects["group"].cat.codes.to_numpy()[pos],
+                                                   dtype=subjects["group"].dtype))
+    ev = pd.DataFrame(columns)
+    ev.attrs = copy.deepcopy(ae.attrs)
     return SafetyData(subjects=subjects, events=ev, by=by, groups=aset.groups, reference=aset.reference,
                       population=aset.population, n=aset.n, notes=tuple(notes))

@@ -122,12 +122,16 @@ def _times(sd, cat_ev: pd.DataFrame, cut, notes: list[str]) -> tuple[np.ndarray,
 
     dose, death, last = col("treatment_start_date"), col("death_date"), col("last_contact_date")
     first_ev = nat.copy()
-    dated = cat_ev[cat_ev["start_date"].notna()]
-    if len(dated):
-        first = dated.groupby("subject_pos")["start_date"].min()
-        first_ev[first.index.to_numpy()] = first.to_numpy(dtype="datetime64[ns]")
+    start = cat_ev["start_date"].to_numpy(dtype="datetime64[ns]")
+    ev_pos = cat_ev["subject_pos"].to_numpy()
+    dated = ~np.isnat(start)
+    if dated.any():  # each participant's first dated event of the category
+        first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, ev_pos[dated], start[dated].view(np.int64))
+        has = first != np.iinfo(np.int64).max
+        first_ev[has] = first[has].view("datetime64[ns]")
     undated = np.zeros(n, dtype=bool)
-    undated[cat_ev.loc[cat_ev["start_date"].isna(), "subject_pos"].to_numpy()] = True
+    undated[ev_pos[~dated]] = True
     undated &= np.isnat(first_ev)
     cut64 = pd.Timestamp(cut).to_datetime64().astype("datetime64[ns]") if cut is not None else np.datetime64("NaT", "ns")
     end = np.where(np.isnat(last), cut64, last)
@@ -160,16 +164,26 @@ def _landmark_times(times, scale: float) -> np.ndarray:
 
 
 def _landmarks(incidence: pd.DataFrame, times: np.ndarray) -> pd.DataFrame:
-    rows = []
-    for g, cur in incidence.groupby("group", sort=False, observed=True):
-        t = cur["time"].to_numpy()
-        for x in times:
-            i = np.searchsorted(t, x, side="right") - 1
-            beyond = x > t.max()
-            rows.append({"group": g, "time": float(x), "cif": np.nan if beyond else cur["cif"].iloc[i],
-                         "lower": np.nan if beyond else cur["lower"].iloc[i],
-                         "upper": np.nan if beyond else cur["upper"].iloc[i]})
-    return pd.DataFrame(rows, columns=["group", "time", "cif", "lower", "upper"])
+    columns = ["group", "time", "cif", "lower", "upper"]
+    if not len(incidence):
+        return pd.DataFrame([], columns=columns)
+    group = incidence["group"]
+    codes = group.cat.codes.to_numpy()
+    time = incidence["time"].to_numpy()
+    values = {c: incidence[c].to_numpy() for c in ("cif", "lower", "upper")}
+    times = np.asarray(times, dtype=float)
+    parts = {c: [] for c in columns}
+    for code in pd.unique(codes[codes >= 0]):  # the groups in order of appearance, as groupby(sort=False, observed=True)
+        m = codes == code
+        t = time[m]
+        i = np.searchsorted(t, times, side="right") - 1  # the step function's value at each landmark
+        beyond = times > t.max()
+        parts["group"] += [group.cat.categories[code]] * len(times)
+        parts["time"].append(times)
+        for c, v in values.items():
+            parts[c].append(np.where(beyond, np.nan, v[m][i]))
+    return pd.DataFrame({"group": parts["group"], **{c: np.concatenate(parts[c]) for c in columns[1:]}},
+                        columns=columns)
 
 
 def aesi(data, *, category: str = "hepatic_vod_sos", by: str | None = "arm", population: str | None = "safety",
@@ -213,7 +227,10 @@ def aesi(data, *, category: str = "hepatic_vod_sos", by: str | None = "arm", pop
                      treatment_emergent=treatment_emergent)
     category, label = _resolve_category(category, sd, data.protocol)
     ev = sd.events
-    cat_ev = ev[ev["aesi_category"].astype("string").str.casefold().eq(category.casefold()).fillna(False)]
+    # the category's events, matched without regard to case on the distinct category names
+    code, names = pd.factorize(ev["aesi_category"])
+    match = np.array([str(name).casefold() == category.casefold() for name in names], dtype=bool)
+    cat_ev = ev[(code >= 0) & match[np.maximum(code, 0)] if len(names) else np.zeros(len(ev), dtype=bool)]
     notes = list(sd.notes)
     groups = list(sd.groups)
     codes = cat_ev["group"].cat.codes.to_numpy()
@@ -256,6 +273,21 @@ def aesi(data, *, category: str = "hepatic_vod_sos", by: str | None = "arm", pop
                       treatment_emergent=treatment_emergent, notes=tuple(notes))
 
 
+def _sort_order(keys) -> np.ndarray:
+    """The row order ``sort_values`` gives a frame sorted by ``keys`` (Series): ascending, each key ranked as
+    pandas ranks it (a categorical by its categories, others by their sorted distinct values), missing values
+    last, ties in their original order."""
+    labels = []
+    for k in keys:
+        if isinstance(k.dtype, pd.CategoricalDtype):
+            codes, n = k.cat.codes.to_numpy(), len(k.cat.categories)
+        else:
+            codes, uniques = pd.factorize(k, sort=True)
+            n = len(uniques)
+        labels.append(np.where(codes == -1, n, codes))
+    return np.lexsort(labels[::-1])
+
+
 def _listing(cat_ev: pd.DataFrame, sd) -> pd.DataFrame:
     subj = sd.subjects
     pos = cat_ev["subject_pos"].to_numpy()
@@ -264,6 +296,8 @@ def _listing(cat_ev: pd.DataFrame, sd) -> pd.DataFrame:
             else np.full(len(pos), np.datetime64("NaT"), dtype="datetime64[ns]"))
     day = (cat_ev["start_date"].to_numpy(dtype="datetime64[ns]") - dose).astype("timedelta64[D]").astype("float64")
     day = np.where(np.isnan(day), np.nan, np.where(day >= 0, day + 1, day))  # study days: no day 0
-    out = cat_ev.assign(site_id=pd.array(site, dtype="string"), study_day=pd.array(day, dtype="Float64").astype("Int64"))
-    out = out[list(_LISTING)].sort_values(["group", "subject_id", "start_date", "ae_seq"], kind="stable")
-    return out.reset_index(drop=True)
+    added = {"site_id": pd.array(site, dtype="string"), "study_day": pd.array(day, dtype="Float64").astype("Int64")}
+    # sorted by group, participant, start date and sequence number; the columns taken in that order directly
+    # rather than through assign, a column selection and sort_values (the same frame)
+    order = _sort_order([cat_ev[c] for c in ("group", "subject_id", "start_date", "ae_seq")])
+    return pd.DataFrame({c: (added[c] if c in added else cat_ev[c].array).take(order) for c in _LISTING})

@@ -181,24 +181,29 @@ def ae_summary(data, *, by: str | None = "arm", population: str | None = "safety
     codes = ev["group"].cat.codes.to_numpy()
     pos = ev["subject_pos"].to_numpy()
     n_total = np.array([sd.n[g] for g in groups])
-    rows, diffs = [], []
-    for cat, mask in _masks(ev).items():
-        k = participant_counts(pos[mask], codes[mask], len(groups))
-        for j, g in enumerate(groups):
-            rows.append({"category": cat, "label": SUMMARY_CATEGORIES[cat], "group": g, "N": int(n_total[j]),
-                         "n": int(k[j]), "pct": 100.0 * k[j] / n_total[j] if n_total[j] else np.nan})
-        if sd.reference is not None:
-            r = groups.index(sd.reference)
-            others = [j for j in range(len(groups)) if j != r]
-            d = risk_differences(k[others], n_total[others], np.full(len(others), k[r]), np.full(len(others),
-                                 n_total[r]), conf_level=conf_level)
-            d.insert(0, "comparison", [f"{groups[j]} - {sd.reference}" for j in others])
-            d.insert(0, "category", cat)
-            diffs.append(d)
-    cat_type = pd.CategoricalDtype(groups, ordered=True)
-    summary = pd.DataFrame(rows, columns=["category", "label", "group", "N", "n", "pct"]).astype({"group": cat_type})
-    differences = (pd.concat(diffs, ignore_index=True) if diffs else
-                   pd.DataFrame(columns=["category", "comparison", "rd", "lower", "upper", "p_value"]))
+    masks = _masks(ev)
+    cats = list(masks)
+    n_groups = len(groups)
+    # participants per (category, group), then every category's differences in one vectorised call
+    k = np.vstack([participant_counts(pos[m], codes[m], n_groups) for m in masks.values()])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = np.where(n_total > 0, 100.0 * k / n_total, np.nan)
+    summary = pd.DataFrame({
+        "category": [c for c in cats for _ in groups], "label": [SUMMARY_CATEGORIES[c] for c in cats for _ in groups],
+        "group": pd.Categorical(groups * len(cats), categories=groups, ordered=True),
+        "N": np.tile(n_total, len(cats)).astype(np.int64), "n": k.ravel().astype(np.int64), "pct": pct.ravel()})
+    if sd.reference is not None:
+        r = groups.index(sd.reference)
+        others = [j for j in range(n_groups) if j != r]
+        m = len(others)
+        differences = risk_differences(k[:, others].ravel(), np.tile(n_total[others], len(cats)),
+                                       np.repeat(k[:, r], m), np.full(m * len(cats), n_total[r]),
+                                       conf_level=conf_level)
+        differences.insert(0, "comparison", [f"{groups[j]} - {sd.reference}" for _ in cats for j in others])
+        # (no other group: an empty frame whose category column is typed as the one-category-at-a-time code left it)
+        differences.insert(0, "category", [c for c in cats for _ in others] if others else cats[0])
+    else:
+        differences = pd.DataFrame(columns=["category", "comparison", "rd", "lower", "upper", "p_value"])
     return AESummaryResult(summary=summary, differences=differences, conf_level=conf_level, reference=sd.reference,
                            population=sd.population, treatment_emergent=treatment_emergent, by=by,
                            notes=sd.notes + _unrecorded_notes(ev))

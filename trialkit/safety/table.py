@@ -169,23 +169,30 @@ def _counts(key: np.ndarray, n_keys: int, subject: np.ndarray, group: np.ndarray
     return n, events, worst.reshape(n_keys, n_groups, 6)
 
 
+def _ranks(values) -> np.ndarray:
+    """Dense ranks of ``values`` (equal values share a rank; strings compared as Python compares them)."""
+    return np.unique(np.asarray(values), return_inverse=True)[1].reshape(-1)
+
+
 def _row_order(kind, soc, term, total, sort: str) -> np.ndarray:
     """Rank of each row: the any-row first, classes by frequency (or name), terms inside their class."""
-    frame = pd.DataFrame({"kind": kind, "soc": soc, "term": term, "total": total})
-    soc_total = frame[frame["kind"] == "soc"].set_index("soc")["total"]
-    frame["soc_total"] = frame["soc"].map(soc_total).fillna(0)
-    frame["k"] = frame["kind"].map({"any": 0, "soc": 1, "pt": 2})
-    frame["is_pt"] = frame["k"].eq(2)
+    kind = np.asarray(kind, dtype=object)
+    soc = np.asarray(soc, dtype=object)
+    total = np.asarray(total)
+    is_soc, is_pt = kind == "soc", kind == "pt"
+    not_any = (kind != "any").astype(np.int64)
+    soc_fold = _ranks([str(x).casefold() for x in soc])
+    term_fold = _ranks([str(x).casefold() for x in term])
     if sort == "frequency":
-        keys = [frame["k"].eq(0).map({True: 0, False: 1}), -frame["soc_total"], frame["soc"].str.casefold(),
-                frame["is_pt"], -frame["total"].where(frame["is_pt"], 0), frame["term"].str.casefold()]
+        # a class's total is its own row's; the any-row (whose class is "") and a term without its class row get 0
+        soc_total = dict(zip(soc[is_soc], total[is_soc]))
+        class_total = np.array([soc_total.get(x, 0) for x in soc], dtype=np.float64)
+        keys = [not_any, -class_total, soc_fold, is_pt, -np.where(is_pt, total, 0), term_fold]
     else:
-        keys = [frame["k"].eq(0).map({True: 0, False: 1}), frame["soc"].str.casefold(), frame["is_pt"],
-                frame["term"].str.casefold()]
-    tmp = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(keys)})
-    ranked = tmp.sort_values(list(tmp.columns), kind="stable").index.to_numpy()
-    order = np.empty(len(frame), dtype=np.int64)
-    order[ranked] = np.arange(len(frame))
+        keys = [not_any, soc_fold, is_pt, term_fold]
+    ranked = np.lexsort(keys[::-1])  # stable; the first key is the primary one
+    order = np.empty(len(kind), dtype=np.int64)
+    order[ranked] = np.arange(len(kind))
     return order
 
 
@@ -304,6 +311,9 @@ def ae_table(data, *, by: str | None = "arm", rows: str = "pt", min_pct: float =
 def _result(idx, order, kind, socs, terms, n, events, worst, pct, n_total, groups, sd, rows, conf_level, notes,
             filters) -> AETableResult:
     n_groups = len(groups)
+    # the rows in table order (``order`` is a permutation), each row's groups in group order: the frames are
+    # built sorted by (order, group), as sorting them afterwards would leave them
+    idx, order = idx[np.argsort(order, kind="stable")], np.sort(order)
     rep = np.repeat(idx, n_groups)
     gi = np.tile(np.arange(n_groups), len(idx))
     order_rep = np.repeat(order, n_groups)
@@ -312,33 +322,34 @@ def _result(idx, order, kind, socs, terms, n, events, worst, pct, n_total, group
         "order": order_rep, "kind": kind[rep], "soc": socs[rep], "term": terms[rep],
         "group": pd.Categorical.from_codes(gi, dtype=cat), "N": n_total[gi].astype(np.int64),
         "n": n[rep, gi].astype(np.int64), "pct": pct[rep, gi], "events": events[rep, gi].astype(np.int64)})
-    summary = summary.sort_values(["order", "group"], kind="stable").reset_index(drop=True)
-    diffs = []
-    if sd.reference is not None:
+    others = [j for j in range(n_groups) if j != groups.index(sd.reference)] if sd.reference is not None else []
+    if others:
         r = groups.index(sd.reference)
-        for j in range(n_groups):
-            if j == r:
-                continue
-            d = risk_differences(n[idx, j], np.full(len(idx), n_total[j]), n[idx, r], np.full(len(idx), n_total[r]),
-                                 conf_level=conf_level)
-            d.insert(0, "comparison", f"{groups[j]} - {sd.reference}")
-            d.insert(0, "term", terms[idx])
-            d.insert(0, "soc", socs[idx])
-            d.insert(0, "kind", kind[idx])
-            d.insert(0, "order", order)
-            diffs.append(d)
-    differences = (pd.concat(diffs, ignore_index=True).sort_values(["order", "comparison"], kind="stable")
-                   .reset_index(drop=True) if diffs else
-                   pd.DataFrame(columns=["order", "kind", "soc", "term", "comparison", "rd", "lower", "upper",
-                                         "p_value"]))
-    g_rows = []
-    for k, label in enumerate((*_GRADE_LABELS[:5],)):
-        g_rows.append(pd.DataFrame({"order": order_rep, "kind": kind[rep], "soc": socs[rep], "term": terms[rep],
-                                    "group": pd.Categorical.from_codes(gi, dtype=cat), "grade": label,
-                                    "n": worst[rep, gi, k + 1].astype(np.int64)}))
-    g_rows.append(pd.DataFrame({"order": order_rep, "kind": kind[rep], "soc": socs[rep], "term": terms[rep],
-                                "group": pd.Categorical.from_codes(gi, dtype=cat), "grade": _GRADE_LABELS[5],
-                                "n": worst[rep, gi, 0].astype(np.int64)}))
-    grades = pd.concat(g_rows, ignore_index=True).sort_values(["order", "group"], kind="stable").reset_index(drop=True)
+        # every comparison in one vectorised call; within a row the comparisons sorted by name
+        names = np.array([f"{groups[j]} - {sd.reference}" for j in others], dtype=object)
+        by_name = np.argsort(names, kind="stable")
+        comp = np.array(others)[by_name]
+        m = len(comp)
+        row = np.repeat(idx, m)
+        cj = np.tile(comp, len(idx))
+        differences = risk_differences(n[row, cj], n_total[cj], n[row, r], np.full(len(row), n_total[r]),
+                                       conf_level=conf_level)
+        differences.insert(0, "comparison", np.tile(names[by_name], len(idx)))
+        differences.insert(0, "term", terms[row])
+        differences.insert(0, "soc", socs[row])
+        differences.insert(0, "kind", kind[row])
+        differences.insert(0, "order", np.repeat(order, m))
+    else:
+        differences = pd.DataFrame(columns=["order", "kind", "soc", "term", "comparison", "rd", "lower", "upper",
+                                            "p_value"])
+    # participants by worst grade: per row and group, grades 1-5 then "grade missing" (column 0 of ``worst``)
+    n_grades = len(_GRADE_LABELS)
+    rep_g = np.repeat(rep, n_grades)
+    gi_g = np.repeat(gi, n_grades)
+    grade_col = np.tile(np.array([1, 2, 3, 4, 5, 0]), len(rep))
+    grades = pd.DataFrame({"order": np.repeat(order_rep, n_grades), "kind": kind[rep_g], "soc": socs[rep_g],
+                           "term": terms[rep_g], "group": pd.Categorical.from_codes(gi_g, dtype=cat),
+                           "grade": np.tile(np.array(_GRADE_LABELS, dtype=object), len(rep)),
+                           "n": worst[rep_g, gi_g, grade_col].astype(np.int64)})
     return AETableResult(summary=summary, differences=differences, grades=grades, rows=rows, conf_level=conf_level,
                          reference=sd.reference, population=sd.population, filters=filters, notes=tuple(notes))
