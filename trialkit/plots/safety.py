@@ -12,37 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._spec import figure_from_spec
 from .outcomes import PALETTE, _rgba
 
 __all__ = ["plot_ae_dotplot", "plot_cumulative_incidence"]
-
-
-@lru_cache(maxsize=1)
-def _white_template() -> dict:
-    """The "plotly_white" template as plotly's validated ``Template`` writes it (resolved once per process).
-
-    The same content as :func:`trialkit.plots._spec.template`, in the key order of
-    ``update_layout(template="plotly_white")``, so these figures' JSON is what it was when they were built
-    through plotly's validation.
-    """
-    import plotly.graph_objects as go
-    import plotly.io as pio
-
-    return go.layout.Template(pio.templates["plotly_white"]).to_plotly_json()
-
-
-def _figure(data: list, layout: dict):
-    """A ``go.Figure`` of trace dicts on the white template, without plotly's property-by-property validation.
-
-    The layout's entries are set one by one after the template, in the order given: the order in which
-    plotly's ``make_subplots``/``update_*`` calls used to add them (the figure's JSON does not change).
-    """
-    import plotly.graph_objects as go
-
-    fig = go.Figure({"data": data, "layout": {"template": _white_template()}}, _validate=False)
-    for key, value in layout.items():
-        fig.layout[key] = value
-    return fig
 
 
 @lru_cache(maxsize=1)
@@ -108,9 +81,9 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     if twice.any():  # a term recorded under two classes would share one row of a categorical axis
         labels = labels.where(~twice, labels + " (" + rows["soc"].astype(str) + ")")
     y = [labels[o] for o in keep]
-    # the traces and layout plotly's make_subplots / add_trace / update_* calls made, as plain dicts (key
-    # order included: the figure's JSON is unchanged), without validating every property
-    data, axes = [], []
+    # the traces and layout plotly's make_subplots / add_trace / update_* calls made, as plain dicts
+    # (figure_from_spec: without validating every property)
+    data = []
     for i, g in enumerate(result.groups):
         sub = s[s["group"] == g].set_index("order").loc[keep]
         data.append({
@@ -119,8 +92,7 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
                              "<extra></extra>",
             "legendgroup": g, "marker": {"color": colors[i % len(colors)], "size": 9, "symbol": "circle"},
             "meta": "incidence", "mode": "markers", "name": f"{g} (N={int(sub['N'].iloc[0]) if len(sub) else 0})",
-            "x": sub["pct"].to_numpy(), "y": y, "type": "scatter"})
-        axes.append(("x", "y"))
+            "x": sub["pct"].to_numpy(), "y": y, "type": "scatter", "xaxis": "x", "yaxis": "y"})
     comps = list(dict.fromkeys(d["comparison"])) if len(d) else []
     for j, comp in enumerate(comps):
         sub = d[d["comparison"] == comp].set_index("order").loc[keep]
@@ -131,8 +103,7 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
                         "thickness": 1.2, "type": "data", "width": 3},
             "hovertemplate": "%{y}<br>" + comp + ": %{x:.1f} points<extra></extra>",
             "marker": {"color": colors[(j + 1) % len(colors)], "size": 8, "symbol": "diamond"}, "meta": "difference",
-            "mode": "markers", "name": comp, "x": x, "y": y, "type": "scatter"})
-        axes.append(("x2", "y2"))
+            "mode": "markers", "name": comp, "x": x, "y": y, "type": "scatter", "xaxis": "x2", "yaxis": "y2"})
     panel = copy.deepcopy(_dot_axes())
     right = (f"Risk difference vs {result.reference}<br>(percentage points, {result.conf_level:.0%} CI)"
              if result.reference else "")
@@ -154,11 +125,7 @@ def plot_ae_dotplot(result, *, top: int | None = 30, title: str | None = None, c
     # narrow notebook); dots at 0 stay whole (the left panel's x range starts at -2)
     layout.update({"legend": {"orientation": "h", "y": -0.12}, "margin": {"l": 10, "r": 30, "t": 110},
                    "title": {"text": text}, "height": height or max(320, 110 + 22 * len(keep))})
-    fig = _figure(data, layout)
-    for trace, (xaxis, yaxis) in zip(fig.data, axes):  # after "type", where add_trace(row=, col=) put them
-        trace["xaxis"] = xaxis
-        trace["yaxis"] = yaxis
-    return fig
+    return figure_from_spec(data, layout)
 
 
 def plot_cumulative_incidence(result, *, ci: bool = True, title: str | None = None, colors=PALETTE,
@@ -215,8 +182,7 @@ def plot_cumulative_incidence(result, *, ci: bool = True, title: str | None = No
             "legendgroup": g, "line": {"color": col, "shape": "hv", "width": 2.2}, "meta": "curve", "mode": "lines",
             "name": f"{g}: {int(n_row['n'])}/{int(n_row['N'])} with the event", "x": t,
             "y": 100 * cur["cif"].to_numpy(), "type": "scatter"})
-    # as plain dicts, in the order update_layout / update_yaxes used to set them (the JSON is unchanged)
-    return _figure(data, {
+    return figure_from_spec(data, {
         "legend": {"orientation": "h", "y": -0.2}, "title": {"text": title or f"Cumulative incidence: {result.label}"},
         "height": height, "xaxis": {"title": {"text": f"{result.time_unit.capitalize()} from first dose"}},
         "yaxis": {"title": {"text": "Cumulative incidence (%), death as competing risk"}, "rangemode": "tozero"}})
