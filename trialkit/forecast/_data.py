@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..analysis_set import join_by_subject
 from ..errors import DataValidationError, ForecastError
 
 #: site statuses that take no further patients
@@ -253,9 +254,7 @@ def _study_endpoint(study, patients: dict, endpoint: str) -> pd.DataFrame:
     o = {"subject_id": _text_values(out["subject_id"])[rows],
          "time_days": out["time_days"].to_numpy(dtype=float, na_value=np.nan)[rows],
          "event": out["event"].to_numpy(dtype=float, na_value=np.nan)[rows]}
-    merged = _left_join_unique(patients, o, "subject_id")
-    if merged is None:  # a subject twice on either side: pandas' merge reports it
-        merged = pd.DataFrame(patients).merge(pd.DataFrame(o), on="subject_id", how="left", validate="one_to_one")
+    merged = join_by_subject(pd.DataFrame(patients), pd.DataFrame(o))
     lost = merged["time_days"].isna().to_numpy()
     if lost.any():
         fc = pd.DataFrame([_problem("outcomes", None, "subject_id", sid, f"randomized but has no {endpoint} row",
@@ -263,21 +262,6 @@ def _study_endpoint(study, patients: dict, endpoint: str) -> pd.DataFrame:
                            for sid in merged.loc[lost, "subject_id"]])
         raise DataValidationError(fc, source=f"study {study.protocol.id}")
     return merged
-
-
-def _left_join_unique(left: dict, right: dict, key: str) -> pd.DataFrame | None:
-    """``left.merge(right, on=key, how="left")`` (columns as arrays; ``right``'s other columns float) when
-    the key is unique on both sides, None otherwise: the left rows in order, NaN where ``right`` has no row."""
-    lk, rk = left[key], right[key]
-    where = {k: i for i, k in enumerate(rk)}
-    if len(where) != len(rk) or len(set(lk)) != len(lk):
-        return None
-    pos = np.fromiter((where.get(k, -1) for k in lk), dtype=np.intp, count=len(lk))
-    cols = dict(left)
-    for c, v in right.items():
-        if c != key:
-            cols[c] = np.where(pos >= 0, v[np.maximum(pos, 0)] if len(v) else np.nan, np.nan)
-    return pd.DataFrame(cols)
 
 
 def accrual_input(data, *, by: str | None = None, endpoint: str | None = None) -> AccrualInput:
