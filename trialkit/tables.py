@@ -94,7 +94,9 @@ def format_mean_sd(mean, sd, digits: int = 1) -> str:
 
 def clean_text(v):
     """A text cell with any formatted ``nan`` (e.g. ``"12.3 (nan)"``) shown as ``"–"``."""
-    return _NAN_TOKEN.sub(NOT_ESTIMABLE, v) if isinstance(v, str) else v
+    if not isinstance(v, str) or ("nan" not in v and "NaN" not in v):  # the regex only where it can match
+        return v
+    return _NAN_TOKEN.sub(NOT_ESTIMABLE, v)
 
 
 def _is_count_column(name, col: pd.Series) -> bool:
@@ -136,11 +138,7 @@ def _format_column(name, col: pd.Series, digits: int) -> list[str]:
     if _is_count_column(name, col):
         return _map_cells(col, format_count)
 
-    def cell(v) -> str:
-        s = format_value(v, digits)
-        return _NAN_TOKEN.sub(NOT_ESTIMABLE, s) if "nan" in s or "NaN" in s else s
-
-    return _map_cells(col, cell)
+    return _map_cells(col, lambda v: clean_text(format_value(v, digits)))
 
 
 def _text_array(df: pd.DataFrame, digits: int) -> np.ndarray:
