@@ -625,22 +625,46 @@ def analysis_set(data, *, by: str | None = "arm", population: str | None = None,
         ref = None
     else:
         values = frame[by]
-        if values.isna().any() and missing_group != "keep":
+        coded = _text_codes(values)
+        if coded is None and values.isna().any() and missing_group != "keep":
             raise TrialkitError(f"{int(values.isna().sum())} {what}(s) have no `{by}`; fix them or filter them out "
                                 "before the analysis (no row is dropped silently)")
         comp = _companion(frame, by)
-        groups = group_order(values, protocol=protocol, companion=comp, column=by)
+        # the levels in order of appearance stand for the column wherever only they matter
+        levels = values if coded is None else pd.Series(coded[1], dtype=values.dtype)
+        groups = group_order(levels if comp is None else values, protocol=protocol, companion=comp, column=by)
         if not groups:
             raise EmptySelectionError(f"`{by}` has no values: there is no group to analyse")
         ref, ref_note = resolve_reference(groups, reference=reference, protocol=protocol,
-                                          declared_order=_has_declared_order(values, protocol, comp, by),
+                                          declared_order=_has_declared_order(levels, protocol, comp, by),
                                           required=require_reference)
         if ref_note:
             notes.append(ref_note)
-        group = pd.Categorical(values.astype("string").astype(object), categories=list(groups), ordered=True)
+        if coded is None:
+            group = pd.Categorical(values.astype("string").astype(object), categories=list(groups), ordered=True)
+        else:
+            at = {g: i for i, g in enumerate(groups)}
+            lookup = np.array([at.get(str(u), -1) for u in coded[1]], dtype=np.int64)
+            group = pd.Categorical.from_codes(lookup[coded[0]], categories=list(groups), ordered=True)
     frame = frame.assign(group=group)
     return AnalysisSet(frame=frame, by=by, groups=groups, reference=ref, population=pop_desc,
                        notes=tuple(notes), protocol=protocol)
+
+
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, list] | None:
+    """``(codes, levels in order of appearance)`` of a text column with no missing value, from one hashing
+    pass; None for any other column (which takes the general path).
+
+    Only plain strings qualify: for them ``str``, ``astype("string")`` and equality all agree, so the
+    levels give the same group order, reference and group of every row as the whole column does.
+    """
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        return None
+    codes, uniques = pd.factorize(values.to_numpy() if values.dtype == object else values.array)
+    uniques = list(uniques)
+    if not len(codes) or (codes < 0).any() or not all(isinstance(u, str) for u in uniques):
+        return None
+    return codes, uniques
 
 
 def _population_columns(population, available) -> list[str]:
