@@ -212,9 +212,8 @@ def survival_data(data, *, endpoint: str | None = None, by: str | None = "arm", 
                        else np.arange(len(frame))),
         "time": time / TIME_UNITS[time_unit],
         "event": event.astype("int64"),
-        "group": frame["group"].to_numpy(),
+        "group": pd.Categorical(frame["group"], categories=list(aset.groups), ordered=True),
     })
-    res["group"] = pd.Categorical(frame["group"], categories=list(aset.groups), ordered=True)
     for c in extra:
         v = frame[c]
         if pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_bool_dtype(v):

@@ -105,15 +105,15 @@ def _step_value(t: np.ndarray, y: np.ndarray, at: np.ndarray, t_last: float) -> 
     return out
 
 
-def _counts_at(time: np.ndarray, event: np.ndarray, at: np.ndarray):
-    """(at risk: time >= t, events with time <= t, censored with time <= t) for each t in ``at``."""
-    order = np.argsort(time, kind="stable")
-    ts, es = time[order], event[order]
-    n_risk = len(ts) - np.searchsorted(ts, at, side="left")
-    upto = np.searchsorted(ts, at, side="right")
-    cum_e = np.concatenate([[0], np.cumsum(es)])
+def _counts_at(t: np.ndarray, d: np.ndarray, c: np.ndarray, n: int, at: np.ndarray):
+    """(at risk: time >= t, events with time <= t, censored with time <= t) for each t in ``at``, counted
+    from a curve's event table: its distinct times ``t`` (ascending) with the events ``d`` and censorings
+    ``c`` at each, of ``n`` subjects in all."""
+    cum_e = np.concatenate([[0], np.cumsum(d.astype(np.int64))])
+    cum_out = np.concatenate([[0], np.cumsum(d.astype(np.int64) + c.astype(np.int64))])
+    upto = np.searchsorted(t, at, side="right")
     n_event = cum_e[upto]
-    return n_risk, n_event, upto - n_event
+    return n - cum_out[np.searchsorted(t, at, side="left")], n_event, cum_out[upto] - n_event
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ def km_from(sd: SurvivalData, *, conf_type="log-log", conf_level=0.95, landmarks
         curves.append(pd.DataFrame({"group": g, "time": t, "n_risk": n.astype(int), "n_event": d.astype(int),
                                     "n_censor": c.astype(int), "survival": s, "lower": lo, "upper": hi}))
         t_last = float(tg.max())
-        nr, ne, nc = _counts_at(tg, eg, np.concatenate([lm, times]))
+        nr, ne, nc = _counts_at(t, d, c, len(tg), np.concatenate([lm, times]))
         nr_l = nr[:len(lm)]
         nr, ne, nc = nr[len(lm):], ne[len(lm):], nc[len(lm):]
         lands.append(pd.DataFrame({"group": g, "time": lm, "n_risk": nr_l,
