@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["AESpec", "AEModel", "AE_MODELS", "simulate_adverse_events"]
 
@@ -264,52 +263,63 @@ def _pre_treatment(c: dict, first, rng) -> dict:
             "related": np.zeros(len(idx), dtype=bool)}
 
 
-def _assemble(parts: list[dict]) -> pd.DataFrame:
-    cols = ("i", "day", "term", "soc", "grade", "related")
-    frame = pd.DataFrame({k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in cols})
-    frame["end"] = np.concatenate([np.asarray(p.get("end", np.full(len(p["i"]), np.nan)), dtype=float)
-                                   for p in parts])
-    return frame
+_COLUMNS = ("i", "day", "term", "soc", "grade", "related", "end")
 
 
-def _withdrawals(ev: pd.DataFrame, c: dict, first_day: np.ndarray, rng) -> pd.DataFrame:
+def _assemble(parts: list[dict]) -> dict[str, np.ndarray]:
+    """The events of every part, one array per column (``end`` NaN where a part gives none)."""
+    ev = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in _COLUMNS[:-1]}
+    ev["end"] = np.concatenate([np.asarray(p.get("end", np.full(len(p["i"]), np.nan)), dtype=float)
+                                for p in parts])
+    return ev
+
+
+def _withdrawals(ev: dict, c: dict, first_day: np.ndarray, rng) -> dict:
     """Action 'drug withdrawn' on the worst treatment-emergent event started by the day of each
     discontinuation for an adverse event."""
-    g = ev["grade"].to_numpy()
-    action = np.where((g >= 3) & (rng.random(len(ev)) < 0.2), "drug interrupted", "dose not changed").astype(object)
-    i = ev["i"].to_numpy()
+    g = ev["grade"]
+    action = np.where((g >= 3) & (rng.random(len(g)) < 0.2), "drug interrupted", "dose not changed").astype(object)
+    i = ev["i"]
     disc = (c["reason"] == "adverse event")
-    day = ev["day"].to_numpy()
+    day = ev["day"]
     cand = disc[i] & (day <= c["disc_day"][i]) & (day >= first_day[i]) & (g < 5)
     order = np.lexsort((day, -g, i))
     order = order[cand[order]]
     first = order[np.r_[True, i[order][1:] != i[order][:-1]]] if len(order) else order
     action[first] = "drug withdrawn"
-    ev = ev.assign(action=action)
+    ev = {**ev, "action": action}
     missing = np.setdiff1d(np.flatnonzero(disc), i[first])
     if len(missing):
-        ev = pd.concat([ev, pd.DataFrame({
-            "i": missing, "day": c["disc_day"][missing], "term": "Transaminases increased", "soc": _INV, "grade": 3,
-            "related": True, "end": np.nan, "action": "drug withdrawn"})], ignore_index=True)
+        k = len(missing)
+        added = {"i": missing, "day": c["disc_day"][missing], "term": np.full(k, "Transaminases increased", dtype=object),
+                 "soc": np.full(k, _INV, dtype=object), "grade": np.full(k, 3, dtype=np.int64),
+                 "related": np.ones(k, dtype=bool), "end": np.full(k, np.nan),
+                 "action": np.full(k, "drug withdrawn", dtype=object)}
+        ev = {name: np.concatenate([ev[name], added[name]]) for name in ev}
     return ev
 
 
-def _serious_and_outcome(ev: pd.DataFrame, c: dict, rng) -> pd.DataFrame:
-    g = ev["grade"].to_numpy()
+_ALWAYS_SERIOUS = frozenset(["Febrile neutropenia", "Sepsis", "Pneumonia", _VOD[0]])
+_EXPECTED_SET = frozenset(_EXPECTED)
+
+
+def _serious_and_outcome(ev: dict, c: dict, rng) -> dict:
+    g = ev["grade"]
     p = np.where(g >= 5, 1.0, np.asarray(P_SERIOUS)[np.clip(g, 1, 4) - 1])
-    p = np.where(ev["term"].isin(_EXPECTED).to_numpy() & (g < 5), P_SERIOUS_EXPECTED, p)
-    always = ev["term"].isin(["Febrile neutropenia", "Sepsis", "Pneumonia", _VOD[0]]).to_numpy() & (g >= 3)
-    serious = always | (rng.random(len(ev)) < p)
+    expected = np.array([t in _EXPECTED_SET for t in ev["term"]], dtype=bool)
+    p = np.where(expected & (g < 5), P_SERIOUS_EXPECTED, p)
+    always = np.array([t in _ALWAYS_SERIOUS for t in ev["term"]], dtype=bool) & (g >= 3)
+    serious = always | (rng.random(len(g)) < p)
     fatal = g == 5
-    last = c["last"][ev["i"].to_numpy()]
+    last = c["last"][ev["i"]]
     duration = np.ceil(rng.exponential(np.where(g >= 3, 12.0, 6.0)))
     end = np.where(fatal, ev["end"], ev["day"] + duration)
     ongoing = ~fatal & (end > last)
     outcome = np.where(fatal, "fatal", np.asarray(_OUTCOME_BY_GRADE, dtype=object)[np.clip(g, 1, 4) - 1])
     outcome = np.where(ongoing, "not recovered/not resolved", np.where(~fatal & ~ongoing, "recovered/resolved",
                                                                         outcome))
-    return ev.assign(serious=serious, end=np.where(ongoing, np.nan, end), outcome=outcome,
-                     action=np.where(fatal, "not applicable", ev["action"]))
+    return {**ev, "serious": serious, "end": np.where(ongoing, np.nan, end), "outcome": outcome,
+            "action": np.where(fatal, "not applicable", ev["action"])}
 
 
 def simulate_adverse_events(sid: np.ndarray, rand_day: np.ndarray, c: dict, *, experimental: np.ndarray,
@@ -341,23 +351,28 @@ def simulate_adverse_events(sid: np.ndarray, rand_day: np.ndarray, c: dict, *, e
     parts += [vod, _fatal_events(model, arm, c, rng, fatal_vod), _pre_treatment(c, first, rng)]
     ev = _withdrawals(_assemble(parts), c, first, rng)
     ev = _serious_and_outcome(ev, c, rng)
-    ev = ev.assign(subject=sid[ev["i"].to_numpy()]).sort_values(["subject", "day", "term"], kind="stable")
-    ev = ev.reset_index(drop=True)
-    i = ev["i"].to_numpy()
+    subject = sid[ev["i"]]
+    # by subject, start and term; ties keep their order (a stable sort, as sort_values(kind="stable") did)
+    order = np.lexsort((ev["term"].astype(str), ev["day"], subject.astype(str)))
+    ev = {k: v[order] for k, v in ev.items()}
+    subject = subject[order]
+    i = ev["i"]
     base = rand_day[i]
+    new_subject = np.r_[True, subject[1:] != subject[:-1]] if len(subject) else np.zeros(0, dtype=bool)
+    run_start = np.maximum.accumulate(np.where(new_subject, np.arange(len(subject)), 0))
     return {
-        "subject_id": ev["subject"].to_numpy(dtype=object),
-        "ae_seq": (ev.groupby("subject", sort=False).cumcount() + 1).to_numpy(),
-        "term": ev["term"].str.upper().to_numpy(dtype=object),
-        "preferred_term": ev["term"].to_numpy(dtype=object),
-        "soc": ev["soc"].to_numpy(dtype=object),
-        "start_date": base + ev["day"].to_numpy(dtype=float),
-        "end_date": base + ev["end"].to_numpy(dtype=float),
-        "grade": ev["grade"].to_numpy(dtype=float),
-        "serious": ev["serious"].to_numpy(dtype=bool),
-        "related": ev["related"].to_numpy(dtype=bool),
+        "subject_id": subject.astype(object),
+        "ae_seq": np.arange(len(subject)) - run_start + 1,
+        "term": np.array([t.upper() for t in ev["term"]], dtype=object),
+        "preferred_term": ev["term"].astype(object),
+        "soc": ev["soc"].astype(object),
+        "start_date": base + ev["day"].astype(float),
+        "end_date": base + ev["end"].astype(float),
+        "grade": ev["grade"].astype(float),
+        "serious": ev["serious"].astype(bool),
+        "related": ev["related"].astype(bool),
         "causality": np.where(ev["related"], "RELATED", "NOT RELATED").astype(object),
-        "action_taken": ev["action"].to_numpy(dtype=object),
-        "outcome": ev["outcome"].to_numpy(dtype=object),
-        "treatment_emergent": ev["day"].to_numpy(dtype=float) >= c["start"][i],
+        "action_taken": ev["action"].astype(object),
+        "outcome": ev["outcome"].astype(object),
+        "treatment_emergent": ev["day"].astype(float) >= c["start"][i],
     }
