@@ -161,20 +161,19 @@ def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.rand
     n = len(next(iter(levels.values()))) if levels else 0
     if n == 0:  # nobody eligible (a very small n_screened): nothing to randomize
         return np.empty(0, dtype=object), np.empty(0, dtype=object), "randomization: no patient was eligible"
-    combo = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in levels.items()}) if names else \
-        pd.DataFrame(index=range(n))
-    codes, uniq = (pd.factorize(pd.MultiIndex.from_frame(combo)) if names else
-                   (np.zeros(n, dtype=np.int64), [()]))
+    # strata numbered in order of first appearance (as pd.factorize numbers them) and each patient's rank
+    # within its stratum, in order of randomization
+    keys = list(zip(*(levels[nm] for nm in names))) if names else [()] * n
+    number: dict[tuple, int] = {}
+    codes = np.fromiter((number.setdefault(key, len(number)) for key in keys), dtype=np.int64, count=n)
     seed = int(rng.integers(0, 2**31 - 1))
-    rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
     arms = np.empty(n, dtype=object)
     labels = np.empty(n, dtype=object)
-    for k, key in enumerate(uniq):
-        key = key if isinstance(key, tuple) else (key,)
-        at = codes == k
-        slots = stratum_allocations(protocol, n_per_stratum=int(at.sum()), seed=seed, strata=tuple(names),
+    for k, key in enumerate(number):
+        at = np.flatnonzero(codes == k)
+        slots = stratum_allocations(protocol, n_per_stratum=len(at), seed=seed, strata=tuple(names),
                                     levels={nm: [lv] for nm, lv in zip(names, key)})
-        arms[at] = slots["arm"].to_numpy(dtype=object)[rank[at]]
+        arms[at] = slots["arm"].to_numpy(dtype=object)[:len(at)]
         labels[at] = " / ".join(key) if names else "all"
     note = (f"randomization: stratified permuted blocks, the lists of trialkit.generate_schedule(seed={seed}, "
             f"strata={names}, block sizes {list(protocol.block_sizes)})")
@@ -333,20 +332,18 @@ def _censor_text(c: dict) -> np.ndarray:
 
 
 def _outcomes(sid: np.ndarray, rand_day: np.ndarray, c: dict) -> pd.DataFrame:
+    """EFS and OS rows of every subject, sorted by subject then endpoint."""
     cens = _censor_text(c)
     m = len(sid)
-    parts = []
-    for ep, day, event, desc in (
-            ("EFS", c["efs_day"], c["efs_event"], np.where(c["efs_event"], c["efs_kind"], cens)),
-            ("OS", c["os_day"], c["died"], np.where(c["died"], "death", cens))):
-        parts.append(_frame("outcomes", {
-            "subject_id": sid, "endpoint": np.full(m, ep, dtype=object), "start_date": rand_day,
-            "end_date": rand_day + day, "event": event.astype(int), "time_days": day + 1,
-            "event_description": desc}, m))
-    out = pd.concat(parts, ignore_index=True)
-    order = np.lexsort((out["endpoint"].to_numpy(dtype=object).astype(str),
-                        out["subject_id"].to_numpy(dtype=object).astype(str)))
-    return out.iloc[order].reset_index(drop=True)
+    day = np.concatenate([c["efs_day"], c["os_day"]])
+    start = np.concatenate([rand_day, rand_day])
+    data = {"subject_id": np.concatenate([sid, sid]), "endpoint": np.repeat(np.array(["EFS", "OS"], dtype=object), m),
+            "start_date": start, "end_date": start + day,
+            "event": np.concatenate([c["efs_event"].astype(int), c["died"].astype(int)]), "time_days": day + 1,
+            "event_description": np.concatenate([np.where(c["efs_event"], c["efs_kind"], cens).astype(object),
+                                                 np.where(c["died"], "death", cens).astype(object)])}
+    order = np.lexsort((data["endpoint"].astype(str), data["subject_id"].astype(str)))
+    return _frame("outcomes", {k: v[order] for k, v in data.items()}, 2 * m)
 
 
 def synthesize(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_date=None,
