@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["AESpec", "AEModel", "AE_MODELS", "simulate_adverse_events"]
 
@@ -182,10 +183,15 @@ def _windows(c: dict) -> tuple[np.ndarray, np.ndarray]:
     return first, np.where(np.isnan(first), np.nan, np.fmax(stop, first))
 
 
+def _repeat(text: str, n: int) -> np.ndarray:
+    """``np.full(n, text, dtype=object)``, at an eighth of its cost."""
+    return np.repeat(np.array([text], dtype=object), n)
+
+
 def _records(subject: np.ndarray, day: np.ndarray, term: str, soc: str, grade: np.ndarray, related: np.ndarray,
              **extra) -> dict:
     n = len(subject)
-    return {"i": subject, "day": day, "term": np.full(n, term, dtype=object), "soc": np.full(n, soc, dtype=object),
+    return {"i": subject, "day": day, "term": _repeat(term, n), "soc": _repeat(soc, n),
             "grade": grade, "related": related, **{k: np.broadcast_to(v, n) for k, v in extra.items()}}
 
 
@@ -303,12 +309,19 @@ _ALWAYS_SERIOUS = frozenset(["Febrile neutropenia", "Sepsis", "Pneumonia", _VOD[
 _EXPECTED_SET = frozenset(_EXPECTED)
 
 
-def _serious_and_outcome(ev: dict, c: dict, rng) -> dict:
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Each value's number in the sorted list of the distinct values (equal values, equal numbers), and that list."""
+    codes, distinct = pd.factorize(values, sort=True)
+    return codes.astype(np.int64, copy=False), list(distinct)
+
+
+def _serious_and_outcome(ev: dict, c: dict, rng, term_code: np.ndarray, terms: list) -> dict:
+    """Seriousness, end and outcome of every event (``term_code`` numbers the event's term in ``terms``)."""
     g = ev["grade"]
     p = np.where(g >= 5, 1.0, np.asarray(P_SERIOUS)[np.clip(g, 1, 4) - 1])
-    expected = np.array([t in _EXPECTED_SET for t in ev["term"]], dtype=bool)
+    expected = np.array([t in _EXPECTED_SET for t in terms], dtype=bool)[term_code]
     p = np.where(expected & (g < 5), P_SERIOUS_EXPECTED, p)
-    always = np.array([t in _ALWAYS_SERIOUS for t in ev["term"]], dtype=bool) & (g >= 3)
+    always = np.array([t in _ALWAYS_SERIOUS for t in terms], dtype=bool)[term_code] & (g >= 3)
     serious = always | (rng.random(len(g)) < p)
     fatal = g == 5
     last = c["last"][ev["i"]]
@@ -350,29 +363,31 @@ def simulate_adverse_events(sid: np.ndarray, rand_day: np.ndarray, c: dict, *, e
     fatal_vod[vod["i"][vod["grade"] == 5]] = True
     parts += [vod, _fatal_events(model, arm, c, rng, fatal_vod), _pre_treatment(c, first, rng)]
     ev = _withdrawals(_assemble(parts), c, first, rng)
-    ev = _serious_and_outcome(ev, c, rng)
-    subject = sid[ev["i"]]
-    # by subject, start and term; ties keep their order (a stable sort, as sort_values(kind="stable") did)
-    order = np.lexsort((ev["term"].astype(str), ev["day"], subject.astype(str)))
+    term_code, terms = _sorted_codes(ev["term"])
+    ev = _serious_and_outcome(ev, c, rng, term_code, terms)
+    # by subject, start and term (each numbered in its sorted order); ties keep their order (a stable sort, as
+    # sort_values(kind="stable") did)
+    sid_code = _sorted_codes(sid)[0]
+    order = np.lexsort((term_code, ev["day"], sid_code[ev["i"]]))
     ev = {k: v[order] for k, v in ev.items()}
-    subject = subject[order]
     i = ev["i"]
+    subject = sid[i]
     base = rand_day[i]
-    new_subject = np.r_[True, subject[1:] != subject[:-1]] if len(subject) else np.zeros(0, dtype=bool)
-    run_start = np.maximum.accumulate(np.where(new_subject, np.arange(len(subject)), 0))
-    return {
-        "subject_id": subject.astype(object),
-        "ae_seq": np.arange(len(subject)) - run_start + 1,
-        "term": np.array([t.upper() for t in ev["term"]], dtype=object),
-        "preferred_term": ev["term"].astype(object),
-        "soc": ev["soc"].astype(object),
+    new_subject = np.r_[True, sid_code[i][1:] != sid_code[i][:-1]] if len(i) else np.zeros(0, dtype=bool)
+    run_start = np.maximum.accumulate(np.where(new_subject, np.arange(len(i)), 0))
+    return {  # (np.asarray: these arrays are fresh, so no copy)
+        "subject_id": np.asarray(subject, dtype=object),
+        "ae_seq": np.arange(len(i)) - run_start + 1,
+        "term": np.array([t.upper() for t in terms], dtype=object)[term_code[order]],
+        "preferred_term": np.asarray(ev["term"], dtype=object),
+        "soc": np.asarray(ev["soc"], dtype=object),
         "start_date": base + ev["day"].astype(float),
         "end_date": base + ev["end"].astype(float),
         "grade": ev["grade"].astype(float),
         "serious": ev["serious"].astype(bool),
         "related": ev["related"].astype(bool),
         "causality": np.where(ev["related"], "RELATED", "NOT RELATED").astype(object),
-        "action_taken": ev["action"].astype(object),
-        "outcome": ev["outcome"].astype(object),
+        "action_taken": np.asarray(ev["action"], dtype=object),
+        "outcome": np.asarray(ev["outcome"], dtype=object),
         "treatment_emergent": ev["day"].astype(float) >= c["start"][i],
     }
