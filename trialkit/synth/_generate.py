@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TrialkitError, UsageError
-from ..model import TABLES, columns, empty_table, pandas_dtype
+from ..model import TABLES, columns, empty_table
 from ..protocols import Protocol, get_protocol
 from ..study import Study
 from . import _adverse_events, _course, _missing, _population, _sites, _verdict
@@ -64,31 +64,42 @@ def _to_datetime(days: np.ndarray) -> np.ndarray:
     return out
 
 
+def _all_na(dtype: str, n: int):
+    """An all-missing column of a canonical dtype (the arrays ``pd.Series(NA, dtype=...)`` holds)."""
+    if dtype == "datetime":
+        return np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    mask = np.ones(n, dtype=bool)
+    if dtype == "boolean":
+        return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), mask)
+    if dtype == "Float64":
+        return pd.arrays.FloatingArray(np.full(n, np.nan), mask)
+    if dtype == "Int64":
+        return pd.arrays.IntegerArray(np.ones(n, dtype=np.int64), mask)
+    return pd.array(np.full(n, pd.NA, dtype=object), dtype="string")
+
+
+def _column(dtype: str, v):
+    """A column of a canonical dtype from an array (NaN or None for missing)."""
+    if dtype == "datetime":
+        return _to_datetime(v)
+    if dtype == "boolean":
+        b = np.asarray(v, dtype=bool)
+        return pd.arrays.BooleanArray(b, np.zeros(len(b), dtype=bool))
+    if dtype in ("Float64", "Int64"):
+        f = np.asarray(v, dtype=float)
+        na = np.isnan(f)
+        return pd.arrays.FloatingArray(f, na) if dtype == "Float64" else \
+            pd.arrays.IntegerArray(np.where(na, 0, f).astype(np.int64), na)
+    return pd.array(np.asarray(v, dtype=object), dtype="string")
+
+
 def _frame(table: str, data: dict, n: int, extra: dict[str, str] | None = None) -> pd.DataFrame:
     """A canonical frame from arrays (absent columns empty), with the canonical dtypes."""
-    out = {}
-    for c in columns(table):
-        dt = pandas_dtype(c)
-        if c.name not in data:
-            out[c.name] = pd.Series(pd.NaT if c.dtype == "datetime" else pd.NA, index=range(n), dtype=dt)
-            continue
-        v = data[c.name]
-        if c.dtype == "datetime":
-            out[c.name] = pd.Series(_to_datetime(v), dtype=dt)
-        elif c.dtype == "boolean":
-            b = np.asarray(v, dtype=bool)
-            out[c.name] = pd.arrays.BooleanArray(b, np.zeros(len(b), dtype=bool))
-        elif c.dtype in ("Float64", "Int64"):
-            f = np.asarray(v, dtype=float)
-            na = np.isnan(f)
-            out[c.name] = pd.arrays.FloatingArray(f, na) if c.dtype == "Float64" else \
-                pd.arrays.IntegerArray(np.where(na, 0, f).astype(np.int64), na)
-        else:
-            out[c.name] = pd.array(np.asarray(v, dtype=object), dtype="string")
-    df = pd.DataFrame(out)
+    out = {c.name: _column(c.dtype, data[c.name]) if c.name in data else _all_na(c.dtype, n)
+           for c in columns(table)}
     for name, v in (extra or {}).items():
-        df[name] = pd.array(np.asarray(v, dtype=object), dtype="string")
-    return df
+        out[name] = pd.array(np.asarray(v, dtype=object), dtype="string")
+    return pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,20 +161,19 @@ def _assign_arms(levels: dict[str, np.ndarray], protocol: Protocol, rng: np.rand
     n = len(next(iter(levels.values()))) if levels else 0
     if n == 0:  # nobody eligible (a very small n_screened): nothing to randomize
         return np.empty(0, dtype=object), np.empty(0, dtype=object), "randomization: no patient was eligible"
-    combo = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in levels.items()}) if names else \
-        pd.DataFrame(index=range(n))
-    codes, uniq = (pd.factorize(pd.MultiIndex.from_frame(combo)) if names else
-                   (np.zeros(n, dtype=np.int64), [()]))
+    # strata numbered in order of first appearance (as pd.factorize numbers them) and each patient's rank
+    # within its stratum, in order of randomization
+    keys = list(zip(*(levels[nm] for nm in names))) if names else [()] * n
+    number: dict[tuple, int] = {}
+    codes = np.fromiter((number.setdefault(key, len(number)) for key in keys), dtype=np.int64, count=n)
     seed = int(rng.integers(0, 2**31 - 1))
-    rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
     arms = np.empty(n, dtype=object)
     labels = np.empty(n, dtype=object)
-    for k, key in enumerate(uniq):
-        key = key if isinstance(key, tuple) else (key,)
-        at = codes == k
-        slots = stratum_allocations(protocol, n_per_stratum=int(at.sum()), seed=seed, strata=tuple(names),
+    for k, key in enumerate(number):
+        at = np.flatnonzero(codes == k)
+        slots = stratum_allocations(protocol, n_per_stratum=len(at), seed=seed, strata=tuple(names),
                                     levels={nm: [lv] for nm, lv in zip(names, key)})
-        arms[at] = slots["arm"].to_numpy(dtype=object)[rank[at]]
+        arms[at] = slots["arm"].to_numpy(dtype=object)[:len(at)]
         labels[at] = " / ".join(key) if names else "all"
     note = (f"randomization: stratified permuted blocks, the lists of trialkit.generate_schedule(seed={seed}, "
             f"strata={names}, block sizes {list(protocol.block_sizes)})")
@@ -253,7 +263,10 @@ def generate(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_d
 def _after_screening(true: pd.DataFrame, post_fail: np.ndarray, proto: Protocol, cut_day: int, r_rand, r_course,
                      r_ae=None):
     sel = np.flatnonzero((true["screening_outcome"] == "eligible").to_numpy(dtype=bool, na_value=False))
-    pts = true.iloc[sel].reset_index(drop=True)
+    # only the columns read below (ids, dates, stratification inputs) are carried along
+    used = ["subject_id", "site_id", "screening_date", "age_years", "diagnosis_date", "relapse_date",
+            "mpal_confirmation_date", *(f.name for f in proto.stratification)]
+    pts = true[[c for c in dict.fromkeys(used) if c in true.columns]].iloc[sel].reset_index(drop=True)
     m = len(pts)
     scr_day = (pts["screening_date"].to_numpy().astype("datetime64[D]").astype(np.int64))
     rand_day = _sites.weekday(scr_day + r_rand.integers(RANDOMIZATION_DELAY[0], RANDOMIZATION_DELAY[1] + 1, m))
@@ -319,20 +332,18 @@ def _censor_text(c: dict) -> np.ndarray:
 
 
 def _outcomes(sid: np.ndarray, rand_day: np.ndarray, c: dict) -> pd.DataFrame:
+    """EFS and OS rows of every subject, sorted by subject then endpoint."""
     cens = _censor_text(c)
     m = len(sid)
-    parts = []
-    for ep, day, event, desc in (
-            ("EFS", c["efs_day"], c["efs_event"], np.where(c["efs_event"], c["efs_kind"], cens)),
-            ("OS", c["os_day"], c["died"], np.where(c["died"], "death", cens))):
-        parts.append(_frame("outcomes", {
-            "subject_id": sid, "endpoint": np.full(m, ep, dtype=object), "start_date": rand_day,
-            "end_date": rand_day + day, "event": event.astype(int), "time_days": day + 1,
-            "event_description": desc}, m))
-    out = pd.concat(parts, ignore_index=True)
-    order = np.lexsort((out["endpoint"].to_numpy(dtype=object).astype(str),
-                        out["subject_id"].to_numpy(dtype=object).astype(str)))
-    return out.iloc[order].reset_index(drop=True)
+    day = np.concatenate([c["efs_day"], c["os_day"]])
+    start = np.concatenate([rand_day, rand_day])
+    data = {"subject_id": np.concatenate([sid, sid]), "endpoint": np.repeat(np.array(["EFS", "OS"], dtype=object), m),
+            "start_date": start, "end_date": start + day,
+            "event": np.concatenate([c["efs_event"].astype(int), c["died"].astype(int)]), "time_days": day + 1,
+            "event_description": np.concatenate([np.where(c["efs_event"], c["efs_kind"], cens).astype(object),
+                                                 np.where(c["died"], "death", cens).astype(object)])}
+    order = np.lexsort((data["endpoint"].astype(str), data["subject_id"].astype(str)))
+    return _frame("outcomes", {k: v[order] for k, v in data.items()}, 2 * m)
 
 
 def synthesize(protocol: str | Protocol, *, n_screened: int, seed: int, data_cut_date=None,

@@ -55,10 +55,10 @@ def inject_missing(screening: pd.DataFrame, *, site_index: np.ndarray, n_sites: 
     site_factor = rng.gamma(SITE_SHAPE, 1.0 / SITE_SHAPE, size=n_sites)[site_index]
     muga = rng.random(n) < P_MUGA
     for col in screening.columns:
-        s = screening[col]
+        values = screening[col].array
         u = rng.random(n)  # one draw per column, whatever the column's content: stable streams
-        if col in NEVER or not s.notna().any():
-            out[col] = s
+        if col in NEVER or values.isna().all():
+            out[col] = values
             continue
         mask = u < np.minimum(1.0, RATES.get(col, DEFAULT_RATE) * scale * site_factor)
         if col == "shortening_fraction_pct":
@@ -67,5 +67,8 @@ def inject_missing(screening: pd.DataFrame, *, site_index: np.ndarray, n_sites: 
             mask |= ~muga
         elif col == "cd22_pct":
             mask |= u > 1 - P_CD22_PCT_NOT_REPORTED
-        out[col] = s.mask(mask) if mask.any() else s
+        if mask.any():  # Series.mask's result, without its per-column cost
+            values = values.copy()
+            values[mask] = pd.NaT if values.dtype.kind == "M" else pd.NA
+        out[col] = values
     return pd.DataFrame(out, index=screening.index)
