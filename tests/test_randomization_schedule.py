@@ -140,6 +140,8 @@ def test_stratum_rng_depends_on_key_and_seed():
     ({"strata": ["age_group", "age_group"]}, "repeats a factor"),
     ({"levels": {"site_id": ["A"]}}, "not in strata"),
     ({"strata": ["site_id"], "levels": {"site_id": ["A", "A"]}}, "repeated levels"),
+    # a factor named like a column of the list (pandas' "cannot insert block, already exists" before)
+    ({"strata": ["block"], "levels": {"block": ["a", "b"]}}, "factor `block` has the name of a column"),
 ])
 def test_generate_rejects_bad_arguments(kwargs, match):
     args = {"n_per_stratum": 6, "seed": 1, **kwargs}

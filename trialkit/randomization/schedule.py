@@ -313,8 +313,10 @@ def _allocations(protocol: Protocol, n_per_stratum: int, seed: int, strata: tupl
     """Every stratum's list, one after another: one frame built from arrays (not a frame per stratum, inserted
     into and concatenated, which cost about 4 ms per stratum)."""
     taken = [name for name in strata if name in SCHEDULE_COLUMNS]
-    if taken:  # what pandas said when the factor columns were inserted into each stratum's frame
-        raise ValueError(f"cannot insert {taken[0]}, already exists")
+    if taken:
+        raise ScheduleError(f"stratification factor `{taken[0]}` has the name of a column of the schedule "
+                            f"({', '.join(SCHEDULE_COLUMNS)}); give the factor another name in `strata` "
+                            "(and `levels`) or in the protocol's stratification")
     combos = list(itertools.product(*lv.values())) if lv else [()]
     lists = [_one_stratum(stratum_rng(seed, stratum_key(dict(zip(strata, combo)))), protocol, n_per_stratum,
                           algorithm, sizes) for combo in combos]
