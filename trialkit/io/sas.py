@@ -78,17 +78,17 @@ class VariableLabels(Mapping):
         return f"VariableLabels({self._labels!r})"
 
 
-def _bytes_mask(s: pd.Series, kind: str | None) -> np.ndarray | None:
-    """Which values of a column are bytes (as ``pandas.read_sas`` returns text), or None when none is.
+def _bytes_mask(values: np.ndarray, kind: str | None) -> np.ndarray | None:
+    """Which of a column's values are bytes (as ``pandas.read_sas`` returns text), or None when none is.
     Decided in C by pandas' type inference (``kind``, None for a column not of object dtype), value by
     value only for a column of mixed kinds."""
     if kind is None:
         return None
     if kind == "bytes":
-        return s.notna().to_numpy()
+        return ~pd.isna(values)
     if not kind.startswith("mixed"):
         return None
-    mask = s.map(lambda v: isinstance(v, bytes)).to_numpy(dtype=bool)
+    mask = np.fromiter((isinstance(v, bytes) for v in values), dtype=bool, count=len(values))
     return mask if mask.any() else None
 
 
@@ -99,14 +99,16 @@ def _cp1252(v: bytes) -> str:
         return v.decode("latin-1")
 
 
-def _decode(s: pd.Series) -> pd.Series:
+def _decode(s: pd.Series):
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
-    column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
-    kind = pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else None
+    column as Windows-1252 (SAS's Western default); right-stripped; blank is missing. Returns the
+    column's new values (an array of pandas' ``string`` dtype)."""
+    values = s.to_numpy() if s.dtype == object else None
+    kind = pd.api.types.infer_dtype(values, skipna=True) if values is not None else None
     text_only = kind in ("string", "empty")  # text already (a frame built by hand): the same one pass, no bytes
-    mask = np.zeros(len(s), dtype=bool) if text_only else _bytes_mask(s, kind)
+    mask = np.zeros(len(s), dtype=bool) if text_only else _bytes_mask(values, kind)
     if mask is not None:
-        fast = _decode_text_values(s, mask)
+        fast = _decode_text_values(values, mask)
         if fast is not None:
             return fast
         b = s[mask]  # text beside the bytes is not only str (a frame built by hand): the general path
@@ -117,20 +119,20 @@ def _decode(s: pd.Series) -> pd.Series:
         s = s.astype(object).copy()
         s[mask] = b
     s = s.astype("string").str.rstrip()
-    return s.mask(s == "")
+    return s.mask(s == "").array
 
 
-def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
-    """:func:`_decode` value by value for a column of bytes, str and missing values only (what
-    ``read_sas`` returns, or text built by hand), or None for any other column. One pass in Python costs less than the
-    half-dozen pandas operations of the general path on a column of a few thousand values."""
-    values = s.to_numpy(dtype=object)
+def _decode_text_values(values: np.ndarray, is_bytes: np.ndarray):
+    """:func:`_decode` value by value for a column (an object array) of bytes, str and missing values
+    only (what ``read_sas`` returns, or text built by hand), or None for any other column. One pass in
+    Python costs less than the half-dozen pandas operations of the general path on a column of a few
+    thousand values."""
     if len(values) and is_bytes.all():  # as read_sas returns a text column (a blank is b""): decoded and stripped in one pass
         try:
             out = [v.decode("utf-8").rstrip() or None for v in values]
         except UnicodeDecodeError:
             out = [_cp1252(v).rstrip() or None for v in values]
-        return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
+        return pd.array(out, dtype=_STRING)
     missing = pd.isna(values)
     if not (is_bytes | missing).all() and not all(isinstance(v, str) for v in values[~(is_bytes | missing)]):
         return None
@@ -143,7 +145,7 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     text[is_bytes] = decoded
     text[missing] = None
     out = [None if v is None else (v.rstrip() or None) for v in text]
-    return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
+    return pd.array(out, dtype=_STRING)
 
 
 def clean_frame(df: pd.DataFrame, *, source: str = "the frame") -> pd.DataFrame:
@@ -174,15 +176,22 @@ def clean_frame(df: pd.DataFrame, *, source: str = "the frame") -> pd.DataFrame:
         df = df.copy(deep=False)
         df.attrs = {}
     out = {}
-    for j, name in enumerate(names):
-        s = df.iloc[:, j]
+    for name, (_, s) in zip(names, df.items()):
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            s = _decode(s)
-        elif pd.api.types.is_float_dtype(s.dtype):
-            tiny = (np.abs(s.to_numpy(dtype=float, na_value=np.nan)) < _IBM_ZERO)
+            out[name] = _decode(s)
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":  # as read_sas returns numbers
+            values = s.to_numpy()
+            tiny = np.abs(values) < _IBM_ZERO
             if tiny.any():
-                s = s.mask(tiny, 0.0)
-        out[name] = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.array
+                values = values.copy()
+                values[tiny] = 0.0
+            out[name] = values
+        else:
+            if pd.api.types.is_float_dtype(s.dtype):
+                tiny = (np.abs(s.to_numpy(dtype=float, na_value=np.nan)) < _IBM_ZERO)
+                if tiny.any():
+                    s = s.mask(tiny, 0.0)
+            out[name] = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.array
     clean = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
     clean.attrs["labels"] = VariableLabels({str(k).strip().upper(): v for k, v in labels.items()})
     clean.attrs["trialkit_clean"] = True
