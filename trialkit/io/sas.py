@@ -34,6 +34,8 @@ SAS_EPOCH = pd.Timestamp("1960-01-01")
 _ISO_8601 = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?"
 _ISO_8601_RE = re.compile(_ISO_8601)
 _ISO_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a complete date, the usual --DTC value
+_SAS_EPOCH_NS, _DAY_NS = np.datetime64("1960-01-01", "ns"), np.timedelta64(86_400_000_000_000, "ns")
+_SAFE_DAYS = 100_000  # days from 1960 that stay inside datetime64[ns] (1686-2233): read in numpy, others by pandas
 _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (pandas-dev/pandas#50670)
 _STRING = pd.StringDtype()  # pandas' "string" dtype (comparing with an instance costs less than parsing "string")
 
@@ -288,7 +290,13 @@ def _all_missing(index: pd.Index, dtype: str) -> pd.Series:
     if dtype.startswith("datetime"):
         s = pd.Series(np.full(len(index), np.datetime64("NaT", "ns")), index=index)
         return s if s.dtype == dtype else s.astype(dtype)
+    if dtype in _MASKED_EMPTY:  # taking position -1 of an empty array fills in its dtype's missing value
+        return pd.Series(_MASKED_EMPTY[dtype].take(np.full(len(index), -1), allow_fill=True), index=index)
     return pd.Series(pd.NA, index=index, dtype=_STRING if dtype == "string" else dtype)
+
+
+#: empty arrays of the nullable dtypes :func:`_all_missing` is asked for (never changed)
+_MASKED_EMPTY = {d: pd.array([], dtype=_STRING if d == "string" else d) for d in ("string", "Float64", "Int64", "boolean")}
 
 
 def as_text(s: pd.Series) -> pd.Series:
@@ -379,6 +387,12 @@ def sas_days_to_dates(days: pd.Series) -> pd.Series:
     place of the missing values (``cast_from_unit_vectorized``), so it warns "overflow encountered in
     multiply" now and then, depending on the memory it got (the dates themselves come out right).
     """
+    v = days.to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(v)
+    if (np.abs(v[present]) < _SAFE_DAYS).all():  # in numpy (the same dates, rounded half to even as Series.round)
+        out = np.full(len(v), np.datetime64("NaT"), dtype="datetime64[ns]")
+        out[present] = _SAS_EPOCH_NS + np.round(v[present]).astype(np.int64) * _DAY_NS
+        return pd.Series(out, index=days.index, name=days.name)
     whole = days.round().astype("Int64")
     return (SAS_EPOCH + pd.to_timedelta(whole, unit="D")).astype("datetime64[ns]")
 
