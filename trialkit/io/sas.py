@@ -33,7 +33,8 @@ SAS_EPOCH = pd.Timestamp("1960-01-01")
 #: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
 _ISO_8601 = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?"
 _ISO_8601_RE = re.compile(_ISO_8601)
-_ISO_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a complete date, the usual --DTC value
+#: a complete date, the usual --DTC value, with or without a time of day (read as its date, as parse_dates does)
+_ISO_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?)?")
 _SAS_EPOCH_NS, _DAY_NS = np.datetime64("1960-01-01", "ns"), np.timedelta64(86_400_000_000_000, "ns")
 _SAFE_DAYS = 100_000  # days from 1960 that stay inside datetime64[ns] (1686-2233): read in numpy, others by pandas
 _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (pandas-dev/pandas#50670)
@@ -108,6 +109,8 @@ def _decode(s: pd.Series):
     column as Windows-1252 (SAS's Western default); right-stripped; blank is missing. Returns the
     column's new values (an array of pandas' ``string`` dtype)."""
     values = s.to_numpy() if s.dtype == object else None
+    if values is not None and len(values) and pd.api.types.infer_dtype(values, skipna=False) == "bytes":
+        return _decode_text_values(values, np.ones(len(values), dtype=bool))  # as read_sas returns text
     kind = pd.api.types.infer_dtype(values, skipna=True) if values is not None else None
     text_only = kind in ("string", "empty")  # text already (a frame built by hand): the same one pass, no bytes
     mask = np.zeros(len(s), dtype=bool) if text_only else _bytes_mask(values, kind)
@@ -304,6 +307,12 @@ def as_text(s: pd.Series) -> pd.Series:
     return s if s.dtype == _STRING else s.astype(_STRING)
 
 
+def text_values(s: pd.Series):
+    """The values of ``s`` to loop over in Python: an object array for text (looping over a pandas array
+    costs a method call per value; the values are the same str and ``pd.NA``), else ``s.array``."""
+    return s.to_numpy(dtype=object) if s.dtype == object or s.dtype == _STRING else s.array
+
+
 def upper_values(s: pd.Series) -> np.ndarray:
     """:func:`upper` as an object array with None for missing values, for masks built with numpy
     (``upper_values(s) == "Y"`` is False where ``s`` is missing)."""
@@ -344,10 +353,11 @@ def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
 
 
 def _complete_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
-    """A text column (pandas' ``string`` dtype) whose every value is a complete ``YYYY-MM-DD`` date or
-    missing, read as :func:`~trialkit.io.flatfile.parse_dates` reads it (a day that does not exist,
-    such as 2013-02-30, or a year outside 1678-2261 is unreadable): ``(dates, unreadable)``. None for
-    any other column, which goes the general way. The digits are read with numpy, not a regex per value."""
+    """A text column (pandas' ``string`` dtype) whose every value is a complete ``YYYY-MM-DD`` date
+    (``THH:MM`` or ``THH:MM:SS`` may follow) or missing, read as :func:`~trialkit.io.flatfile.parse_dates`
+    reads it: the date, the time of day dropped; a day that does not exist, such as 2013-02-30, or a
+    year outside 1678-2261 is unreadable. Returns ``(dates, unreadable)``, or None for any other
+    column, which goes the general way. The digits are read with numpy, not a regex per value."""
     if values.dtype != _STRING:
         return None
     text = values.to_numpy(dtype=object)
@@ -355,7 +365,7 @@ def _complete_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
     given = text[present]
     if not all(_ISO_DAY_RE.fullmatch(v) for v in given):
         return None
-    digits = given.astype("U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - ord("0")
+    digits = given.astype("U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - ord("0")  # U10: the date
     parsed = _from_parts(digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3],
                          digits[:, 5] * 10 + digits[:, 6], digits[:, 8] * 10 + digits[:, 9])
     out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
@@ -425,7 +435,7 @@ def first_per_subject(df: pd.DataFrame, value: pd.Series, *, order: pd.Series | 
         o = order.to_numpy() if order.dtype.kind == "M" else order.to_numpy(dtype=float, na_value=np.nan)
         pos = pos[np.argsort(o[pos], kind="stable")]
     first: dict = {}
-    for p, s in zip(pos, subjects.array[pos]):
+    for p, s in zip(pos, text_values(subjects)[pos]):
         first.setdefault(s, p)
     rows = np.fromiter(first.values(), dtype=np.intp, count=len(first))
     return pd.Series(value.array[rows], index=pd.Index(subjects.array[rows], name="USUBJID"), name="v")
