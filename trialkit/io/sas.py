@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..errors import FAILURE_COLUMNS, StudyFolderError
 from .flatfile import parse_dates
+from .values import _from_parts
 
 __all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "SubjectLookup",
            "first_available"]
@@ -32,6 +33,10 @@ SAS_EPOCH = pd.Timestamp("1960-01-01")
 #: SDTM --DTC values: ISO 8601 extended format, complete or partial from the right (2013, 2013-05, 2013-05-17T10:30)
 _ISO_8601 = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?"
 _ISO_8601_RE = re.compile(_ISO_8601)
+#: a complete date, the usual --DTC value, with or without a time of day (read as its date, as parse_dates does)
+_ISO_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?)?")
+_SAS_EPOCH_NS, _DAY_NS = np.datetime64("1960-01-01", "ns"), np.timedelta64(86_400_000_000_000, "ns")
+_SAFE_DAYS = 100_000  # days from 1960 that stay inside datetime64[ns] (1686-2233): read in numpy, others by pandas
 _IBM_ZERO = 1e-70  # pandas reads some IBM-float zeros as 16**-65 ≈ 5.4e-79 (pandas-dev/pandas#50670)
 _STRING = pd.StringDtype()  # pandas' "string" dtype (comparing with an instance costs less than parsing "string")
 
@@ -78,17 +83,17 @@ class VariableLabels(Mapping):
         return f"VariableLabels({self._labels!r})"
 
 
-def _bytes_mask(s: pd.Series, kind: str | None) -> np.ndarray | None:
-    """Which values of a column are bytes (as ``pandas.read_sas`` returns text), or None when none is.
+def _bytes_mask(values: np.ndarray, kind: str | None) -> np.ndarray | None:
+    """Which of a column's values are bytes (as ``pandas.read_sas`` returns text), or None when none is.
     Decided in C by pandas' type inference (``kind``, None for a column not of object dtype), value by
     value only for a column of mixed kinds."""
     if kind is None:
         return None
     if kind == "bytes":
-        return s.notna().to_numpy()
+        return ~pd.isna(values)
     if not kind.startswith("mixed"):
         return None
-    mask = s.map(lambda v: isinstance(v, bytes)).to_numpy(dtype=bool)
+    mask = np.fromiter((isinstance(v, bytes) for v in values), dtype=bool, count=len(values))
     return mask if mask.any() else None
 
 
@@ -99,14 +104,18 @@ def _cp1252(v: bytes) -> str:
         return v.decode("latin-1")
 
 
-def _decode(s: pd.Series) -> pd.Series:
+def _decode(s: pd.Series):
     """A text column as SAS holds it: bytes decoded as UTF-8, or when any value is not UTF-8 the whole
-    column as Windows-1252 (SAS's Western default); right-stripped; blank is missing."""
-    kind = pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else None
+    column as Windows-1252 (SAS's Western default); right-stripped; blank is missing. Returns the
+    column's new values (an array of pandas' ``string`` dtype)."""
+    values = s.to_numpy() if s.dtype == object else None
+    if values is not None and len(values) and pd.api.types.infer_dtype(values, skipna=False) == "bytes":
+        return _decode_text_values(values, np.ones(len(values), dtype=bool))  # as read_sas returns text
+    kind = pd.api.types.infer_dtype(values, skipna=True) if values is not None else None
     text_only = kind in ("string", "empty")  # text already (a frame built by hand): the same one pass, no bytes
-    mask = np.zeros(len(s), dtype=bool) if text_only else _bytes_mask(s, kind)
+    mask = np.zeros(len(s), dtype=bool) if text_only else _bytes_mask(values, kind)
     if mask is not None:
-        fast = _decode_text_values(s, mask)
+        fast = _decode_text_values(values, mask)
         if fast is not None:
             return fast
         b = s[mask]  # text beside the bytes is not only str (a frame built by hand): the general path
@@ -117,20 +126,20 @@ def _decode(s: pd.Series) -> pd.Series:
         s = s.astype(object).copy()
         s[mask] = b
     s = s.astype("string").str.rstrip()
-    return s.mask(s == "")
+    return s.mask(s == "").array
 
 
-def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
-    """:func:`_decode` value by value for a column of bytes, str and missing values only (what
-    ``read_sas`` returns, or text built by hand), or None for any other column. One pass in Python costs less than the
-    half-dozen pandas operations of the general path on a column of a few thousand values."""
-    values = s.to_numpy(dtype=object)
+def _decode_text_values(values: np.ndarray, is_bytes: np.ndarray):
+    """:func:`_decode` value by value for a column (an object array) of bytes, str and missing values
+    only (what ``read_sas`` returns, or text built by hand), or None for any other column. One pass in
+    Python costs less than the half-dozen pandas operations of the general path on a column of a few
+    thousand values."""
     if len(values) and is_bytes.all():  # as read_sas returns a text column (a blank is b""): decoded and stripped in one pass
         try:
             out = [v.decode("utf-8").rstrip() or None for v in values]
         except UnicodeDecodeError:
             out = [_cp1252(v).rstrip() or None for v in values]
-        return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
+        return pd.array(out, dtype=_STRING)
     missing = pd.isna(values)
     if not (is_bytes | missing).all() and not all(isinstance(v, str) for v in values[~(is_bytes | missing)]):
         return None
@@ -143,7 +152,7 @@ def _decode_text_values(s: pd.Series, is_bytes: np.ndarray) -> pd.Series | None:
     text[is_bytes] = decoded
     text[missing] = None
     out = [None if v is None else (v.rstrip() or None) for v in text]
-    return pd.Series(pd.array(out, dtype=_STRING), index=s.index, name=s.name)
+    return pd.array(out, dtype=_STRING)
 
 
 def clean_frame(df: pd.DataFrame, *, source: str = "the frame") -> pd.DataFrame:
@@ -174,15 +183,22 @@ def clean_frame(df: pd.DataFrame, *, source: str = "the frame") -> pd.DataFrame:
         df = df.copy(deep=False)
         df.attrs = {}
     out = {}
-    for j, name in enumerate(names):
-        s = df.iloc[:, j]
+    for name, (_, s) in zip(names, df.items()):
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            s = _decode(s)
-        elif pd.api.types.is_float_dtype(s.dtype):
-            tiny = (np.abs(s.to_numpy(dtype=float, na_value=np.nan)) < _IBM_ZERO)
+            out[name] = _decode(s)
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":  # as read_sas returns numbers
+            values = s.to_numpy()
+            tiny = np.abs(values) < _IBM_ZERO
             if tiny.any():
-                s = s.mask(tiny, 0.0)
-        out[name] = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.array
+                values = values.copy()
+                values[tiny] = 0.0
+            out[name] = values
+        else:
+            if pd.api.types.is_float_dtype(s.dtype):
+                tiny = (np.abs(s.to_numpy(dtype=float, na_value=np.nan)) < _IBM_ZERO)
+                if tiny.any():
+                    s = s.mask(tiny, 0.0)
+            out[name] = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.array
     clean = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
     clean.attrs["labels"] = VariableLabels({str(k).strip().upper(): v for k, v in labels.items()})
     clean.attrs["trialkit_clean"] = True
@@ -277,12 +293,24 @@ def _all_missing(index: pd.Index, dtype: str) -> pd.Series:
     if dtype.startswith("datetime"):
         s = pd.Series(np.full(len(index), np.datetime64("NaT", "ns")), index=index)
         return s if s.dtype == dtype else s.astype(dtype)
+    if dtype in _MASKED_EMPTY:  # taking position -1 of an empty array fills in its dtype's missing value
+        return pd.Series(_MASKED_EMPTY[dtype].take(np.full(len(index), -1), allow_fill=True), index=index)
     return pd.Series(pd.NA, index=index, dtype=_STRING if dtype == "string" else dtype)
+
+
+#: empty arrays of the nullable dtypes :func:`_all_missing` is asked for (never changed)
+_MASKED_EMPTY = {d: pd.array([], dtype=_STRING if d == "string" else d) for d in ("string", "Float64", "Int64", "boolean")}
 
 
 def as_text(s: pd.Series) -> pd.Series:
     """``s`` in pandas' ``string`` dtype: the series itself when it is one already (``astype`` would copy it)."""
     return s if s.dtype == _STRING else s.astype(_STRING)
+
+
+def text_values(s: pd.Series):
+    """The values of ``s`` to loop over in Python: an object array for text (looping over a pandas array
+    costs a method call per value; the values are the same str and ``pd.NA``), else ``s.array``."""
+    return s.to_numpy(dtype=object) if s.dtype == object or s.dtype == _STRING else s.array
 
 
 def upper_values(s: pd.Series) -> np.ndarray:
@@ -306,6 +334,12 @@ def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
     if df is None or var not in df.columns:
         return col(df, var, "datetime64[ns]")
     values = df[var]
+    days = _complete_dates(values)
+    if days is not None:  # every value is a complete date (or missing): what parse_dates reads them as, directly
+        dates, failed = days
+        probs.add_mask(failed, df, var, table=table, file=file, problem=f"{var} is not an ISO 8601 date",
+                       fix=f"write {var} in {file} as YYYY-MM-DD (ISO 8601; partial dates such as 2013-05 are allowed)")
+        return dates
     not_iso = np.array([v is not pd.NA and _ISO_8601_RE.fullmatch(v.strip()) is None
                         for v in as_text(values).to_numpy(dtype=object)], dtype=bool)
     dates, failed, imputed = parse_dates(values.mask(not_iso) if not_iso.any() else values,  # "01/06/2020" is ambiguous
@@ -316,6 +350,29 @@ def dtc(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
     if imputed.any():
         notes.append(f"{file}: {int(imputed.sum())} partial date(s) in {var} imputed to the first day of the period")
     return dates
+
+
+def _complete_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
+    """A text column (pandas' ``string`` dtype) whose every value is a complete ``YYYY-MM-DD`` date
+    (``THH:MM`` or ``THH:MM:SS`` may follow) or missing, read as :func:`~trialkit.io.flatfile.parse_dates`
+    reads it: the date, the time of day dropped; a day that does not exist, such as 2013-02-30, or a
+    year outside 1678-2261 is unreadable. Returns ``(dates, unreadable)``, or None for any other
+    column, which goes the general way. The digits are read with numpy, not a regex per value."""
+    if values.dtype != _STRING:
+        return None
+    text = values.to_numpy(dtype=object)
+    present = ~pd.isna(text)
+    given = text[present]
+    if not all(_ISO_DAY_RE.fullmatch(v) for v in given):
+        return None
+    digits = given.astype("U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - ord("0")  # U10: the date
+    parsed = _from_parts(digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3],
+                         digits[:, 5] * 10 + digits[:, 6], digits[:, 8] * 10 + digits[:, 9])
+    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
+    out[present] = parsed
+    failed = np.zeros(len(text), dtype=bool)
+    failed[present] = np.isnat(parsed)
+    return pd.Series(out, index=values.index), failed
 
 
 def sas_date(df, var, *, file, table, probs: Problems, notes: list) -> pd.Series:
@@ -340,6 +397,12 @@ def sas_days_to_dates(days: pd.Series) -> pd.Series:
     place of the missing values (``cast_from_unit_vectorized``), so it warns "overflow encountered in
     multiply" now and then, depending on the memory it got (the dates themselves come out right).
     """
+    v = days.to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(v)
+    if (np.abs(v[present]) < _SAFE_DAYS).all():  # in numpy (the same dates, rounded half to even as Series.round)
+        out = np.full(len(v), np.datetime64("NaT"), dtype="datetime64[ns]")
+        out[present] = _SAS_EPOCH_NS + np.round(v[present]).astype(np.int64) * _DAY_NS
+        return pd.Series(out, index=days.index, name=days.name)
     whole = days.round().astype("Int64")
     return (SAS_EPOCH + pd.to_timedelta(whole, unit="D")).astype("datetime64[ns]")
 
@@ -372,7 +435,7 @@ def first_per_subject(df: pd.DataFrame, value: pd.Series, *, order: pd.Series | 
         o = order.to_numpy() if order.dtype.kind == "M" else order.to_numpy(dtype=float, na_value=np.nan)
         pos = pos[np.argsort(o[pos], kind="stable")]
     first: dict = {}
-    for p, s in zip(pos, subjects.array[pos]):
+    for p, s in zip(pos, text_values(subjects)[pos]):
         first.setdefault(s, p)
     rows = np.fromiter(first.values(), dtype=np.intp, count=len(first))
     return pd.Series(value.array[rows], index=pd.Index(subjects.array[rows], name="USUBJID"), name="v")

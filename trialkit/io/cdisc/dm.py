@@ -12,7 +12,7 @@ import pandas as pd
 from ...model import columns
 from ..flatfile import coerce_column
 from ..mapped import Mapped, canonical_frame
-from ..sas import Problems, SubjectLookup, by_subject, dtc, first_available, upper, upper_values
+from ..sas import Problems, SubjectLookup, by_subject, dtc, first_available, text_values, upper, upper_values
 from ..sas import col as _col
 from .design import NOT_ARMS, natural_key
 
@@ -64,7 +64,8 @@ def map_sites(dm: pd.DataFrame, *, file: str = "dm.xpt") -> Mapped:
     probs, notes = Problems(), []
     country = _col(dm, "COUNTRY").astype("string")
     records: dict = {}  # SITEID → its records, in record order
-    for i, site in enumerate(dm["SITEID"]):
+    site_ids = dm["SITEID"]
+    for i, site in enumerate(text_values(site_ids) if _is_text(site_ids) else site_ids):
         if not pd.isna(site):
             records.setdefault(site, []).append(i)
     _country_problems(dm, country, records, probs, file)
@@ -82,13 +83,17 @@ def map_sites(dm: pd.DataFrame, *, file: str = "dm.xpt") -> Mapped:
 
 def _country_problems(dm: pd.DataFrame, country: pd.Series, records: dict, probs: Problems, file: str) -> None:
     """Every record of a site recorded with more than one COUNTRY is a problem (sites in sorted order)."""
-    values = country.array
+    values = text_values(country)
     for site in sorted(records):
         if len({values[i] for i in records[site] if not pd.isna(values[i])}) > 1:
             mask = np.zeros(len(dm), dtype=bool)
             mask[records[site]] = True
             probs.add_mask(mask, dm, "COUNTRY", table="sites", file=file, problem=f"site {site} has more than one COUNTRY",
                            fix="a site lies in one country; correct COUNTRY or SITEID")
+
+
+def _is_text(s: pd.Series) -> bool:
+    return s.dtype == object or isinstance(s.dtype, pd.StringDtype)
 
 
 def _from(frame: pd.DataFrame | None, subjects: pd.Series | SubjectLookup, column: str):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..mapped import Mapped
-from ..sas import Problems, dtc, first_per_subject, upper_values
+from ..sas import Problems, dtc, first_per_subject, text_values, upper_values
 from ..sas import col as _col
 
 __all__ = ["map_ds"]
@@ -51,7 +51,7 @@ def map_ds(ds: pd.DataFrame, *, file: str = "ds.xpt") -> Mapped:
     if several.any():
         notes.append(f"{file}: {ds['USUBJID'][is_event][several].nunique()} subject(s) have several DISPOSITION "
                      "EVENT records; the latest (by DSSTDTC) is used")
-    latest = _latest_events(ds["USUBJID"].array, dsd.to_numpy(), is_event)
+    latest = _latest_events(text_values(ds["USUBJID"]), dsd.to_numpy(), is_event)
     if (~is_event).any():
         kinds = ", ".join(f"{k} {v}" for k, v in ds.loc[~is_event, "DSDECOD"].value_counts().items())
         notes.append(f"{file}: {int((~is_event).sum())} record(s) not in DSCAT DISPOSITION EVENT are not mapped "
