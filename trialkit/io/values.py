@@ -792,7 +792,7 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
     (``f`` -> ``F``). Returns the read column and the number of values whose case was changed."""
     out = pc.if_else(pa.chunked_array([pa.array(na)]), pa.scalar(None, pa.string()), text) if na.any() else text
     changed = 0
-    if allowed:
+    if allowed and not _all_allowed(out, tuple(allowed)):
         idx = pc.index_in(pc.utf8_lower(out), value_set=_string_array(tuple(a.lower() for a in allowed)))
         matched = pc.take(_string_array(tuple(allowed)), idx)
         valid = pc.is_valid(idx)
@@ -800,6 +800,22 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
         out = pc.if_else(valid, matched, out)
     out = _chunked(out).cast(pa.string())
     return ColumnRead(pd.Series(pd.arrays.ArrowStringArray(out), index=values.index)), changed
+
+
+def _all_allowed(text, allowed: tuple[str, ...]) -> bool:
+    """True when every value of ``text`` is missing or exactly one of ``allowed``, which are ASCII and
+    distinct ignoring case: matching them ignoring case would change nothing (two pyarrow calls
+    instead of seven)."""
+    if not _plain(allowed):
+        return False
+    hits = pc.sum(pc.is_in(text, value_set=_string_array(allowed))).as_py() or 0
+    return hits == len(text) - text.null_count
+
+
+@lru_cache(maxsize=64)
+def _plain(allowed: tuple[str, ...]) -> bool:
+    """ASCII values, distinct ignoring case (so pyarrow and Python lower-case them alike)."""
+    return all(a.isascii() for a in allowed) and len({a.lower() for a in allowed}) == len(allowed)
 
 
 def _trimmed_note(raw: pa.ChunkedArray, trimmed: pa.ChunkedArray, na: np.ndarray, file: str, column: str) -> list[str]:
