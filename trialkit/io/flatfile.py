@@ -259,11 +259,11 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
             continue
         out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, (lines, row_base), problems, notes,
                                      unread)
-    # from the arrays (aligned: all numbered 0, 1, …), three times faster than from Series; no
-    # consolidation copy: one block per column
-    canon = pd.DataFrame({k: v.array if isinstance(v, pd.Series) else v for k, v in out.items()}, copy=False)
     for c in [c for c in df.columns if c not in canon_names]:
-        canon[c] = _extra_column(df[c], table, file, c, cfg, notes)
+        out[c] = _extra_column(df[c], table, file, c, cfg, notes)
+    # from the arrays (aligned: all numbered 0, 1, …), three times faster than from Series, the extra
+    # columns too (adding them one by one copies each); no consolidation copy: one block per column
+    canon = pd.DataFrame({k: v.array if isinstance(v, pd.Series) else v for k, v in out.items()}, copy=False)
     if rows:
         problems.insert(0, pd.DataFrame(rows))
     probs = pd.concat(problems, ignore_index=True) if problems else no_failures()
@@ -564,7 +564,9 @@ def _fill_derived(study: Study) -> Study:
     scr = study.screening
     if len(scr) and len(study.sites) and scr["country"].isna().any():
         country = first_by(study.sites, "site_id", "country")
-        scr = scr.assign(country=scr["country"].fillna(scr["site_id"].map(country)).astype("string"))
+        filled = scr["country"].fillna(scr["site_id"].map(country)).astype("string")
+        scr = scr.copy(deep=False)  # (the frame of a study being built: assign's deep copy of every column is not needed)
+        scr["country"] = filled
         study = study.replace(screening=scr)
     return study
 

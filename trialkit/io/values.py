@@ -586,11 +586,38 @@ def _strptime(arr, mask: np.ndarray) -> np.ndarray:
     """The leading YYYY-MM-DD of the texts of ``mask`` (checked to be digits there) as
     datetime64[ns]; NaT where that day does not exist (pyarrow's strptime would roll 2023-02-31
     over to 2023-03-03)."""
+    fast = _numpy_days(arr, mask)
+    if fast is not None:
+        return fast
     text = arr if mask.all() else pc.if_else(pa.chunked_array([pa.array(mask)]), arr, "2000-01-01")
 
     def part(a, b):
         return pc.cast(pc.utf8_slice_codeunits(text, a, b), pa.int64()).to_numpy(zero_copy_only=False)
     return _from_parts(part(0, 4), part(5, 7), part(8, 10))
+
+
+#: Columns up to this length take the paths that cost less per call and more per value.
+_SHORT = 512
+_FIRST_DAY, _LAST_DAY = np.datetime64("1678-01-01", "D"), np.datetime64("2261-12-31", "D")
+
+
+def _numpy_days(arr, mask: np.ndarray) -> np.ndarray | None:
+    """:func:`_strptime` by numpy's parser of ``YYYY-MM-DD`` (a tenth of the cost on a short column),
+    or None when a day does not exist (numpy raises) or lies outside the years 1678-2261 that
+    :func:`_from_parts` reads: :func:`_strptime` then decides as before. Long columns keep
+    pyarrow's vectorised path (numpy parses one string at a time)."""
+    if len(mask) > _SHORT:
+        return None
+    vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)[mask]
+    try:
+        days = np.array([v[:10] for v in vals], dtype="datetime64[D]")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if len(days) and not ((days >= _FIRST_DAY) & (days <= _LAST_DAY)).all():  # (NaT compares False)
+        return None
+    out = np.full(len(mask), np.datetime64("2000-01-01", "ns"))
+    out[mask] = days.astype("datetime64[ns]")
+    return out
 
 
 def _iso_time(sub, pos, left, put, w: _DateWork) -> None:
@@ -765,7 +792,7 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
     (``f`` -> ``F``). Returns the read column and the number of values whose case was changed."""
     out = pc.if_else(pa.chunked_array([pa.array(na)]), pa.scalar(None, pa.string()), text) if na.any() else text
     changed = 0
-    if allowed:
+    if allowed and not _all_allowed(out, tuple(allowed)):
         idx = pc.index_in(pc.utf8_lower(out), value_set=_string_array(tuple(a.lower() for a in allowed)))
         matched = pc.take(_string_array(tuple(allowed)), idx)
         valid = pc.is_valid(idx)
@@ -773,6 +800,22 @@ def read_strings(values: pd.Series, na: np.ndarray, text: pa.ChunkedArray,
         out = pc.if_else(valid, matched, out)
     out = _chunked(out).cast(pa.string())
     return ColumnRead(pd.Series(pd.arrays.ArrowStringArray(out), index=values.index)), changed
+
+
+def _all_allowed(text, allowed: tuple[str, ...]) -> bool:
+    """True when every value of ``text`` is missing or exactly one of ``allowed``, which are ASCII and
+    distinct ignoring case: matching them ignoring case would change nothing (two pyarrow calls
+    instead of seven)."""
+    if not _plain(allowed):
+        return False
+    hits = pc.sum(pc.is_in(text, value_set=_string_array(allowed))).as_py() or 0
+    return hits == len(text) - text.null_count
+
+
+@lru_cache(maxsize=64)
+def _plain(allowed: tuple[str, ...]) -> bool:
+    """ASCII values, distinct ignoring case (so pyarrow and Python lower-case them alike)."""
+    return all(a.isascii() for a in allowed) and len({a.lower() for a in allowed}) == len(allowed)
 
 
 def _trimmed_note(raw: pa.ChunkedArray, trimmed: pa.ChunkedArray, na: np.ndarray, file: str, column: str) -> list[str]:
