@@ -57,7 +57,7 @@ from ..schemas import SourceInfo, data_cut_warnings, first_by, study_problems
 from ..study import Study
 from .config import StudyConfig, closest, read_config
 from .files import EXTENSIONS, FileProblem, RawTable, decode_bytes, read_raw, sniff_delimiter
-from .values import EXCEL_EPOCH, STRING, ReadSettings, missing_mask, read_values, text_view
+from .values import EXCEL_EPOCH, STRING, ReadSettings, missing_mask, missing_masks, read_values, text_view
 
 __all__ = ["load_study", "load_table", "write_study", "read_table_file", "coerce_table", "coerce_column", "parse_dates",
            "decode_bytes", "sniff_delimiter", "STRING", "EXCEL_EPOCH", "NA_TOKENS"]
@@ -251,6 +251,7 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
     df = _recode(df, table, file, cfg, notes)
     out = {}
     n = len(df)
+    missing = _text_missing(df, table, cfg)
     for col in columns(table):
         if col.name not in df:
             if col.required:
@@ -258,7 +259,7 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
             out[col.name] = _all_missing(col, n)
             continue
         out[col.name] = _read_column(df[col.name], col, table, file, cfg, kind, (lines, row_base), problems, notes,
-                                     unread)
+                                     unread, missing.get(col.name))
     for c in [c for c in df.columns if c not in canon_names]:
         out[c] = _extra_column(df[c], table, file, c, cfg, notes)
     # from the arrays (aligned: all numbered 0, 1, …), three times faster than from Series, the extra
@@ -271,6 +272,29 @@ def _coerce_table(df, table, *, file, row_base, lines, config, kind, decimal, da
 
     pa.default_memory_pool().release_unused()  # the string kernels' temporaries go back to the system
     return canon, probs, notes, unread
+
+
+def _text_missing(df: pd.DataFrame, table: str, cfg: StudyConfig) -> dict:
+    """The :func:`~trialkit.io.values.missing_mask` of each canonical text column of ``df`` (arrow
+    strings, as read from CSV), found for all the columns of the same missing-value tokens at once:
+    ``{column: (trimmed text, missing mask, token counts)}``."""
+    if not len(df):
+        return {}
+    groups: dict = {}
+    present = set(df.columns)
+    for col in columns(table):
+        if col.name not in present:
+            continue
+        values = df[col.name]
+        if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+            text = text_view(values)
+            na = cfg.setting("na_values", table, col.name)
+            key = (tuple(na) if na is not None else NA_TOKENS, text.type)
+            groups.setdefault(key, []).append((col.name, text))
+    found = {}
+    for (tokens, _), named in groups.items():
+        found.update(zip([c for c, _ in named], missing_masks([t for _, t in named], tokens)))
+    return found
 
 
 def _all_missing(col: Column, n: int):
@@ -297,14 +321,16 @@ def _duplicate_row(name: str, sources: list[str], table: str, file: str, header_
                 "the first would be read", f"rename or delete all but one of them{via}")
 
 
-def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, where, problems, notes, unread):
+def _read_column(values: pd.Series, col: Column, table, file, cfg, kind, where, problems, notes, unread,
+                 missing=None):
     lines, row_base = where
     if col.dtype != "string" and str(values.dtype) == pandas_dtype(col) and \
             cfg.setting("na_values", table, col.name) is None:
         return values  # typed source (Parquet) already in the canonical dtype
     settings = _settings(cfg, table, col.name, kind)
     try:
-        res = read_values(values, col.dtype, settings, file=file, column=col.name, allowed=col.allowed)
+        res = read_values(values, col.dtype, settings, file=file, column=col.name, allowed=col.allowed,
+                          missing=missing)
     except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:  # an exotic physical type
         problems.append(pd.DataFrame([_row(table, file, np.nan, col.name, str(values.dtype),
                                            f"column cannot be read as {col.dtype} ({type(exc).__name__})",
