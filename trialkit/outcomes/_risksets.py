@@ -50,15 +50,19 @@ def stratum_sums(x, r, t, e, efron):
     if efron:
         tied = jd[nd[jd] > 1]
         keep = nd[jd] == 1  # untied times keep their Breslow piece
-        info_t, info_v = [ut[jd][keep]], [info_v[0][keep]]
-        for j in tied:
-            fr = np.arange(nd[j])[:, None] / nd[j]
-            den = Rr[j] - fr[:, 0] * Rd[j]
-            m = (Ar[j] - fr * Ad[j]) / den[:, None]
-            c = (Cr[j] - fr[:, :, None] * Cd[j]) / den[:, None, None]
-            info_t.append(np.full(nd[j], ut[j]))
-            info_v.append(c - m[:, :, None] * m[:, None, :])
-            mbar[np.searchsorted(jd, j)] = m.mean(axis=0)
+        if len(tied):
+            # every tied time's pieces at once, time by time as a loop over them would append them: the
+            # k-th of the d events at a time removes the fraction k/d of that time's events from its risk set
+            dj = nd[tied]
+            jj = np.repeat(tied, dj)
+            start = np.concatenate([[0], np.cumsum(dj)[:-1]])
+            fr = (np.arange(len(jj)) - np.repeat(start, dj)) / nd[jj]
+            den = Rr[jj] - fr * Rd[jj]
+            m = (Ar[jj] - fr[:, None] * Ad[jj]) / den[:, None]
+            c = (Cr[jj] - fr[:, None, None] * Cd[jj]) / den[:, None, None]
+            info_t = [ut[jd][keep], ut[jj]]
+            info_v = [info_v[0][keep], c - m[:, :, None] * m[:, None, :]]
+            mbar[np.searchsorted(jd, tied)] = np.add.reduceat(m, start, axis=0) / dj[:, None]
     pos = np.searchsorted(jd, inv[dead])
     return (ut[inv[dead]], x[dead] - mbar[pos], np.concatenate(info_t),
             np.concatenate(info_v).reshape(-1, p, p))
