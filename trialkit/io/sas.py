@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import FAILURE_COLUMNS, StudyFolderError
 from .flatfile import parse_dates
-from .values import _from_parts
+from .values import iso_days
 
 __all__ = ["read_xpt", "clean_frame", "VariableLabels", "SAS_EPOCH", "Problems", "no_problems", "by_subject", "SubjectLookup",
            "first_available"]
@@ -365,9 +365,7 @@ def _complete_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
     given = text[present]
     if not all(_ISO_DAY_RE.fullmatch(v) for v in given):
         return None
-    digits = given.astype("U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - ord("0")  # U10: the date
-    parsed = _from_parts(digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3],
-                         digits[:, 5] * 10 + digits[:, 6], digits[:, 8] * 10 + digits[:, 9])
+    parsed = iso_days(given)
     out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
     out[present] = parsed
     failed = np.zeros(len(text), dtype=bool)

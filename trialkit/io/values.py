@@ -607,42 +607,33 @@ def _far_years(sub, mask: np.ndarray) -> np.ndarray:
     return mask & ((y < 1678) | (y > 2261))
 
 
+def iso_days(texts: np.ndarray) -> np.ndarray:
+    """datetime64[ns] of the leading ``YYYY-MM-DD`` of each text (an object array of str whose first ten
+    characters the caller has checked to be ASCII digits and dashes in that shape); NaT where that day does
+    not exist or lies outside 1678-2261 (:func:`_from_parts`). The digits are read with numpy, not a
+    parser per value."""
+    g = np.asarray(texts, dtype=object).astype("U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - ord("0")
+    return _from_parts(g[:, 0] * 1000 + g[:, 1] * 100 + g[:, 2] * 10 + g[:, 3],
+                       g[:, 5] * 10 + g[:, 6], g[:, 8] * 10 + g[:, 9])
+
+
+#: Columns up to this length are read by :func:`iso_days` (less per call); longer ones by pyarrow (less per value).
+_SHORT = 512
+
+
 def _strptime(arr, mask: np.ndarray) -> np.ndarray:
     """The leading YYYY-MM-DD of the texts of ``mask`` (checked to be digits there) as
     datetime64[ns]; NaT where that day does not exist (pyarrow's strptime would roll 2023-02-31
     over to 2023-03-03)."""
-    fast = _numpy_days(arr, mask)
-    if fast is not None:
-        return fast
+    if len(mask) <= _SHORT:
+        out = np.full(len(mask), np.datetime64("2000-01-01", "ns"))
+        out[mask] = iso_days(np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)[mask])
+        return out
     text = arr if mask.all() else pc.if_else(pa.chunked_array([pa.array(mask)]), arr, "2000-01-01")
 
     def part(a, b):
         return pc.cast(pc.utf8_slice_codeunits(text, a, b), pa.int64()).to_numpy(zero_copy_only=False)
     return _from_parts(part(0, 4), part(5, 7), part(8, 10))
-
-
-#: Columns up to this length take the paths that cost less per call and more per value.
-_SHORT = 512
-_FIRST_DAY, _LAST_DAY = np.datetime64("1678-01-01", "D"), np.datetime64("2261-12-31", "D")
-
-
-def _numpy_days(arr, mask: np.ndarray) -> np.ndarray | None:
-    """:func:`_strptime` by numpy's parser of ``YYYY-MM-DD`` (a tenth of the cost on a short column),
-    or None when a day does not exist (numpy raises) or lies outside the years 1678-2261 that
-    :func:`_from_parts` reads: :func:`_strptime` then decides as before. Long columns keep
-    pyarrow's vectorised path (numpy parses one string at a time)."""
-    if len(mask) > _SHORT:
-        return None
-    vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)[mask]
-    try:
-        days = np.array([v[:10] for v in vals], dtype="datetime64[D]")
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if len(days) and not ((days >= _FIRST_DAY) & (days <= _LAST_DAY)).all():  # (NaT compares False)
-        return None
-    out = np.full(len(mask), np.datetime64("2000-01-01", "ns"))
-    out[mask] = days.astype("datetime64[ns]")
-    return out
 
 
 def _iso_time(sub, pos, left, put, w: _DateWork) -> None:
