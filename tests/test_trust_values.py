@@ -225,3 +225,21 @@ def test_dates_after_the_data_cut_are_warnings_with_counts(tmp_path):
         s = __import__("trialkit").load_study(d)
     assert ("warning: disposition.csv: `last_contact_date`: 2 date(s) after the data cut 2026-06-30 "
             "(first on line 2: 2026-07-02)") in s.notes
+
+
+def test_one_institution_under_two_site_ids_is_named_with_the_first_id(tmp_path):
+    """Name, city and country are compared trimmed and lower-cased; every later copy names the first id;
+    sites without a name are never reported (their missing name is not a match); missing city equals missing city."""
+    sites = (MINIMAL / "sites.csv").read_text(encoding="utf-8") + (
+        "AT02, st. anna KINDERSPITAL ,VIENNA,,austria,2023-06-01,recruiting\n"
+        "AT03,St. Anna Kinderspital,Vienna,,Austria,2023-06-01,recruiting\n"
+        "AT04,St. Anna Kinderspital,Graz,,Austria,2023-06-01,recruiting\n"
+        "DE01,,Berlin,,Germany,2023-06-01,recruiting\n"
+        "DE02,,Berlin,,Germany,2023-06-01,recruiting\n"
+        "DE03,Charité,,,Germany,2023-06-01,recruiting\n"
+        "DE04,Charité,,,Germany,2023-06-01,recruiting\n")
+    p = problems_of(study_from(tmp_path, sites__csv=sites))
+    dup = p[p["problem"].str.startswith("duplicated site entry")]
+    assert located(dup) == [("sites.csv", 4, "site_name"), ("sites.csv", 5, "site_name"), ("sites.csv", 10, "site_name")]
+    assert dup["value"].tolist() == ["AT02 duplicates AT01", "AT03 duplicates AT01", "DE04 duplicates DE03"]
+    assert set(dup["fix"]) == {"keep one entry per site and map the other id to it"}

@@ -316,43 +316,27 @@ def _before(b: pd.Series, a: pd.Series) -> np.ndarray:
 
 
 def _duplicated_sites(s, src) -> list:
-    """The same institution registered under two ids (same name, city and country)."""
-    if not len(s.sites) or not {"site_name", "city", "country"} <= set(s.sites.columns):
+    """The same institution registered under two ids (same name, city and country, compared trimmed and
+    lower-cased; a site without a name is never reported). One pass over the sites in Python: a site
+    table has a few hundred rows at most, and a key frame costs a hundred times more."""
+    sites = s.sites
+    if not len(sites) or not {"site_name", "city", "country"} <= set(sites.columns):
         return []
-    if _sites_distinct(s.sites):
+    text = [sites[c].astype("string").to_numpy(dtype=object, na_value=None) for c in ("site_name", "city", "country")]
+    first: dict = {}
+    rows, vals = [], []
+    for i, (sid, *raw) in enumerate(zip(sites["site_id"].to_numpy(dtype=object), *text)):
+        key = tuple(None if v is None else v.strip().lower() for v in raw)
+        if key not in first:
+            first[key] = sid
+        elif key[0] is not None:
+            rows.append(i)
+            vals.append(f"{sid} duplicates {first[key]}")
+    if not rows:
         return []
-    key = pd.DataFrame({c: s.sites[c].astype("string").str.strip().str.lower().array
-                        for c in ("site_name", "city", "country")}, index=s.sites.index)
-    dup = key.duplicated(keep="first") & key["site_name"].notna()
-    if not dup.any():
-        return []
-    first_id = s.sites.loc[key.duplicated(keep=False) & ~dup].set_index(
-        key.loc[key.duplicated(keep=False) & ~dup].apply(tuple, axis=1))["site_id"]
-    vals = [f"{sid} duplicates {first_id.get(tuple(k), '?')}" for sid, k in
-            zip(s.sites.loc[dup, "site_id"], key.loc[dup].itertuples(index=False))]
-    return [_problem("sites", src("sites"), s.sites.index[dup], "site_name", vals,
+    return [_problem("sites", src("sites"), sites.index[rows], "site_name", vals,
                      "duplicated site entry (same name, city and country under another site_id)",
                      "keep one entry per site and map the other id to it")]
-
-
-def _sites_distinct(sites: pd.DataFrame) -> bool:
-    """True when :func:`_duplicated_sites` surely finds nothing: no two sites with a name share name,
-    city and country once trimmed and lower-cased. Tested on Python strings with ``str.strip`` and
-    ``str.lower``, which is what the default ("python") storage of the "string" dtype applies; about a
-    hundredth of the cost of the key frame. False (the key frame decides) for any other storage or dtype."""
-    cols = [sites[c] for c in ("site_name", "city", "country")]
-    if pd.StringDtype().storage != "python" or len(sites) > 10_000 or \
-            not all(isinstance(x, pd.Series) and isinstance(x.dtype, pd.StringDtype) for x in cols):
-        return False
-    seen = set()
-    for key in zip(*(x.to_numpy(dtype=object, na_value=None) for x in cols)):
-        if key[0] is None:
-            continue  # (a site without a name is never reported)
-        key = tuple(None if v is None else v.strip().lower() for v in key)
-        if key in seen:
-            return False
-        seen.add(key)
-    return True
 
 
 def _arrow_strings(x) -> bool:
