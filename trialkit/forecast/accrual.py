@@ -362,11 +362,11 @@ def _parameters(model: _Model, paths: RatePaths, levels) -> pd.DataFrame:
 
 def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[pd.DataFrame, list[str]]:
     """Screened-to-randomized conversion (Clopper–Pearson) and screenings needed (negative binomial)."""
-    from statsmodels.stats.proportion import proportion_confint
-
     cols = ["quantity", "estimate", *interval_columns(levels)]
     if inp.screening is None or not len(inp.screening):
         return _no_rows(cols), []
+    from statsmodels.stats.proportion import proportion_confint  # (not imported for a frame: it has no screening)
+
     scr_date = inp.screening["screening_date"].to_numpy()
     seen = scr_date <= np.datetime64(st.as_of)
     scr_id, scr_date = inp.screening["subject_id"].to_numpy()[seen], scr_date[seen]
