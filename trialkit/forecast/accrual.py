@@ -365,7 +365,8 @@ def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[p
     cols = ["quantity", "estimate", *interval_columns(levels)]
     if inp.screening is None or not len(inp.screening):
         return _no_rows(cols), []
-    from statsmodels.stats.proportion import proportion_confint  # (not imported for a frame: it has no screening)
+    # imported here, after the early return: a forecast of a frame (no screening table) never imports statsmodels
+    from statsmodels.stats.proportion import proportion_confint
 
     scr_date = inp.screening["screening_date"].to_numpy()
     seen = scr_date <= np.datetime64(st.as_of)
