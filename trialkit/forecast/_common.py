@@ -41,7 +41,16 @@ def quantile_row(x: np.ndarray, levels, axis: int = 0) -> dict[str, np.ndarray]:
     for lv in levels:
         qs += [(1 - lv) / 2, (1 + lv) / 2]
     # no interpolation between simulated values: a limit may be infinite (never reached)
-    q = np.quantile(x, qs, axis=axis, method="inverted_cdf")
+    x = np.moveaxis(np.asarray(x), axis, 0)
+    n = x.shape[0]
+    if n and not (x.dtype.kind == "f" and np.isnan(x).any()):
+        # inverted_cdf picks order statistics, the same ranks in every column: the ranks from np.quantile on
+        # 0..n-1, the values from one sort of the columns (np.quantile partitions each column anew: 2-3x slower
+        # on the fan's paths x dates; identical values). With a NaN np.quantile gives NaN: left to it.
+        rank = np.quantile(np.arange(n), qs, method="inverted_cdf")
+        q = np.take(np.sort(x, axis=0), rank, axis=0)
+    else:
+        q = np.quantile(x, qs, axis=0, method="inverted_cdf")
     out = {"median": q[0]}
     for i, lv in enumerate(levels):
         out[f"lower_{pct(lv)}"] = q[1 + 2 * i]

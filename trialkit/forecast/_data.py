@@ -165,7 +165,8 @@ def _from_frame(df: pd.DataFrame, *, by: str | None, endpoint_cols: bool) -> Acc
             "site_id": df["site_id"].astype("string"), "_line": pd.Series(np.arange(len(df)) + 2)}
     site_cols = [c for c in dict.fromkeys(["site_id", "activation_date", by, "status"]) if c in read or c in df.columns]
     kept = ~blank
-    sites = _frame_sites(pd.DataFrame({c: read[c] if c in read else df[c] for c in site_cols})[kept], by, problems)
+    site_rows = pd.DataFrame({c: read[c] if c in read else df[c] for c in site_cols})
+    sites = _frame_sites(site_rows[kept] if blank.any() else site_rows, by, problems)
     rand = read["randomization_date"].to_numpy()
     rows = np.flatnonzero(~np.isnat(rand) & kept)
     lines = read["_line"].to_numpy()[rows]
@@ -352,7 +353,7 @@ def state_at(inp: AccrualInput, as_of) -> AccrualState:
     group = [str(g) for g in inp.sites["group"].to_numpy(dtype=object)]
     groups = tuple(sorted(set(group)))
     index = {g: i for i, g in enumerate(groups)}
-    sites = pd.DataFrame({**{c: inp.sites[c].reset_index(drop=True) for c in inp.sites.columns}, "opened": opened,
+    sites = pd.DataFrame({**{c: inp.sites[c].array for c in inp.sites.columns}, "opened": opened,
                           "role": role, "n": n, "exposure_days": np.where(np.isin(role, ("open", "closed")), exposure, 0.0),
                           "group_index": np.array([index[g] for g in group], dtype=np.int64)})
     return AccrualState(as_of=as_of, sites=sites, patients=pts.reset_index(drop=True), groups=groups, notes=tuple(notes))

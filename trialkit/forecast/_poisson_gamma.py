@@ -97,21 +97,28 @@ class PGFit:
         return float(np.sqrt(self.cov[1, 1])) if not self.alpha_at_bound else float("nan")
 
 
-def _conditional_log_m(log_a: np.ndarray, n: np.ndarray, tau: np.ndarray, iters: int = 30):
-    """For each ``alpha``, the MLE of ``log m`` and its conditional standard deviation (Newton steps)."""
+def _conditional_log_m(log_a: np.ndarray, n: np.ndarray, tau: np.ndarray, iters: int = 30, *, sd: bool = True):
+    """For each ``alpha``, the MLE of ``log m`` and its conditional standard deviation (Newton steps; the
+    standard deviation is None with ``sd=False``, when only the estimate is wanted)."""
+    # called some 30 times per fit on a handful of sites, so numpy's per-call overhead is most of its time: the
+    # loop-invariant a + n is computed once, reductions are array methods and np.clip is written as
+    # maximum/minimum (the same operations in the same order as before, so the same numbers)
     a = np.exp(log_a)[:, None]
+    a_n = a + n
     lm = np.full(len(log_a), np.log(n.sum() / tau.sum()))
     for _ in range(iters):
         mu = np.exp(lm)[:, None] * tau
         apmu = a + mu
-        g = np.sum((n - mu) * a / apmu, axis=1)
-        h = -np.sum(mu * a * (a + n) / apmu ** 2, axis=1)
-        step = np.clip(g / h, -2.0, 2.0)
+        g = ((n - mu) * a / apmu).sum(axis=1)
+        h = -(mu * a * a_n / apmu ** 2).sum(axis=1)
+        step = np.minimum(np.maximum(g / h, -2.0), 2.0)
         lm = lm - step
-        if np.max(np.abs(step)) < 1e-10:
+        if np.abs(step).max() < 1e-10:
             break
+    if not sd:
+        return lm, None
     mu = np.exp(lm)[:, None] * tau
-    info = np.sum(mu * a * (a + n) / (a + mu) ** 2, axis=1)
+    info = (mu * a * a_n / (a + mu) ** 2).sum(axis=1)
     return lm, 1.0 / np.sqrt(info)
 
 
@@ -129,11 +136,11 @@ def fit_mle(n: np.ndarray, tau: np.ndarray) -> PGFit:
     lo, hi = np.log(ALPHA_BOUNDS[0]), np.log(ALPHA_BOUNDS[1])
 
     def profile(la):
-        lm, _ = _conditional_log_m(np.array([la]), n, tau)
+        lm, _ = _conditional_log_m(np.array([la]), n, tau, sd=False)
         return -float(nb_loglik(lm[0], la, n, tau))
 
     scan = np.linspace(lo, hi, 41)
-    values = -nb_loglik(_conditional_log_m(scan, n, tau)[0], scan, n, tau)
+    values = -nb_loglik(_conditional_log_m(scan, n, tau, sd=False)[0], scan, n, tau)
     k = int(np.argmin(values))
     a0, a1 = scan[max(k - 1, 0)], scan[min(k + 1, len(scan) - 1)]
     if a0 == a1:
@@ -143,7 +150,7 @@ def fit_mle(n: np.ndarray, tau: np.ndarray) -> PGFit:
         la = float(res.x)
     at_bound = la >= hi - 1e-3
     la = min(la, hi)
-    lm = float(_conditional_log_m(np.array([la]), n, tau)[0][0])
+    lm = float(_conditional_log_m(np.array([la]), n, tau, sd=False)[0][0])
     grad, hess = nb_score_hessian(lm, la, n, tau)
     if at_bound:
         cov = np.array([[-1.0 / hess[0, 0], 0.0], [0.0, np.inf]])

@@ -308,27 +308,30 @@ def _observed(st: AccrualState) -> pd.DataFrame:
 
 
 def _site_table(st: AccrualState, fit: pg.PGFit, levels, flag_below: float) -> pd.DataFrame:
-    from scipy.stats import gamma
+    from scipy.special import gammaincinv
 
     s = st.sites
     tau = s["exposure_days"].to_numpy(dtype=float)
     n = s["n"].to_numpy(dtype=float)
     a, b = fit.alpha + n, fit.beta + tau
     lv = max(levels)
-    estimated = np.isin(s["role"], ("open", "closed")).astype(bool)
-    lo = np.where(estimated, gamma.ppf((1 - lv) / 2, a, scale=1 / b) * MONTH, np.nan)
-    hi = np.where(estimated, gamma.ppf((1 + lv) / 2, a, scale=1 / b) * MONTH, np.nan)
-    # the sites in order of site_id (stable, as sort_values)
+    role = s["role"].to_numpy()
+    estimated = np.isin(role, ("open", "closed")).astype(bool)
+    # the quantiles of Gamma(a, rate b): scipy.stats.gamma.ppf(q, a, scale=1 / b) is gammaincinv(a, q) * (1 / b);
+    # called directly, without scipy.stats' argument checks (a, b > 0 here), which cost more than the computation
+    scale = 1 / b
+    lo = np.where(estimated, gammaincinv(a, (1 - lv) / 2) * scale * MONTH, np.nan)
+    hi = np.where(estimated, gammaincinv(a, (1 + lv) / 2) * scale * MONTH, np.nan)
+    # the sites in order of site_id (stable, as sort_values); each column taken in that order from its array
     order = np.argsort(s["site_id"].to_numpy(), kind="stable")
-    cols = {"site_id": s["site_id"], "group": s["group"], "status": s["status"], "role": s["role"],
-            "opened": s["opened"], "months_open": np.where(estimated, tau / MONTH, np.nan),
-            "randomized": s["n"].astype(int), "expected": np.where(estimated, fit.m * tau, np.nan),
+    cols = {"site_id": s["site_id"].array, "group": s["group"].array, "status": s["status"].array, "role": role,
+            "opened": s["opened"].array, "months_open": np.where(estimated, tau / MONTH, np.nan),
+            "randomized": s["n"].to_numpy().astype(int), "expected": np.where(estimated, fit.m * tau, np.nan),
             "rate_per_month": np.where(estimated, a / b * MONTH, np.nan), "rate_lower": lo, "rate_upper": hi,
             "flag": estimated & (hi < flag_below * fit.m * MONTH)}
     if all(g == "all" for g in s["group"].to_numpy(dtype=object)):
         del cols["group"]
-    return pd.DataFrame({c: (v.take(order).reset_index(drop=True) if isinstance(v, pd.Series) else v[order])
-                         for c, v in cols.items()})
+    return pd.DataFrame({c: v.take(order) for c, v in cols.items()})
 
 
 def _parameters(model: _Model, paths: RatePaths, levels) -> pd.DataFrame:
@@ -359,11 +362,12 @@ def _parameters(model: _Model, paths: RatePaths, levels) -> pd.DataFrame:
 
 def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[pd.DataFrame, list[str]]:
     """Screened-to-randomized conversion (Clopper–Pearson) and screenings needed (negative binomial)."""
-    from statsmodels.stats.proportion import proportion_confint
-
     cols = ["quantity", "estimate", *interval_columns(levels)]
     if inp.screening is None or not len(inp.screening):
-        return pd.DataFrame(columns=cols), []
+        return _no_rows(cols), []
+    # imported here, after the early return: a forecast of a frame (no screening table) never imports statsmodels
+    from statsmodels.stats.proportion import proportion_confint
+
     scr_date = inp.screening["screening_date"].to_numpy()
     seen = scr_date <= np.datetime64(st.as_of)
     scr_id, scr_date = inp.screening["subject_id"].to_numpy()[seen], scr_date[seen]
@@ -375,7 +379,7 @@ def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[p
     notes = [f"conversion counts patients screened at least {lag} days before the forecast date (95% of the "
              "screening-to-randomization delays are shorter), so recent screenings still pending do not lower it"]
     if n == 0:
-        return pd.DataFrame(columns=cols), notes
+        return _no_rows(cols), notes
     rows = [{"quantity": "screened (conversion window)", "estimate": float(n)},
             {"quantity": "randomized of them", "estimate": float(x)},
             {"quantity": "screening-to-randomization window (days)", "estimate": float(lag)}]
@@ -394,6 +398,11 @@ def _screening(st: AccrualState, inp, remaining, levels, rng, n_sims) -> tuple[p
     out = {"quantity": np.array([r["quantity"] for r in rows], dtype=object)}
     out.update({c: np.array([r.get(c, np.nan) for r in rows], dtype=float) for c in cols[1:]})
     return pd.DataFrame(out), notes
+
+
+def _no_rows(columns: list[str]) -> pd.DataFrame:
+    """``pd.DataFrame(columns=columns)`` (object columns, no row), built from one empty block: a sixth of the time."""
+    return pd.DataFrame(np.empty((0, len(columns)), dtype=object), columns=columns)
 
 
 def _delays(patients: pd.DataFrame, scr_id: np.ndarray, scr_date: np.ndarray) -> np.ndarray:

@@ -458,7 +458,8 @@ def forecast_events(data, *, endpoint: str = "EFS", target_events: int | None = 
                          "risk within follow-up); a limit beyond every reached date is shown empty")
     out = pd.DataFrame(summary)
     for col in ["median", *interval_columns(levels)]:
-        out[col] = pd.to_datetime(out[col])
+        if out[col].dtype != np.dtype("datetime64[ns]"):  # (to_datetime leaves such a column as it is)
+            out[col] = pd.to_datetime(out[col])
     return EventForecast(
         summary=out, fan=_fan(days_of[model], d_obs, horizon_days, as_of, levels), observed=_observed(c, as_of),
         models=_models_table([weibull, piecewise], drop, levels), patients=_patients(c, m), endpoint=endpoint,

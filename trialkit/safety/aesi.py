@@ -246,13 +246,14 @@ def aesi(data, *, category: str = "hepatic_vod_sos", by: str | None = "arm", pop
                             "n": count["n"], "pct": 100.0 * count["n"] / np.maximum(n_total, 1), "events": events,
                             "serious": count["serious"], "grade_3_plus": count["grade_3_plus"],
                             "fatal": count["fatal"]})
-    differences = pd.DataFrame(columns=["comparison", "rd", "lower", "upper", "p_value"])
     if sd.reference is not None and len(groups) > 1:
         r = groups.index(sd.reference)
         others = [j for j in range(len(groups)) if j != r]
         differences = risk_differences(count["n"][others], n_total[others], np.full(len(others), count["n"][r]),
                                        np.full(len(others), n_total[r]), conf_level=conf_level)
         differences.insert(0, "comparison", [f"{groups[j]} - {sd.reference}" for j in others])
+    else:  # (built only when it is the result: an empty frame costs as much as the differences)
+        differences = pd.DataFrame(columns=["comparison", "rd", "lower", "upper", "p_value"])
     days, status, usable = _times(sd, cat_ev, data.data_cut_date, notes)
     scale = TIME_UNITS[time_unit]
     subj_codes = sd.subjects["group"].cat.codes.to_numpy()

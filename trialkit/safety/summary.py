@@ -117,25 +117,41 @@ class AESummaryResult(Result):
     def display_frame(self) -> pd.DataFrame:
         """One row per category: ``n (%)`` per group and the differences with their intervals."""
         s = self.summary
-        out = pd.DataFrame({"": [SUMMARY_CATEGORIES[c] for c in SUMMARY_CATEGORIES]})
+        # formatted from the columns' arrays (one dict lookup per cell instead of a pandas .loc)
+        out = {"": [SUMMARY_CATEGORIES[c] for c in SUMMARY_CATEGORIES]}
+        cat, group = s["category"].to_numpy(), s["group"].to_numpy()
+        n, pct, big_n = s["n"].to_numpy(), s["pct"].to_numpy(), s["N"].to_numpy()
         for g in s["group"].cat.categories:
-            sub = s[s["group"] == g].set_index("category")
-            n_total = int(sub["N"].iloc[0]) if len(sub) else 0
-            out[f"{g} (N={n_total})"] = [f"{int(sub.loc[c, 'n'])} ({sub.loc[c, 'pct']:.1f}%)" for c in SUMMARY_CATEGORIES]
-        pct = f"{self.conf_level:.0%}"
-        for comp, d in self.differences.groupby("comparison", sort=False):
-            d = d.set_index("category")
-            out[f"{comp}: difference, % ({pct} CI)"] = [_rd_text(d.loc[c]) for c in SUMMARY_CATEGORIES]
-        return out
+            mine = np.flatnonzero(group == g)
+            n_total = int(big_n[mine[0]]) if len(mine) else 0
+            at = _positions(cat[mine], mine)
+            out[f"{g} (N={n_total})"] = [f"{int(n[at[c]])} ({pct[at[c]]:.1f}%)" for c in SUMMARY_CATEGORIES]
+        ci = f"{self.conf_level:.0%}"
+        d = self.differences
+        if len(d):
+            comp, d_cat = d["comparison"].to_numpy(), d["category"].to_numpy()
+            rd, lower, upper = (d[c].to_numpy() for c in ("rd", "lower", "upper"))
+            for name in pd.unique(comp):  # in order of appearance, as groupby(sort=False)
+                mine = np.flatnonzero(comp == name)
+                at = _positions(d_cat[mine], mine)
+                out[f"{name}: difference, % ({ci} CI)"] = [
+                    _rd_text(rd[at[c]], lower[at[c]], upper[at[c]]) for c in SUMMARY_CATEGORIES]
+        return pd.DataFrame(out)
 
     def html_parts(self):
         return [("", self.display_frame())]
 
 
-def _rd_text(row) -> str:
-    if pd.isna(row["rd"]):
+def _rd_text(rd, lower, upper) -> str:
+    if pd.isna(rd):
         return ""
-    return f"{100 * row['rd']:.1f} ({100 * row['lower']:.1f}, {100 * row['upper']:.1f})"
+    return f"{100 * rd:.1f} ({100 * lower:.1f}, {100 * upper:.1f})"
+
+
+def _positions(keys: np.ndarray, rows: np.ndarray) -> dict:
+    """key -> its row (of ``rows``); every category appears once per group and comparison (a missing one
+    raises KeyError when looked up, as ``.loc`` did)."""
+    return dict(zip(keys, rows))
 
 
 def ae_summary(data, *, by: str | None = "arm", population: str | None = "safety", subgroup: dict | None = None,
