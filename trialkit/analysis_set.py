@@ -117,22 +117,51 @@ def site_countries(study) -> pd.Series:
     return sites.drop_duplicates("site_id").set_index("site_id")["country"].astype("string")
 
 
+def _site_lookup(site_ids: pd.Series, key: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, row)``: the rows of the sites table that ``drop_duplicates("site_id")`` keeps, and for
+    each ``key`` the position among them of its site (-1: no such site).
+
+    The key is compared as text with the ids as stored, as ``Series.map`` over the de-duplicated
+    table would; text ids (as loaded) are matched by pyarrow in one pass (``index_in`` gives the first
+    occurrence, a missing id matching a missing id as pandas does), other ids through a pandas index.
+    """
+    if not isinstance(site_ids.dtype, pd.StringDtype):
+        first = np.flatnonzero(~site_ids.duplicated().to_numpy())
+        return first, pd.Index(site_ids.take(first)).get_indexer(key.astype("string").array)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = pa.array(site_ids.array)
+    occurrence = pc.index_in(ids, value_set=ids).to_numpy(zero_copy_only=False)
+    first = np.flatnonzero(occurrence == np.arange(len(ids)))
+    text = key.array if isinstance(key.dtype, pd.StringDtype) else key.astype("string").array
+    found = pc.index_in(pa.array(text), value_set=ids)
+    at = found.fill_null(-1).to_numpy(zero_copy_only=False)
+    return first, np.where(at >= 0, np.searchsorted(first, at), -1)
+
+
 def with_site_columns(frame: pd.DataFrame, study, columns=("country",)) -> pd.DataFrame:
     """``frame`` with the site's ``country`` (or other ``sites`` columns) filled by ``site_id`` where empty.
 
     The one place a site attribute is joined; a value the frame already records is never overwritten.
+    Values come out as text (``astype("string")``) in object columns, missing ones as ``<NA>``.
     """
     if "site_id" not in frame.columns or not len(study.sites):
         return frame
-    look = study.sites.drop_duplicates("site_id").set_index("site_id")
-    key = frame["site_id"].astype("string")
+    sites = study.sites
+    site_ids = sites["site_id"]
+    wanted = [col for col in as_tuple(columns) if col in sites.columns and col != "site_id"]
+    if not wanted:
+        return frame
+    first, row = _site_lookup(site_ids, frame["site_id"])
     out = {}
-    for col in as_tuple(columns):
-        if col not in look.columns:
-            continue
-        from_sites = key.map(look[col].astype("string")).astype("string")
-        out[col] = (frame[col].astype("string").fillna(from_sites) if col in frame.columns else from_sites).to_numpy()
-    return frame.assign(**out) if out else frame
+    for col in wanted:
+        # the text of the de-duplicated column (the text of dates depends on the whole column)
+        from_sites = sites[col].array.take(first).astype("string").take(row, allow_fill=True)
+        if col in frame.columns:
+            from_sites = frame[col].astype("string").array.fillna(from_sites)
+        out[col] = from_sites.to_numpy()
+    return frame.assign(**out)
 
 
 # ------------------------------------------------------------------------------------------------
