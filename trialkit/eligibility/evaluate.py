@@ -117,6 +117,9 @@ def _wrong_type(name: str, col: pd.Series, kind: str):
 def _to_val(out, n: int, name: str) -> Val:
     if isinstance(out, Val):
         return out
+    if isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 1 and len(out) == n:
+        v = out.copy()  # what the built-in derivations return: NaN = unknown (as _column_val reads a float Series)
+        return Val(v, ~np.isnan(v), NUM)
     s = out if isinstance(out, pd.Series) else pd.Series(np.asarray(out))
     if len(s) != n:
         raise ProtocolError(f"derivation {name!r} returned {len(s)} values for {n} rows; it must return one "
@@ -372,14 +375,19 @@ def _derivations(extra) -> dict:
     return derive
 
 
+def _row_mask(x, n: int) -> np.ndarray:
+    """``x`` (an array or a scalar of a rule's result) as a boolean array of ``n`` rows."""
+    x = np.asarray(x, dtype=bool)
+    return x if x.shape == (n,) else np.broadcast_to(x, (n,))
+
+
 def _criterion_codes(c: Criterion, params: dict, env: _Env) -> np.ndarray:
     """int8 codes (1 met, 0 not met, -1 unknown) of one criterion over every row of ``env``."""
     n = env.n
     frame = env.frame
     if c.compiled is not None:
         val = c.compiled(env.bind(params))
-        v = np.broadcast_to(np.asarray(val.v, dtype=bool), (n,))
-        k = np.broadcast_to(np.asarray(val.k, dtype=bool), (n,))
+        v, k = _row_mask(val.v, n), _row_mask(val.k, n)
     else:
         val = _to_val(c.rule(frame), n, c.id)
         if val.t != BOOL:
@@ -444,10 +452,7 @@ def _context(frame: pd.DataFrame, data) -> tuple[pd.Index, pd.DataFrame]:
         sid = pd.Index(frame["subject_id"].array, name="subject_id")
     else:
         sid = pd.Index(frame.index.to_numpy(), name="subject_id")
-    ctx = pd.DataFrame({"subject_id": sid.array})
-    for col in _CONTEXT:
-        if col in frame.columns:
-            ctx[col] = frame[col].array
+    ctx = pd.DataFrame({"subject_id": sid.array, **{col: frame[col].array for col in _CONTEXT if col in frame.columns}})
     if is_study(data):
         ctx = with_site_columns(ctx, data)
     return sid, ctx
