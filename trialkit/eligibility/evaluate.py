@@ -16,7 +16,7 @@ from ..errors import ProtocolError
 from ..model import columns as model_columns
 from ..results import Result
 from .criteria import Criterion, criteria_from_protocol
-from .derive import DERIVED_INPUTS, ColumnCache
+from .derive import DERIVED_INPUTS, ColumnCache, holds_text
 from .expr import BOOL, DATE, NUM, STR, Val
 
 __all__ = ["evaluate_eligibility", "EligibilityResult", "PreparedScreening", "prepare_screening", "MET", "NOT_MET", "UNKNOWN", "STATUS_LABELS"]
@@ -70,7 +70,7 @@ class _Env:
             return Val(np.full(self.n, fill, dtype=dtype), np.zeros(self.n, bool), kind)
         col = self.frame[name]
         kind = _MODEL_KIND.get(name)
-        if kind in (NUM, BOOL, DATE) and (pd.api.types.is_string_dtype(col.dtype) or col.dtype.kind == "O"):
+        if kind in (NUM, BOOL, DATE) and holds_text(col.dtype):
             _wrong_type(name, col, kind)
         return _column_val(col, kind)
 
@@ -152,7 +152,8 @@ def _encode_strings(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         except (TypeError, ValueError, pa.ArrowException):
             enc = None
         if enc is not None:
-            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+            idx = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
+            codes = idx.to_numpy(zero_copy_only=False).astype(np.intp)
             return codes, np.asarray(enc.dictionary.to_pylist(), dtype=object)
     codes, cats = pd.factorize(s, use_na_sentinel=True)
     return codes, np.asarray(cats, dtype=object)
@@ -177,7 +178,7 @@ def _column_val(s: pd.Series, kind: str | None) -> Val:
         known = s.notna().to_numpy()
         v = s.to_numpy(dtype=bool, na_value=False)
         return Val(v & known, known, BOOL)
-    if kind == STR or isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dt) or dt.kind == "O":
+    if kind == STR or holds_text(dt):
         codes, cats = _encode_strings(s)
         return Val(codes, codes >= 0, STR, cats)
     v = s.to_numpy(dtype=float, na_value=np.nan)
