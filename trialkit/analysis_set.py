@@ -117,27 +117,43 @@ def site_countries(study) -> pd.Series:
     return sites.drop_duplicates("site_id").set_index("site_id")["country"].astype("string")
 
 
-def _site_lookup(site_ids: pd.Series, key: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``(first, row)``: the rows of the sites table that ``drop_duplicates("site_id")`` keeps, and for
-    each ``key`` the position among them of its site (-1: no such site).
+def _site_rows(site_ids: pd.Series, key: pd.Series) -> np.ndarray:
+    """For each ``key``, the first row of the sites table with its ``site_id`` (-1: no such site).
 
-    The key is compared as text with the ids as stored, as ``Series.map`` over the de-duplicated
-    table would; text ids (as loaded) are matched by pyarrow in one pass (``index_in`` gives the first
-    occurrence, a missing id matching a missing id as pandas does), other ids through a pandas index.
+    The key is compared as text with the ids as stored, as ``Series.map`` over
+    ``sites.drop_duplicates("site_id").set_index("site_id")`` would: text ids (as loaded) are matched by
+    pyarrow in one pass (``index_in`` gives the first occurrence; a missing id matches a missing id, as
+    in pandas), other ids through a pandas index of the de-duplicated ids.
     """
     if not isinstance(site_ids.dtype, pd.StringDtype):
         first = np.flatnonzero(~site_ids.duplicated().to_numpy())
-        return first, pd.Index(site_ids.take(first)).get_indexer(key.astype("string").array)
+        pos = pd.Index(site_ids.take(first)).get_indexer(key.astype("string").array)
+        return np.where(pos >= 0, first[pos], -1)
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ids = pa.array(site_ids.array)
-    occurrence = pc.index_in(ids, value_set=ids).to_numpy(zero_copy_only=False)
-    first = np.flatnonzero(occurrence == np.arange(len(ids)))
     text = key.array if isinstance(key.dtype, pd.StringDtype) else key.astype("string").array
-    found = pc.index_in(pa.array(text), value_set=ids)
-    at = found.fill_null(-1).to_numpy(zero_copy_only=False)
-    return first, np.where(at >= 0, np.searchsorted(first, at), -1)
+    found = pc.index_in(pa.array(text), value_set=pa.array(site_ids.array))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """``values.astype("string")`` as an object array (str, ``<NA>`` where missing); text is read as it is."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.to_numpy(dtype=object, na_value=pd.NA)
+    return values.astype("string").to_numpy()
+
+
+def _site_text(sites: pd.DataFrame, col: str, rows: np.ndarray) -> np.ndarray:
+    """The text of the sites' ``col`` at ``rows`` (first rows of their sites; -1 gives ``<NA>``)."""
+    values = sites[col]
+    if isinstance(values.dtype, pd.StringDtype):
+        text = _as_text(values)
+    else:  # as astype("string") writes the de-duplicated column (the text of dates depends on the whole column)
+        kept = ~sites["site_id"].duplicated().to_numpy()
+        text = np.full(len(values), pd.NA, dtype=object)
+        text[kept] = _as_text(values[kept])
+    return np.append(text, pd.NA)[rows]  # row -1 picks the appended <NA>
 
 
 def with_site_columns(frame: pd.DataFrame, study, columns=("country",)) -> pd.DataFrame:
@@ -153,14 +169,14 @@ def with_site_columns(frame: pd.DataFrame, study, columns=("country",)) -> pd.Da
     wanted = [col for col in as_tuple(columns) if col in sites.columns and col != "site_id"]
     if not wanted:
         return frame
-    first, row = _site_lookup(site_ids, frame["site_id"])
+    rows = _site_rows(site_ids, frame["site_id"])
     out = {}
     for col in wanted:
-        # the text of the de-duplicated column (the text of dates depends on the whole column)
-        from_sites = sites[col].array.take(first).astype("string").take(row, allow_fill=True)
+        from_sites = _site_text(sites, col, rows)
         if col in frame.columns:
-            from_sites = frame[col].astype("string").array.fillna(from_sites)
-        out[col] = from_sites.to_numpy()
+            own = _as_text(frame[col])
+            from_sites = np.where(pd.isna(own), from_sites, own)
+        out[col] = from_sites
     return frame.assign(**out)
 
 
