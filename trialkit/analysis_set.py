@@ -117,22 +117,67 @@ def site_countries(study) -> pd.Series:
     return sites.drop_duplicates("site_id").set_index("site_id")["country"].astype("string")
 
 
+def _site_rows(site_ids: pd.Series, key: pd.Series) -> np.ndarray:
+    """For each ``key``, the first row of the sites table with its ``site_id`` (-1: no such site).
+
+    The key is compared as text with the ids as stored, as ``Series.map`` over
+    ``sites.drop_duplicates("site_id").set_index("site_id")`` would: text ids (as loaded) are matched by
+    pyarrow in one pass (``index_in`` gives the first occurrence; a missing id matches a missing id, as
+    in pandas), other ids through a pandas index of the de-duplicated ids.
+    """
+    if not isinstance(site_ids.dtype, pd.StringDtype):
+        first = np.flatnonzero(~site_ids.duplicated().to_numpy())
+        pos = pd.Index(site_ids.take(first)).get_indexer(key.astype("string").array)
+        return np.where(pos >= 0, first[pos], -1)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = key.array if isinstance(key.dtype, pd.StringDtype) else key.astype("string").array
+    found = pc.index_in(pa.array(text), value_set=pa.array(site_ids.array))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """``values.astype("string")`` as an object array (str, ``<NA>`` where missing); text is read as it is."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.to_numpy(dtype=object, na_value=pd.NA)
+    return values.astype("string").to_numpy()
+
+
+def _site_text(sites: pd.DataFrame, col: str, rows: np.ndarray) -> np.ndarray:
+    """The text of the sites' ``col`` at ``rows`` (first rows of their sites; -1 gives ``<NA>``)."""
+    values = sites[col]
+    if isinstance(values.dtype, pd.StringDtype):
+        text = _as_text(values)
+    else:  # as astype("string") writes the de-duplicated column (the text of dates depends on the whole column)
+        kept = ~sites["site_id"].duplicated().to_numpy()
+        text = np.full(len(values), pd.NA, dtype=object)
+        text[kept] = _as_text(values[kept])
+    return np.append(text, pd.NA)[rows]  # row -1 picks the appended <NA>
+
+
 def with_site_columns(frame: pd.DataFrame, study, columns=("country",)) -> pd.DataFrame:
     """``frame`` with the site's ``country`` (or other ``sites`` columns) filled by ``site_id`` where empty.
 
     The one place a site attribute is joined; a value the frame already records is never overwritten.
+    Values come out as text (``astype("string")``) in object columns, missing ones as ``<NA>``.
     """
     if "site_id" not in frame.columns or not len(study.sites):
         return frame
-    look = study.sites.drop_duplicates("site_id").set_index("site_id")
-    key = frame["site_id"].astype("string")
+    sites = study.sites
+    site_ids = sites["site_id"]
+    wanted = [col for col in as_tuple(columns) if col in sites.columns and col != "site_id"]
+    if not wanted:
+        return frame
+    rows = _site_rows(site_ids, frame["site_id"])
     out = {}
-    for col in as_tuple(columns):
-        if col not in look.columns:
-            continue
-        from_sites = key.map(look[col].astype("string")).astype("string")
-        out[col] = (frame[col].astype("string").fillna(from_sites) if col in frame.columns else from_sites).to_numpy()
-    return frame.assign(**out) if out else frame
+    for col in wanted:
+        from_sites = _site_text(sites, col, rows)
+        if col in frame.columns:
+            own = _as_text(frame[col])
+            from_sites = np.where(pd.isna(own), from_sites, own)
+        out[col] = from_sites
+    return frame.assign(**out)
 
 
 # ------------------------------------------------------------------------------------------------

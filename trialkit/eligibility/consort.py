@@ -14,6 +14,7 @@ reasons (the CDISC pilot has no IE domain) show "reason not recorded".
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
@@ -160,7 +161,7 @@ class ConsortResult(Result):
 
 def _records(b: pd.DataFrame) -> list[tuple]:
     """(box, arm, group, reason, n) tuples with None for missing labels (fast to scan repeatedly)."""
-    cols = [b[c].astype(object).where(b[c].notna(), None).tolist() for c in ("box", "arm", "group", "reason")]
+    cols = [b[c].to_numpy(dtype=object, na_value=None).tolist() for c in ("box", "arm", "group", "reason")]
     return list(zip(*cols, pd.to_numeric(b["n"], errors="coerce").tolist()))
 
 
@@ -238,16 +239,21 @@ def check_boxes(b: pd.DataFrame, arms) -> list[str]:
     return problems
 
 
-def _bool_col(df: pd.DataFrame, col: str, n: int) -> pd.Series:
-    if col not in df.columns:
-        return pd.Series(pd.array([pd.NA] * n, dtype="boolean"))
-    return df[col].astype("boolean").reset_index(drop=True)
-
-
 def _str_col(df: pd.DataFrame, col: str, n: int) -> pd.Series:
     if col not in df.columns:
         return pd.Series(pd.array([pd.NA] * n, dtype="string"))
     return df[col].astype("string").reset_index(drop=True)
+
+
+def _values(df: pd.DataFrame, col: str, n: int, dtype: type[pd.api.extensions.ExtensionDtype]) -> np.ndarray:
+    """``col`` read as ``dtype`` (``pd.BooleanDtype`` or ``pd.StringDtype``) in an object array of Python
+    values, None where missing or when the column is absent; a column already of that dtype is read as it is."""
+    if col not in df.columns:
+        return np.full(n, None, dtype=object)
+    s = df[col]
+    if not isinstance(s.dtype, dtype):
+        s = s.astype("boolean" if dtype is pd.BooleanDtype else "string")
+    return s.to_numpy(dtype=object, na_value=None)
 
 
 @dataclass(frozen=True)
@@ -323,8 +329,8 @@ def flow_inputs(data) -> FlowInputs:
         out[pos] = values
         return out
 
-    arm = scatter(_str_col(rnd, "arm", len(rnd)).to_numpy(dtype=object, na_value=None))
-    actual = scatter(_str_col(rnd, "actual_arm", len(rnd)).to_numpy(dtype=object, na_value=None))
+    arm = scatter(_values(rnd, "arm", len(rnd), pd.StringDtype))
+    actual = scatter(_values(rnd, "actual_arm", len(rnd), pd.StringDtype))
     d = dsp.assign(subject_id=dsp["subject_id"].astype("string")).drop_duplicates("subject_id") if len(dsp) else None
     dpos = pd.Index(sid).get_indexer(d["subject_id"]) if d is not None else np.array([], dtype=np.intp)
     keep = dpos >= 0
@@ -332,8 +338,8 @@ def flow_inputs(data) -> FlowInputs:
     def dcol(col, kind):
         out = np.full(n, None, dtype=object)
         if d is not None:
-            vals = (_bool_col(d, col, len(d)) if kind == "bool" else _str_col(d, col, len(d)))
-            out[dpos[keep]] = vals.to_numpy(dtype=object, na_value=None)[keep]
+            vals = _values(d, col, len(d), pd.BooleanDtype if kind == "bool" else pd.StringDtype)
+            out[dpos[keep]] = vals[keep]
         return out
 
     has_disp = np.zeros(n, bool)
@@ -355,7 +361,7 @@ def flow_inputs(data) -> FlowInputs:
     exa_reason = np.where(np.array([a is False for a in analysed_raw], dtype=bool),
                           "excluded from analysis (" + NOT_RECORDED + ")", "analysis population not recorded")
 
-    o = _str_col(scr, "screening_outcome", n).to_numpy(dtype=object, na_value=None)
+    o = _values(scr, "screening_outcome", n, pd.StringDtype)
     sr = _str_col(scr, "screen_failure_reason", n).str.strip().to_numpy(dtype=object, na_value=None)
     sr = np.where(sr == "", None, sr)
     crit_by_id = {str(c.get("id")): c for c in (proto.criteria or ()) if isinstance(c, dict)}
@@ -708,10 +714,9 @@ def _crit_reason(cid: str, label: str | None) -> str:
 
 def _box_with_reasons(box: str, arm: str, sel: np.ndarray, reasons: np.ndarray) -> list[tuple]:
     rows = [(box, arm, None, None, int(sel.sum()))]
-    if sel.any():
-        vals = pd.Series(reasons[sel], dtype=object).astype(str).value_counts()
-        for rsn in sorted(vals.index, key=lambda x: (-vals[x], x)):
-            rows.append((box, arm, None, rsn, int(vals[rsn])))
+    counts = Counter(str(r) for r in reasons[sel])  # the reasons are text or None ("None")
+    for rsn in sorted(counts, key=lambda x: (-counts[x], x)):
+        rows.append((box, arm, None, rsn, counts[rsn]))
     return rows
 
 

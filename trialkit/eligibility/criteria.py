@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,7 +148,8 @@ class Criterion:
                    stage=str(d.get("stage", "screening")), note=" ".join(str(d.get("note", "")).split()))
 
 
-_CACHE: dict = {}
+#: protocol id -> [(a copy of the raw criteria, the criteria built from them)]
+_CACHE: dict[str, list[tuple[tuple, tuple[Criterion, ...]]]] = {}
 
 
 def _build(pid: str, raw) -> tuple[Criterion, ...]:
@@ -162,14 +164,6 @@ def _build(pid: str, raw) -> tuple[Criterion, ...]:
         raise ProtocolError(f"{pid} criteria: parameter name(s) {dup} are used by several criteria; "
                             "give each threshold a unique name so what-if overrides are unambiguous.")
     return out
-
-
-def _freeze(x):
-    if isinstance(x, Mapping):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in x.items()))
-    if isinstance(x, (list, tuple)):
-        return tuple(_freeze(v) for v in x)
-    return x
 
 
 def criteria_from_protocol(protocol) -> tuple[Criterion, ...]:
@@ -191,11 +185,14 @@ def criteria_from_protocol(protocol) -> tuple[Criterion, ...]:
             f"protocol {protocol.id}'s {len(raw)} criteria are text only (no `rule`, e.g. read from CDISC TI), "
             "so they cannot be evaluated. Write rules in a <id>.criteria.yaml, pass criteria=[Criterion(...)], "
             "or use the site's recorded outcomes (trialkit.consort(study, reasons='site')).")
-    key = (protocol.id, _freeze(list(raw)))
-    hit = _CACHE.get(key)
-    if hit is None:
-        hit = _build(protocol.id, raw)
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        _CACHE[key] = hit
-    return hit
+    # built once per protocol content: the raw entries are compared with a copy kept at build time (a
+    # protocol edited in place is built again)
+    seen = _CACHE.setdefault(protocol.id, [])
+    for kept, built in seen:
+        if kept == raw:
+            return built
+    built = _build(protocol.id, raw)
+    if sum(len(v) for v in _CACHE.values()) > 64:
+        _CACHE.clear()
+    _CACHE.setdefault(protocol.id, []).append((copy.deepcopy(raw), built))
+    return built

@@ -197,9 +197,16 @@ def raise_text_column(s: pd.Series, col: str, want: str, *, reader: str = "the d
     raise DataValidationError(fc, source="evaluate_eligibility input")
 
 
+def holds_text(dtype) -> bool:
+    """True for a column stored as text or Python objects: object, str and bytes, pandas' string and
+    categorical dtypes, every dtype of kind O, S or U (what ``pd.api.types.is_string_dtype(dtype) or
+    dtype.kind == "O"`` tests, without its dtype-registry lookup on every call)."""
+    return dtype.kind in "OSU"
+
+
 def _check_not_text(s: pd.Series, col: str, want: str) -> None:
     """Raise DataValidationError when an input the derivations read as numbers/dates holds text."""
-    if pd.api.types.is_string_dtype(s.dtype) or s.dtype.kind == "O":
+    if holds_text(s.dtype):
         raise_text_column(s, col, want)
 
 
@@ -230,25 +237,12 @@ def _date(frame, col: str) -> np.ndarray:
     return frame.days(col) if isinstance(frame, ColumnCache) else _date_plain(frame, col)
 
 
-def _date_rows(frame, col: str, rows: np.ndarray) -> np.ndarray:
-    """Days of ``col`` at ``rows`` only (converts just those rows unless already cached)."""
-    if isinstance(frame, ColumnCache):
-        if ("days", col) in frame._memo:
-            return frame._memo[("days", col)][rows]
-        frame = frame.frame
-    if col not in frame.columns:
-        return np.full(int(np.count_nonzero(rows)) if rows.dtype == bool else len(rows), np.datetime64("NaT"),
-                       dtype="datetime64[D]")
-    _check_not_text(frame[col], col, "dates")
-    return _as_days(frame[col].iloc[np.flatnonzero(rows) if rows.dtype == bool else rows])
-
-
 def derive_age_at_screening(frame: pd.DataFrame) -> np.ndarray:
     """``age_years`` where recorded, else exact age from ``birth_date`` at ``screening_date``."""
     age = _num(frame, "age_years")
     gap = np.isnan(age)
     if gap.any():
-        est = age_in_years(_date_rows(frame, "birth_date", gap), _date_rows(frame, "screening_date", gap))
+        est = age_in_years(_date(frame, "birth_date")[gap], _date(frame, "screening_date")[gap])
         age = age.copy()
         age[gap] = est
     return age

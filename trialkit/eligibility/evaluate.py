@@ -16,7 +16,7 @@ from ..errors import ProtocolError
 from ..model import columns as model_columns
 from ..results import Result
 from .criteria import Criterion, criteria_from_protocol
-from .derive import DERIVED_INPUTS, ColumnCache
+from .derive import DERIVED_INPUTS, ColumnCache, holds_text
 from .expr import BOOL, DATE, NUM, STR, Val
 
 __all__ = ["evaluate_eligibility", "EligibilityResult", "PreparedScreening", "prepare_screening", "MET", "NOT_MET", "UNKNOWN", "STATUS_LABELS"]
@@ -70,7 +70,7 @@ class _Env:
             return Val(np.full(self.n, fill, dtype=dtype), np.zeros(self.n, bool), kind)
         col = self.frame[name]
         kind = _MODEL_KIND.get(name)
-        if kind in (NUM, BOOL, DATE) and (pd.api.types.is_string_dtype(col.dtype) or col.dtype.kind == "O"):
+        if kind in (NUM, BOOL, DATE) and holds_text(col.dtype):
             _wrong_type(name, col, kind)
         return _column_val(col, kind)
 
@@ -117,6 +117,9 @@ def _wrong_type(name: str, col: pd.Series, kind: str):
 def _to_val(out, n: int, name: str) -> Val:
     if isinstance(out, Val):
         return out
+    if isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 1 and len(out) == n:
+        v = out.copy()  # what the built-in derivations return: NaN = unknown (as _column_val reads a float Series)
+        return Val(v, ~np.isnan(v), NUM)
     s = out if isinstance(out, pd.Series) else pd.Series(np.asarray(out))
     if len(s) != n:
         raise ProtocolError(f"derivation {name!r} returned {len(s)} values for {n} rows; it must return one "
@@ -149,7 +152,8 @@ def _encode_strings(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         except (TypeError, ValueError, pa.ArrowException):
             enc = None
         if enc is not None:
-            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+            idx = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
+            codes = idx.to_numpy(zero_copy_only=False).astype(np.intp)
             return codes, np.asarray(enc.dictionary.to_pylist(), dtype=object)
     codes, cats = pd.factorize(s, use_na_sentinel=True)
     return codes, np.asarray(cats, dtype=object)
@@ -174,7 +178,7 @@ def _column_val(s: pd.Series, kind: str | None) -> Val:
         known = s.notna().to_numpy()
         v = s.to_numpy(dtype=bool, na_value=False)
         return Val(v & known, known, BOOL)
-    if kind == STR or isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dt) or dt.kind == "O":
+    if kind == STR or holds_text(dt):
         codes, cats = _encode_strings(s)
         return Val(codes, codes >= 0, STR, cats)
     v = s.to_numpy(dtype=float, na_value=np.nan)
@@ -372,14 +376,19 @@ def _derivations(extra) -> dict:
     return derive
 
 
+def _row_mask(x, n: int) -> np.ndarray:
+    """``x`` (an array or a scalar of a rule's result) as a boolean array of ``n`` rows."""
+    x = np.asarray(x, dtype=bool)
+    return x if x.shape == (n,) else np.broadcast_to(x, (n,))
+
+
 def _criterion_codes(c: Criterion, params: dict, env: _Env) -> np.ndarray:
     """int8 codes (1 met, 0 not met, -1 unknown) of one criterion over every row of ``env``."""
     n = env.n
     frame = env.frame
     if c.compiled is not None:
         val = c.compiled(env.bind(params))
-        v = np.broadcast_to(np.asarray(val.v, dtype=bool), (n,))
-        k = np.broadcast_to(np.asarray(val.k, dtype=bool), (n,))
+        v, k = _row_mask(val.v, n), _row_mask(val.k, n)
     else:
         val = _to_val(c.rule(frame), n, c.id)
         if val.t != BOOL:
@@ -444,10 +453,7 @@ def _context(frame: pd.DataFrame, data) -> tuple[pd.Index, pd.DataFrame]:
         sid = pd.Index(frame["subject_id"].array, name="subject_id")
     else:
         sid = pd.Index(frame.index.to_numpy(), name="subject_id")
-    ctx = pd.DataFrame({"subject_id": sid.array})
-    for col in _CONTEXT:
-        if col in frame.columns:
-            ctx[col] = frame[col].array
+    ctx = pd.DataFrame({"subject_id": sid.array, **{col: frame[col].array for col in _CONTEXT if col in frame.columns}})
     if is_study(data):
         ctx = with_site_columns(ctx, data)
     return sid, ctx

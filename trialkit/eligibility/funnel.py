@@ -199,7 +199,8 @@ def funnel(data, *, eligibility: EligibilityResult | None = None, order: Iterabl
     single = n_fail == 1
     sole_counts = {crits[jj].id: int(np.count_nonzero((Ps[:, j] == 0) & single)) for j, jj in enumerate(screen)}
     ind["sole_reason"] = [int(sole_counts.get(cid, 0)) for cid in ind["criterion_id"]]
-    ind = ind.set_index("criterion_id").loc[[crits[j].id for j in idx]].reset_index()
+    rows_in_order = pd.Index(ind["criterion_id"]).get_indexer([crits[j].id for j in idx])  # ids are unique
+    ind = ind.take(rows_in_order).reset_index(drop=True)
     params, changed = _what_if_params(res)
     out = FunnelResult(summary=seq, independent=ind, totals=totals, protocol_id=res.protocol_id,
                        notes=res.notes, params=params, changed=changed, disabled=tuple(res.disabled))
