@@ -137,6 +137,23 @@ def test_one_site_join_fills_only_what_is_empty(demo_b1931036):
     assert frame["country"].tolist()[1] is None  # the input is not changed
 
 
+@pytest.mark.parametrize("ids", ["string", "object"])
+def test_a_missing_site_id_joins_no_site(demo_b1931036, ids):
+    """A row without a site takes no site's country, even from a site whose id is missing too (pandas'
+    map over an index would match the two missing values)."""
+    sites = pd.DataFrame({"site_id": pd.array(["AT01", None], dtype=ids), "country": ["Austria", "France"]})
+    study = demo_b1931036.replace(sites=sites)
+    frame = pd.DataFrame({"site_id": pd.array([None, "AT01"], dtype=ids)})
+    out = with_site_columns(frame, study)
+    assert pd.isna(out["country"].iloc[0]) and out["country"].iloc[1] == "Austria"
+
+
+def test_sites_without_site_id_is_a_trialkit_error(demo_b1931036):
+    study = demo_b1931036.replace(sites=pd.DataFrame({"country": ["Austria"]}))
+    with pytest.raises(TrialkitError, match="no site_id column"):
+        with_site_columns(pd.DataFrame({"site_id": ["AT01"]}), study)
+
+
 def test_stratum_codes_one_definition():
     codes, labels = stratum_codes(pd.DataFrame({"a": ["x", "y", "x", None], "b": ["1", "1", "2", "1"]}), ["a", "b"])
     assert codes.tolist() == [0, 1, 2, 3] and labels == ["x / 1", "y / 1", "x / 2", "(missing) / 1"]

@@ -27,7 +27,8 @@ def _sites(seed=1, k=60, alpha=1.5, rate=0.01):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_gamma_mle_matches_statsmodels_negative_binomial(seed):
     """Second implementation: statsmodels' NB2 with exposure (alpha_NB2 = 1 / gamma shape)."""
-    from statsmodels.discrete.discrete_model import NegativeBinomial  # not statsmodels.api: it imports all of statsmodels
+    # not statsmodels.api: it imports all of statsmodels
+    from statsmodels.discrete.discrete_model import NegativeBinomial
 
     n, tau = _sites(seed)
     fit = pg.fit_mle(n, tau)

@@ -123,17 +123,18 @@ def _site_rows(site_ids: pd.Series, key: pd.Series) -> np.ndarray:
     The key is compared as text with the ids as stored, as ``Series.map`` over
     ``sites.drop_duplicates("site_id").set_index("site_id")`` would: text ids (as loaded) are matched by
     pyarrow in one pass (``index_in`` gives the first occurrence; a missing id matches a missing id, as
-    in pandas), other ids through a pandas index of the de-duplicated ids.
+    in pandas), other ids through a pandas index of the de-duplicated ids. A missing key is no site:
+    it never takes the row of a site whose id is missing too.
     """
     if not isinstance(site_ids.dtype, pd.StringDtype):
         first = np.flatnonzero(~site_ids.duplicated().to_numpy())
         pos = pd.Index(site_ids.take(first)).get_indexer(key.astype("string").array)
-        return np.where(pos >= 0, first[pos], -1)
+        return np.where((pos >= 0) & key.notna().to_numpy(), first[np.maximum(pos, 0)], -1)
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = key.array if isinstance(key.dtype, pd.StringDtype) else key.astype("string").array
-    found = pc.index_in(pa.array(text), value_set=pa.array(site_ids.array))
+    found = pc.index_in(pa.array(text), value_set=pa.array(site_ids.array), skip_nulls=True)
     return found.fill_null(-1).to_numpy(zero_copy_only=False)
 
 
@@ -165,6 +166,9 @@ def with_site_columns(frame: pd.DataFrame, study, columns=("country",)) -> pd.Da
     if "site_id" not in frame.columns or not len(study.sites):
         return frame
     sites = study.sites
+    if "site_id" not in sites.columns:
+        raise TrialkitError(f"the sites table has no site_id column (its columns: {', '.join(map(str, sites.columns))}); "
+                            "name the column of the site identifiers site_id")
     site_ids = sites["site_id"]
     wanted = [col for col in as_tuple(columns) if col in sites.columns and col != "site_id"]
     if not wanted:
